@@ -1,0 +1,5 @@
+import sys
+
+from gospublic.cli import main
+
+sys.exit(main())

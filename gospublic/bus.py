@@ -1,0 +1,168 @@
+"""Thin NATS JetStream adapter: connection, streams and buckets, pipelined publishing, dead letters.
+
+Services consume through FastStream; everything else that touches NATS goes through here so that the
+topology is declared in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import (
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BucketNotFoundError, NotFoundError
+
+from gospublic import contracts as c
+from gospublic.settings import Settings
+
+log = logging.getLogger("gospublic.bus")
+
+DAY_S = 86_400.0
+
+
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """Credentials for nats-py and FastStream alike; never logged."""
+    options: dict[str, Any] = {}
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password.get_secret_value()
+    if settings.nats_token.get_secret_value():
+        options["token"] = settings.nats_token.get_secret_value()
+    return options
+
+
+async def connect(url: str, settings: Settings, name: str) -> Client:
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        **connect_options(settings),
+    )
+
+
+def stream_configs(settings: Settings) -> list[StreamConfig]:
+    window = settings.events_duplicate_window_s
+    return [
+        StreamConfig(
+            name=c.TASKS_STREAM,
+            subjects=["tasks.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            duplicate_window=window,
+            max_age=2 * DAY_S,
+        ),
+        # Limits retention: several consumers (evaluator, archivers, replays) read the same events.
+        StreamConfig(
+            name=c.EVENTS_STREAM,
+            subjects=["events.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            duplicate_window=window,
+            max_age=7 * DAY_S,
+            max_msg_size=c.MAX_EVENT_BYTES,
+            discard=DiscardPolicy.OLD,
+        ),
+        StreamConfig(
+            name=c.ALERTS_STREAM,
+            subjects=["alerts.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            duplicate_window=window,
+            max_age=30 * DAY_S,
+        ),
+        StreamConfig(
+            name=c.DEADLETTER_STREAM,
+            subjects=["deadletter.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=30 * DAY_S,
+        ),
+    ]
+
+
+async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
+    """Create or update every stream and bucket; safe to call from every process at start."""
+    for config in stream_configs(settings):
+        try:
+            await js.stream_info(config.name)
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+    for bucket in (c.REGISTRY_BUCKET, c.CURSORS_BUCKET, c.NOTIFICATION_LOG_BUCKET):
+        try:
+            await js.key_value(bucket)
+        except BucketNotFoundError:
+            await js.create_key_value(KeyValueConfig(bucket=bucket, history=1))
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    subject: str
+    payload: bytes
+    msg_id: str
+
+
+async def publish_all(js: JetStreamContext, messages: Iterable[Outgoing]) -> int:
+    """Publish with ``Nats-Msg-Id`` dedup, pipelined; raise if any publish was not acknowledged."""
+    futures = [
+        await js.publish_async(m.subject, m.payload, headers={"Nats-Msg-Id": m.msg_id})
+        for m in messages
+    ]
+    if futures:
+        acks = await asyncio.gather(*futures)
+        return sum(1 for ack in acks if not ack.duplicate)
+    return 0
+
+
+def event_message(subject: str, event: c.Event, *key: object) -> Outgoing:
+    return Outgoing(subject, event.to_bytes(), c.message_id(subject, *key))
+
+
+async def dead_letter(
+    js: JetStreamContext, source: str, data: bytes, reason: str, headers: dict[str, str] | None
+) -> None:
+    """Keep the original bytes and the reason; the consumer then acks the original."""
+    record = {
+        "reason": reason,
+        "source": source,
+        "headers": headers or {},
+        "payload": data.decode("utf-8", errors="replace"),
+    }
+    await js.publish(c.deadletter_subject(source), json.dumps(record, ensure_ascii=False).encode())
+    log.warning("dead-lettered a message", extra={"source": source, "reason": reason})
+
+
+async def consumer_pending(js: JetStreamContext, stream: str, durable: str) -> tuple[int, int]:
+    """(not yet delivered, delivered but not acked) for a durable consumer; (0, 0) if none yet."""
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        return (0, 0)
+    return (info.num_pending or 0, info.num_ack_pending or 0)
+
+
+def make_broker(url: str, settings: Settings, name: str):  # noqa: ANN201 - faststream type
+    """A FastStream broker on the same server; per-message logs go to DEBUG, not INFO."""
+    from faststream.nats import NatsBroker
+
+    return NatsBroker(
+        url,
+        name=name,
+        log_level=logging.DEBUG,
+        max_reconnect_attempts=-1,
+        **connect_options(settings),
+    )

