@@ -155,7 +155,7 @@ async def consumer_pending(js: JetStreamContext, stream: str, durable: str) -> t
     return (info.num_pending or 0, info.num_ack_pending or 0)
 
 
-def make_broker(url: str, settings: Settings, name: str):  # noqa: ANN201 - faststream type
+def make_broker(url: str, settings: Settings, name: str):
     """A FastStream broker on the same server; per-message logs go to DEBUG, not INFO."""
     from faststream.nats import NatsBroker
 

@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve_until_signal(module, url: str, settings: Settings, args) -> int:  # noqa: ANN001
+async def _serve_until_signal(module, url: str, settings: Settings, args) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

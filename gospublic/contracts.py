@@ -143,7 +143,7 @@ class Event(_Model):
         return f"{cls.NAME}/{cls.VERSION}"
 
     @classmethod
-    def create(cls, **fields: Any):  # noqa: ANN206 - returns the subclass
+    def create(cls, **fields: Any):
         return cls(schema=cls.schema_id(), **fields)
 
     def to_bytes(self) -> bytes:

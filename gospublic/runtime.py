@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from gospublic.settings import Settings
@@ -50,9 +50,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(host: str, port: int, timeout_s: float) -> None:
+def wait_for_port(
+    host: str, port: int, timeout_s: float, alive: Callable[[], bool] = lambda: True
+) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         time.sleep(0.05)
@@ -87,26 +89,32 @@ class EmbeddedNats:
     def start(self, timeout_s: float = 15.0) -> EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         binary = find_nats_server()
-        cmd = [
-            str(binary),
-            "-a", self.host,
-            "-p", str(self.port),
-            "-js",
-            "-sd", str(self.store_dir / "jetstream"),
-            "--max_payload", str(8 * 1024 * 1024),
-        ]  # fmt: skip
+        # Flags cannot raise max_payload; a config file can, and records how the server was run.
+        config = self.store_dir / "nats-server.conf"
+        config.write_text(
+            f"listen: {json.dumps(f'{self.host}:{self.port}')}\n"
+            f"max_payload: {8 * 1024 * 1024}\n"
+            f"jetstream {{ store_dir: {json.dumps(str(self.store_dir / 'jetstream'))} }}\n"
+        )
+        cmd = [str(binary), "-c", str(config)]
         log_path = self.store_dir / "nats-server.log"
         with log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
                 cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
-            wait_for_port(self.host, self.port, timeout_s)
+            wait_for_port(
+                self.host, self.port, timeout_s, alive=lambda: self.process.poll() is None
+            )
         except RuntimeErrorWithHint:
             self.stop()
-            raise RuntimeErrorWithHint(f"embedded nats-server did not start; see {log_path}") from None
+            raise RuntimeErrorWithHint(
+                f"embedded nats-server did not start; see {log_path}"
+            ) from None
         self.info_file.write_text(json.dumps({"url": self.url, "pid": self.process.pid}))
-        log.info("embedded nats-server started", extra={"url": self.url, "store": str(self.store_dir)})
+        log.info(
+            "embedded nats-server started", extra={"url": self.url, "store": str(self.store_dir)}
+        )
         return self
 
     def stop(self) -> None:

@@ -1,0 +1,371 @@
+"""``gospublic demo``: one simulated region through one full sweep, as real processes.
+
+The demo is a composition root, not a service: it starts the embedded nats-server, a local SMTP sink,
+the VK simulator and every service as separate processes wired by environment variables alone (the
+same variables that point them at real servers), imports the simulated register, schedules a sweep,
+follows progress through JetStream consumer state, stops the services, and only then opens the chDB
+directory (one process may own it) to print the summary, write the report and compare with the
+simulator's ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gospublic import bus
+from gospublic import contracts as c
+from gospublic.registry import read_registry_file, store_registry
+from gospublic.report import Findings, compare_with_truth, load_findings, write_html_report
+from gospublic.runtime import EmbeddedNats, free_port
+from gospublic.settings import Settings
+from services.collector.scheduler import schedule_sweep
+
+DEMO_TOKENS = ("demo-token-1", "demo-token-2", "demo-token-3")
+REGION = "voronezh"
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen
+    http_port: int
+    log_path: Path
+
+    def metric(self, name: str) -> float | None:
+        """Read one un-labelled sample from the service's /metrics."""
+        url = f"http://127.0.0.1:{self.http_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    report_path: Path
+    mail_dir: Path
+    ground_truth_path: Path
+    findings: Findings
+    agreement: dict[str, dict[str, int]]
+    mails: int
+    dead_letters: int
+    seconds: float
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def agrees(self) -> bool:
+        return all(row["missing"] == 0 and row["extra"] == 0 for row in self.agreement.values())
+
+
+class Demo:
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        size: int | None,
+        seed: int,
+        collectors: int,
+        smtp_port: int | None,
+        say: Callable[[str], None],
+    ):
+        self.out_dir = out_dir.resolve()
+        self.size = size
+        self.seed = seed
+        self.collectors = collectors
+        self.smtp_port = smtp_port
+        self.say = say
+        self.services: list[ServiceProcess] = []
+        self.sim_dir = self.out_dir / "sim"
+        self.mail_dir = self.out_dir / "mail"
+        self.log_dir = self.out_dir / "logs"
+        self.chdb_dir = self.out_dir / "clickhouse"
+
+    # --- processes -----------------------------------------------------------------------------
+
+    def _env(self, nats_url: str, http_port: int, extra: dict[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GOSPUBLIC_")}
+        env.update(
+            GOSPUBLIC_STATE_DIR=str(self.out_dir),
+            GOSPUBLIC_NATS_URL=nats_url,
+            GOSPUBLIC_CLICKHOUSE_URL=f"chdb://{self.chdb_dir}",
+            GOSPUBLIC_HTTP_PORT=str(http_port),
+            GOSPUBLIC_LOG_FORMAT="json",
+            **extra,
+        )
+        return env
+
+    def _spawn(
+        self, name: str, argv: list[str], nats_url: str, extra: dict[str, str]
+    ) -> ServiceProcess:
+        port = free_port()
+        log_path = self.log_dir / f"{name}.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gospublic", *argv],
+                env=self._env(nats_url, port, extra),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        service = ServiceProcess(name, process, port, log_path)
+        self.services.append(service)
+        return service
+
+    def _check_alive(self) -> None:
+        for service in self.services:
+            code = service.process.poll()
+            if code is not None:
+                tail = service.log_path.read_text(errors="replace").splitlines()[-15:]
+                raise RuntimeError(
+                    f"{service.name} exited with code {code}; last lines of {service.log_path}:\n"
+                    + "\n".join(tail)
+                )
+
+    def _stop_all(self) -> None:
+        for service in reversed(self.services):
+            if service.process.poll() is None:
+                service.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for service in self.services:
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                service.process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def _start_simulator(self, nats_url: str) -> str:
+        argv = [
+            "simulate",
+            "--preset",
+            REGION,
+            "--seed",
+            str(self.seed),
+            "--out",
+            str(self.sim_dir),
+        ]
+        argv += ["--tokens", ",".join(DEMO_TOKENS)]
+        if self.size:
+            argv += ["--size", str(self.size)]
+        self._spawn("simulator", argv, nats_url, {})
+        info = self.sim_dir / "simulator.json"
+        deadline = time.monotonic() + 60
+        while not info.exists():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError("the simulator did not start within 60 s")
+            time.sleep(0.1)
+        return json.loads(info.read_text())["url"]
+
+    def _write_subscriptions(self, municipalities: list[str]) -> Path:
+        from services.notifier.demo_subscriptions import write_demo_subscriptions
+
+        path = self.out_dir / "subscriptions.yaml"
+        write_demo_subscriptions(path, municipalities)
+        return path
+
+    async def _follow(self, js, total_tasks: int, total_pages: int) -> None:
+        notifier = next(s for s in self.services if s.name == "notifier")
+        durable_collector = c.COLLECTOR_DURABLE.format(platform="vk")
+        phase_started = time.monotonic()
+        last_line = ""
+        settled_since: float | None = None
+        while True:
+            self._check_alive()
+            tasks_left = (await js.stream_info(c.TASKS_STREAM)).state.messages
+            events = (await js.stream_info(c.EVENTS_STREAM)).state.messages
+            ev_pending, ev_unacked = await bus.consumer_pending(
+                js, c.EVENTS_STREAM, c.EVALUATOR_DURABLE
+            )
+            alerts = (await js.stream_info(c.ALERTS_STREAM)).state.messages
+            al_pending, al_unacked = await bus.consumer_pending(
+                js, c.ALERTS_STREAM, c.NOTIFIER_DURABLE
+            )
+            groups_pending = notifier.metric("gospublic_notifier_groups_pending")
+            mails = len(list(self.mail_dir.glob("*.eml")))
+            done_tasks = total_tasks - tasks_left
+            line = (
+                f"  collect {done_tasks}/{total_tasks} tasks ({total_pages} pages) | "
+                f"evaluated {events - ev_pending - ev_unacked}/{events} events | "
+                f"alerts {alerts} | e-mails {mails}"
+            )
+            if line != last_line:
+                self.say(line)
+                last_line = line
+            settled = (
+                tasks_left == 0
+                and ev_pending == ev_unacked == 0
+                and al_pending == al_unacked == 0
+                and groups_pending == 0
+                and await bus.consumer_pending(js, c.TASKS_STREAM, durable_collector) == (0, 0)
+            )
+            # Quiet for a moment: the notifier may still be inside group_wait for a last group.
+            if settled:
+                settled_since = settled_since or time.monotonic()
+                if time.monotonic() - settled_since > 1.5:
+                    return
+            else:
+                settled_since = None
+            if time.monotonic() - phase_started > 600:
+                raise RuntimeError("the sweep did not finish within 10 minutes")
+            await asyncio.sleep(0.5)
+
+    async def _pipeline(
+        self, nats_url: str, settings: Settings, registry_csv: Path
+    ) -> tuple[int, int]:
+        nc = await bus.connect(nats_url, settings, "demo")
+        try:
+            js = nc.jetstream()
+            await bus.ensure_topology(js, settings)
+            organisations = read_registry_file(registry_csv)
+            version = await store_registry(js, REGION, organisations)
+            self.say(
+                f"• register imported: {len(organisations)} organisations, "
+                f"{sum(len(o.pages) for o in organisations)} pages (version {version})"
+            )
+            sweep_id, tasks, pages = await schedule_sweep(js, settings, REGION)
+            self.say(f"• sweep {sweep_id} scheduled: {tasks} tasks for {pages} VK pages")
+            await self._follow(js, tasks, pages)
+            dead = (await js.stream_info(c.DEADLETTER_STREAM)).state.messages
+            alerts = (await js.stream_info(c.ALERTS_STREAM)).state.messages
+        finally:
+            await nc.close()
+        return dead, alerts
+
+    def run(self) -> DemoResult:
+        started = time.monotonic()
+        if self.out_dir.exists():
+            shutil.rmtree(self.out_dir)
+        for directory in (self.sim_dir, self.mail_dir, self.log_dir):
+            directory.mkdir(parents=True)
+        settings = Settings(state_dir=self.out_dir, nats_url="", clickhouse_url="")
+
+        from services.notifier.mailsink import MailSink
+
+        nats = EmbeddedNats(self.out_dir / "nats").start()
+        sink = MailSink(self.mail_dir, "127.0.0.1", self.smtp_port or free_port()).start()
+        self.say(f"• embedded nats-server at {nats.url}; SMTP sink on 127.0.0.1:{sink.port}")
+        try:
+            sim_url = self._start_simulator(nats.url)
+            registry_csv = self.sim_dir / "registry.csv"
+            truth_path = self.sim_dir / "ground_truth.json"
+            truth = json.loads(truth_path.read_text())
+            self.say(f"• VK simulator at {sim_url}")
+            municipalities = sorted({o.municipality for o in read_registry_file(registry_csv)})
+            subscriptions = self._write_subscriptions(municipalities)
+            common = {"GOSPUBLIC_BATCH_MAX_WAIT_S": "0.3"}
+            self._spawn("evaluator", ["evaluator"], nats.url, common)
+            notifier_env = {
+                **common,
+                "GOSPUBLIC_SMTP_HOST": "127.0.0.1",
+                "GOSPUBLIC_SMTP_PORT": str(sink.port),
+                "GOSPUBLIC_SUBSCRIPTIONS_FILE": str(subscriptions),
+            }
+            self._spawn("notifier", ["notifier"], nats.url, notifier_env)
+            collector_env = {
+                "GOSPUBLIC_VK_API_URL": sim_url,
+                "GOSPUBLIC_VK_TOKENS": ",".join(DEMO_TOKENS),
+            }
+            for n in range(self.collectors):
+                self._spawn(
+                    f"collector-vk-{n + 1}",
+                    ["collector", "--platform", "vk"],
+                    nats.url,
+                    collector_env,
+                )
+            self.say(
+                f"• services started: evaluator, notifier, {self.collectors} VK collector(s) "
+                f"(logs in {self.log_dir})"
+            )
+            dead, _alerts = asyncio.run(self._pipeline(nats.url, settings, registry_csv))
+        finally:
+            self._stop_all()
+            sink.stop()
+            nats.stop()
+        self.say("• services stopped; reading ClickHouse")
+        findings = load_findings(settings)
+        agreement = compare_with_truth(findings, truth["violations"])
+        report_path = self.out_dir / "report.html"
+        write_html_report(report_path, findings, agreement)
+        return DemoResult(
+            out_dir=self.out_dir,
+            report_path=report_path,
+            mail_dir=self.mail_dir,
+            ground_truth_path=truth_path,
+            findings=findings,
+            agreement=agreement,
+            mails=len(list(self.mail_dir.glob("*.eml"))),
+            dead_letters=dead,
+            seconds=time.monotonic() - started,
+            logs={s.name: s.log_path for s in self.services},
+        )
+
+
+def print_summary(result: DemoResult, say: Callable[[str], None]) -> None:
+    f = result.findings
+    say("")
+    say("Compliance summary")
+    say(f"  organisations {f.organisations} | pages {f.pages} | open violations {f.open_total}")
+    say("  violations by rule:")
+    for rule, count in f.by_rule:
+        say(f"    {rule:<24} {count:>6}")
+    say("  violations by municipality (worst 10):")
+    for municipality, count in f.by_municipality[:10]:
+        say(f"    {municipality:<48} {count:>6}")
+    say("")
+    say("Agreement with the simulator's ground truth")
+    for rule, row in sorted(result.agreement.items()):
+        verdict = "OK" if row["missing"] == row["extra"] == 0 else "MISMATCH"
+        say(
+            f"    {rule:<24} truth {row['truth']:>5}  found {row['found']:>5}  "
+            f"missing {row['missing']:>4}  extra {row['extra']:>4}  {verdict}"
+        )
+    say(f"  overall: {'AGREES' if result.agrees else 'DISAGREES'}")
+    say("")
+    say(f"HTML report:        {result.report_path}")
+    say(f"E-mails ({result.mails}):       {result.mail_dir}/*.eml")
+    say(f"Ground truth:       {result.ground_truth_path}")
+    say(f"Service logs:       {result.out_dir / 'logs'}")
+    say(f"Dead letters:       {result.dead_letters}")
+    say(f"Finished in {result.seconds:.1f} s")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, help="output directory (default: <state dir>/demo)")
+    parser.add_argument("--size", type=int, help="number of organisations (default: the preset's)")
+    parser.add_argument("--seed", type=int, default=42, help="simulator seed (default 42)")
+    parser.add_argument("--collectors", type=int, default=2, help="VK collector processes (2)")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    out_dir = args.out or settings.state_dir / "demo"
+    say(f"GosPublic Monitor demo: a simulated region '{REGION}', outputs in {out_dir.resolve()}")
+    demo = Demo(
+        out_dir, size=args.size, seed=args.seed, collectors=args.collectors, smtp_port=None, say=say
+    )
+    result = demo.run()
+    print_summary(result, say)
+    return 0 if result.agrees else 1

@@ -1,0 +1,27 @@
+"""``gospublic nats``: the embedded server in the foreground, with the topology declared."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from gospublic import bus
+from gospublic.settings import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-topology", action="store_true", help="do not create the streams and buckets"
+    )
+
+
+async def serve(
+    nats_url: str, settings: Settings, args: argparse.Namespace, stop: asyncio.Event
+) -> int:
+    if not args.no_topology:
+        nc = await bus.connect(nats_url, settings, "nats-setup")
+        await bus.ensure_topology(nc.jetstream(), settings)
+        await nc.close()
+    print(f"NATS with JetStream at {nats_url} (Ctrl-C to stop)", flush=True)
+    await stop.wait()
+    return 0

@@ -1,0 +1,76 @@
+"""Registry import and scheduling against a real nats-server; the embedded runtime itself."""
+
+from pathlib import Path
+
+import pytest
+
+from gospublic import bus
+from gospublic import contracts as c
+from gospublic.cli import main
+from gospublic.registry import load_registry, parse_registry, store_registry
+from gospublic.runtime import EmbeddedNats, find_nats_server, running_embedded_url
+from services.collector.scheduler import schedule_sweep
+
+pytestmark = pytest.mark.integration
+
+HEADER = "ogrn,name,level,founder,municipality,sphere,exempt,vk,ok,telegram\n"
+ROWS = [
+    "1023601547177,Школа 1,municipal,Отдел образования,Лиски,education,0,https://vk.com/club101,,\n",
+    "1023601547188,Школа 2,municipal,Отдел образования,Лиски,education,0,https://vk.com/club102,,\n",
+    "1023601547199,Больница,regional,Минздрав,Лиски,health,0,,https://ok.ru/group/7,\n",
+]
+
+
+def test_nats_server_binary_is_found_beside_the_interpreter():
+    assert find_nats_server().name == "nats-server"
+
+
+def test_embedded_server_advertises_itself_and_cleans_up(tmp_path: Path):
+    server = EmbeddedNats(tmp_path / "nats").start()
+    assert running_embedded_url(tmp_path / "nats") == server.url
+    server.stop()
+    assert running_embedded_url(tmp_path / "nats") is None
+
+
+async def test_import_stores_chunks_publishes_events_and_schedules(settings):
+    organisations = parse_registry("r.csv", (HEADER + "".join(ROWS)).encode())
+    nc = await bus.connect(settings.nats_url, settings, "test")
+    js = nc.jetstream()
+    await bus.ensure_topology(js, settings)
+
+    version = await store_registry(js, "liski", organisations)
+    assert await load_registry(js, "liski") == organisations
+    # Re-importing the same register republishes nothing (deterministic message ids).
+    assert await store_registry(js, "liski", organisations) == version
+    events = await js.stream_info(c.EVENTS_STREAM)
+    assert events.state.messages == 1
+
+    settings_small = settings.model_copy(update={"collect_pages_per_task": 1})
+    sweep, tasks, pages = await schedule_sweep(js, settings_small, "liski", sweep_id="s1")
+    assert (sweep, tasks, pages) == ("s1", 2, 2)
+    _, again, _ = await schedule_sweep(js, settings_small, "liski", sweep_id="s1")
+    assert again == 0
+    sub = await js.pull_subscribe("tasks.collect.vk", durable="probe", stream=c.TASKS_STREAM)
+    msgs = await sub.fetch(2, timeout=2)
+    decoded = [c.decode(m.data) for m in msgs]
+    assert sorted(p.native_id for t in decoded for p in t.pages) == ["101", "102"]
+    await nc.close()
+
+
+def test_cli_import_rejects_a_broken_register_and_writes_nothing(
+    tmp_path, settings, monkeypatch, capsys
+):
+    monkeypatch.setenv("GOSPUBLIC_NATS_URL", settings.nats_url)
+    monkeypatch.setenv("GOSPUBLIC_STATE_DIR", str(tmp_path / "state"))
+    broken = tmp_path / "broken.csv"
+    broken.write_text(HEADER + ROWS[0] + ROWS[0].replace("club101", "club103"), encoding="utf-8")
+    assert main(["registry", "import", str(broken), "--region", "liski"]) == 2
+    err = capsys.readouterr().err
+    assert f"{broken}:3:1: ogrn: duplicate organisation, first listed on line 2" in err
+    assert "nothing imported" in err
+
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "".join(ROWS), encoding="utf-8")
+    assert main(["registry", "import", str(good), "--region", "liski"]) == 0
+    assert main(["registry", "show", "--region", "liski"]) == 0
+    assert '"organisations": 3' in capsys.readouterr().out
