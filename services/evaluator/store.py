@@ -1,0 +1,340 @@
+"""ClickHouse storage: migrations, batch inserts, the state a restarted evaluator needs, report queries.
+
+The same code runs on the embedded chDB (``chdb://<dir>``) and on a server (``http(s)://host:8123``)
+through clickhouse-connect. chDB has no async client and one process owns its data directory, so
+every call runs in a thread, one at a time, on the single client this store opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from string import Template
+from typing import Any
+from urllib.parse import urlparse
+
+from gospublic.contracts import AlertLabels, Organisation, PageRef
+from gospublic.settings import Settings
+
+from .state import EvaluatorState, OpenViolation, PageState
+
+log = logging.getLogger("gospublic.evaluator.store")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+TABLES = (
+    "organisations",
+    "pages",
+    "page_snapshots",
+    "post_observations",
+    "check_results",
+    "violations",
+)
+
+_SCHEMA_MIGRATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS {db}.schema_migrations
+(
+    version     UInt32,
+    name        String,
+    checksum    String,
+    applied_at  DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY version
+SETTINGS non_replicated_deduplication_window = 10000
+"""
+
+# The latest row of each violation: its current state.
+_LATEST_VIOLATIONS = """
+SELECT * FROM {db}.violations ORDER BY changed_at DESC LIMIT 1 BY violation_id
+"""
+
+_OPEN_COLUMNS = (
+    "violation_id", "org_id", "org_name", "founder", "municipality", "sphere", "level",
+    "platform", "page_id", "page_url", "rule", "severity", "summary", "value", "threshold",
+    "opened_at",
+)  # fmt: skip
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    def statements(self, database: str) -> list[str]:
+        lines = [line for line in self.sql.splitlines() if not line.lstrip().startswith("--")]
+        text = Template("\n".join(lines)).substitute(database=database)
+        return [s.strip() for s in text.split(";") if s.strip()]
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    version: int
+    name: str
+    checksum: str
+    applied_at: datetime
+    new: bool
+
+
+def read_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_FILE.match(path.name)
+        if not match:
+            raise MigrationError(f"{path}: migration files are named NNNN_snake_name.sql")
+        migrations.append(Migration(int(match[1]), match[2], path.read_text(encoding="utf-8")))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"{directory}: two migrations share a version number")
+    return migrations
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class ClickHouseStore:
+    def __init__(self, client: Any, database: str) -> None:
+        self.client = client
+        self.database = database
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, settings: Settings) -> ClickHouseStore:
+        database = settings.clickhouse_database
+        if not _IDENTIFIER.match(database):
+            raise MigrationError(f"clickhouse_database {database!r} is not a plain identifier")
+        url = settings.effective_clickhouse_url()
+        client = await asyncio.to_thread(_connect, url, settings)
+        return cls(client, database)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await asyncio.to_thread(self.client.close)
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        async with self._lock:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return await self._call(self.client.command, sql, parameters=parameters)
+
+    async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
+        """Run a read query; ``{db}`` in the text is the database, values go in as parameters."""
+        text = sql.replace("{db}", self.database)
+        result = await self._call(self.client.query, text, parameters=parameters)
+        return [tuple(row) for row in result.result_rows]
+
+    # --- migrations ------------------------------------------------------------------------
+
+    async def migrate(self, directory: Path = MIGRATIONS_DIR) -> list[AppliedMigration]:
+        """Apply pending migrations in order; return every applied one, marking the new ones."""
+        migrations = read_migrations(directory)
+        db = self.database
+        await self.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+        await self.command(_SCHEMA_MIGRATIONS_DDL.format(db=db))
+        rows = await self.query(
+            "SELECT version, name, checksum, applied_at FROM {db}.schema_migrations "
+            "ORDER BY version, applied_at LIMIT 1 BY version"
+        )
+        done = {int(v): (name, checksum, _aware(at)) for v, name, checksum, at in rows}
+        applied: list[AppliedMigration] = []
+        for migration in migrations:
+            if migration.version in done:
+                name, checksum, at = done[migration.version]
+                if checksum != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.version:04d}_{migration.name} changed after it was "
+                        f"applied (stored checksum {checksum[:12]}…, file {migration.checksum[:12]}…);"
+                        " add a new migration instead of editing an applied one"
+                    )
+                applied.append(AppliedMigration(migration.version, name, checksum, at, False))
+                continue
+            for statement in migration.statements(db):
+                await self.command(statement)
+            now = datetime.now(UTC)
+            # The token makes a concurrent or repeated record of the same migration a no-op.
+            await self.insert(
+                "schema_migrations",
+                [(migration.version, migration.name, migration.checksum, now)],
+                ("version", "name", "checksum", "applied_at"),
+                dedup_token=f"migration-{migration.version}-{migration.checksum}",
+            )
+            log.info(
+                "applied migration",
+                extra={"version": migration.version, "migration": migration.name},
+            )
+            applied.append(
+                AppliedMigration(migration.version, migration.name, migration.checksum, now, True)
+            )
+        return applied
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def insert(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        dedup_token: str | None = None,
+    ) -> int:
+        """One insert of row tuples; a repeated ``dedup_token`` is dropped by ClickHouse."""
+        if not rows:
+            return 0
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        await self._call(
+            self.client.insert,
+            f"{self.database}.{table}",
+            rows,
+            column_names=list(column_names),
+            settings=settings,
+        )
+        return len(rows)
+
+    # --- state -----------------------------------------------------------------------------
+
+    async def load_state(self) -> EvaluatorState:
+        """Organisations, page liveness and open violations as the store last recorded them."""
+        state = EvaluatorState()
+        orgs = await self.query(
+            "SELECT org_id, name, level, founder, municipality, sphere, exempt, page_platforms,"
+            " page_native_ids FROM {db}.organisations FINAL"
+        )
+        for org_id, name, level, founder, municipality, sphere, exempt, platforms, ids in orgs:
+            pages = tuple(
+                PageRef(platform=p, native_id=n, org_id=org_id)
+                for p, n in zip(platforms, ids, strict=True)
+            )
+            state.put_org(
+                Organisation(
+                    org_id=org_id,
+                    name=name,
+                    level=level,
+                    founder=founder,
+                    municipality=municipality,
+                    sphere=sphere,
+                    exempt=bool(exempt),
+                    pages=pages,
+                )
+            )
+        pages = await self.query(
+            "SELECT platform, native_id, page_id, org_id, liveness, name, observed_at"
+            " FROM {db}.pages FINAL"
+        )
+        for platform, native_id, page_id, org_id, liveness, name, observed_at in pages:
+            state.pages[f"{platform}:{native_id}"] = PageState(
+                org_id=org_id,
+                page_id=page_id,
+                liveness=liveness,
+                name=name,
+                observed_at=_aware(observed_at),
+            )
+        for row in await self._open_violation_rows():
+            v = dict(zip(_OPEN_COLUMNS, row, strict=True))
+            labels = AlertLabels(**{k: v[k] for k in AlertLabels.model_fields})
+            slot = (v["org_id"], v["platform"], v["page_id"], v["rule"])
+            state.open[slot] = OpenViolation(
+                v["violation_id"], v["severity"], labels, _aware(v["opened_at"]), v["summary"]
+            )
+        last = await self.query("SELECT max(changed_at), count() FROM {db}.violations")
+        if last and last[0][1]:
+            state.last_change = max(state.last_change, _aware(last[0][0]))
+        return state
+
+    # --- report queries --------------------------------------------------------------------
+
+    async def _open_violation_rows(self) -> list[tuple]:
+        columns = ", ".join(_OPEN_COLUMNS)
+        return await self.query(
+            f"SELECT {columns} FROM ({_LATEST_VIOLATIONS}) WHERE state = 'open'"
+            " ORDER BY org_id, platform, page_id, rule"
+        )
+
+    async def open_violations(self) -> list[dict[str, Any]]:
+        """Every open violation with its labels, summary and opening time."""
+        rows = await self._open_violation_rows()
+        return [dict(zip(_OPEN_COLUMNS, row, strict=True)) for row in rows]
+
+    async def open_violations_by_rule(self) -> list[tuple[str, str, int]]:
+        """(rule, severity, open count), most frequent first."""
+        rows = await self.query(
+            f"SELECT rule, severity, count() AS n FROM ({_LATEST_VIOLATIONS})"
+            " WHERE state = 'open' GROUP BY rule, severity ORDER BY n DESC, rule, severity"
+        )
+        return [(str(rule), str(severity), int(n)) for rule, severity, n in rows]
+
+    async def open_violations_by_municipality(self, limit: int = 100) -> list[tuple[str, int]]:
+        """(municipality, open count), most violations first."""
+        rows = await self.query(
+            f"SELECT municipality, count() AS n FROM ({_LATEST_VIOLATIONS})"
+            " WHERE state = 'open' GROUP BY municipality ORDER BY n DESC, municipality"
+            " LIMIT {limit:UInt32}",
+            {"limit": limit},
+        )
+        return [(str(m), int(n)) for m, n in rows]
+
+    async def table_rows(self) -> dict[str, int]:
+        """Stored rows per table (before merges: a replaced row still counts)."""
+        counts = {}
+        for table in TABLES:
+            rows = await self.query(f"SELECT count() FROM {{db}}.{table}")
+            counts[table] = int(rows[0][0])
+        return counts
+
+    async def summary_counts(self) -> dict[str, int]:
+        """Organisations, pages by liveness, open violations: the head of the demo report."""
+        orgs = await self.query("SELECT count(), countIf(exempt) FROM {db}.organisations FINAL")
+        pages = await self.query(
+            "SELECT liveness, count() FROM {db}.pages FINAL GROUP BY liveness ORDER BY liveness"
+        )
+        open_count = await self.query(
+            f"SELECT count() FROM ({_LATEST_VIOLATIONS}) WHERE state = 'open'"
+        )
+        counts = {
+            "organisations": int(orgs[0][0]),
+            "organisations_exempt": int(orgs[0][1]),
+            "pages": sum(int(n) for _, n in pages),
+            "open_violations": int(open_count[0][0]),
+        }
+        for liveness, n in pages:
+            counts[f"pages_{liveness}"] = int(n)
+        return counts
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True when the rows themselves cannot be serialised: retrying the same rows cannot help."""
+    from clickhouse_connect.driver.exceptions import DataError
+
+    return isinstance(exc, DataError)
+
+
+def _connect(url: str, settings: Settings) -> Any:
+    import clickhouse_connect
+
+    parsed = urlparse(url)
+    kwargs: dict[str, Any] = {"dsn": url, "tz_mode": "aware"}
+    if parsed.scheme == "chdb":
+        Path(parsed.path).mkdir(parents=True, exist_ok=True)
+    elif parsed.scheme in ("http", "https") and not parsed.username:
+        kwargs["username"] = settings.clickhouse_user
+        kwargs["password"] = settings.clickhouse_password.get_secret_value()
+    return clickhouse_connect.get_client(**kwargs)

@@ -1,0 +1,304 @@
+"""The evaluator against a real nats-server and chDB: store, alert, dead-letter, restart."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from gospublic import bus
+from gospublic import contracts as c
+from gospublic.runtime import free_port
+from gospublic.settings import Settings
+from services.evaluator.main import serve
+from services.evaluator.store import ClickHouseStore
+
+pytestmark = pytest.mark.integration
+
+ORG_A, ORG_B, ORG_C, ORG_D = (f"102360100000{i}" for i in range(1, 5))
+SHORT = "Школа. Тел. +7 (473) 255-12-34"
+
+
+def org(org_id: str, *pages: str, exempt: bool = False) -> c.Organisation:
+    return c.Organisation(
+        org_id=org_id,
+        name=f"Организация {org_id[-1]}",
+        level="municipal",
+        founder="Отдел образования",
+        municipality="Лискинский район",
+        sphere="education",
+        exempt=exempt,
+        pages=tuple(c.PageRef(platform=c.Platform.VK, native_id=p, org_id=org_id) for p in pages),
+    )
+
+
+def page_ref(org_id: str, native_id: str) -> c.PageRef:
+    return c.PageRef(platform=c.Platform.VK, native_id=native_id, org_id=org_id)
+
+
+def sweep_events(sweep: str, *, stale_days: float) -> list[bus.Outgoing]:
+    now = c.utcnow()
+    a = page_ref(ORG_A, "club100")
+    events = [
+        (
+            "snapshot",
+            a,
+            c.PageSnapshot.create(
+                observed_at=now, platform="vk", page_ref=a, sweep_id=sweep, page_id="100",
+                name="Школа", description=SHORT, wall=1, members=120,
+            ),
+        ),
+        (
+            "posts",
+            a,
+            c.PostsObserved.create(
+                observed_at=now, platform="vk", page_ref=a, sweep_id=sweep, page_id="100",
+                posts=tuple(
+                    c.Post(
+                        post_id=str(i), posted_at=now - timedelta(days=stale_days + i),
+                        is_own=True, is_repost=False, likes=i,
+                    )
+                    for i in range(5)
+                ),
+            ),
+        ),
+        (
+            "unavailable",
+            page_ref(ORG_B, "club200"),
+            c.PageUnavailable.create(
+                observed_at=now, platform="vk", page_ref=page_ref(ORG_B, "club200"),
+                sweep_id=sweep, reason="deleted", error_code=15,
+            ),
+        ),
+    ]  # fmt: skip
+    return [
+        bus.event_message(c.event_subject("vk", kind), event, ref.key, kind, sweep)
+        for kind, ref, event in events
+    ]
+
+
+def unstorable() -> bus.Outgoing:
+    """Valid by the contract, but a counter no ClickHouse integer column can hold."""
+    ref = page_ref("1023601000009", "club900")
+    event = c.PostsObserved.create(
+        observed_at=c.utcnow(), platform="vk", page_ref=ref, sweep_id="s1", page_id="900",
+        posts=(c.Post(post_id="1", posted_at=c.utcnow(), is_own=True, is_repost=False, likes=2**70),),
+    )  # fmt: skip
+    return bus.event_message("events.vk.posts", event, ref.key, "posts", "s1")
+
+
+def register() -> bus.Outgoing:
+    event = c.OrganisationsRegistered.create(
+        observed_at=c.utcnow(),
+        registry_version="2026-03",
+        region="36",
+        chunk=0,
+        chunks=1,
+        organisations=(
+            org(ORG_A, "club100"),
+            org(ORG_B, "club200"),
+            org(ORG_C),
+            org(ORG_D, exempt=True),
+        ),
+    )
+    return bus.event_message("events.registry.organisations", event, "2026-03", 0)
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def stream_messages(js, stream: str) -> list[dict]:
+    info = await js.stream_info(stream)
+    out = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await js.get_msg(stream, seq)
+        out.append(json.loads(msg.data))
+    return out
+
+
+async def drained(js) -> bool:
+    return await bus.consumer_pending(js, c.EVENTS_STREAM, c.EVALUATOR_DURABLE) == (0, 0)
+
+
+async def stream_count(js, stream: str) -> int:
+    return (await js.stream_info(stream)).state.messages
+
+
+async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(settings: Settings):
+    settings = settings.model_copy(update={"http_port": free_port()})
+    nc = await bus.connect(settings.nats_url, settings, "test")
+    js = nc.jetstream()
+    await bus.ensure_topology(js, settings)
+    args = argparse.Namespace(profile="dialog-default", profiles_dir=None)
+
+    stop = asyncio.Event()
+    service = asyncio.create_task(serve(settings.nats_url, settings, args, stop))
+    try:
+        unknown_version = json.loads(sweep_events("s0", stale_days=1)[0].payload)
+        unknown_version["schema"] = "PageSnapshot/2"
+        await bus.publish_all(
+            js,
+            [
+                register(),
+                unstorable(),
+                *sweep_events("s1", stale_days=40),
+                bus.Outgoing("events.vk.snapshot", b"{not json", "broken-1"),
+                bus.Outgoing("events.vk.snapshot", json.dumps(unknown_version).encode(), "v2-1"),
+            ],
+        )
+        # Opened: A description (high), A stale (high), B gone → presence, C no pages → presence.
+        await wait_for(lambda: _has(js, c.ALERTS_STREAM, 4), "four alerts")
+        await wait_for(lambda: _has(js, c.DEADLETTER_STREAM, 3), "three dead letters")
+        await wait_for(lambda: drained(js), "the evaluator to ack everything")
+
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}") as http:
+            assert (await http.get("/readyz")).status_code == 200
+            metrics = (await http.get("/metrics")).text
+        assert 'gospublic_evaluator_events_total{kind="PageSnapshot"}' in metrics
+        assert "gospublic_evaluator_dead_letters_total" in metrics
+        assert 'gospublic_evaluator_rows_written_total{table="post_observations"}' in metrics
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(service, 30) == 0
+
+    dead = await stream_messages(js, c.DEADLETTER_STREAM)
+    reasons = sorted(d["reason"] for d in dead)
+    assert reasons[0].startswith("cannot be evaluated or stored: DataError")
+    assert "likes" in reasons[0]
+    assert reasons[1].startswith("not JSON")
+    assert "unsupported version 'PageSnapshot/2'" in reasons[2]
+    assert all(d["source"] == "evaluator" for d in dead)
+
+    alerts = await stream_messages(js, c.ALERTS_STREAM)
+    opened = {(a["labels"]["org_id"], a["labels"]["rule"], a["labels"]["severity"]) for a in alerts}
+    assert opened == {
+        (ORG_A, "DESCRIPTION_MISSING", "high"),
+        (ORG_A, "STALE", "high"),
+        (ORG_B, "PAGE_MISSING_ANY", "critical"),
+        (ORG_C, "PAGE_MISSING_ANY", "critical"),
+    }
+    subjects = {(await js.get_msg(c.ALERTS_STREAM, 1)).subject}
+    assert subjects <= {c.alert_subject(a[2], a[1]) for a in opened}
+
+    store = await ClickHouseStore.open(settings)
+    try:
+        rows = await store.table_rows()
+        assert rows["organisations"] == 4
+        assert rows["page_snapshots"] == 1
+        assert rows["post_observations"] == 5
+        assert rows["pages"] == 2
+        assert rows["violations"] == 4
+        assert rows["check_results"] >= 9
+        by_rule = await store.open_violations_by_rule()
+        assert ("PAGE_MISSING_ANY", "critical", 2) in by_rule
+        assert await store.open_violations_by_municipality() == [("Лискинский район", 4)]
+        counts = await store.summary_counts()
+        assert counts["organisations"] == 4
+        assert counts["open_violations"] == 4
+        assert counts["pages_gone"] == 1
+        statuses = await store.query(
+            "SELECT status, count() FROM {db}.check_results WHERE org_id = {org:String}"
+            " GROUP BY status ORDER BY status",
+            {"org": ORG_A},
+        )
+        assert dict(statuses)["fail"] == 2
+    finally:
+        await store.close()
+
+    # Restart: the same defects again must not re-alert; a fixed one resolves exactly once.
+    stop = asyncio.Event()
+    service = asyncio.create_task(serve(settings.nats_url, settings, args, stop))
+    try:
+        await bus.publish_all(js, sweep_events("s2", stale_days=40))
+        await bus.publish_all(js, [register()])
+        await wait_for(lambda: drained(js), "the second sweep")
+        await asyncio.sleep(0.5)
+        assert await stream_count(js, c.ALERTS_STREAM) == 4
+
+        await bus.publish_all(js, sweep_events("s3", stale_days=1))
+        await wait_for(lambda: _has(js, c.ALERTS_STREAM, 5), "the resolution")
+        await wait_for(lambda: drained(js), "the third sweep")
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(service, 30) == 0
+
+    alerts = await stream_messages(js, c.ALERTS_STREAM)
+    kinds = Counter((a["schema"].split("/")[0], a["violation_id"]) for a in alerts)
+    assert all(n == 1 for n in kinds.values()), kinds
+    resolved = [a for a in alerts if a["schema"].startswith("ViolationResolved")]
+    assert [(a["labels"]["rule"], a["labels"]["severity"]) for a in resolved] == [("STALE", "high")]
+
+    store = await ClickHouseStore.open(settings)
+    try:
+        open_now = await store.open_violations()
+        assert {(v["org_id"], v["rule"]) for v in open_now} == {
+            (ORG_A, "DESCRIPTION_MISSING"),
+            (ORG_B, "PAGE_MISSING_ANY"),
+            (ORG_C, "PAGE_MISSING_ANY"),
+        }
+        assert (await store.table_rows())["violations"] == 5
+    finally:
+        await store.close()
+    await nc.close()
+
+
+async def _has(js, stream: str, n: int) -> bool:
+    return await stream_count(js, stream) >= n
+
+
+async def test_failed_insert_is_retried_then_dead_lettered(settings: Settings) -> None:
+    """A real ClickHouse failure (tables not there yet): nak with a delay, then dead-letter."""
+    from services.evaluator.main import Evaluator
+    from services.evaluator.profiles import load_profile
+    from services.evaluator.state import EvaluatorState
+
+    settings = settings.model_copy(update={"max_deliver": 2})
+    nc = await bus.connect(settings.nats_url, settings, "test")
+    js = nc.jetstream()
+    await bus.ensure_topology(js, settings)
+    sub = await js.pull_subscribe("events.>", durable="test-evaluator", stream=c.EVENTS_STREAM)
+    store = await ClickHouseStore.open(settings)
+    state = EvaluatorState()
+    evaluator = Evaluator(settings, load_profile("dialog-default"), store, state, js)
+
+    async def deliver(expected: int) -> list:
+        messages = await sub.fetch(expected, timeout=10)
+        assert len(messages) == expected
+        await evaluator.receive(messages)
+        batch, evaluator.buffer = evaluator.buffer, []
+        await evaluator.flush(batch)
+        return messages
+
+    try:
+        await bus.publish_all(js, [register()])
+        first = await deliver(1)
+        assert first[0].metadata.num_delivered == 1
+        assert state.orgs == {}  # rolled back
+        assert await stream_count(js, c.DEADLETTER_STREAM) == 0
+
+        second = await deliver(1)  # redelivered after the nak delay, fails again: the limit
+        assert second[0].metadata.num_delivered == 2
+        (dead,) = await stream_messages(js, c.DEADLETTER_STREAM)
+        assert dead["reason"].startswith("failed 2 deliveries, last error:")
+
+        await store.migrate()
+        await bus.publish_all(js, sweep_events("s1", stale_days=40))
+        await deliver(3)
+        assert (await store.table_rows())["post_observations"] == 5
+        assert await bus.consumer_pending(js, c.EVENTS_STREAM, "test-evaluator") == (0, 0)
+    finally:
+        await store.close()
+        await nc.close()

@@ -1,0 +1,302 @@
+"""The batch step: rows per table and violation transitions, only on change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gospublic.contracts import (
+    CommentsObserved,
+    Organisation,
+    OrganisationsRegistered,
+    PageRef,
+    PageSnapshot,
+    PageUnavailable,
+    Platform,
+    Post,
+    PostsObserved,
+    Unavailability,
+    ViolationOpened,
+    ViolationResolved,
+    message_id,
+)
+from services.evaluator.handlers import TABLE_COLUMNS, process_batch
+from services.evaluator.profiles import load_profile
+from services.evaluator.state import EvaluatorState
+
+PROFILE = load_profile("dialog-default")
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+GOOD_DESCRIPTION = (
+    "Официальная страница школы № 1 города Лиски. Новости, расписание, приём. "
+    "Телефон приёмной: +7 (47391) 4-12-34."
+)
+SHORT = "Школа. Тел. +7 (473) 255-12-34"  # a phone, but too short
+ORG_A = "1023601000001"
+ORG_B = "1023601000002"
+ORG_C = "1023601000003"
+
+
+def organisation(org_id: str, *pages: tuple[Platform, str], exempt: bool = False):
+    return Organisation(
+        org_id=org_id,
+        name=f"Школа {org_id[-1]}",
+        level="municipal",
+        founder="Отдел образования",
+        municipality="Лискинский район",
+        sphere="education",
+        exempt=exempt,
+        pages=tuple(PageRef(platform=p, native_id=n, org_id=org_id) for p, n in pages),
+    )
+
+
+def registered(*orgs: Organisation, at: datetime = T0) -> OrganisationsRegistered:
+    return OrganisationsRegistered.create(
+        observed_at=at,
+        registry_version="v1",
+        region="36",
+        chunk=0,
+        chunks=1,
+        organisations=orgs,
+    )
+
+
+def ref(org_id: str = ORG_A, native_id: str = "club100") -> PageRef:
+    return PageRef(platform=Platform.VK, native_id=native_id, org_id=org_id)
+
+
+def snapshot(at: datetime, *, description: str = GOOD_DESCRIPTION, wall: int = 1, org_id=ORG_A):
+    return PageSnapshot.create(
+        observed_at=at,
+        platform=Platform.VK,
+        page_ref=ref(org_id),
+        sweep_id=f"sweep-{at:%H%M}",
+        page_id="100",
+        name="Школа 1",
+        description=description,
+        wall=wall,
+    )
+
+
+def posts(at: datetime, age: timedelta, org_id: str = ORG_A) -> PostsObserved:
+    return PostsObserved.create(
+        observed_at=at,
+        platform=Platform.VK,
+        page_ref=ref(org_id),
+        sweep_id=f"sweep-{at:%H%M}",
+        page_id="100",
+        posts=(
+            Post(post_id="1", posted_at=at - age, is_own=True, is_repost=False, likes=3),
+            Post(post_id="2", posted_at=at, is_own=True, is_repost=True),
+        ),
+    )
+
+
+def gone(at: datetime, reason: Unavailability = Unavailability.DELETED, org_id: str = ORG_A):
+    return PageUnavailable.create(
+        observed_at=at,
+        platform=Platform.VK,
+        page_ref=ref(org_id),
+        sweep_id="s",
+        reason=reason,
+    )
+
+
+def run(state: EvaluatorState, *events, now: datetime = T0):
+    return process_batch(state, list(events), PROFILE, now)
+
+
+def transitions(out) -> list[tuple[str, str, str]]:
+    return [
+        (
+            "open" if isinstance(a, ViolationOpened) else "resolved",
+            a.labels.rule,
+            a.labels.severity.value,
+        )
+        for a in out.alerts
+    ]
+
+
+@pytest.fixture
+def state() -> EvaluatorState:
+    s = EvaluatorState()
+    run(s, registered(organisation(ORG_A, (Platform.VK, "club100"))))
+    return s
+
+
+def test_rows_match_the_table_columns(state: EvaluatorState) -> None:
+    out = run(
+        state,
+        snapshot(T0),
+        posts(T0, timedelta(days=1)),
+        gone(T0 + timedelta(hours=1)),
+        registered(organisation(ORG_B)),
+    )
+    for table, rows in out.rows.items():
+        for row in rows:
+            assert len(row) == len(TABLE_COLUMNS[table]), table
+    assert len(out.rows["post_observations"]) == 2
+    assert len(out.rows["page_snapshots"]) == 1
+    assert len(out.rows["pages"]) == 2
+    assert len(out.rows["organisations"]) == 1
+
+
+def test_a_violation_opens_once_and_resolves_once(state: EvaluatorState) -> None:
+    first = run(state, snapshot(T0, description=SHORT))
+    assert transitions(first) == [("open", "DESCRIPTION_MISSING", "high")]
+    opened = first.alerts[0]
+    assert opened.violation_id == message_id(ORG_A, "vk", "100", "DESCRIPTION_MISSING", "high")
+    assert opened.labels.page_url == "https://vk.com/club100"
+    assert opened.labels.municipality == "Лискинский район"
+    assert "симв." in opened.summary
+    assert first.rows["violations"][0][1] == "open"
+
+    again = run(state, snapshot(T0 + timedelta(days=1), description=SHORT))
+    assert again.alerts == []
+    assert again.rows["violations"] == []
+    assert len(again.rows["check_results"]) == 3  # every verdict is still recorded
+
+    fixed = run(state, snapshot(T0 + timedelta(days=2)))
+    assert transitions(fixed) == [("resolved", "DESCRIPTION_MISSING", "high")]
+    resolved = fixed.alerts[0]
+    assert isinstance(resolved, ViolationResolved)
+    assert resolved.violation_id == opened.violation_id
+    assert resolved.opened_at == T0
+    assert state.open == {}
+
+    assert run(state, snapshot(T0 + timedelta(days=3))).alerts == []
+
+
+def test_severity_change_resolves_and_opens(state: EvaluatorState) -> None:
+    out = run(state, posts(T0, timedelta(days=8)))
+    assert transitions(out) == [("open", "STALE", "medium")]
+    out = run(state, posts(T0 + timedelta(days=1), timedelta(days=9)))
+    assert out.alerts == []
+    out = run(state, posts(T0 + timedelta(days=25), timedelta(days=33)))
+    assert transitions(out) == [("resolved", "STALE", "medium"), ("open", "STALE", "high")]
+    medium, high = out.alerts
+    assert medium.violation_id != high.violation_id
+    # The log orders the two transitions even though they happen in one instant.
+    changed = [row[-1] for row in out.rows["violations"]]
+    assert changed[0] < changed[1]
+    out = run(state, posts(T0 + timedelta(days=26), timedelta(hours=2)))
+    assert transitions(out) == [("resolved", "STALE", "high")]
+
+
+def test_page_missing_any_on_registration_with_exempt() -> None:
+    state = EvaluatorState()
+    out = run(
+        state,
+        registered(
+            organisation(ORG_A, (Platform.VK, "club100")),
+            organisation(ORG_B),  # no pages at all
+            organisation(ORG_C, exempt=True),  # no pages, exempt
+        ),
+    )
+    assert [(a.labels.org_id, a.labels.rule, a.labels.platform) for a in out.alerts] == [
+        (ORG_B, "PAGE_MISSING_ANY", "any")
+    ]
+    assert out.alerts[0].labels.page_id == ""
+    assert out.alerts[0].labels.severity.value == "critical"
+    checks = {(row[3], row[6]): row[7] for row in out.rows["check_results"]}
+    assert checks[(ORG_C, "PAGE_MISSING_ANY")] == "pass"
+    # A re-import of the same register changes nothing.
+    again = run(state, registered(organisation(ORG_B), organisation(ORG_C, exempt=True)))
+    assert again.alerts == []
+    # The organisation gets a page: resolved.
+    fixed = run(state, registered(organisation(ORG_B, (Platform.OK, "777"))))
+    assert transitions(fixed) == [("resolved", "PAGE_MISSING_ANY", "critical")]
+    # An organisation that becomes exempt is no longer accused either.
+    run(state, registered(organisation(ORG_C)))
+    assert (ORG_C, "any", "", "PAGE_MISSING_ANY") in state.open
+    out = run(state, registered(organisation(ORG_C, exempt=True)))
+    assert transitions(out) == [("resolved", "PAGE_MISSING_ANY", "critical")]
+
+
+def test_gone_page_opens_presence_and_resolves_its_page_violations(state) -> None:
+    run(state, snapshot(T0, description=SHORT, wall=0))
+    assert {slot[3] for slot in state.open} == {"DESCRIPTION_MISSING", "WALL_CLOSED"}
+
+    out = run(state, gone(T0 + timedelta(hours=1)))
+    assert sorted(transitions(out)) == [
+        ("open", "PAGE_MISSING_ANY", "critical"),
+        ("resolved", "DESCRIPTION_MISSING", "high"),
+        ("resolved", "WALL_CLOSED", "high"),
+    ]
+    assert state.pages["vk:club100"].liveness == "gone"
+    pages_row = out.rows["pages"][0]
+    assert pages_row[4:7] == ("gone", "deleted", "gone")
+
+    # Gone again: nothing new.
+    assert run(state, gone(T0 + timedelta(hours=2), Unavailability.BANNED)).alerts == []
+    # Back: presence resolved, page rules evaluated again.
+    out = run(state, snapshot(T0 + timedelta(hours=3)))
+    assert transitions(out) == [("resolved", "PAGE_MISSING_ANY", "critical")]
+
+
+def test_private_page_and_api_error_are_not_absence(state: EvaluatorState) -> None:
+    run(state, snapshot(T0, description=SHORT))
+    out = run(state, gone(T0 + timedelta(hours=1), Unavailability.PRIVATE))
+    assert out.alerts == []  # closed page still exists; its page verdicts stay as they were
+    assert {row[7] for row in out.rows["check_results"]} == {"not_evaluable"}
+    run(state, gone(T0 + timedelta(hours=2), Unavailability.DELETED))
+    out = run(state, gone(T0 + timedelta(hours=3), Unavailability.API_ERROR))
+    assert out.alerts == []
+    assert out.rows["check_results"] == []
+    assert out.rows["pages"][0][4:7] == ("unavailable", "api_error", "gone")
+    assert state.pages["vk:club100"].liveness == "gone"
+
+
+def test_older_observation_stores_rows_but_changes_nothing(state: EvaluatorState) -> None:
+    run(state, snapshot(T0 + timedelta(hours=2)))
+    out = run(state, snapshot(T0, description=SHORT))
+    assert out.alerts == []
+    assert len(out.rows["page_snapshots"]) == 1
+
+
+def test_unknown_organisation_rows_with_empty_labels() -> None:
+    state = EvaluatorState()
+    out = run(state, snapshot(T0, description=SHORT, org_id=ORG_B))
+    assert len(out.rows["page_snapshots"]) == 1
+    (alert,) = out.alerts
+    assert alert.labels.org_id == ORG_B
+    assert (alert.labels.org_name, alert.labels.founder, alert.labels.municipality) == ("", "", "")
+    assert alert.labels.page_id == "100"
+    # Presence is not judged for an organisation the register does not know.
+    out = run(state, gone(T0 + timedelta(hours=1), org_id=ORG_B))
+    assert transitions(out) == [("resolved", "DESCRIPTION_MISSING", "high")]
+
+
+def test_comments_are_counted_and_not_stored(state: EvaluatorState) -> None:
+    event = CommentsObserved.create(
+        observed_at=T0, platform=Platform.VK, page_ref=ref(), sweep_id="s", page_id="100"
+    )
+    out = run(state, event)
+    assert out.kinds["CommentsObserved"] == 1
+    assert all(not rows for rows in out.rows.values())
+
+
+def test_rollback_undoes_a_failed_batch(state: EvaluatorState) -> None:
+    state.begin()
+    out = run(state, snapshot(T0, description=SHORT), gone(T0 + timedelta(hours=1)))
+    assert out.alerts
+    state.rollback()
+    assert state.open == {}
+    assert "vk:club100" not in state.pages
+    # The redelivered batch produces the same transitions, with the same ids.
+    state.begin()
+    again = run(state, snapshot(T0, description=SHORT), gone(T0 + timedelta(hours=1)))
+    state.commit()
+    assert [a.event_id for a in again.alerts] == [a.event_id for a in out.alerts]
+    assert state.pages["vk:club100"].liveness == "gone"
+
+
+def test_rollback_restores_organisations() -> None:
+    state = EvaluatorState()
+    run(state, registered(organisation(ORG_A, (Platform.VK, "club100"))))
+    state.begin()
+    run(state, registered(organisation(ORG_A, (Platform.VK, "club200"))))
+    assert state.org_by_page == {"vk:club200": ORG_A}
+    state.rollback()
+    assert state.org_by_page == {"vk:club100": ORG_A}
+    assert state.orgs[ORG_A].pages[0].native_id == "club100"
