@@ -163,6 +163,7 @@ def make_broker(url: str, settings: Settings, name: str):
         url,
         name=name,
         log_level=logging.DEBUG,
+        logger=logging.getLogger("faststream"),
         max_reconnect_attempts=-1,
         **connect_options(settings),
     )

@@ -51,7 +51,12 @@ class Settings(BaseSettings):
     vk_requests_per_second: float = Field(3.0, gt=0)
     vk_posts_per_page: int = Field(20, ge=1, le=100)
     vk_timeout_s: float = 20.0
+    # First pause after a network error or VK error 6/10, doubled per attempt, with jitter.
+    vk_retry_backoff_s: float = Field(0.5, gt=0)
     collect_pages_per_task: int = Field(100, ge=1, le=500)
+    # A task that failed for a transient reason is redelivered after this delay, doubled per attempt.
+    collect_retry_delay_s: float = Field(10.0, gt=0)
+    collect_retry_max_delay_s: float = Field(3600.0, gt=0)
 
     # Evaluator.
     profile: str = "dialog-default"
@@ -71,6 +76,10 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 30.0
     mail_from: str = "GosPublic Monitor <monitor@gospublic.local>"
     dashboard_url: str = "http://localhost:3000/d/gospublic-region"
+    smtp_max_attempts: int = Field(4, ge=1, description="Attempts per e-mail on 4xx/network errors")
+    smtp_retry_backoff_s: float = Field(1.0, ge=0, description="First retry delay, then doubled")
+    notifier_tick_s: float = Field(0.2, gt=0, description="How often groups are checked for flush")
+    notifier_send_concurrency: int = Field(4, ge=1)
 
     @field_validator("vk_tokens", mode="before")
     @classmethod

@@ -1,0 +1,258 @@
+"""``gospublic collector --platform vk``: consume collection tasks, publish page events.
+
+Any number of instances share one durable pull consumer per platform, so the work queue spreads the
+tasks. One task at a time per instance: its events are published (pipelined, deduplicated by message
+id), then the task is acked. A transient failure naks the task with a delay; after ``max_deliver``
+deliveries it goes to the dead-letter stream with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections import Counter as Tally
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.message import StreamMessage
+from faststream.nats import JStream, PullSub
+from faststream.nats.annotations import NatsMessage
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from prometheus_client import Counter
+
+from gospublic import bus
+from gospublic import contracts as c
+from gospublic.observability import HealthServer
+from gospublic.settings import Settings
+from services.collector.vk_client import VkClient, VkNoTokens, VkTransient
+from services.collector.vk_collect import KIND, collect_events, to_outgoing
+
+log = logging.getLogger("gospublic.collector")
+
+PLATFORMS = ("vk",)  # ok and tg come later
+HEARTBEAT_S = 10.0  # keeps a long task from being redelivered while it is still being worked on
+
+PAGES = Counter(
+    "gospublic_collector_pages_total",
+    "Pages collected, by outcome (ok or the unavailability reason)",
+    ["platform", "outcome"],
+)
+EVENTS_PUBLISHED = Counter(
+    "gospublic_collector_events_published_total",
+    "Events published to EVENTS (including ones JetStream dropped as duplicates)",
+    ["platform", "kind"],
+)
+TASKS = Counter(
+    "gospublic_collector_tasks_total",
+    "Collection tasks handled: ok, retry, dead_letter, invalid, interrupted",
+    ["result"],
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--platform", choices=PLATFORMS, required=True, help="the platform to collect"
+    )
+
+
+def page_outcomes(task: c.CollectTask, events: list[c.PageEvent]) -> Tally[str]:
+    """Per page of the task: ``ok``, or the reason it (or its wall) was unavailable."""
+    outcome: dict[str, str] = {}
+    for event in events:
+        key = event.page_ref.key
+        if isinstance(event, c.PageUnavailable):
+            outcome[key] = event.reason.value
+        else:
+            outcome.setdefault(key, "ok")
+    return Tally(outcome.get(ref.key, "missing") for ref in task.pages)
+
+
+def retry_delay(settings: Settings, delivered: int, hint: float = 0.0) -> float:
+    backoff = settings.collect_retry_delay_s * 2 ** max(0, delivered - 1)
+    return min(max(backoff, hint), settings.collect_retry_max_delay_s)
+
+
+class Worker:
+    """Handles one task at a time; ``drain()`` waits for the current one and refuses new ones."""
+
+    def __init__(
+        self,
+        platform: str,
+        settings: Settings,
+        js: JetStreamContext,
+        client: VkClient,
+        stop: asyncio.Event,
+    ) -> None:
+        self.platform = platform
+        self.settings = settings
+        self.js = js
+        self.client = client
+        self.stop = stop
+        self.busy = asyncio.Lock()
+        self.stopping = False
+        self.exit_code = 0
+
+    @property
+    def source(self) -> str:
+        return f"collector.{self.platform}"
+
+    async def drain(self) -> None:
+        self.stopping = True
+        async with self.busy:
+            pass
+
+    async def handle(self, raw: Msg) -> None:
+        async with self.busy:
+            if self.stopping:
+                await raw.nak()  # another instance takes it now
+                TASKS.labels("interrupted").inc()
+                return
+            heartbeat = asyncio.create_task(_heartbeat(raw))
+            try:
+                await self._handle(raw)
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+
+    async def _handle(self, raw: Msg) -> None:
+        try:
+            task = c.decode(raw.data)
+            if not isinstance(task, c.CollectTask) or task.platform.value != self.platform:
+                raise c.ContractError(f"not a {self.platform} CollectTask: {type(task).__name__}")
+        except c.ContractError as exc:
+            await bus.dead_letter(
+                self.js, self.source, raw.data, exc.reason, dict(raw.headers or {})
+            )
+            await raw.ack()
+            TASKS.labels("invalid").inc()
+            return
+
+        extra = {"sweep_id": task.sweep_id, "pages": len(task.pages)}
+        try:
+            events = await collect_events(self.client, task, self.settings.vk_posts_per_page)
+            await bus.publish_all(self.js, [to_outgoing(e) for e in events])
+            await raw.ack_sync()
+        except VkNoTokens as exc:
+            # Nothing this instance can do any more; another one (with other tokens) may.
+            log.critical(
+                "collector has no valid VK token left; stopping", extra={"error": str(exc)}
+            )
+            await raw.nak()
+            TASKS.labels("retry").inc()
+            self.exit_code = 1
+            self.stop.set()
+            return
+        except (VkTransient, NatsError, OSError, TimeoutError) as exc:
+            hint = exc.retry_after if isinstance(exc, VkTransient) else 0.0
+            await self._retry_or_dead_letter(raw, task, f"{type(exc).__name__}: {exc}", hint)
+            return
+        except Exception as exc:  # a bug: keep the task for inspection rather than loop forever
+            log.exception("collection task failed unexpectedly", extra=extra)
+            await self._retry_or_dead_letter(raw, task, f"{type(exc).__name__}: {exc}", 0.0)
+            return
+
+        for outcome, n in page_outcomes(task, events).items():
+            PAGES.labels(self.platform, outcome).inc(n)
+        for kind, n in Tally(KIND[type(e)] for e in events).items():
+            EVENTS_PUBLISHED.labels(self.platform, kind).inc(n)
+        TASKS.labels("ok").inc()
+        log.info("task collected", extra={**extra, "events": len(events)})
+
+    async def _retry_or_dead_letter(
+        self, raw: Msg, task: c.CollectTask, reason: str, hint: float
+    ) -> None:
+        delivered = raw.metadata.num_delivered or 1
+        extra = {"sweep_id": task.sweep_id, "delivered": delivered, "reason": reason}
+        if delivered >= self.settings.max_deliver:
+            await bus.dead_letter(
+                self.js,
+                self.source,
+                raw.data,
+                f"after {delivered} attempts: {reason}",
+                dict(raw.headers or {}),
+            )
+            await raw.ack()
+            TASKS.labels("dead_letter").inc()
+            return
+        delay = retry_delay(self.settings, delivered, hint)
+        log.warning("collection task failed; retrying later", extra={**extra, "delay_s": delay})
+        await raw.nak(delay=delay)
+        TASKS.labels("retry").inc()
+
+
+async def _heartbeat(raw: Msg) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        with contextlib.suppress(NatsError, OSError):
+            await raw.in_progress()
+
+
+async def _raw_body(msg: StreamMessage[Any]) -> bytes:
+    # The worker validates the contract itself, so that a broken task is dead-lettered with the
+    # reason instead of failing inside the framework and being redelivered forever.
+    return msg.body
+
+
+async def serve(
+    nats_url: str, settings: Settings, args: argparse.Namespace, stop: asyncio.Event
+) -> int:
+    platform: str = args.platform
+    tokens = [t for t in settings.vk_tokens if t.get_secret_value()]
+    if not tokens:
+        log.error(
+            "no VK access token configured: set GOSPUBLIC_VK_TOKENS "
+            "(comma-separated service or user tokens)"
+        )
+        return 2
+
+    client = VkClient(
+        settings.vk_api_url,
+        tokens,
+        settings.vk_api_version,
+        settings.vk_requests_per_second,
+        settings.vk_timeout_s,
+        backoff_s=settings.vk_retry_backoff_s,
+    )
+    nc = await bus.connect(nats_url, settings, f"collector-{platform}")
+    js = nc.jetstream()
+    await bus.ensure_topology(js, settings)
+    worker = Worker(platform, settings, js, client, stop)
+    broker = bus.make_broker(nats_url, settings, f"collector-{platform}")
+
+    @broker.subscriber(
+        c.task_subject(platform),
+        stream=JStream(name=c.TASKS_STREAM, declare=False),
+        durable=c.COLLECTOR_DURABLE.format(platform=platform),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+        decoder=_raw_body,
+    )
+    async def handle(body: bytes, msg: NatsMessage) -> None:
+        await worker.handle(msg.raw_message)
+
+    ready = False
+    health = await HealthServer(
+        settings.http_host, settings.http_port, ready=lambda: ready and client.tokens_alive > 0
+    ).start()
+    log.info(
+        "collector started",
+        extra={"platform": platform, "tokens": len(tokens), "metrics_port": health.port},
+    )
+    try:
+        await broker.start()
+        ready = True
+        await stop.wait()
+    finally:
+        ready = False
+        await worker.drain()
+        await broker.stop()
+        await client.aclose()
+        await nc.drain()
+        await health.stop()
+        log.info("collector stopped", extra={"platform": platform})
+    return worker.exit_code
