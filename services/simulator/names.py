@@ -1,0 +1,517 @@
+"""Names for a synthetic region: presets, municipalities and the institutions in them.
+
+Realistic Russian names (``МБОУ СОШ № 3 г. Борисоглебска``, ``МКОУ Никольская СОШ Аннинского
+муниципального района``) with their founders, built from a municipality's name and a seeded
+random stream. Only the simulator uses them.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class Preset:
+    region: str  # genitive, as in «Министерство образования Воронежской области»
+    region_nominative: str
+    capital: str
+    region_code: str  # two digits of the OGRN
+    slug: str
+    municipalities_csv: str
+    size: int
+
+
+PRESETS = {
+    "voronezh": Preset(
+        region="Воронежской области",
+        region_nominative="Воронежская область",
+        capital="городской округ город Воронеж",
+        region_code="36",
+        slug="vrn",
+        municipalities_csv="voronezh_municipalities.csv",
+        size=1500,
+    ),
+}
+
+# Approximate populations (thousands) by administrative centre: institutions are spread by them.
+_POPULATION = {
+    "Воронеж": 1050,
+    "Борисоглебск": 60,
+    "Нововоронеж": 31,
+    "Лиски": 100,
+    "Новая Усмань": 90,
+    "Россошь": 90,
+    "Семилуки": 65,
+    "Острогожск": 55,
+    "Павловск": 54,
+    "Калач": 48,
+    "Бобров": 47,
+    "Бутурлиновка": 47,
+}
+
+
+# --- Small helpers -----------------------------------------------------------------------------
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+_TRANSLIT = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+        _words("a b v g d e e zh z i y k l m n o p r s t u f kh ts ch sh sch - y - e yu ya"),
+        strict=True,
+    )
+)
+
+
+def slugify(text: str) -> str:
+    """Latin slug for screen names and Telegram names (``Борисоглебск`` → ``borisoglebsk``)."""
+    out = []
+    for ch in text.lower():
+        if ch in _TRANSLIT:
+            out.append("" if _TRANSLIT[ch] == "-" else _TRANSLIT[ch])
+        elif ch.isascii() and ch.isalnum():
+            out.append(ch)
+        else:
+            out.append("_")
+    return re.sub(r"_+", "_", "".join(out)).strip("_")
+
+
+# --- Municipalities ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Municipality:
+    index: int
+    kind: str  # urban_okrug | municipal_district
+    name: str
+    admin_centre: str
+
+    @property
+    def urban(self) -> bool:
+        return self.kind == "urban_okrug"
+
+    @property
+    def genitive(self) -> str:
+        """«Аннинский муниципальный район» → «Аннинского муниципального района»."""
+        words = []
+        for word in self.name.split():
+            if word in ("городской", "муниципальный"):
+                word = word[:-2] + "ого"
+            elif word in ("округ", "район"):
+                word += "а"
+            elif word.endswith("кий"):  # -ский, -цкий adjectives
+                word = word[:-2] + "ого"
+            words.append(word)
+        return " ".join(words)
+
+    @property
+    def root(self) -> str:
+        """Adjective stem: «Аннинск», «Борисоглебск», «Воронежск» (for «Воронежская …»)."""
+        first = self.name.split()[0]
+        if first.endswith("кий"):
+            return first[:-2]
+        return self.admin_centre + "ск"
+
+    @property
+    def fem(self) -> str:
+        return self.root + "ая"
+
+    @property
+    def masc(self) -> str:
+        return self.root + "ий"
+
+    @property
+    def town_genitive(self) -> str:
+        centre = self.admin_centre
+        return centre[:-1] + "ы" if centre.endswith("а") else centre + "а"
+
+    @property
+    def area_short_genitive(self) -> str:
+        """«Аннинского района», «Борисоглебского городского округа», «города Воронежа»."""
+        if not self.urban:
+            return self.root + "ого района"
+        if self.name.startswith("городской округ город"):
+            return "города " + self.town_genitive
+        return self.genitive
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.admin_centre)
+
+    @property
+    def population(self) -> int:
+        return _POPULATION.get(self.admin_centre, 30 if not self.urban else 40)
+
+
+def load_municipalities(preset: str = "voronezh") -> list[Municipality]:
+    path = DATA_DIR / PRESETS[preset].municipalities_csv
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [
+        Municipality(i, row["kind"].strip(), row["name"].strip(), row["admin_centre"].strip())
+        for i, row in enumerate(rows)
+    ]
+
+
+# --- Names ----------------------------------------------------------------------------------
+
+_VILLAGE_ROOTS = _words(
+    "Никольск Покровск Михайловск Александровск Троицк Успенск Вознесенск Берёзовск Ивановск "
+    "Петровск Знаменск Краснополянск Нижнекисляйск Солонецк Ольховск Дмитриевск Архангельск "
+    "Воскресенск Рождественск Коломенск Садовск Дубовск Липовск Осиновск Гремяченск Хреновск "
+    "Старокриушанск Новомарковск Верхнеикорецк Костёнск Первомайск Октябрьск Сергиевск Щучинск "
+    "Бродовск Лосевск Шестаковск Писаревск Мечётск Юдановск Козловск Ярковск Девицк "
+    "Скрипниковск "
+)
+_CITY_DK_NAMES = _words(
+    "Юбилейный Заводской Молодёжный Октябрь Восток Машиностроитель Энергетик Радуга Родина "
+    "Дружба Спутник Звёздный Мир Современник "
+)
+REGIONAL_BODIES = (
+    ("administration", "Правительство {R}", "gov"),
+    ("administration", "{Rn} областная Дума", "duma"),
+    ("administration", "Министерство финансов {R}", "minfin"),
+    ("administration", "Министерство экономического развития {R}", "mineconom"),
+    ("education", "Министерство образования {R}", "minobr"),
+    ("health", "Министерство здравоохранения {R}", "minzdrav"),
+    ("culture", "Министерство культуры {R}", "minkult"),
+    ("sport", "Министерство физической культуры и спорта {R}", "minsport"),
+    ("social", "Министерство социальной защиты {R}", "minsoc"),
+    ("social", "Министерство труда и занятости населения {R}", "mintrud"),
+    ("administration", "Министерство цифрового развития {R}", "mincifra"),
+    ("administration", "Министерство сельского хозяйства {R}", "minselhoz"),
+    ("administration", "Министерство строительства {R}", "minstroy"),
+    ("administration", "Министерство жилищно-коммунального хозяйства и энергетики {R}", "mingkh"),
+    ("administration", "Министерство дорожной деятельности {R}", "mindor"),
+    ("administration", "Министерство природных ресурсов и экологии {R}", "minprirody"),
+    ("administration", "Министерство имущественных и земельных отношений {R}", "minimush"),
+    ("administration", "Министерство промышленности и торговли {R}", "minprom"),
+    ("administration", "Министерство транспорта {R}", "mintrans"),
+    ("administration", "Управление делами {R}", "upravdel"),
+    ("administration", "Контрольно-счётная палата {R}", "ksp"),
+    ("administration", "Избирательная комиссия {R}", "izbirkom"),
+    ("administration", "Государственная жилищная инспекция {R}", "gzhi"),
+    ("culture", "Управление по охране объектов культурного наследия {R}", "okn"),
+)
+# Regional institutions in the capital: (sphere, name, slug, founder key).
+REGIONAL_INSTITUTIONS = (
+    ("health", "БУЗ ВО «{C} областная клиническая больница № 1»", "okb1", "minzdrav"),
+    ("health", "БУЗ ВО «{C} областная детская клиническая больница № 1»", "odkb1", "minzdrav"),
+    ("health", "БУЗ ВО «{C} областной клинический онкологический диспансер»", "onko", "minzdrav"),
+    ("health", "БУЗ ВО «{C} станция скорой медицинской помощи»", "ssmp", "minzdrav"),
+    ("culture", "ГБУК ВО «{C} областная универсальная научная библиотека»", "ounb", "minkult"),
+    ("culture", "ГБУК ВО «{C} областной краеведческий музей»", "okm", "minkult"),
+    ("culture", "ГБУК ВО «{C} областная детская библиотека»", "odb", "minkult"),
+    ("culture", "АУК ВО «{C} концертный зал»", "concert", "minkult"),
+    ("sport", "ГБУ ВО «Центр спортивной подготовки сборных команд {R}»", "csp", "minsport"),
+    ("education", "ГАУ ДПО ВО «Институт развития образования»", "iro", "minobr"),
+    ("education", "ГБПОУ ВО «{C} техникум строительных технологий»", "vtst", "minobr"),
+    ("education", "ГБПОУ ВО «{C} базовый медицинский колледж»", "vbmk", "minobr"),
+    (
+        "education",
+        "ГБПОУ ВО «{C} государственный промышленно-гуманитарный колледж»",
+        "vgpgk",
+        "minobr",
+    ),
+    ("social", "БУ ВО «{C} геронтологический центр»", "geron", "minsoc"),
+    ("social", "БУ ВО «{C} областной реабилитационный центр для детей»", "orc", "minsoc"),
+    ("administration", "ГКУ ВО «Многофункциональный центр предоставления услуг»", "mfc", "gov"),
+)
+
+
+class Namer:
+    """Institution names for one municipality; each type keeps its own counter or village list."""
+
+    def __init__(self, muni: Municipality, rng: random.Random, preset: Preset):
+        self.m = muni
+        self.rng = rng
+        self.preset = preset
+        self.villages = rng.sample(_VILLAGE_ROOTS, k=len(_VILLAGE_ROOTS))
+        self.pointer: dict[str, int] = {}
+        self.counter: dict[str, int] = {}
+        self.once: set[str] = set()
+        self.dk_names = rng.sample(_CITY_DK_NAMES, k=len(_CITY_DK_NAMES))
+
+    def _next(self, key: str, start: int = 1, step: tuple[int, int] = (1, 1)) -> int:
+        value = self.counter.get(key, start - 1) + self.rng.randint(*step)
+        self.counter[key] = value
+        return value
+
+    def _village(self, key: str) -> str | None:
+        i = self.pointer.get(key, 0)
+        if i >= len(self.villages) or (i >= 12 and self.rng.random() < 0.4):
+            return None
+        self.pointer[key] = i + 1
+        return self.villages[i]
+
+    def _first(self, key: str) -> bool:
+        if key in self.once:
+            return False
+        self.once.add(key)
+        return True
+
+    # Founders ------------------------------------------------------------------------------
+    def dept(self, what: str) -> str:
+        m = self.m
+        if m.name.startswith("городской округ город"):
+            return {
+                "education": "Управление образования и молодёжной политики администрации ",
+                "culture": "Управление культуры администрации ",
+                "sport": "Управление физической культуры и спорта администрации ",
+            }[what] + m.genitive
+        return {
+            "education": "Отдел образования администрации ",
+            "culture": "Отдел культуры администрации ",
+            "sport": "Отдел по физической культуре и спорту администрации ",
+        }[what] + m.genitive
+
+    def ministry(self, key: str) -> str:
+        r = self.preset.region
+        return {
+            "minobr": f"Министерство образования {r}",
+            "minzdrav": f"Министерство здравоохранения {r}",
+            "minkult": f"Министерство культуры {r}",
+            "minsport": f"Министерство физической культуры и спорта {r}",
+            "minsoc": f"Министерство социальной защиты {r}",
+            "mintrud": f"Министерство труда и занятости населения {r}",
+            "gov": f"Правительство {r}",
+        }[key]
+
+    # Core bodies of every municipality -----------------------------------------------------
+    def core(self) -> list[tuple[str, str, str, str, str, str]]:
+        """(kind, sphere, level, name, founder, slug) of the bodies every municipality has."""
+        m, r = self.m, self.preset.region
+        capital = m.name.startswith("городской округ город")
+        admin = f"Администрация {m.genitive}" + ("" if capital else f" {r}")
+        council = (
+            f"{m.fem} городская Дума" if capital else f"Совет народных депутатов {m.genitive} {r}"
+        )
+        s = m.slug
+        hospital = (
+            f"БУЗ ВО «{m.fem} городская клиническая больница № 1»"
+            if capital
+            else f"БУЗ ВО «{m.fem} районная больница»"
+        )
+        return [
+            ("administration", "administration", "municipal", admin, m.name, f"adm_{s}"),
+            ("council", "administration", "municipal", council, m.name, f"snd_{s}"),
+            ("edu_dept", "education", "municipal", self.dept("education"), admin, f"edu_{s}"),
+            ("culture_dept", "culture", "municipal", self.dept("culture"), admin, f"kultura_{s}"),
+            ("hospital", "health", "regional", hospital, self.ministry("minzdrav"), f"rb_{s}"),
+            (
+                "uszn",
+                "social",
+                "regional",
+                f"КУ ВО «Управление социальной защиты населения {m.area_short_genitive}»",
+                self.ministry("minsoc"),
+                f"uszn_{s}",
+            ),
+            (
+                "czn",
+                "social",
+                "regional",
+                f"КУ ВО «Центр занятости населения {m.area_short_genitive}»",
+                self.ministry("mintrud"),
+                f"czn_{s}",
+            ),
+        ]
+
+    # Institutions that fill the rest -----------------------------------------------------------
+    def make(self, kind: str) -> tuple[str, str, str, str, str] | None:
+        """(sphere, level, name, founder, slug) of a new institution, or None if exhausted."""
+        m, rng = self.m, self.rng
+        s = m.slug
+        area = m.genitive
+        if kind == "school":
+            if m.urban:
+                n = self._next("school", step=(1, 3))
+                form = rng.random()
+                if form < 0.08:
+                    name = f"МБОУ «Гимназия № {n}» г. {m.town_genitive}"
+                elif form < 0.15:
+                    name = f"МБОУ «Лицей № {n}» г. {m.town_genitive}"
+                else:
+                    name = f"МБОУ СОШ № {n} г. {m.town_genitive}"
+                return "education", "municipal", name, self.dept("education"), f"sosh{n}_{s}"
+            prefix = rng.choice(("МКОУ", "МБОУ"))
+            if self.counter.get("school", 0) < 2 + (m.population > 50):
+                n = self._next("school")
+                name = f"{prefix} {m.fem} СОШ № {n}"
+                return "education", "municipal", name, self.dept("education"), f"sosh{n}_{s}"
+            village = self._village("school")
+            if village is None:
+                n = self._next("school")
+                name = f"{prefix} {m.fem} СОШ № {n}"
+                return "education", "municipal", name, self.dept("education"), f"sosh{n}_{s}"
+            level = "ООШ" if rng.random() < 0.3 else "СОШ"
+            name = f"{prefix} {village}ая {level} {area}"
+            slug = f"{slugify(village)}aya_{slugify(level)}_{s}"
+            return "education", "municipal", name, self.dept("education"), slug
+        if kind == "kindergarten":
+            if m.urban:
+                n = self._next("kg", step=(1, 4))
+                name = f"МБДОУ «Детский сад № {n}» г. {m.town_genitive}"
+                return "education", "municipal", name, self.dept("education"), f"ds{n}_{s}"
+            village = self._village("kg") if self.counter.get("kg", 0) >= 2 else None
+            prefix = rng.choice(("МКДОУ", "МБДОУ"))
+            if village is None:
+                n = self._next("kg")
+                name = f"{prefix} {m.masc} детский сад № {n}"
+                return "education", "municipal", name, self.dept("education"), f"ds{n}_{s}"
+            name = f"{prefix} {village}ий детский сад {area}"
+            slug = f"ds_{slugify(village)}_{s}"
+            return "education", "municipal", name, self.dept("education"), slug
+        if kind == "culture_house":
+            if m.urban:
+                if not self.dk_names:
+                    return None
+                title = self.dk_names.pop()
+                name = f"МБУК «Дом культуры «{title}»» г. {m.town_genitive}"
+                return (
+                    "culture",
+                    "municipal",
+                    name,
+                    self.dept("culture"),
+                    f"dk_{slugify(title)}_{s}",
+                )
+            if self._first("rdk"):
+                name = f"МКУК «{m.masc} районный дом культуры»"
+                return "culture", "municipal", name, self.dept("culture"), f"rdk_{s}"
+            village = self._village("sdk")
+            if village is None:
+                return None
+            name = f"МКУК «{village}ий сельский дом культуры» {area}"
+            return "culture", "municipal", name, self.dept("culture"), f"sdk_{slugify(village)}_{s}"
+        if kind == "library":
+            if self._first("cbs"):
+                name = (
+                    f"МБУК «Централизованная библиотечная система» г. {m.town_genitive}"
+                    if m.urban
+                    else f"МКУК «Межпоселенческая центральная библиотека {area}»"
+                )
+                return "culture", "municipal", name, self.dept("culture"), f"library_{s}"
+            if m.urban:
+                n = self._next("lib", step=(1, 3))
+                name = f"МБУК «Библиотека № {n}» г. {m.town_genitive}"
+                return "culture", "municipal", name, self.dept("culture"), f"library{n}_{s}"
+            village = self._village("lib")
+            if village is None:
+                return None
+            name = f"МКУК «{village}ая сельская библиотека» {area}"
+            return "culture", "municipal", name, self.dept("culture"), f"lib_{slugify(village)}_{s}"
+        if kind == "sport":
+            if m.urban:
+                n = self._next("sport")
+                form = "СШОР" if rng.random() < 0.3 else "Спортивная школа"
+                name = f"МБУ ДО «{form} № {n}» г. {m.town_genitive}"
+                return "sport", "municipal", name, self.dept("sport"), f"sport{n}_{s}"
+            if self._first("dush"):
+                name = f"МБУ ДО «{m.fem} спортивная школа»"
+                return "sport", "municipal", name, self.dept("sport"), f"sport_{s}"
+            if self._first("fok"):
+                name = f"МКУ «{m.masc} физкультурно-оздоровительный комплекс»"
+                return "sport", "municipal", name, self.dept("sport"), f"fok_{s}"
+            return None
+        if kind == "dod":
+            if m.urban:
+                n = self._next("dod")
+                name = f"МБУ ДО «Центр дополнительного образования № {n}» г. {m.town_genitive}"
+                return "education", "municipal", name, self.dept("education"), f"cdo{n}_{s}"
+            if self._first("ddt"):
+                name = f"МБУ ДО «{m.masc} районный Дом детского творчества»"
+                return "education", "municipal", name, self.dept("education"), f"ddt_{s}"
+            return None
+        if kind == "museum":
+            if self._first("museum"):
+                name = (
+                    f"МБУК «Музей истории города» г. {m.town_genitive}"
+                    if m.urban
+                    else f"МКУК «{m.masc} районный краеведческий музей»"
+                )
+                return "culture", "municipal", name, self.dept("culture"), f"museum_{s}"
+            return None
+        if kind == "health":
+            minzdrav = self.ministry("minzdrav")
+            if m.name.startswith("городской округ город"):
+                n = self._next("poly", step=(1, 2))
+                form = rng.choice(("городская поликлиника", "городская клиническая поликлиника"))
+                name = f"БУЗ ВО «{m.fem} {form} № {n}»"
+                return "health", "regional", name, minzdrav, f"gp{n}_{s}"
+            if self._first("stomat"):
+                name = f"БУЗ ВО «{m.fem} районная стоматологическая поликлиника»"
+                return "health", "regional", name, minzdrav, f"stom_{s}"
+            return None
+        if kind == "social":
+            minsoc = self.ministry("minsoc")
+            variants = (
+                ("kcson", f"БУ ВО «{m.masc} комплексный центр социального обслуживания населения»"),
+                (
+                    "srcn",
+                    f"КУ ВО «{m.masc} социально-реабилитационный центр для несовершеннолетних»",
+                ),
+                ("pni", f"БУ ВО «{m.masc} психоневрологический интернат»"),
+            )
+            for key, name in variants:
+                if self._first(key):
+                    return "social", "regional", name, minsoc, f"{key}_{s}"
+            return None
+        if kind == "college":
+            variants = (
+                ("agro", f"ГБПОУ ВО «{m.masc} аграрный техникум»"),
+                ("ped", f"ГБПОУ ВО «{m.masc} педагогический колледж»"),
+            )
+            for key, name in variants:
+                if self._first(key):
+                    return "education", "regional", name, self.ministry("minobr"), f"{key}_{s}"
+            return None
+        raise ValueError(kind)
+
+
+FILL_DISTRICT = (
+    ("school", 0.36),
+    ("kindergarten", 0.22),
+    ("culture_house", 0.16),
+    ("library", 0.10),
+    ("sport", 0.04),
+    ("dod", 0.04),
+    ("museum", 0.01),
+    ("health", 0.02),
+    ("social", 0.03),
+    ("college", 0.02),
+)
+FILL_URBAN = (
+    ("school", 0.32),
+    ("kindergarten", 0.33),
+    ("culture_house", 0.05),
+    ("library", 0.07),
+    ("sport", 0.07),
+    ("dod", 0.05),
+    ("museum", 0.01),
+    ("health", 0.07),
+    ("social", 0.02),
+    ("college", 0.01),
+)
+
+
+def agree_gender(name: str, root: str) -> str:
+    """Fix the adjective's gender before «областной/концертный/техникум…» (masculine nouns)."""
+    fem = root + "ая"
+    for noun in (
+        "областной",
+        "концертный",
+        "техникум",
+        "базовый",
+        "государственный",
+        "геронтологический",
+    ):
+        name = name.replace(f"{fem} {noun}", f"{root}ий {noun}")
+    return name

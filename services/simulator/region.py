@@ -1,0 +1,1000 @@
+"""A seeded, reproducible synthetic region: organisations, their registry links and their VK pages.
+
+The region is the simulator's world. :func:`generate_region` plants defects at fixed rates so that
+every foundation rule has many cases, including the boundary ones (descriptions of exactly 49 and
+50 characters, phones only in the contacts or only in the address block, old pinned posts, walls
+full of reposts). :meth:`Region.ground_truth` computes the expected violations from the planted
+state with its own implementation of the rule semantics, so a comparison with the evaluator tests
+both sides.
+
+Per-page state is kept small (a few scalars per group): descriptions, contacts, addresses and posts
+are derived on demand from ``(seed, group id)``, so the same code can hold a national preset of
+about 175,000 pages. Every derivation is deterministic: the same seed and ``now`` give the same
+registry, the same API answers and the same ground truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from services.simulator.names import (
+    FILL_DISTRICT,
+    FILL_URBAN,
+    PRESETS,
+    REGIONAL_BODIES,
+    REGIONAL_INSTITUTIONS,
+    Municipality,
+    Namer,
+    agree_gender,
+    load_municipalities,
+)
+from services.simulator.texts import (
+    GOALS,
+    INTROS,
+    POSTS,
+    REPOST_SOURCES,
+    REPOST_TEXTS,
+    SHORT_DESCRIPTIONS,
+    STREETS,
+    TAILS,
+    USER_TEXTS,
+)
+
+FIRST_GROUP_ID = 210_000_000
+DAY_S = 86_400
+REGISTRY_HEADER = (
+    "ogrn",
+    "name",
+    "level",
+    "founder",
+    "municipality",
+    "sphere",
+    "exempt",
+    "vk",
+    "ok",
+    "telegram",
+)
+RULES = (
+    "PAGE_MISSING_ANY",
+    "DESCRIPTION_MISSING",
+    "CONTACT_PHONE_MISSING",
+    "WALL_CLOSED",
+    "STALE",
+)
+# Thresholds of the ``dialog-default`` profile; the ground truth is computed for that profile.
+STALE_THRESHOLDS_DAYS = (7, 30, 90)
+DESCRIPTION_MIN_CHARS = 50
+WALL_WINDOW = 20
+
+
+def ogrn_check_digit(first12: str) -> int:
+    return int(first12) % 11 % 10
+
+
+def ogrn_is_valid(ogrn: str) -> bool:
+    return len(ogrn) == 13 and ogrn.isdigit() and ogrn_check_digit(ogrn[:12]) == int(ogrn[12])
+
+
+# A Russian phone number as the rules define it: +7 or 8, then ten digits, separated only by
+# spaces, hyphens and parentheses. Written here on purpose rather than shared with the evaluator.
+PHONE_RE = re.compile(r"(?<![\d+])(?:\+7|8)(?:[ \-()]*\d){10}(?![\d])")
+
+
+def has_phone(text: str) -> bool:
+    return bool(PHONE_RE.search(text or ""))
+
+
+def vk_ref_from_link(link: str) -> str:
+    """``https://vk.com/club123`` → ``club123``; ``https://vk.com/name`` → ``name``."""
+    ref = link.strip().rstrip("/")
+    for prefix in ("https://", "http://"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix) :]
+    for host in ("m.vk.com/", "vk.com/", "www.vk.com/"):
+        if ref.startswith(host):
+            ref = ref[len(host) :]
+    return ref
+
+
+def group_id_from_ref(ref: str) -> int | None:
+    """Numeric id of ``123``, ``club123``, ``public123`` or ``event123``; None for screen names."""
+    m = re.fullmatch(r"(?:club|public|event)?(\d+)", ref.strip().lower())
+    return int(m.group(1)) if m else None
+
+
+def _mix(*parts: int) -> int:
+    """A stable 64-bit seed from integers (``hash()`` of strings is randomised per process)."""
+    value = 0x9E3779B97F4A7C15
+    for part in parts:
+        value ^= part & 0xFFFFFFFFFFFFFFFF
+        value = (value * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        value ^= value >> 31
+    return value
+
+
+# Salts for the independent deterministic streams of one group.
+_SALT_DESC, _SALT_CONTACT, _SALT_WALL, _SALT_POST = 1, 2, 3, 4
+SALT_API = 5  # for API-only details (counters, hashes, photos) derived in vk_api
+
+# --- State -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Organisation:
+    ogrn: str
+    name: str
+    level: str  # regional | municipal
+    founder: str
+    municipality: str
+    sphere: str  # administration | education | health | culture | sport | social
+    exempt: bool
+    vk: str = ""
+    ok: str = ""
+    telegram: str = ""
+    kind: str = ""  # institution type, e.g. "school"
+    presence: str = "live"  # the planted presence scenario, see _PRESENCE_RATES
+    group_id: int | None = None  # VK group id behind the link (also for ids that do not exist)
+    slug: str = ""
+    municipality_index: int = -1
+
+    @property
+    def org_id(self) -> str:
+        return self.ogrn
+
+    def registry_row(self) -> dict[str, str]:
+        return {
+            "ogrn": self.ogrn,
+            "name": self.name,
+            "level": self.level,
+            "founder": self.founder,
+            "municipality": self.municipality,
+            "sphere": self.sphere,
+            "exempt": "1" if self.exempt else "0",
+            "vk": self.vk,
+            "ok": self.ok,
+            "telegram": self.telegram,
+        }
+
+
+@dataclass(slots=True)
+class VkGroup:
+    """One VK community. Text content and posts are derived from ``(seed, id)`` on demand."""
+
+    id: int
+    org: int  # index into Region.organisations
+    name: str
+    custom_screen_name: str
+    type: str  # group | page
+    deactivated: str  # "" | deleted | banned
+    wall: int  # 0 off, 1 open, 2 limited, 3 closed
+    desc_kind: str
+    phone_place: str
+    wall_kind: str
+    members: int
+    verified: int
+    is_gov: bool
+    has_photo: int
+    has_cover: int
+    has_site: bool
+    has_address: bool
+    comments_open: bool
+
+    @property
+    def screen_name(self) -> str:
+        return self.custom_screen_name or f"club{self.id}"
+
+    @property
+    def live(self) -> bool:
+        return not self.deactivated
+
+
+class Post(NamedTuple):
+    id: int
+    date: int
+    from_id: int
+    repost: bool
+    pinned: bool
+
+
+class Contact(NamedTuple):
+    user_id: int
+    desc: str
+    phone: str
+    email: str
+
+
+class Address(NamedTuple):
+    id: int
+    title: str
+    address: str
+    phone: str
+    latitude: float
+    longitude: float
+    city_id: int
+
+
+# --- Planted defects ---------------------------------------------------------------------------
+
+# Organisation-level presence scenarios (share of all organisations); the rest have a live VK page.
+_PRESENCE_RATES = (
+    ("no_links", 0.045),  # neither VK nor OK: a PAGE_MISSING_ANY case
+    ("no_links_exempt", 0.02),  # the same but exempt: must not count
+    ("tg_only", 0.02),  # only Telegram, which is not on the legal list
+    ("ok_only", 0.03),  # only OK, which counts as live
+    ("vk_deleted", 0.025),
+    ("vk_deleted_ok", 0.012),  # deleted VK page but an OK page: no violation
+    ("vk_banned", 0.017),
+    ("vk_banned_ok", 0.008),
+    ("vk_not_found", 0.02),  # registry link to an id or screen name that does not exist
+    ("vk_not_found_ok", 0.008),
+    ("exempt_deleted", 0.006),  # exempt with a deleted page: must not count
+    ("exempt_live", 0.006),  # exempt with a live page: page rules still apply
+)
+_DESC_RATES = (
+    ("empty", 0.03),
+    ("blank", 0.01),  # whitespace only
+    ("short", 0.05),
+    ("len49", 0.015),
+    ("len50", 0.015),
+    ("padded49", 0.008),  # 49 characters between spaces and a newline: still too short
+    ("padded50", 0.008),
+)
+_PHONE_RATES = (
+    ("none", 0.07),
+    ("local", 0.03),  # a local number without the +7/8 prefix and area code: not a phone
+    ("contacts", 0.08),  # only in contacts[].phone
+    ("address", 0.06),  # only in the main address
+    ("contacts_address", 0.16),
+    ("description_contacts", 0.15),
+)  # the rest: "description"
+_WALL_RATES = ((0, 0.03), (3, 0.04), (2, 0.12))  # the rest: 1 (open)
+_WALL_KIND_RATES = (
+    ("stale_medium", 0.10),
+    ("stale_high", 0.08),
+    ("stale_critical", 0.06),
+    ("empty", 0.04),
+    ("reposts_only", 0.04),  # the 20 newest are reposts; own posts only beyond the window
+    ("reposts_then_own_medium", 0.02),
+    ("reposts_then_own_high", 0.02),
+    ("pinned_old_fresh", 0.04),  # an old pinned post on top, fresh own posts below
+    ("pinned_old_reposts_high", 0.02),  # an old pinned own post, only reposts below
+    ("pinned_old_reposts_critical", 0.01),
+)  # the rest: "active"; wall 0 pages get "disabled", and some open walls "user_posts_medium"
+_USER_POSTS_RATE = 0.04  # of open walls (wall == 1)
+
+# Expected STALE severity per wall kind ("" = pass); the unit tests check the ground truth by it.
+WALL_KIND_SEVERITY = {
+    "active": "",
+    "pinned_old_fresh": "",
+    "stale_medium": "medium",
+    "user_posts_medium": "medium",
+    "reposts_then_own_medium": "medium",
+    "stale_high": "high",
+    "reposts_then_own_high": "high",
+    "pinned_old_reposts_high": "high",
+    "stale_critical": "critical",
+    "pinned_old_reposts_critical": "critical",
+    "empty": "critical",
+    "reposts_only": "critical",
+    "disabled": "critical",
+}
+
+# Age bands (days) that keep at least a day between any post and a 7/30/90-day threshold.
+_BAND = {
+    "fresh": (0.05, 5.6),
+    "medium": (8.4, 28.6),
+    "high": (31.4, 88.6),
+    "critical": (91.4, 400.0),
+}
+
+
+def _away_from_thresholds(age: float) -> float:
+    for t in STALE_THRESHOLDS_DAYS:
+        if t - 1.0 < age < t + 1.0:
+            return t + 1.05 if age >= t else t - 1.05
+    return max(age, 0.02)
+
+
+def _quotas(rng: random.Random, items: list, rates: tuple, default: str | int) -> dict:
+    """Assign labels at exact rates: shuffle, then hand out ``round(rate * n)`` of each."""
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    n = len(items)
+    result = {}
+    pos = 0
+    for label, rate in rates:
+        k = round(rate * n)
+        if k == 0 and n >= 40 and rate > 0:
+            k = 1
+        for i in order[pos : pos + k]:
+            result[items[i]] = label
+        pos += k
+    for i in order[pos:]:
+        result[items[i]] = default
+    return result
+
+
+# --- Region --------------------------------------------------------------------------------
+
+
+@dataclass
+class Region:
+    """The world the simulator answers from; everything but the scalars is derived on demand."""
+
+    preset: str
+    seed: int
+    now: datetime
+    organisations: list[Organisation]
+    groups: dict[int, VkGroup]
+    municipality_list: list[Municipality] = field(default_factory=list, repr=False)
+    _by_screen_name: dict[str, int] = field(default_factory=dict, repr=False)
+    _wall_cache: dict[int, list[Post]] = field(default_factory=dict, repr=False)
+
+    # Lookups -------------------------------------------------------------------------------
+    @property
+    def now_ts(self) -> int:
+        return int(self.now.timestamp())
+
+    @property
+    def region_genitive(self) -> str:
+        return PRESETS[self.preset].region
+
+    def municipalities(self) -> list[str]:
+        return [m.name for m in self.municipality_list]
+
+    def resolve(self, ref: str) -> VkGroup | None:
+        """A group by numeric id, ``club<id>`` or screen name, as groups.getById resolves it."""
+        gid = group_id_from_ref(ref)
+        if gid is None:
+            gid = self._by_screen_name.get(ref.strip().lower())
+        return self.groups.get(gid) if gid is not None else None
+
+    def vk_group_of(self, org: Organisation) -> VkGroup | None:
+        return self.resolve(vk_ref_from_link(org.vk)) if org.vk else None
+
+    def org_of(self, group: VkGroup) -> Organisation:
+        return self.organisations[group.org]
+
+    def rng(self, group: VkGroup | int, salt: int, extra: int = 0) -> random.Random:
+        gid = group if isinstance(group, int) else group.id
+        return random.Random(_mix(self.seed, gid, salt, extra))
+
+    def _capital(self) -> Municipality:
+        capital = PRESETS[self.preset].capital
+        return next(m for m in self.municipality_list if m.name == capital)
+
+    def _muni(self, org: Organisation) -> Municipality | None:
+        if 0 <= org.municipality_index < len(self.municipality_list):
+            return self.municipality_list[org.municipality_index]
+        return None
+
+    # Profile content -------------------------------------------------------------------------
+    def phone(self, group: VkGroup) -> str:
+        rng = self.rng(group, _SALT_CONTACT, 1)
+        muni = self._muni(self.org_of(group)) or self._capital()
+        if muni.name.startswith("городской округ город"):
+            code, local = "473", f"{rng.randint(200, 299)}{rng.randint(0, 9999):04d}"
+        else:
+            code, local = f"47{340 + muni.index % 40:03d}", f"{rng.randint(20000, 69999)}"
+        dashed = (
+            f"{local[:3]}-{local[3:5]}-{local[5:]}"
+            if len(local) == 7
+            else f"{local[0]}-{local[1:3]}-{local[3:]}"
+        )
+        style = rng.randrange(5)
+        if style == 0:
+            return f"+7 ({code}) {dashed}"
+        if style == 1:
+            return f"8 ({code}) {dashed}"
+        if style == 2:
+            return f"8-{code}-{dashed}"
+        if style == 3:
+            return f"+7{code}{local}"
+        return f"8 {code} {local}"
+
+    def local_phone(self, group: VkGroup) -> str:
+        rng = self.rng(group, _SALT_CONTACT, 2)
+        return f"{rng.randint(2, 6)}-{rng.randint(10, 99)}-{rng.randint(10, 99)}"
+
+    def email(self, group: VkGroup) -> str:
+        org = self.org_of(group)
+        domain = ("yandex.ru", "mail.ru", "govvrn.ru")[group.id % 3]
+        return f"{org.slug or 'org' + str(group.id)}@{domain}"
+
+    def address_text(self, group: VkGroup) -> str:
+        rng = self.rng(group, _SALT_CONTACT, 3)
+        org = self.org_of(group)
+        muni = self._muni(org) or self._capital()
+        if muni.name == PRESETS[self.preset].capital:
+            index = 394000 + rng.randint(0, 90)
+        else:
+            index = 396000 + rng.randint(0, 999)
+        prefix = "г." if muni.urban or rng.random() < 0.5 else "с."
+        street = f"{rng.choice(STREETS)}, д. {rng.randint(1, 120)}"
+        return f"{index}, {prefix} {muni.admin_centre}, {street}"
+
+    def description(self, group: VkGroup) -> str:
+        org = self.org_of(group)
+        rng = self.rng(group, _SALT_DESC)
+        kind = group.desc_kind
+        if kind == "empty":
+            return ""
+        if kind == "blank":
+            return rng.choice(("   ", " \n ", "\n\n", "\t "))
+        if kind == "short":
+            return rng.choice(SHORT_DESCRIPTIONS)
+        if kind in ("len49", "len50", "padded49", "padded50"):
+            target = int(kind[-2:])
+            base = (
+                f"Официальная страница: {org.name}. Новости, объявления и события "
+                "учреждения для жителей."
+            )
+            text = base[:target]
+            if text[-1].isspace():
+                text = text[:-1] + "."
+            if kind.startswith("padded"):
+                return "  " + text + " \n"
+            return text
+        parts = [rng.choice(INTROS).format(name=org.name), GOALS[org.sphere]]
+        if rng.random() < 0.7:
+            parts.append(f"Адрес: {self.address_text(group)}.")
+        if group.phone_place in ("description", "description_contacts"):
+            parts.append(
+                rng.choice(("Телефон: {}.", "Тел.: {}", "Приёмная: {}.")).format(self.phone(group))
+            )
+        elif group.phone_place == "local":
+            parts.append(f"Тел. {self.local_phone(group)}.")
+        if rng.random() < 0.5:
+            parts.append(f"E-mail: {self.email(group)}")
+        tail = rng.choice(TAILS)
+        if tail:
+            parts.append(tail)
+        return " ".join(parts)
+
+    def contacts(self, group: VkGroup) -> list[Contact]:
+        rng = self.rng(group, _SALT_CONTACT, 4)
+        place = group.phone_place
+        with_phone = place in ("contacts", "contacts_address", "description_contacts")
+        items = []
+        if with_phone:
+            items.append(
+                Contact(
+                    rng.randint(1_000_000, 800_000_000) if rng.random() < 0.6 else 0,
+                    rng.choice(("Приёмная", "Директор", "Главный врач", "Секретарь")),
+                    self.phone(group),
+                    self.email(group) if rng.random() < 0.7 else "",
+                )
+            )
+        elif place == "local" and rng.random() < 0.5:
+            items.append(Contact(0, "Вахта", self.local_phone(group), ""))
+        if rng.random() < 0.5:
+            items.append(
+                Contact(rng.randint(1_000_000, 800_000_000), "Администратор сообщества", "", "")
+            )
+        return items
+
+    def main_address(self, group: VkGroup) -> Address | None:
+        place = group.phone_place
+        if not group.has_address and place not in ("address", "contacts_address"):
+            return None
+        rng = self.rng(group, _SALT_CONTACT, 5)
+        phone = self.phone(group) if place in ("address", "contacts_address") else ""
+        org = self.org_of(group)
+        return Address(
+            id=group.id % 10_000_000 + 1000,
+            title=org.name[:100],
+            address=self.address_text(group).split(", ", 2)[-1],
+            phone=phone,
+            latitude=round(50.4 + rng.random() * 2.3, 6),
+            longitude=round(38.3 + rng.random() * 3.8, 6),
+            city_id=42 if "Воронеж" in org.municipality else 1_000_000 + org.municipality_index,
+        )
+
+    def site(self, group: VkGroup) -> str:
+        if not group.has_site:
+            return ""
+        org = self.org_of(group)
+        return f"https://{(org.slug or str(group.id)).replace('_', '-')}.gosuslugi.ru"
+
+    # Wall ------------------------------------------------------------------------------------
+    def posts(self, group: VkGroup) -> list[Post]:
+        """The whole wall in wall.get order: the pinned post first, then newest first."""
+        cached = self._wall_cache.get(group.id)
+        if cached is None:
+            cached = self._build_wall(group)
+            if len(self._wall_cache) > 50_000:
+                self._wall_cache.clear()
+            self._wall_cache[group.id] = cached
+        return cached
+
+    def _build_wall(self, group: VkGroup) -> list[Post]:
+        rng = self.rng(group, _SALT_WALL)
+        kind = group.wall_kind
+        OWN, REPOST, USER = 0, 1, 2
+        plan: list[tuple[float, int]] = []  # (age in days, author kind)
+        pinned_age: float | None = None
+        user_ok = group.wall == 1
+
+        def band(name: str) -> float:
+            lo, hi = _BAND[name]
+            return rng.uniform(lo, hi)
+
+        def newer_than(age: float, count: int, author: int) -> None:
+            for _ in range(count):
+                plan.append((rng.uniform(0.02, max(age - 0.05, 0.03)), author))
+
+        def older_than(age: float, count: int, gap: tuple[float, float] = (0.4, 9.0)) -> None:
+            for _ in range(count):
+                age += rng.uniform(*gap)
+                roll = rng.random()
+                author = OWN if roll < 0.82 else REPOST if roll < 0.96 or not user_ok else USER
+                plan.append((age, author))
+
+        if kind in ("empty", "disabled"):
+            pass
+        elif kind in ("active", "stale_medium", "stale_high", "stale_critical"):
+            a0 = band({"active": "fresh"}.get(kind, kind.removeprefix("stale_")))
+            plan.append((a0, OWN))
+            newer_than(a0, rng.randint(0, 3), USER if user_ok and rng.random() < 0.3 else REPOST)
+            older_than(a0, rng.randint(3, 30 - len(plan)))
+            if kind == "active" and rng.random() < 0.25 and len(plan) > 3:
+                # An ordinary pinned post: one of the older own posts.
+                pinned_age = max(a for a, k in plan if k == OWN)
+                plan.remove((pinned_age, OWN))
+        elif kind == "reposts_only":
+            age = 0.0
+            for _ in range(rng.randint(21, 28)):
+                age += rng.uniform(0.2, 2.0)
+                plan.append((age, REPOST))
+            age += 5.0
+            for _ in range(rng.randint(0, 30 - len(plan))):
+                age += rng.uniform(1.0, 12.0)
+                plan.append((age, OWN))
+        elif kind.startswith("reposts_then_own_"):
+            a0 = band(kind.removeprefix("reposts_then_own_"))
+            plan.append((a0, OWN))
+            for _ in range(rng.randint(3, 10)):
+                plan.append((band("fresh"), REPOST))
+            older_than(a0, rng.randint(0, 30 - len(plan)))
+        elif kind == "pinned_old_fresh":
+            pinned_age = rng.uniform(120.0, 400.0)
+            a0 = band("fresh")
+            plan.append((a0, OWN))
+            older_than(a0, rng.randint(4, 20), gap=(0.3, 4.0))
+        elif kind.startswith("pinned_old_reposts_"):
+            pinned_age = band(kind.removeprefix("pinned_old_reposts_"))
+            if pinned_age < 40:  # keep it clear of the reposts' span for readability
+                pinned_age += 8
+            age = 0.0
+            for _ in range(rng.randint(19, 27)):
+                age += rng.uniform(0.1, 1.2)
+                plan.append((age, REPOST))
+        elif kind == "user_posts_medium":
+            a0 = band("medium")
+            plan.append((a0, OWN))
+            newer_than(a0, rng.randint(2, 6), USER)
+            older_than(a0, rng.randint(0, 30 - len(plan)))
+        else:
+            raise ValueError(f"unknown wall kind {kind!r}")
+
+        limit = 30 if pinned_age is None else 29
+        entries = [(_away_from_thresholds(a), k, False) for a, k in plan[:limit]]
+        if pinned_age is not None:
+            entries.append((_away_from_thresholds(pinned_age), OWN, True))
+        entries.sort(key=lambda e: -e[0])  # oldest first: ids grow with time
+        now = self.now_ts
+        posts = []
+        post_id = 1 + int(rng.random() * 400)
+        for age, author, pinned in entries:
+            post_id += 1 + int(rng.random() * 3)  # gaps: deleted posts
+            from_id = 1_000_000 + int(rng.random() * 8e8) if author == USER else -group.id
+            date = int(now - age * DAY_S)
+            posts.append(Post(post_id, date, from_id, author == REPOST, pinned))
+        posts.sort(key=lambda p: (not p.pinned, -p.date, -p.id))
+        return posts
+
+    def post_text(self, group: VkGroup, post: Post) -> str:
+        rng = self.rng(group, _SALT_POST, post.id)
+        org = self.org_of(group)
+        if post.from_id > 0:
+            return rng.choice(USER_TEXTS)
+        if post.repost:
+            return "" if rng.random() < 0.6 else "Делимся важной информацией."
+        muni = self._muni(org)
+        template = rng.choice(POSTS[org.sphere])
+        return template.format(
+            name=org.name,
+            place=muni.admin_centre if muni else "регионе",
+            n=rng.randint(1, 12),
+        )
+
+    def repost_source(self, group: VkGroup, post: Post) -> tuple[int, str, str, int]:
+        """(source group id, name, text, original post id) of a repost's ``copy_history``."""
+        rng = self.rng(group, _SALT_POST, post.id + 1_000_000)
+        gid, name = rng.choice(REPOST_SOURCES)
+        return (
+            gid,
+            name.format(R=self.region_genitive),
+            rng.choice(REPOST_TEXTS),
+            rng.randint(1000, 90000),
+        )
+
+    # Ground truth ----------------------------------------------------------------------------
+    def ground_truth(
+        self,
+        *,
+        description_min_chars: int = DESCRIPTION_MIN_CHARS,
+        stale_days: tuple[float, float, float] = STALE_THRESHOLDS_DAYS,
+        window: int = WALL_WINDOW,
+        now: datetime | None = None,
+    ) -> list[dict[str, str]]:
+        """Expected violations of the five foundation rules, in registry order."""
+        now_ts = (now or self.now).timestamp()
+        rows: list[dict[str, str]] = []
+
+        def add(org: Organisation, platform: str, page_id: str, rule: str, severity: str) -> None:
+            rows.append(
+                {
+                    "org_id": org.ogrn,
+                    "platform": platform,
+                    "page_id": page_id,
+                    "rule": rule,
+                    "severity": severity,
+                }
+            )
+
+        medium, high, critical = stale_days
+        for org in self.organisations:
+            group = self.vk_group_of(org)
+            live = group is not None and group.live
+            if not org.exempt and not live and not org.ok:
+                add(org, "any", "", "PAGE_MISSING_ANY", "critical")
+            if not live:
+                continue
+            page_id = str(group.id)
+            description = self.description(group)
+            if len(description.strip()) < description_min_chars:
+                add(org, "vk", page_id, "DESCRIPTION_MISSING", "high")
+            texts = [description]
+            texts += [c.phone for c in self.contacts(group)]
+            address = self.main_address(group)
+            if address is not None:
+                texts.append(address.phone)
+            if not any(has_phone(t) for t in texts):
+                add(org, "vk", page_id, "CONTACT_PHONE_MISSING", "high")
+            if group.wall in (0, 3):
+                add(org, "vk", page_id, "WALL_CLOSED", "high")
+            seen = self.posts(group)[:window] if group.wall != 0 else []
+            own = [p.date for p in seen if p.from_id == -group.id and not p.repost]
+            if not own:
+                severity = "critical"
+            else:
+                age_days = (now_ts - max(own)) / DAY_S
+                severity = (
+                    "critical"
+                    if age_days >= critical
+                    else "high"
+                    if age_days >= high
+                    else "medium"
+                    if age_days >= medium
+                    else ""
+                )
+            if severity:
+                add(org, "vk", page_id, "STALE", severity)
+        return rows
+
+    def write_registry_csv(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=REGISTRY_HEADER)
+            writer.writeheader()
+            for org in self.organisations:
+                writer.writerow(org.registry_row())
+        return path
+
+    def write_ground_truth(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        violations = self.ground_truth()
+        counts = dict.fromkeys(RULES, 0)
+        for row in violations:
+            counts[row["rule"]] += 1
+        document = {
+            "preset": self.preset,
+            "seed": self.seed,
+            "now": self.now.isoformat(),
+            "organisations": len(self.organisations),
+            "pages": sum(1 for org in self.organisations if org.vk),
+            "violations": violations,
+            "counts": counts,
+        }
+        path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        return path
+
+
+# --- Generation ----------------------------------------------------------------------------
+
+
+def _allocate(total: int, weights: list[float]) -> list[int]:
+    """Largest-remainder split of ``total`` by ``weights``."""
+    if total <= 0:
+        return [0] * len(weights)
+    s = sum(weights)
+    raw = [total * w / s for w in weights]
+    out = [int(x) for x in raw]
+    rest = sorted(range(len(raw)), key=lambda i: raw[i] - out[i], reverse=True)
+    for i in rest[: total - sum(out)]:
+        out[i] += 1
+    return out
+
+
+class _OgrnFactory:
+    def __init__(self, rng: random.Random, region_code: str):
+        self.rng = rng
+        self.region_code = region_code
+        self.used: set[str] = set()
+
+    def __call__(self) -> str:
+        while True:
+            year = self.rng.choice(("02", "02", "03", "03", "05", "06", "11", "15", "16", "21"))
+            inspection = f"{self.rng.randint(1, 68):02d}"
+            first12 = f"1{year}{self.region_code}{inspection}{self.rng.randint(0, 99999):05d}"
+            ogrn = first12 + str(ogrn_check_digit(first12))
+            if ogrn not in self.used:
+                self.used.add(ogrn)
+                return ogrn
+
+
+def generate_region(
+    preset: str = "voronezh",
+    *,
+    seed: int = 42,
+    now: datetime,
+    size: int | None = None,
+) -> Region:
+    """Generate the region; ``size`` is the number of organisations (default: the preset's)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    config = PRESETS[preset]
+    total = config.size if size is None else size
+    if total < 1:
+        raise ValueError("size must be at least 1")
+    rng = random.Random(_mix(seed, 0xC0FFEE))
+    munis = load_municipalities(preset)
+    new_ogrn = _OgrnFactory(rng, config.region_code)
+    capital = next((m for m in munis if m.name == config.capital), munis[0])
+
+    # 1. Organisations: regional bodies, every municipality's core bodies, then institutions.
+    specs: list[tuple[str, str, str, str, str, str, str, int]] = []
+    #              kind, sphere, level, name, founder, municipality, slug, municipality index
+    r, rn = config.region, config.region_nominative
+    ministries = {}
+    for sphere, pattern, slug in REGIONAL_BODIES:
+        name = pattern.format(R=r, Rn=rn.split()[0])
+        ministries[slug] = name
+        founder = rn if slug == "gov" else f"Правительство {r}"
+        specs.append(
+            (
+                "regional_body",
+                sphere,
+                "regional",
+                name,
+                founder,
+                rn,
+                f"{slug}_{config.slug}",
+                -1,
+            )
+        )
+    capital_adj = capital.fem  # «Воронежская»
+    for sphere, pattern, slug, founder_key in REGIONAL_INSTITUTIONS:
+        name = agree_gender(pattern.format(C=capital_adj, R=r), capital.root)
+        specs.append(
+            (
+                "regional_institution",
+                sphere,
+                "regional",
+                name,
+                ministries[founder_key],
+                capital.name,
+                f"{slug}_{capital.slug}",
+                capital.index,
+            )
+        )
+    namers = [Namer(m, random.Random(_mix(seed, 0xA11CE, m.index)), config) for m in munis]
+    for m, namer in zip(munis, namers, strict=True):
+        for kind, sphere, level, name, founder, slug in namer.core():
+            specs.append((kind, sphere, level, name, founder, m.name, slug, m.index))
+    if total <= len(specs):
+        specs = _spread_take(specs, total)
+    else:
+        weights = [m.population**0.75 for m in munis]
+        for m, namer, count in zip(
+            munis, namers, _allocate(total - len(specs), weights), strict=True
+        ):
+            mix = FILL_URBAN if m.urban else FILL_DISTRICT
+            kinds = [k for k, _ in mix]
+            kind_weights = [w for _, w in mix]
+            made = 0
+            while made < count:
+                kind = namer.rng.choices(kinds, kind_weights)[0]
+                spec = namer.make(kind)
+                if spec is None:  # that kind ran out here; numbered schools never do
+                    kind = "school"
+                    spec = namer.make(kind)
+                assert spec is not None
+                sphere, level, name, founder, slug = spec
+                specs.append((kind, sphere, level, name, founder, m.name, slug, m.index))
+                made += 1
+        # Keep the registry grouped by municipality, regional bodies first.
+        specs.sort(key=lambda s: s[7])
+
+    organisations: list[Organisation] = []
+    used_slugs: set[str] = set()
+    for kind, sphere, level, name, founder, muni_name, slug, muni_index in specs:
+        slug = slug[:28].strip("_")
+        unique, k = slug, 2
+        while unique in used_slugs:
+            unique, k = f"{slug}_{k}", k + 1
+        used_slugs.add(unique)
+        organisations.append(
+            Organisation(
+                ogrn=new_ogrn(),
+                name=name,
+                level=level,
+                founder=founder,
+                municipality=muni_name,
+                sphere=sphere,
+                exempt=False,
+                kind=kind,
+                slug=unique,
+                municipality_index=muni_index,
+            )
+        )
+
+    # 2. Presence scenarios, then links and group ids.
+    indices = list(range(len(organisations)))
+    presence = _quotas(rng, indices, _PRESENCE_RATES, "live")
+    groups: dict[int, VkGroup] = {}
+    by_screen_name: dict[str, int] = {}
+    next_id = FIRST_GROUP_ID
+    live_pages: list[int] = []
+    for i, org in enumerate(organisations):
+        scenario = presence[i]
+        org.presence = scenario
+        org.exempt = "exempt" in scenario
+        base_has_vk = scenario not in ("no_links", "no_links_exempt", "tg_only", "ok_only")
+        has_ok = (
+            scenario.endswith("_ok")
+            or scenario == "ok_only"
+            or (scenario in ("live", "exempt_live") and rng.random() < 0.35)
+        )
+        if has_ok:
+            org.ok = f"https://ok.ru/group/{rng.randint(70_000_000_000_000, 70_000_099_999_999)}"
+        if scenario == "tg_only" or (base_has_vk and rng.random() < 0.3):
+            org.telegram = f"https://t.me/{org.slug}"
+        if not base_has_vk:
+            continue
+        gid = next_id + rng.randint(1, 40)
+        next_id = gid
+        org.group_id = gid
+        custom = rng.random() < 0.35
+        screen_name = org.slug if custom else ""
+        link_by_name = custom and rng.random() < 0.5
+        if scenario.startswith("vk_not_found"):
+            # The registry points at a page that is not there: a free id or an unknown name.
+            if link_by_name:
+                org.vk = f"https://vk.com/{org.slug}_old"
+                org.group_id = None
+            else:
+                org.vk = f"https://vk.com/club{gid}"
+            continue
+        org.vk = f"https://vk.com/{screen_name}" if link_by_name else f"https://vk.com/club{gid}"
+        deactivated = (
+            "deleted"
+            if scenario in ("vk_deleted", "vk_deleted_ok", "exempt_deleted")
+            else "banned"
+            if scenario.startswith("vk_banned")
+            else ""
+        )
+        groups[gid] = _new_group(rng, gid, i, org, screen_name, deactivated)
+        if screen_name:
+            by_screen_name[screen_name.lower()] = gid
+        if not deactivated:
+            live_pages.append(gid)
+
+    # 3. Page-level defects of the live pages.
+    desc = _quotas(rng, live_pages, _DESC_RATES, "normal")
+    walls = _quotas(rng, live_pages, _WALL_RATES, 1)
+    for gid in live_pages:
+        groups[gid].desc_kind = desc[gid]
+        groups[gid].wall = walls[gid]
+    phones = _quotas(rng, live_pages, _PHONE_RATES, "description")
+    for gid in live_pages:
+        place = phones[gid]
+        if desc[gid] != "normal" and place.startswith("description"):
+            place = "contacts_address" if place == "description_contacts" else "contacts"
+        groups[gid].phone_place = place
+        if place == "address":
+            groups[gid].has_address = True
+    with_wall = [gid for gid in live_pages if walls[gid] != 0]
+    kinds = _quotas(rng, with_wall, _WALL_KIND_RATES, "active")
+    for gid in live_pages:
+        groups[gid].wall_kind = kinds.get(gid, "disabled")
+    open_active = [gid for gid in with_wall if walls[gid] == 1 and kinds[gid] == "active"]
+    for gid in rng.sample(
+        open_active, k=min(len(open_active), round(_USER_POSTS_RATE * len(open_active)))
+    ):
+        groups[gid].wall_kind = "user_posts_medium"
+
+    return Region(
+        preset=preset,
+        seed=seed,
+        now=now,
+        organisations=organisations,
+        groups=groups,
+        municipality_list=munis,
+        _by_screen_name=by_screen_name,
+    )
+
+
+def _spread_take(specs: list, n: int) -> list:
+    """The first ``n`` organisations of a small region, spread across kinds and municipalities."""
+    by_kind: dict[str, list] = {}
+    for spec in specs:
+        by_kind.setdefault(spec[0], []).append(spec)
+    out: list = []
+    queues = list(by_kind.values())
+    while len(out) < n:
+        for queue in queues:
+            if queue and len(out) < n:
+                out.append(queue.pop(0))
+    return sorted(out, key=lambda s: s[7])
+
+
+def _new_group(
+    rng: random.Random,
+    gid: int,
+    org_index: int,
+    org: Organisation,
+    screen_name: str,
+    deactivated: str,
+) -> VkGroup:
+    big = org.level == "regional" and org.kind == "regional_body"
+    members = int(rng.lognormvariate(8.5 if big else 6.3, 0.9))
+    name = org.name
+    if rng.random() < 0.15:
+        name = f"{org.name} | официальная страница"
+    return VkGroup(
+        id=gid,
+        org=org_index,
+        name=name[:200],
+        custom_screen_name=screen_name,
+        type="page" if rng.random() < 0.4 else "group",
+        deactivated=deactivated,
+        wall=1,
+        desc_kind="normal",
+        phone_place="description",
+        wall_kind="active",
+        members=members,
+        verified=1 if big and rng.random() < 0.6 else 0,
+        is_gov=rng.random() < 0.85,
+        has_photo=0 if rng.random() < 0.04 else 1,
+        has_cover=1 if rng.random() < 0.6 else 0,
+        has_site=rng.random() < 0.8,
+        has_address=rng.random() < 0.7,
+        comments_open=rng.random() < 0.9,
+    )
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)

@@ -1,0 +1,572 @@
+"""VK API 5.199 answered from a synthetic region: ``groups.getById``, ``wall.get`` and ``execute``.
+
+:class:`VkSimulator` is a request handler without I/O: ``handle(method, params)`` returns the JSON
+body VK would return (errors are bodies too, as VK sends them with HTTP 200). ``respond`` adds the
+HTTP layer's view, including injected faults (an HTML 502 page, a truncated body, an error code),
+and :mod:`services.simulator.server` puts it on a socket.
+
+Shapes follow the official 5.199 schema (``groups_getById_object_response``, ``wall_get_response``,
+``base_error``) plus the undocumented fields real responses carry (``is_government_organization``,
+``owner_id`` on posts, ``inner_type``). Every request is counted per ``(method, token)`` and logged
+without its access token.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any
+
+from services.simulator.region import SALT_API, Post, Region, VkGroup
+
+API_VERSION = "5.199"
+MAX_GROUP_IDS = 500
+MAX_WALL_COUNT = 100
+MAX_EXECUTE_CALLS = 25
+FAULT_KINDS = ("html", "truncated", "error")
+
+ERROR_MESSAGES = {
+    1: "Unknown error occurred",
+    3: "Unknown method passed",
+    5: "User authorization failed: invalid access_token (4).",
+    6: "Too many requests per second",
+    8: "Invalid request: v (version) is required",
+    9: "Flood control",
+    10: "Internal server error: Unknown error, try later",
+    12: "Unable to compile code",
+    13: "Runtime error occurred during code invocation: Too many API calls",
+    15: "Access denied: group is blocked",
+    18: "User was deleted or banned",
+    29: "Rate limit reached",
+    30: "This profile is private",
+    100: "One of the parameters specified was missing or invalid",
+    203: "Access to group denied",
+}
+_BAD_GATEWAY = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, msg: str | None = None):
+        self.code = code
+        self.msg = msg or ERROR_MESSAGES.get(code, ERROR_MESSAGES[1])
+        super().__init__(self.msg)
+
+
+@dataclass(frozen=True)
+class SimResponse:
+    status: int
+    content_type: str
+    body: bytes
+
+
+def _param_error(detail: str) -> ApiError:
+    return ApiError(100, f"{ERROR_MESSAGES[100]}: {detail}")
+
+
+def _compile_error(detail: str) -> ApiError:
+    return ApiError(12, f"{ERROR_MESSAGES[12]}: {detail}")
+
+
+def _int_param(params: dict[str, str], name: str, default: int | None = None) -> int:
+    raw = params.get(name, "")
+    if raw == "":
+        if default is None:
+            raise _param_error(f"{name} is undefined")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise _param_error(f"{name} not integer") from None
+
+
+class VkSimulator:
+    """Answers VK API calls for ``region``; ``tokens=None`` accepts any non-empty token."""
+
+    def __init__(self, region: Region, tokens: set[str] | None = None, *, log_limit: int = 100_000):
+        self.region = region
+        self.tokens = frozenset(tokens) if tokens is not None else None
+        # HTTP-level requests (an execute is one) and API calls (each execute sub-call counts).
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.request_log: deque[dict[str, Any]] = deque(maxlen=log_limit)
+        self._faults: deque[tuple[str, int | None]] = deque()
+        self._lock = threading.Lock()
+
+    # --- Test hooks ---------------------------------------------------------------------------
+    def fail_next(self, kind: str, count: int = 1, error_code: int | None = None) -> None:
+        """Make the next ``count`` requests fail: ``html`` (HTTP 502 page), ``truncated`` (half
+        of a valid JSON body, HTTP 200) or ``error`` (an error body with ``error_code``, default
+        10).
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"kind must be one of {FAULT_KINDS}, not {kind!r}")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        with self._lock:
+            self._faults.extend([(kind, error_code)] * count)
+
+    def request_count(self, method: str | None = None, token: str | None = None) -> int:
+        with self._lock:
+            return sum(
+                n
+                for (m, t), n in self.requests.items()
+                if (method is None or m == method) and (token is None or t == token)
+            )
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        """A copy of the request log (safe while the server keeps appending)."""
+        with self._lock:
+            return list(self.request_log)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.calls.clear()
+            self.request_log.clear()
+            self._faults.clear()
+
+    # --- Entry points -------------------------------------------------------------------------
+    def handle(self, method: str, params: dict[str, str]) -> dict[str, Any]:
+        """The JSON body VK returns for one request (faults are not applied here)."""
+        return self._handle(method, params, fault=None)
+
+    def respond(self, method: str, params: dict[str, str]) -> SimResponse:
+        """HTTP status, content type and bytes for one request, with injected faults applied."""
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        if fault is None:
+            return SimResponse(200, JSON_TYPE, _dump(self.handle(method, params)))
+        kind, code = fault
+        clean = _clean_params(params)
+        token = str(params.get("access_token", ""))
+        if kind == "html":
+            self._record(method, token, clean, None, "html", 502)
+            return SimResponse(502, "text/html", _BAD_GATEWAY)
+        if kind == "truncated":
+            body = _dump(self._handle(method, params, fault="truncated"))
+            return SimResponse(200, JSON_TYPE, body[: max(1, len(body) // 2)])
+        error = ApiError(code or 10)
+        self._record(method, token, clean, error.code, "error", 200)
+        return SimResponse(200, JSON_TYPE, _dump(_error_body(error, method, clean)))
+
+    # --- Dispatch -----------------------------------------------------------------------------
+    def _handle(self, method: str, params: dict[str, str], fault: str | None) -> dict[str, Any]:
+        params = {str(k): str(v) for k, v in params.items()}
+        token = params.get("access_token", "")
+        clean = _clean_params(params)
+        try:
+            if not token:
+                raise ApiError(5, "User authorization failed: no access_token passed.")
+            if self.tokens is not None and token not in self.tokens:
+                raise ApiError(5)
+            if not params.get("v"):
+                raise ApiError(8)
+            if method == "execute":
+                response, errors = self._execute(params, token)
+                body: dict[str, Any] = {"response": response}
+                if errors:
+                    body["execute_errors"] = errors
+            else:
+                body = {"response": self._call(method, params, token)}
+            code = None
+        except ApiError as error:
+            body = _error_body(error, method, clean)
+            code = error.code
+        self._record(method, token, clean, code, fault, 200)
+        return body
+
+    def _record(
+        self,
+        method: str,
+        token: str,
+        params: dict[str, str],
+        error_code: int | None,
+        fault: str | None,
+        status: int,
+    ) -> None:
+        with self._lock:
+            self.requests[(method, token)] += 1
+            self.request_log.append(
+                {
+                    "time": time.time(),
+                    "method": method,
+                    "token": token,
+                    "params": params,
+                    "status": status,
+                    "error_code": error_code,
+                    "fault": fault,
+                }
+            )
+
+    def _call(self, method: str, params: dict[str, str], token: str) -> Any:
+        with self._lock:
+            self.calls[(method, token)] += 1
+        if method == "groups.getById":
+            return self._groups_get_by_id(params)
+        if method == "wall.get":
+            return self._wall_get(params)
+        raise ApiError(3)
+
+    # --- execute ------------------------------------------------------------------------------
+    def _execute(self, params: dict[str, str], token: str) -> tuple[Any, list[dict[str, Any]]]:
+        calls, as_list = parse_execute_code(params.get("code", ""))
+        if len(calls) > MAX_EXECUTE_CALLS:
+            raise ApiError(13)
+        results: list[Any] = []
+        errors: list[dict[str, Any]] = []
+        for method, args in calls:
+            sub = {k: _param_text(v) for k, v in args.items()}
+            try:
+                if method == "execute":
+                    raise ApiError(3)
+                results.append(self._call(method, sub, token))
+            except ApiError as error:
+                results.append(False)
+                errors.append({"method": method, "error_code": error.code, "error_msg": error.msg})
+        return (results if as_list else results[0]), errors
+
+    # --- groups.getById -----------------------------------------------------------------------
+    def _groups_get_by_id(self, params: dict[str, str]) -> dict[str, Any]:
+        raw = params.get("group_ids") or params.get("group_id") or ""
+        refs = [ref.strip() for ref in raw.split(",") if ref.strip()]
+        if not refs:
+            raise _param_error("group_ids is undefined")
+        if len(refs) > MAX_GROUP_IDS:
+            raise _param_error(f"group_ids is too long, max {MAX_GROUP_IDS}")
+        fields = {f.strip() for f in params.get("fields", "").split(",") if f.strip()}
+        seen: set[int] = set()
+        groups = []
+        for ref in refs:
+            group = self.region.resolve(ref)
+            if group is None or group.id in seen:
+                continue
+            seen.add(group.id)
+            groups.append(self.group_object(group, fields))
+        if not groups:
+            raise _param_error("group_ids is undefined")
+        return {"groups": groups, "profiles": []}
+
+    def group_object(self, group: VkGroup, fields: set[str]) -> dict[str, Any]:
+        region = self.region
+        photo = _photos(region, group)
+        obj: dict[str, Any] = {
+            "id": group.id,
+            "name": group.name,
+            "screen_name": group.screen_name,
+            "is_closed": 0,
+            "type": group.type,
+        }
+        if group.deactivated:
+            obj["deactivated"] = group.deactivated
+            obj.update(photo)
+            return obj
+        obj.update({"is_admin": 0, "is_member": 0, "is_advertiser": 0})
+        if "verified" in fields:
+            obj["verified"] = group.verified
+        if "is_government_organization" in fields:
+            obj["is_government_organization"] = group.is_gov
+        if "members_count" in fields:
+            obj["members_count"] = group.members
+        if "activity" in fields:
+            obj["activity"] = "Государственная организация"
+        if "description" in fields:
+            obj["description"] = region.description(group)
+        if "status" in fields:
+            obj["status"] = ""
+        if "wall" in fields:
+            obj["wall"] = group.wall
+        if "can_post" in fields:
+            obj["can_post"] = 0
+        if "fixed_post" in fields:
+            pinned = next((p.id for p in region.posts(group) if p.pinned), None)
+            if pinned is not None and group.wall != 0:
+                obj["fixed_post"] = pinned
+        if "site" in fields:
+            obj["site"] = region.site(group)
+        if "has_photo" in fields:
+            obj["has_photo"] = group.has_photo
+        if "cover" in fields:
+            obj["cover"] = _cover(region, group)
+        if "contacts" in fields:
+            contacts = []
+            for contact in region.contacts(group):
+                item: dict[str, Any] = {}
+                if contact.user_id:
+                    item["user_id"] = contact.user_id
+                item["desc"] = contact.desc
+                if contact.phone:
+                    item["phone"] = contact.phone
+                if contact.email:
+                    item["email"] = contact.email
+                contacts.append(item)
+            if contacts:
+                obj["contacts"] = contacts
+        if "links" in fields:
+            site = region.site(group)
+            if site:
+                obj["links"] = [
+                    {
+                        "id": group.id % 100_000 + 1,
+                        "url": site,
+                        "edit_title": 0,
+                        "name": "Официальный сайт",
+                        "desc": site.removeprefix("https://"),
+                        "photo_50": "https://vk.com/images/camera_50.png",
+                        "photo_100": "https://vk.com/images/camera_100.png",
+                    }
+                ]
+        if "addresses" in fields:
+            address = region.main_address(group)
+            if address is None:
+                obj["addresses"] = {"is_enabled": False}
+            else:
+                main: dict[str, Any] = {
+                    "id": address.id,
+                    "additional_address": "",
+                    "address": address.address,
+                    "city_id": address.city_id,
+                    "country_id": 1,
+                    "latitude": address.latitude,
+                    "longitude": address.longitude,
+                    "title": address.title,
+                    "time_offset": 180,
+                    "work_info_status": "no_information",
+                }
+                if address.phone:
+                    main["phone"] = address.phone
+                obj["addresses"] = {
+                    "is_enabled": True,
+                    "main_address_id": address.id,
+                    "main_address": main,
+                    "count": 1,
+                }
+        obj.update(photo)
+        return obj
+
+    # --- wall.get -----------------------------------------------------------------------------
+    def _wall_get(self, params: dict[str, str]) -> dict[str, Any]:
+        if params.get("owner_id", "") == "" and params.get("domain"):
+            group = self.region.resolve(params["domain"])
+            if group is None:
+                raise _param_error("domain is incorrect")
+        else:
+            owner_id = _int_param(params, "owner_id")
+            group = self.region.groups.get(-owner_id) if owner_id < 0 else None
+            if group is None:
+                raise _param_error("owner_id is incorrect")
+        if group.deactivated == "deleted":
+            raise ApiError(18)
+        if group.deactivated:
+            raise ApiError(15)
+        count = _int_param(params, "count", 20)
+        offset = _int_param(params, "offset", 0)
+        if count < 0:
+            raise _param_error("count should be positive")
+        if offset < 0:
+            raise _param_error("offset should be positive")
+        count = min(count, MAX_WALL_COUNT)
+        posts = self.region.posts(group) if group.wall != 0 else []
+        wall_filter = params.get("filter", "all") or "all"
+        if wall_filter == "owner":
+            posts = [p for p in posts if p.from_id == -group.id]
+        elif wall_filter == "others":
+            posts = [p for p in posts if p.from_id != -group.id]
+        elif wall_filter != "all":
+            posts = []
+        items = [self.post_object(group, p) for p in posts[offset : offset + count]]
+        return {"count": len(posts), "items": items}
+
+    def post_object(self, group: VkGroup, post: Post) -> dict[str, Any]:
+        region = self.region
+        rng = region.rng(group, SALT_API, post.id)
+        age_days = max(0.0, (region.now_ts - post.date) / 86_400)
+        reach = max(group.members, 30)
+        views = int(reach * rng.uniform(0.2, 1.5) * min(1.0, 0.3 + age_days))
+        likes = int(views * rng.uniform(0.0, 0.06))
+        comments_open = group.comments_open and group.wall != 0
+        obj: dict[str, Any] = {
+            "inner_type": "wall_wallpost",
+            "donut": {"is_donut": False},
+            "comments": {
+                "can_post": 1 if comments_open else 0,
+                "can_view": 1,
+                "count": int(rng.random() * 4) if comments_open else 0,
+                "groups_can_post": True,
+            },
+            "marked_as_ads": 0,
+            "hash": _hash(rng),
+            "type": "post",
+            "attachments": [],
+            "date": post.date,
+            "from_id": post.from_id,
+            "id": post.id,
+            "is_favorite": False,
+            "likes": {
+                "can_like": 1,
+                "count": likes,
+                "user_likes": 0,
+                "can_publish": 1,
+                "repost_disabled": False,
+            },
+            "owner_id": -group.id,
+            "post_source": {"type": "vk" if rng.random() < 0.8 else "api"},
+            "post_type": "post",
+            "reposts": {"count": int(likes * rng.uniform(0.0, 0.3)), "user_reposted": 0},
+            "text": region.post_text(group, post),
+            "views": {"count": views},
+        }
+        if post.pinned:
+            obj["is_pinned"] = 1
+        if post.repost:
+            source_id, _name, text, source_post = region.repost_source(group, post)
+            obj["copy_history"] = [
+                {
+                    "inner_type": "wall_wallpost",
+                    "type": "post",
+                    "attachments": [],
+                    "date": post.date - rng.randint(600, 2 * 86_400),
+                    "from_id": -source_id,
+                    "id": source_post,
+                    "owner_id": -source_id,
+                    "post_source": {"type": "vk"},
+                    "post_type": "post",
+                    "text": text,
+                }
+            ]
+        return obj
+
+
+# --- execute code ------------------------------------------------------------------------------
+
+_RETURN = re.compile(r"\s*return\b\s*(?P<body>.*?)\s*;?\s*", re.S)
+_CALL = re.compile(r"\s*API\.(?P<method>[A-Za-z]+\.[A-Za-z]+)\(\s*")
+_DECODER = json.JSONDecoder()
+
+
+def parse_execute_code(code: str) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
+    """Parse ``return [API.m({...}), ...];`` or ``return API.m({...});`` strictly.
+
+    Returns the calls and whether the code returns a list. Anything else is VK error 12.
+    """
+    m = _RETURN.fullmatch(code or "")
+    if m is None:
+        raise _compile_error("code must be 'return [API.method({...}), ...];'")
+    body = m.group("body")
+    as_list = body.startswith("[")
+    if as_list:
+        if not body.endswith("]"):
+            raise _compile_error("unterminated list")
+        body = body[1:-1]
+    calls: list[tuple[str, dict[str, Any]]] = []
+    pos = 0
+    while body[pos:].strip():
+        call = _CALL.match(body, pos)
+        if call is None:
+            raise _compile_error(f"expected API call at {pos}")
+        pos = call.end()
+        args: Any = {}
+        if body[pos] != ")":
+            try:
+                args, pos = _DECODER.raw_decode(body, pos)
+            except json.JSONDecodeError as exc:
+                raise _compile_error(f"bad arguments: {exc.msg}") from None
+            if not isinstance(args, dict):
+                raise _compile_error("arguments must be an object")
+        pos = _skip_spaces(body, pos)
+        if body[pos : pos + 1] != ")":
+            raise _compile_error(f"expected ')' at {pos}")
+        pos = _skip_spaces(body, pos + 1)
+        calls.append((call.group("method"), args))
+        if pos < len(body):
+            if not as_list or body[pos] != ",":
+                raise _compile_error(f"expected ',' at {pos}")
+            pos += 1
+    if not as_list and len(calls) != 1:
+        raise _compile_error("expected one API call")
+    return calls, as_list
+
+
+def _skip_spaces(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, list | tuple):
+        return ",".join(_param_text(v) for v in value)
+    return str(value)
+
+
+# --- Small pieces ------------------------------------------------------------------------------
+
+
+def _clean_params(params: dict[str, Any]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in params.items() if k != "access_token"}
+
+
+def _error_body(error: ApiError, method: str, params: dict[str, str]) -> dict[str, Any]:
+    request_params = [{"key": "method", "value": method}, {"key": "oauth", "value": "1"}]
+    request_params += [{"key": k, "value": v} for k, v in params.items() if k != "access_token"]
+    return {
+        "error": {
+            "inner_type": "base_error",
+            "error_code": error.code,
+            "error_msg": error.msg,
+            "request_params": request_params,
+        }
+    }
+
+
+def _dump(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+_HASH_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _hash(rng: random.Random, length: int = 18) -> str:
+    return "".join(rng.choice(_HASH_ALPHABET) for _ in range(length))
+
+
+def _photos(region: Region, group: VkGroup) -> dict[str, str]:
+    if group.deactivated or not group.has_photo:
+        return {f"photo_{n}": f"https://vk.com/images/community_{n}.png" for n in (50, 100, 200)}
+    key = _hash(region.rng(group, SALT_API, 1), 40)
+    server = group.id % 9 + 1
+    return {
+        f"photo_{n}": (
+            f"https://sun{server}-{group.id % 90 + 10}.userapi.com/s/v1/ig2/{key}.jpg"
+            f"?size={n}x{n}&quality=95&crop=0,0,400,400&ava=1"
+        )
+        for n in (50, 100, 200)
+    }
+
+
+def _cover(region: Region, group: VkGroup) -> dict[str, Any]:
+    if not group.has_cover:
+        return {"enabled": 0}
+    key = _hash(region.rng(group, SALT_API, 2), 40)
+    return {
+        "enabled": 1,
+        "images": [
+            {
+                "url": f"https://sun9-1.userapi.com/impf/{key}.jpg?size={w}x{h}",
+                "width": w,
+                "height": h,
+            }
+            for w, h in ((200, 50), (400, 101), (795, 200), (1080, 272), (1590, 400))
+        ],
+    }
