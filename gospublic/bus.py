@@ -7,6 +7,7 @@ topology is declared in one place.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 from collections.abc import Iterable
@@ -155,9 +156,25 @@ async def consumer_pending(js: JetStreamContext, stream: str, durable: str) -> t
     return (info.num_pending or 0, info.num_ack_pending or 0)
 
 
+def _catch_every_fetch_timeout() -> None:
+    """Let FastStream's pull loop catch the timeout nats-py actually raises.
+
+    faststream 0.7.8 catches ``nats.errors.TimeoutError`` around ``fetch()``, but nats-py 2.16 raises
+    the plain ``asyncio.TimeoutError`` when a fetch deadline runs out (seen on a busy machine). The
+    exception then escapes, FastStream's supervisor restarts the pull task, and the messages of the
+    abandoned pull request wait for ``ack_wait`` before redelivery: minutes of stall. The builtin
+    ``TimeoutError`` is the base of both, so catching it restores the intended "no messages yet".
+    """
+    from faststream.nats.subscriber.usecases import stream_pull_subscriber
+
+    stream_pull_subscriber.TimeoutError = builtins.TimeoutError
+
+
 def make_broker(url: str, settings: Settings, name: str):
     """A FastStream broker on the same server; per-message logs go to DEBUG, not INFO."""
     from faststream.nats import NatsBroker
+
+    _catch_every_fetch_timeout()
 
     return NatsBroker(
         url,

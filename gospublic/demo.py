@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from gospublic import bus
 from gospublic import contracts as c
 from gospublic.registry import read_registry_file, store_registry
@@ -32,7 +34,8 @@ from gospublic.runtime import EmbeddedNats, free_port
 from gospublic.settings import Settings
 from services.collector.scheduler import schedule_sweep
 
-DEMO_TOKENS = ("demo-token-1", "demo-token-2", "demo-token-3")
+# Each collector process gets its own tokens: VK limits requests per token, not per process.
+DEMO_TOKENS = tuple(f"demo-token-{n}" for n in range(1, 5))
 REGION = "voronezh"
 
 
@@ -178,10 +181,29 @@ class Demo:
         return json.loads(info.read_text())["url"]
 
     def _write_subscriptions(self, municipalities: list[str]) -> Path:
-        from services.notifier.demo_subscriptions import write_demo_subscriptions
-
+        """The regional centre gets critical and high alerts per municipality; each municipality's
+        administration gets everything about its own institutions, grouped by founder."""
+        routes = [
+            {
+                "name": "cur-critical-high",
+                "matchers": {"severity": "=~critical|high"},
+                "receivers": {"email": ["cur@cur36.example.ru"]},
+                "group_by": ["municipality"],
+                "group_wait": "1s",
+            }
+        ]
+        for n, municipality in enumerate(municipalities, start=1):
+            routes.append(
+                {
+                    "name": f"municipality-{n:02d}",
+                    "matchers": {"municipality": municipality},
+                    "receivers": {"email": [f"admin@mo{n:02d}.example.ru"]},
+                    "group_by": ["founder"],
+                    "group_wait": "1s",
+                }
+            )
         path = self.out_dir / "subscriptions.yaml"
-        write_demo_subscriptions(path, municipalities)
+        path.write_text(yaml.safe_dump({"routes": routes}, allow_unicode=True), encoding="utf-8")
         return path
 
     async def _follow(self, js, total_tasks: int, total_pages: int) -> None:
@@ -282,17 +304,14 @@ class Demo:
                 "GOSPUBLIC_SUBSCRIPTIONS_FILE": str(subscriptions),
             }
             self._spawn("notifier", ["notifier"], nats.url, notifier_env)
-            collector_env = {
-                "GOSPUBLIC_VK_API_URL": sim_url,
-                "GOSPUBLIC_VK_TOKENS": ",".join(DEMO_TOKENS),
-            }
             for n in range(self.collectors):
-                self._spawn(
-                    f"collector-vk-{n + 1}",
-                    ["collector", "--platform", "vk"],
-                    nats.url,
-                    collector_env,
-                )
+                tokens = DEMO_TOKENS[n :: self.collectors]
+                collector_env = {
+                    "GOSPUBLIC_VK_API_URL": sim_url,
+                    "GOSPUBLIC_VK_TOKENS": ",".join(tokens),
+                }
+                argv = ["collector", "--platform", "vk"]
+                self._spawn(f"collector-vk-{n + 1}", argv, nats.url, collector_env)
             self.say(
                 f"• services started: evaluator, notifier, {self.collectors} VK collector(s) "
                 f"(logs in {self.log_dir})"
@@ -354,7 +373,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="output directory (default: <state dir>/demo)")
     parser.add_argument("--size", type=int, help="number of organisations (default: the preset's)")
     parser.add_argument("--seed", type=int, default=42, help="simulator seed (default 42)")
-    parser.add_argument("--collectors", type=int, default=2, help="VK collector processes (2)")
+    parser.add_argument(
+        "--collectors",
+        type=int,
+        default=2,
+        choices=range(1, len(DEMO_TOKENS) + 1),
+        help="VK collector processes, each with its own API tokens (default 2)",
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -32,7 +32,8 @@ WHERE last_state = 'open'
 ORDER BY municipality, org_name, rule
 """
 
-COUNT_SQL = "SELECT count() FROM (SELECT {key:Identifier} FROM {db:Identifier}.{table:Identifier} FINAL GROUP BY {key:Identifier})"
+# ReplacingMergeTree tables: FINAL collapses the versions of one key that are not merged yet.
+COUNT_SQL = "SELECT count() FROM {db:Identifier}.{table:Identifier} FINAL"
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 
@@ -95,12 +96,10 @@ def load_findings(settings: Settings) -> Findings:
     try:
         db = settings.clickhouse_database
         rows = client.query(OPEN_VIOLATIONS_SQL, parameters={"db": db}).result_rows
-        organisations = client.query(
-            COUNT_SQL, parameters={"db": db, "table": "organisations", "key": "org_id"}
-        ).result_rows[0][0]
-        pages = client.query(
-            COUNT_SQL, parameters={"db": db, "table": "pages", "key": "page_id"}
-        ).result_rows[0][0]
+        organisations, pages = (
+            client.query(COUNT_SQL, parameters={"db": db, "table": table}).result_rows[0][0]
+            for table in ("organisations", "pages")
+        )
     finally:
         client.close()
     return Findings(organisations, pages, [Violation(*row) for row in rows])

@@ -74,3 +74,15 @@ def test_cli_import_rejects_a_broken_register_and_writes_nothing(
     assert main(["registry", "import", str(good), "--region", "liski"]) == 0
     assert main(["registry", "show", "--region", "liski"]) == 0
     assert '"organisations": 3' in capsys.readouterr().out
+
+
+def test_faststream_pull_loop_catches_the_timeout_nats_py_raises(settings):
+    import asyncio
+
+    import nats.errors
+    from faststream.nats.subscriber.usecases import stream_pull_subscriber
+
+    bus.make_broker(settings.nats_url, settings, "probe")
+    caught = stream_pull_subscriber.TimeoutError
+    assert issubclass(asyncio.TimeoutError, caught)
+    assert issubclass(nats.errors.TimeoutError, caught)

@@ -1,0 +1,418 @@
+"""E-mail: render a group notification (plain text + HTML, in Russian) and send it over SMTP.
+
+Everything that comes from the register or a platform (organisation names, summaries, URLs) is
+untrusted: it is HTML-escaped in the body, stripped of line breaks and direction overrides in
+headers, and cut to a sane length. Only ``http(s)`` page links become clickable.
+
+Sending uses the standard library's ``smtplib`` in a worker thread; temporary failures (4xx, a
+dropped connection) are retried with exponential backoff, permanent ones (5xx) are given up at once
+and reported with the SMTP code. The password never reaches a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from urllib.parse import urlsplit
+
+from gospublic.contracts import Severity
+from gospublic.settings import Settings
+
+from .pipeline import Notification
+
+log = logging.getLogger("gospublic.notifier.email")
+
+BRAND = "[GosPublic]"
+MAX_ROWS = 200
+MAX_CELL_CHARS = 500
+MAX_SUBJECT_CHARS = 200
+
+# rule id → (what is wrong, what to do about it)
+RULES: dict[str, tuple[str, str]] = {
+    "PAGE_MISSING_ANY": (
+        "Нет официальной страницы во ВКонтакте или Одноклассниках",
+        "Создайте официальную страницу во ВКонтакте или Одноклассниках и сообщите ссылку в ЦУР.",
+    ),
+    "PAGE_NOT_PUBLIC": (
+        "Страница удалена, заблокирована или закрыта",
+        "Восстановите страницу или откройте её для всех посетителей.",
+    ),
+    "NOT_VERIFIED": (
+        "Нет отметки «Государственная организация»",
+        "Подайте заявку на отметку «Госорганизация» через ЦУР своего региона.",
+    ),
+    "DESCRIPTION_MISSING": (
+        "Нет описания страницы",
+        "Заполните описание: полное наименование, цели и функции организации.",
+    ),
+    "CONTACT_PHONE_MISSING": (
+        "Нет контактного телефона",
+        "Укажите телефон в описании или в блоке контактов, например +7 (473) 255-12-34.",
+    ),
+    "CONTACT_EMAIL_MISSING": (
+        "Нет адреса электронной почты",
+        "Укажите официальный адрес электронной почты в описании или в контактах.",
+    ),
+    "ADDRESS_MISSING": ("Нет почтового адреса", "Добавьте адрес организации в блок «Адреса»."),
+    "WEBSITE_LINK_MISSING": (
+        "Нет ссылки на официальный сайт",
+        "Добавьте ссылку на официальный сайт в поле «Сайт» или в ссылки сообщества.",
+    ),
+    "WALL_CLOSED": (
+        "Стена закрыта",
+        "Откройте стену: Управление → Разделы → Стена «Открытая» или «Ограниченная».",
+    ),
+    "STALE": (
+        "Давно нет собственных публикаций",
+        "Публикуйте собственные материалы (не репосты) регулярно, хотя бы раз в неделю.",
+    ),
+    "LOW_FREQUENCY": ("Слишком редкие публикации", "Публикуйте не реже трёх раз в неделю."),
+    "COMMENTS_CLOSED_POSTS": (
+        "Комментарии под записями закрыты",
+        "Откройте комментарии под записями, чтобы граждане могли задать вопрос.",
+    ),
+    "UNANSWERED_COMMENT": (
+        "Вопрос гражданина остался без ответа",
+        "Ответьте на комментарий от имени страницы в установленный срок.",
+    ),
+    "BANNED_PLATFORM_LINKS": (
+        "Ссылки на запрещённые площадки",
+        "Удалите ссылки на Instagram и Facebook из описания, ссылок и записей.",
+    ),
+}
+
+SEVERITIES: dict[str, str] = {
+    Severity.CRITICAL: "критическая",
+    Severity.HIGH: "высокая",
+    Severity.MEDIUM: "средняя",
+    Severity.LOW: "низкая",
+    Severity.INFO: "информация",
+}
+_SEVERITY_RANK = {s.value: i for i, s in enumerate(Severity)}
+_SEVERITY_COLOUR = {"critical": "#b00020", "high": "#d35400", "medium": "#b7950b"}
+
+# C0/C1 controls (tab and newline are handled by the callers) and the bidirectional overrides and
+# isolates that can make text render in a different order than it is stored. ZWJ (U+200D) stays:
+# emoji sequences need it.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """One line of untrusted text: no controls, no direction overrides, whitespace collapsed."""
+    text = " ".join(_UNSAFE.sub("", text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def header_value(text: str, limit: int = MAX_SUBJECT_CHARS) -> str:
+    """A header value that cannot start another header: every kind of line break is gone."""
+    return clean(text, limit)
+
+
+def rule_title(rule: str) -> str:
+    return RULES.get(rule, (rule, ""))[0]
+
+
+def rule_fix(rule: str) -> str:
+    return RULES.get(rule, ("", "См. описание нарушения."))[1]
+
+
+def severity_title(severity: str) -> str:
+    return SEVERITIES.get(severity, severity)
+
+
+def plural(n: int, one: str, few: str, many: str) -> str:
+    if n % 10 == 1 and n % 100 != 11:
+        return one
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return few
+    return many
+
+
+def group_title(notification: Notification) -> str:
+    values = [value or "—" for _, value in notification.group_key]
+    return " / ".join(values) if values else notification.route.name
+
+
+def subject(notification: Notification) -> str:
+    title = clean(group_title(notification), 120)
+    firing, resolved = len(notification.firing), len(notification.resolved)
+    new = len(notification.new_ids)
+    if not firing:
+        return header_value(f"{BRAND} {title}: все нарушения устранены ({resolved})")
+    notes = []
+    if new:
+        notes.append(f"{new} {plural(new, 'новое', 'новых', 'новых')}")
+    if resolved:
+        notes.append(f"{resolved} устранено")
+    if not notes:
+        notes.append("напоминание")
+    count = f"{firing} {plural(firing, 'нарушение', 'нарушения', 'нарушений')}"
+    return header_value(f"{BRAND} {title}: {count} ({', '.join(notes)})")
+
+
+def _sorted(events):
+    return sorted(
+        events,
+        key=lambda e: (
+            _SEVERITY_RANK.get(e.labels.severity, 99),
+            e.labels.org_name,
+            e.labels.rule,
+            e.violation_id,
+        ),
+    )
+
+
+def _safe_url(url: str) -> str | None:
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc or _UNSAFE.search(url):
+        return None
+    if any(ch.isspace() for ch in url):
+        return None
+    return url
+
+
+def _e(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """Escape one piece of untrusted text for HTML, isolated so it cannot flip its neighbours."""
+    return f"<bdi>{html.escape(clean(text, limit), quote=True)}</bdi>"
+
+
+def _page_cell(url: str) -> str:
+    safe = _safe_url(url)
+    if safe is None:
+        return _e(url, 200) if url.strip() else "—"
+    return f'<a href="{html.escape(safe, quote=True)}">{_e(safe, 200)}</a>'
+
+
+def _html_rows(events, new_ids: frozenset[str], *, resolved: bool) -> list[str]:
+    rows = []
+    for event in _sorted(events)[:MAX_ROWS]:
+        labels = event.labels
+        colour = _SEVERITY_COLOUR.get(labels.severity, "#555555")
+        badge = ""
+        if not resolved and event.violation_id in new_ids:
+            badge = ' <b style="color:#b00020">новое</b>'
+        what = f"<b>{_e(rule_title(labels.rule), 200)}</b>{badge}"
+        if event.summary.strip():
+            what += f'<br><span style="color:#555555">{_e(event.summary)}</span>'
+        cells = [
+            _e(labels.org_name),
+            _page_cell(labels.page_url),
+            what,
+            f'<span style="color:{colour}">{_e(severity_title(labels.severity), 40)}</span>',
+        ]
+        if not resolved:
+            cells.append(_e(rule_fix(labels.rule)))
+        rows.append("<tr>" + "".join(f'<td style="{_TD}">{c}</td>' for c in cells) + "</tr>")
+    return rows
+
+
+_TD = "border:1px solid #dddddd;padding:6px;vertical-align:top"
+_TH = "border:1px solid #dddddd;padding:6px;background:#f3f3f3;text-align:left"
+
+
+def _more(total: int) -> int:
+    return max(0, total - MAX_ROWS)
+
+
+def render_html(notification: Notification, settings: Settings) -> str:
+    title = html.escape(subject(notification).removeprefix(BRAND).strip(), quote=True)
+    parts = [
+        '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">',
+        f"<title>{title}</title></head>",
+        '<body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222222">',
+        f'<h2 style="font-size:18px">{title}</h2>',
+    ]
+    if notification.firing:
+        head = ["Организация", "Страница", "Нарушение", "Важность", "Что исправить"]
+        parts.append(f"<h3>Действующие нарушения: {len(notification.firing)}</h3>")
+        parts.append('<table style="border-collapse:collapse">')
+        parts.append("<tr>" + "".join(f'<th style="{_TH}">{h}</th>' for h in head) + "</tr>")
+        parts.extend(_html_rows(notification.firing, notification.new_ids, resolved=False))
+        parts.append("</table>")
+        if more := _more(len(notification.firing)):
+            parts.append(f"<p>…и ещё {more}: полный список в панели мониторинга.</p>")
+    if notification.resolved:
+        head = ["Организация", "Страница", "Нарушение", "Важность"]
+        parts.append(f"<h3>Устранены: {len(notification.resolved)}</h3>")
+        parts.append('<table style="border-collapse:collapse">')
+        parts.append("<tr>" + "".join(f'<th style="{_TH}">{h}</th>' for h in head) + "</tr>")
+        parts.extend(_html_rows(notification.resolved, frozenset(), resolved=True))
+        parts.append("</table>")
+        if more := _more(len(notification.resolved)):
+            parts.append(f"<p>…и ещё {more}.</p>")
+    dashboard = _safe_url(settings.dashboard_url)
+    if dashboard:
+        link = html.escape(dashboard, quote=True)
+        parts.append(f'<p><a href="{link}">Панель мониторинга</a></p>')
+    parts.append(
+        '<p style="color:#777777;font-size:12px">Автоматическое уведомление GosPublic Monitor, '
+        f"подписка {_e(notification.route.name, 100)}. Отвечать на это письмо не нужно.</p>"
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _text_lines(events, new_ids: frozenset[str], *, resolved: bool) -> list[str]:
+    lines = []
+    for number, event in enumerate(_sorted(events)[:MAX_ROWS], start=1):
+        labels = event.labels
+        mark = " [новое]" if not resolved and event.violation_id in new_ids else ""
+        lines.append(
+            f"{number}. {clean(labels.org_name)} — {clean(rule_title(labels.rule), 200)}"
+            f" (важность: {severity_title(labels.severity)}){mark}"
+        )
+        lines.append(f"   Страница: {clean(labels.page_url, 200) or '—'}")
+        if event.summary.strip():
+            lines.append(f"   Подробности: {clean(event.summary)}")
+        if not resolved:
+            lines.append(f"   Что исправить: {rule_fix(labels.rule)}")
+    return lines
+
+
+def render_text(notification: Notification, settings: Settings) -> str:
+    lines = [subject(notification).removeprefix(BRAND).strip(), ""]
+    if notification.firing:
+        lines.append(f"Действующие нарушения: {len(notification.firing)}")
+        lines.extend(_text_lines(notification.firing, notification.new_ids, resolved=False))
+        if more := _more(len(notification.firing)):
+            lines.append(f"…и ещё {more}: полный список в панели мониторинга.")
+        lines.append("")
+    if notification.resolved:
+        lines.append(f"Устранены: {len(notification.resolved)}")
+        lines.extend(_text_lines(notification.resolved, frozenset(), resolved=True))
+        if more := _more(len(notification.resolved)):
+            lines.append(f"…и ещё {more}.")
+        lines.append("")
+    if settings.dashboard_url:
+        lines.append(f"Панель мониторинга: {clean(settings.dashboard_url, 500)}")
+    lines.append(
+        f"Автоматическое уведомление GosPublic Monitor, подписка {clean(notification.route.name)}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def message_id(notification: Notification) -> str:
+    return f"<{notification.message_key}@gospublic>"
+
+
+def render(notification: Notification, settings: Settings, now: datetime) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject(notification)
+    message["From"] = header_value(settings.mail_from, 300)
+    message["To"] = header_value(notification.receiver.address, 300)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id(notification)
+    # RFC 3834: tells vacation responders and ticket systems not to answer.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(render_text(notification, settings))
+    message.add_alternative(render_html(notification, settings), subtype="html")
+    return message
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    attempts: int
+    code: int | None = None
+    error: str = ""
+
+
+class _Failure(Exception):
+    def __init__(self, code: int | None, error: str, permanent: bool):
+        super().__init__(error)
+        self.code = code
+        self.error = error
+        self.permanent = permanent
+
+
+def _smtp_error_text(exc: smtplib.SMTPResponseException) -> str:
+    reply = exc.smtp_error
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return f"{type(exc).__name__}: {exc.smtp_code} {clean(text, 300)}"
+
+
+def _classify(exc: Exception) -> _Failure:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        code = max(codes) if codes else None
+        permanent = code is not None and code >= 500
+        return _Failure(code, f"SMTPRecipientsRefused: {code}", permanent)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        code = exc.smtp_code
+        return _Failure(code, _smtp_error_text(exc), 500 <= code < 600)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return _Failure(None, f"SMTPNotSupportedError: {clean(str(exc), 300)}", True)
+    # A dropped connection, a refused one, a timeout or a TLS failure: worth another try.
+    return _Failure(None, f"{type(exc).__name__}: {clean(str(exc), 300)}", False)
+
+
+def send_now(settings: Settings, message: EmailMessage) -> None:
+    """One delivery attempt (blocking); raises the smtplib/OS error as it came."""
+    timeout = settings.smtp_timeout_s
+    if settings.smtp_ssl:
+        context = ssl.create_default_context()
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.smtp_host, settings.smtp_port, timeout=timeout, context=context
+        )
+    else:
+        client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
+    with client:
+        client.ehlo()
+        if settings.smtp_starttls and not settings.smtp_ssl:
+            client.starttls(context=ssl.create_default_context())
+            client.ehlo()
+        if settings.smtp_user:
+            client.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+        client.send_message(message)
+
+
+async def send(
+    settings: Settings,
+    message: EmailMessage,
+    *,
+    attempts: int | None = None,
+    backoff_s: float | None = None,
+) -> SendResult:
+    """Deliver with retries on temporary failures; never raises for an SMTP or network error."""
+    attempts = attempts or settings.smtp_max_attempts
+    delay = settings.smtp_retry_backoff_s if backoff_s is None else backoff_s
+    failure = _Failure(None, "not attempted", False)
+    for attempt in range(1, attempts + 1):
+        started = time.monotonic()
+        try:
+            await asyncio.to_thread(send_now, settings, message)
+            return SendResult(True, attempt)
+        except (smtplib.SMTPException, OSError) as exc:
+            failure = _classify(exc)
+        extra = {
+            "to": message["To"],
+            "message_id": message["Message-ID"],
+            "smtp_code": failure.code,
+            "error": failure.error,
+            "attempt": attempt,
+            "elapsed_s": round(time.monotonic() - started, 3),
+        }
+        if failure.permanent:
+            log.error("e-mail rejected permanently, giving up", extra=extra)
+            return SendResult(False, attempt, failure.code, failure.error)
+        if attempt < attempts:
+            log.warning("e-mail delivery failed temporarily, will retry", extra=extra)
+            await asyncio.sleep(delay * 2 ** (attempt - 1))
+    log.error("e-mail delivery failed, giving up after retries", extra=extra)
+    return SendResult(False, attempts, failure.code, failure.error)

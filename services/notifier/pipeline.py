@@ -1,0 +1,384 @@
+"""Alert routing, grouping and deduplication: Alertmanager's semantics as pure code on a given clock.
+
+Nothing here does I/O or reads the time: the service passes ``now`` in, sends what :meth:`due`
+returns, and reports back with :meth:`mark_sent`. The stages, as in Alertmanager:
+
+1. **ingest** — an alert is keyed by ``violation_id``; its latest event decides whether it is
+   firing (``ViolationOpened``) or resolved (``ViolationResolved``). Events older than the one we hold
+   are ignored, so a redelivered message cannot reopen a resolved violation.
+2. **route** — every route whose matchers match takes the alert (several routes may).
+3. **group** — per (route, values of the route's ``group_by`` labels). A new group flushes first
+   ``group_wait`` after it was created, then at most every ``group_interval``.
+4. **dedup** — at a flush, each receiver is notified only if ``needs_update`` says so, judged against
+   the notification log entry of what it was last sent (Alertmanager's ``needsUpdate``).
+5. **record** — :meth:`mark_sent` stores the new log entry; resolved alerts are dropped from the group
+   once the flush that saw them is done, and an alert no group holds any more is forgotten.
+
+One deliberate difference from Alertmanager: a resolved notice lists, and is triggered by, only the
+alerts the receiver was told were firing. An alert that opened and closed between two flushes is
+never mentioned, instead of arriving as a puzzling "resolved" line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gospublic.contracts import ViolationOpened, ViolationResolved
+
+from .subscriptions import Receiver, Route, Subscriptions
+
+AlertEvent = ViolationOpened | ViolationResolved
+GroupKey = tuple[tuple[str, str], ...]
+# (route name, receiver key, group key as text): one notification log entry.
+LogKey = tuple[str, str, str]
+
+
+def labels_of(event: AlertEvent) -> dict[str, str]:
+    return {name: str(value) for name, value in event.labels.model_dump(mode="json").items()}
+
+
+def group_key_text(key: GroupKey) -> str:
+    return json.dumps(key, ensure_ascii=False, separators=(",", ":"))
+
+
+def group_id(route: str, key: GroupKey) -> str:
+    """Stable across restarts and processes: the same route and label values, the same id."""
+    return hashlib.sha256(f"{route}\x1f{group_key_text(key)}".encode()).hexdigest()[:16]
+
+
+def digest(firing: Iterable[str], resolved: Iterable[str]) -> str:
+    text = "\x1e".join(["\x1f".join(sorted(firing)), "\x1f".join(sorted(resolved))])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """What one receiver was last sent for one group, and when."""
+
+    firing: frozenset[str]
+    resolved: frozenset[str]
+    sent_at: datetime
+
+    @property
+    def digest(self) -> str:
+        return digest(self.firing, self.resolved)
+
+
+@dataclass(frozen=True)
+class Alert:
+    violation_id: str
+    event: AlertEvent
+    labels: dict[str, str] = field(compare=False)
+
+    @property
+    def firing(self) -> bool:
+        return isinstance(self.event, ViolationOpened)
+
+    @classmethod
+    def of(cls, event: AlertEvent) -> Alert:
+        return cls(event.violation_id, event, labels_of(event))
+
+
+def needs_update(
+    entry: LogEntry | None,
+    firing: frozenset[str],
+    resolved: frozenset[str],
+    route: Route,
+    now: datetime,
+    *,
+    repeat: bool = True,
+) -> bool:
+    if entry is None:
+        # Nothing sent yet: only firing alerts are news; resolving something never announced is not.
+        return bool(firing)
+    if not firing <= entry.firing:
+        return True
+    if not firing:
+        # Everything resolved: notify (or, without send_resolved, record silently) to clear the log.
+        return bool(entry.firing)
+    if route.send_resolved and (resolved & entry.firing) - entry.resolved:
+        return True
+    return repeat and now - entry.sent_at >= route.repeat_interval
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message to one receiver about one group. ``firing_ids``/``resolved_ids`` are the whole
+    group at the flush (they become the log entry); ``resolved`` holds only what is to be shown."""
+
+    route: Route
+    receiver: Receiver
+    group_key: GroupKey
+    group_id: str
+    firing: tuple[ViolationOpened, ...]
+    resolved: tuple[ViolationResolved, ...]
+    new_ids: frozenset[str]
+    firing_ids: frozenset[str]
+    resolved_ids: frozenset[str]
+    previous_sent_at: datetime | None
+    flush_id: int = field(compare=False, default=0)
+
+    @property
+    def log_key(self) -> LogKey:
+        return (self.route.name, self.receiver.key, group_key_text(self.group_key))
+
+    @property
+    def digest(self) -> str:
+        return digest(self.firing_ids, self.resolved_ids)
+
+    @property
+    def silent(self) -> bool:
+        """Only clears the log (all resolved, send_resolved off): record it, send nothing."""
+        return not self.firing and not self.resolved
+
+    @property
+    def message_key(self) -> str:
+        """The same for a retry of this very notification; different for a later repeat (another
+        previous send) and for a violation that reopened (another event)."""
+        previous = self.previous_sent_at.isoformat() if self.previous_sent_at else "-"
+        events = sorted(e.event_id for e in (*self.firing, *self.resolved))
+        parts = (self.group_id, self.receiver.key, self.digest, previous, *events)
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+
+    def log_entry(self, sent_at: datetime) -> LogEntry:
+        return LogEntry(self.firing_ids, self.resolved_ids, sent_at)
+
+
+@dataclass
+class _Flush:
+    flush_id: int
+    resolved: dict[str, str]  # violation_id → event_id as seen at the flush
+    outstanding: set[str]  # receiver keys not yet marked sent
+
+
+@dataclass
+class Group:
+    route: Route
+    key: GroupKey
+    created_at: datetime
+    next_flush: datetime
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    inflight: _Flush | None = None
+
+    @property
+    def id(self) -> str:
+        return group_id(self.route.name, self.key)
+
+    def ids(self) -> tuple[frozenset[str], frozenset[str]]:
+        firing = frozenset(a.violation_id for a in self.alerts.values() if a.firing)
+        return firing, frozenset(self.alerts) - firing
+
+
+class Pipeline:
+    def __init__(
+        self,
+        subscriptions: Subscriptions,
+        *,
+        log: dict[LogKey, LogEntry] | None = None,
+    ) -> None:
+        self.subscriptions = subscriptions
+        self.log: dict[LogKey, LogEntry] = dict(log or {})
+        self.alerts: dict[str, Alert] = {}
+        self.groups: dict[tuple[str, GroupKey], Group] = {}
+        self._members: dict[str, set[tuple[str, GroupKey]]] = {}  # violation_id → its groups
+        self._forgotten: list[str] = []
+        self._flushes = 0
+        self._changes = 0  # bumped by every mutation; keys the pending_groups cache
+        self._pending = (-1, 0)
+
+    # --- ingest ----------------------------------------------------------------------------
+
+    def ingest(self, event: AlertEvent, now: datetime) -> bool:
+        """Record one alert event; False when it is older than what we hold (a stale redelivery)."""
+        vid = event.violation_id
+        if self.is_stale(event):
+            return False
+        self._changes += 1
+        alert = Alert.of(event)
+        self.alerts[vid] = alert
+        keys: set[tuple[str, GroupKey]] = set()
+        for route in self.subscriptions.matching(alert.labels):
+            gkey = (route.name, route.group_key(alert.labels))
+            group = self.groups.get(gkey)
+            if group is None:
+                # A group is not created just to say that something resolved, unless a receiver
+                # was told it was firing (e.g. the resolution arrived while we were down).
+                if not alert.firing and not self._announced(route, gkey[1], vid):
+                    continue
+                group = Group(route, gkey[1], now, now + route.group_wait)
+                self.groups[gkey] = group
+            group.alerts[vid] = alert
+            keys.add(gkey)
+        # Labels can change (an organisation renamed or moved): leave the groups it no longer fits.
+        for gkey in self._members.get(vid, set()) - keys:
+            group = self.groups.get(gkey)
+            if group is not None:
+                group.alerts.pop(vid, None)
+                if not group.alerts and group.inflight is None:
+                    del self.groups[gkey]
+        if keys:
+            self._members[vid] = keys
+        else:
+            self._members.pop(vid, None)
+            self._forget(vid)
+        return True
+
+    # --- flush -----------------------------------------------------------------------------
+
+    def due(self, now: datetime) -> list[Notification]:
+        """Flush every group whose timer expired; return what must be sent (maybe silent).
+
+        Deal with every returned notification (``mark_sent`` it, or drop it when delivery failed)
+        before calling again: the log decides what is news, and it only learns at ``mark_sent``.
+        """
+        notifications: list[Notification] = []
+        expired = [gkey for gkey, group in self.groups.items() if now >= group.next_flush]
+        if expired:
+            self._changes += 1
+        for gkey in sorted(expired, key=lambda k: (k[0], group_key_text(k[1]))):
+            group = self.groups[gkey]
+            group.next_flush = now + group.route.group_interval
+            self._flushes += 1
+            flush = _Flush(self._flushes, {}, set())
+            firing, resolved = group.ids()
+            flush.resolved = {vid: group.alerts[vid].event.event_id for vid in resolved}
+            for receiver in group.route.receivers:
+                note = self._notification(group, receiver, firing, resolved, now, flush.flush_id)
+                if note is not None:
+                    notifications.append(note)
+                    flush.outstanding.add(receiver.key)
+            group.inflight = flush
+            if not flush.outstanding:
+                self._finish(gkey, group)
+        return notifications
+
+    def mark_sent(self, notification: Notification, now: datetime) -> LogEntry:
+        """Record a delivered (or silent) notification; returns the new log entry to persist."""
+        self._changes += 1
+        entry = notification.log_entry(now)
+        if entry.firing:
+            self.log[notification.log_key] = entry
+        else:
+            # An entry with nothing firing decides exactly like no entry at all: keep none.
+            self.log.pop(notification.log_key, None)
+        gkey = (notification.route.name, notification.group_key)
+        group = self.groups.get(gkey)
+        if (
+            group is not None
+            and group.inflight
+            and group.inflight.flush_id == notification.flush_id
+        ):
+            group.inflight.outstanding.discard(notification.receiver.key)
+            if not group.inflight.outstanding:
+                self._finish(gkey, group)
+        return entry
+
+    def take_forgotten(self) -> list[str]:
+        """Violation ids no group holds any more (resolved and dealt with) since the last call."""
+        forgotten, self._forgotten = self._forgotten, []
+        # An alert may have come back (reopened) since it was forgotten: its stored copy must stay.
+        return [vid for vid in dict.fromkeys(forgotten) if vid not in self.alerts]
+
+    def is_stale(self, event: AlertEvent) -> bool:
+        """True when we already hold this event or a newer one for the same violation."""
+        held = self.alerts.get(event.violation_id)
+        return held is not None and supersedes(held.event, event)
+
+    # --- introspection ---------------------------------------------------------------------
+
+    def pending_groups(self, now: datetime) -> int:
+        """Groups with news for at least one receiver (repeats do not count): 0 means all sent.
+
+        Without repeats the answer does not depend on the clock, only on the state, so it is
+        computed again only after a change (the service asks on every tick)."""
+        if self._pending[0] == self._changes:
+            return self._pending[1]
+        count = 0
+        for group in self.groups.values():
+            if group.inflight and group.inflight.outstanding:
+                count += 1
+                continue
+            firing, resolved = group.ids()
+            for receiver in group.route.receivers:
+                entry = self.log.get((group.route.name, receiver.key, group_key_text(group.key)))
+                if needs_update(entry, firing, resolved, group.route, now, repeat=False):
+                    count += 1
+                    break
+        self._pending = (self._changes, count)
+        return count
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _notification(
+        self,
+        group: Group,
+        receiver: Receiver,
+        firing: frozenset[str],
+        resolved: frozenset[str],
+        now: datetime,
+        flush_id: int,
+    ) -> Notification | None:
+        route = group.route
+        entry = self.log.get((route.name, receiver.key, group_key_text(group.key)))
+        if not needs_update(entry, firing, resolved, route, now):
+            return None
+        known = entry.firing if entry else frozenset()
+        shown_resolved = sorted(resolved & known) if route.send_resolved else []
+        return Notification(
+            route=route,
+            receiver=receiver,
+            group_key=group.key,
+            group_id=group.id,
+            firing=tuple(group.alerts[vid].event for vid in sorted(firing)),  # type: ignore[misc]
+            resolved=tuple(group.alerts[vid].event for vid in shown_resolved),  # type: ignore[misc]
+            new_ids=firing - known,
+            firing_ids=firing,
+            resolved_ids=resolved,
+            previous_sent_at=entry.sent_at if entry else None,
+            flush_id=flush_id,
+        )
+
+    def _finish(self, gkey: tuple[str, GroupKey], group: Group) -> None:
+        """Drop the resolved alerts this flush dealt with (unless they changed since)."""
+        assert group.inflight is not None
+        for vid, event_id in group.inflight.resolved.items():
+            alert = group.alerts.get(vid)
+            if alert is not None and not alert.firing and alert.event.event_id == event_id:
+                del group.alerts[vid]
+                members = self._members.get(vid, set())
+                members.discard(gkey)
+                if not members:
+                    self._members.pop(vid, None)
+                    self._forget(vid)
+        group.inflight = None
+        if not group.alerts:
+            del self.groups[gkey]
+
+    def _announced(self, route: Route, key: GroupKey, violation_id: str) -> bool:
+        text = group_key_text(key)
+        for receiver in route.receivers:
+            entry = self.log.get((route.name, receiver.key, text))
+            if entry is not None and violation_id in entry.firing:
+                return True
+        return False
+
+    def _forget(self, violation_id: str) -> None:
+        alert = self.alerts.get(violation_id)
+        if alert is not None and not alert.firing:
+            del self.alerts[violation_id]
+            self._forgotten.append(violation_id)
+
+
+def supersedes(held: AlertEvent, incoming: AlertEvent) -> bool:
+    """True when ``incoming`` adds nothing to ``held``: the same event, or an older one."""
+    if held.event_id == incoming.event_id:
+        return True  # the same event again: nothing to do
+    return _when(held) > _when(incoming)
+
+
+def _when(event: AlertEvent) -> datetime:
+    return event.resolved_at if isinstance(event, ViolationResolved) else event.opened_at

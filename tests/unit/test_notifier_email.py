@@ -1,0 +1,236 @@
+"""E-mail rendering: Russian wording, multipart, stable Message-ID, and hostile content kept inert."""
+
+from __future__ import annotations
+
+import email
+import re
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+
+from gospublic.contracts import AlertLabels, ViolationOpened, ViolationResolved
+from gospublic.settings import Settings
+from services.notifier import email as mail
+from services.notifier.pipeline import Notification, Pipeline
+from services.notifier.subscriptions import parse_subscriptions
+
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+TOWN = "Борисоглебский городской округ"
+
+SETTINGS = Settings(_env_file=None, mail_from="GosPublic Monitor <monitor@gospublic.local>")
+
+ROUTE = {
+    "name": "cur",
+    "receivers": {"email": ["ops@cur.example.org"]},
+    "group_by": ["municipality"],
+    "group_wait": "0s",
+    "group_interval": "1m",
+}
+
+
+def labels(org_name: str = "МБОУ СОШ №1", municipality: str = TOWN, **extra: str) -> AlertLabels:
+    fields = {
+        "org_id": "1023600000001",
+        "org_name": org_name,
+        "founder": "Отдел образования",
+        "municipality": municipality,
+        "sphere": "education",
+        "level": "municipal",
+        "platform": "vk",
+        "page_id": "210000123",
+        "page_url": "https://vk.com/club210000123",
+        "rule": "DESCRIPTION_MISSING",
+        "severity": "high",
+    }
+    fields.update(extra)
+    return AlertLabels(**fields)
+
+
+def opened(vid: str, summary: str = "Описание короче 50 знаков", **kw: str) -> ViolationOpened:
+    return ViolationOpened.create(
+        violation_id=vid, labels=labels(**kw), summary=summary, observed_at=T0, opened_at=T0
+    )
+
+
+def notify(*events, send_resolved: bool = True) -> Notification:
+    p = Pipeline(parse_subscriptions({"routes": [{**ROUTE, "send_resolved": send_resolved}]}))
+    for event in events:
+        p.ingest(event, T0)
+    [n] = p.due(T0)
+    return n
+
+
+def parse(message: EmailMessage) -> EmailMessage:
+    return email.message_from_bytes(message.as_bytes(), policy=policy.default)  # type: ignore[return-value]
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    parsed = parse(message)
+    text = parsed.get_body(("plain",)).get_content()
+    html_body = parsed.get_body(("html",)).get_content()
+    return text, html_body
+
+
+def test_subject_counts_in_russian() -> None:
+    p = Pipeline(parse_subscriptions({"routes": [ROUTE]}))
+    for i in range(4):
+        p.ingest(opened(f"v{i}"), T0)
+    [first] = p.due(T0)
+    p.mark_sent(first, T0)
+    assert mail.subject(first) == f"[GosPublic] {TOWN}: 4 нарушения (4 новых)"
+    for i in range(4, 7):
+        p.ingest(opened(f"v{i}"), T0)
+    [second] = p.due(T0 + timedelta(minutes=1))
+    assert mail.subject(second) == f"[GosPublic] {TOWN}: 7 нарушений (3 новых)"
+
+
+@pytest.mark.parametrize(
+    ("n", "word"),
+    [(1, "нарушение"), (2, "нарушения"), (5, "нарушений"), (11, "нарушений"), (21, "нарушение"),
+     (22, "нарушения"), (112, "нарушений")],
+)  # fmt: skip
+def test_plural(n: int, word: str) -> None:
+    assert mail.plural(n, "нарушение", "нарушения", "нарушений") == word
+
+
+def test_message_structure_and_headers() -> None:
+    n = notify(opened("a"), opened("b", rule="STALE", severity="critical"))
+    now = T0 + timedelta(seconds=5)
+    message = mail.render(n, SETTINGS, now)
+    parsed = parse(message)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert parsed["From"] == "GosPublic Monitor <monitor@gospublic.local>"
+    assert parsed["To"] == "ops@cur.example.org"
+    assert parsed["Date"].datetime == now
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert re.fullmatch(r"<[0-9a-f]{40}@gospublic>", parsed["Message-ID"])
+    # The same notification rendered again (a retry) keeps its Message-ID.
+    assert mail.render(n, SETTINGS, now + timedelta(hours=1))["Message-ID"] == parsed["Message-ID"]
+
+    text, html_body = parts(message)
+    assert "Давно нет собственных публикаций" in text and "Нет описания страницы" in text
+    assert "Что исправить:" in text and "важность: критическая" in text
+    assert '<a href="https://vk.com/club210000123">' in html_body
+    # Critical before high.
+    assert html_body.index("Давно нет") < html_body.index("Нет описания")
+    assert "Что исправить" in html_body
+
+
+def test_resolved_listed_separately() -> None:
+    p = Pipeline(parse_subscriptions({"routes": [ROUTE]}))
+    p.ingest(opened("a"), T0)
+    p.ingest(opened("b", org_name="Гимназия №2"), T0)
+    p.mark_sent(p.due(T0)[0], T0)
+    p.ingest(
+        ViolationResolved.create(
+            violation_id="b",
+            labels=labels(org_name="Гимназия №2"),
+            summary="Описание заполнено",
+            observed_at=T0,
+            opened_at=T0,
+            resolved_at=T0 + timedelta(seconds=30),
+        ),
+        T0 + timedelta(seconds=30),
+    )
+    [n] = p.due(T0 + timedelta(minutes=1))
+    assert mail.subject(n) == f"[GosPublic] {TOWN}: 1 нарушение (1 устранено)"
+    text, html_body = parts(mail.render(n, SETTINGS, T0))
+    assert "Устранены: 1" in text and "Гимназия №2" in text.split("Устранены: 1")[1]
+    assert "Устранены: 1" in html_body
+    p.mark_sent(n, T0 + timedelta(minutes=1))
+
+
+HOSTILE = {
+    "html": '<script>alert("x")</script><img src=x onerror=alert(1)>&amp;',
+    "crlf": "Школа\r\nBcc: victim@example.org\r\nX-Injected: yes",
+    "long": "Ш" * 10_000,
+    "emoji": "Школа 🏫👩‍🏫 №1",
+    "rtl": "Школа \u202egpj.exe\u202c и \u2067עברית\u2069",
+    "nul": "Школа\x00\x1b[31m №1",
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_names_stay_inert(name: str) -> None:
+    n = notify(
+        opened(
+            "a",
+            org_name=name,
+            municipality=name,
+            summary=name[:5000],
+            page_url='javascript:alert("x")',
+            rule=name[:200],
+        )
+    )
+    message = mail.render(n, SETTINGS, T0)
+    raw = message.as_bytes()
+    # Headers: nothing injected, every header line well formed, subject bounded.
+    head = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[0]
+    names = [
+        line.split(b":", 1)[0]
+        for line in head.splitlines()
+        if line and not line.startswith((b" ", b"\t"))
+    ]
+    assert b"Bcc" not in names and b"X-Injected" not in names
+    assert sorted(names) == sorted(
+        [b"Subject", b"From", b"To", b"Date", b"Message-ID", b"Auto-Submitted",
+         b"Content-Type", b"MIME-Version"]
+    )  # fmt: skip
+    parsed = parse(message)
+    subject = parsed["Subject"]
+    assert "\r" not in subject and "\n" not in subject
+    assert len(subject) <= mail.MAX_SUBJECT_CHARS
+    assert "\u202e" not in subject and "\x00" not in subject
+
+    text, html_body = parts(message)
+    assert "<script>" not in html_body and "<img" not in html_body
+    assert 'href="javascript' not in html_body
+    for body in (text, html_body):
+        assert "\u202e" not in body and "\x00" not in body and "\x1b" not in body
+        assert "\r\nBcc:" not in body
+    if name == HOSTILE["html"]:
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html_body
+        assert "&amp;amp;" in html_body
+    if name == HOSTILE["emoji"]:
+        assert "🏫👩‍🏫" in html_body and "🏫👩‍🏫" in text and "🏫" in subject
+    if name == HOSTILE["long"]:
+        assert len(html_body) < 20_000 and "…" in html_body
+    if name == HOSTILE["rtl"]:
+        assert "gpj.exe" in html_body and "<bdi>" in html_body and "עברית" in html_body
+
+
+def test_hostile_mail_from_cannot_inject() -> None:
+    settings = Settings(_env_file=None, mail_from="Monitor <m@x.org>\r\nBcc: all@x.org")
+    message = mail.render(notify(opened("a")), settings, T0)
+    assert message["Bcc"] is None
+    assert b"\nBcc:" not in message.as_bytes()
+
+
+def test_all_resolved_subject() -> None:
+    p = Pipeline(parse_subscriptions({"routes": [ROUTE]}))
+    p.ingest(opened("a"), T0)
+    p.mark_sent(p.due(T0)[0], T0)
+    p.ingest(
+        ViolationResolved.create(
+            violation_id="a",
+            labels=labels(),
+            summary="",
+            observed_at=T0,
+            opened_at=T0,
+            resolved_at=T0 + timedelta(seconds=1),
+        ),
+        T0,
+    )
+    [n] = p.due(T0 + timedelta(minutes=1))
+    assert mail.subject(n) == f"[GosPublic] {TOWN}: все нарушения устранены (1)"
+    text, _ = parts(mail.render(n, SETTINGS, T0))
+    assert "Действующие нарушения" not in text
+
+
+def test_unknown_rule_falls_back_to_its_id() -> None:
+    n = notify(opened("a", rule="SOMETHING_NEW"))
+    text, html_body = parts(mail.render(n, SETTINGS, T0))
+    assert "SOMETHING_NEW" in text and "SOMETHING_NEW" in html_body
