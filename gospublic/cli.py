@@ -40,6 +40,15 @@ COMMANDS = [
         needs_nats=False,
     ),
     Command(
+        "up",
+        "gospublic.up",
+        "run the services as local processes (the compose topology without Docker)",
+        "Start the embedded NATS (or use GOSPUBLIC_NATS_URL), the evaluator, the notifier and a\n"
+        "VK collector as processes configured by GOSPUBLIC_* variables, print each service's\n"
+        "health URL and run until Ctrl-C or SIGTERM, then stop them all in order.",
+        needs_nats=False,
+    ),
+    Command(
         "registry",
         "gospublic.registry",
         "import or show the register of organisations and their pages",

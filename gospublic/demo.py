@@ -13,13 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
+import logging
 import shutil
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +24,7 @@ import yaml
 
 from gospublic import bus
 from gospublic import contracts as c
+from gospublic.processes import ProcessGroup, ServiceProcess, child_env
 from gospublic.registry import read_registry_file, store_registry
 from gospublic.report import Findings, compare_with_truth, load_findings, write_html_report
 from gospublic.runtime import EmbeddedNats, free_port
@@ -37,27 +34,6 @@ from services.collector.scheduler import schedule_sweep
 # Each collector process gets its own tokens: VK limits requests per token, not per process.
 DEMO_TOKENS = tuple(f"demo-token-{n}" for n in range(1, 5))
 REGION = "voronezh"
-
-
-@dataclass
-class ServiceProcess:
-    name: str
-    process: subprocess.Popen
-    http_port: int
-    log_path: Path
-
-    def metric(self, name: str) -> float | None:
-        """Read one un-labelled sample from the service's /metrics."""
-        url = f"http://127.0.0.1:{self.http_port}/metrics"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                text = response.read().decode()
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return None
 
 
 @dataclass
@@ -95,65 +71,38 @@ class Demo:
         self.collectors = collectors
         self.smtp_port = smtp_port
         self.say = say
-        self.services: list[ServiceProcess] = []
         self.sim_dir = self.out_dir / "sim"
         self.mail_dir = self.out_dir / "mail"
         self.log_dir = self.out_dir / "logs"
         self.chdb_dir = self.out_dir / "clickhouse"
+        self.processes = ProcessGroup(self.log_dir)
 
     # --- processes -----------------------------------------------------------------------------
 
-    def _env(self, nats_url: str, http_port: int, extra: dict[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GOSPUBLIC_")}
-        env.update(
-            GOSPUBLIC_STATE_DIR=str(self.out_dir),
-            GOSPUBLIC_NATS_URL=nats_url,
-            GOSPUBLIC_CLICKHOUSE_URL=f"chdb://{self.chdb_dir}",
-            GOSPUBLIC_HTTP_PORT=str(http_port),
-            GOSPUBLIC_LOG_FORMAT="json",
+    @property
+    def services(self) -> list[ServiceProcess]:
+        return self.processes.services
+
+    def _env(self, nats_url: str, extra: dict[str, str]) -> dict[str, str]:
+        values = {
+            "GOSPUBLIC_STATE_DIR": str(self.out_dir),
+            "GOSPUBLIC_NATS_URL": nats_url,
+            "GOSPUBLIC_CLICKHOUSE_URL": f"chdb://{self.chdb_dir}",
+            "GOSPUBLIC_LOG_FORMAT": "json",
             **extra,
-        )
-        return env
+        }
+        return child_env(values, inherit_settings=False)
 
     def _spawn(
         self, name: str, argv: list[str], nats_url: str, extra: dict[str, str]
     ) -> ServiceProcess:
-        port = free_port()
-        log_path = self.log_dir / f"{name}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gospublic", *argv],
-                env=self._env(nats_url, port, extra),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        service = ServiceProcess(name, process, port, log_path)
-        self.services.append(service)
-        return service
+        return self.processes.spawn(name, argv, self._env(nats_url, extra))
 
     def _check_alive(self) -> None:
-        for service in self.services:
-            code = service.process.poll()
-            if code is not None:
-                tail = service.log_path.read_text(errors="replace").splitlines()[-15:]
-                raise RuntimeError(
-                    f"{service.name} exited with code {code}; last lines of {service.log_path}:\n"
-                    + "\n".join(tail)
-                )
+        self.processes.check_alive()
 
     def _stop_all(self) -> None:
-        for service in reversed(self.services):
-            if service.process.poll() is None:
-                service.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for service in self.services:
-            remaining = max(0.1, deadline - time.monotonic())
-            try:
-                service.process.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                service.process.kill()
-                service.process.wait()
+        self.processes.stop_all()
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -182,14 +131,19 @@ class Demo:
 
     def _write_subscriptions(self, municipalities: list[str]) -> Path:
         """The regional centre gets critical and high alerts per municipality; each municipality's
-        administration gets everything about its own institutions, grouped by founder."""
+        administration gets everything about its own institutions, grouped by founder.
+
+        Timers are shortened so a one-sweep demo finishes in seconds: a sweep's violations arrive
+        over several seconds, and Alertmanager semantics hold late arrivals for group_interval.
+        """
+        timers = {"group_wait": "3s", "group_interval": "5s"}
         routes = [
             {
                 "name": "cur-critical-high",
                 "matchers": {"severity": "=~critical|high"},
                 "receivers": {"email": ["cur@cur36.example.ru"]},
                 "group_by": ["municipality"],
-                "group_wait": "1s",
+                **timers,
             }
         ]
         for n, municipality in enumerate(municipalities, start=1):
@@ -199,7 +153,7 @@ class Demo:
                     "matchers": {"municipality": municipality},
                     "receivers": {"email": [f"admin@mo{n:02d}.example.ru"]},
                     "group_by": ["founder"],
-                    "group_wait": "1s",
+                    **timers,
                 }
             )
         path = self.out_dir / "subscriptions.yaml"
@@ -385,6 +339,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         print(text, flush=True)
+
+    # The services log to files; this process reports progress in plain lines instead.
+    logging.getLogger().setLevel(logging.WARNING)
 
     out_dir = args.out or settings.state_dir / "demo"
     say(f"GosPublic Monitor demo: a simulated region '{REGION}', outputs in {out_dir.resolve()}")
