@@ -1,0 +1,97 @@
+"""``gospublic up`` as a user runs it: every service becomes ready, SIGTERM stops them all."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_up_starts_every_service_and_stops_them_on_sigterm(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOSPUBLIC_")}
+    env |= {
+        "GOSPUBLIC_STATE_DIR": str(tmp_path / "state"),
+        "GOSPUBLIC_VK_TOKENS": "token-a,token-b",
+        "GOSPUBLIC_VK_API_URL": "http://127.0.0.1:9/method",  # no sweep runs: never called
+        "GOSPUBLIC_LOG_FORMAT": "text",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gospublic", "up", "--mailsink"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            assert line, "gospublic up ended early:\n" + "".join(lines)
+            lines.append(line)
+            if "all services ready" in line or "not ready yet" in line:
+                break
+        output = "".join(lines)
+        assert "all services ready" in output, output
+        urls = dict(
+            re.findall(r"^\s+(evaluator|notifier|collector-vk)\s+(\S+/readyz)", output, re.M)
+        )
+        assert set(urls) == {"evaluator", "notifier", "collector-vk"}, output
+        assert all(_ready(url) for url in urls.values())
+        assert re.search(r"mail sink\s+smtp://127\.0\.0\.1:\d+", output)
+
+        pids = _child_pids(process.pid)
+        assert len(pids) >= 4  # nats-server and the three services
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, "".join(lines) + rest
+    assert "stopped" in rest
+    assert not any(_ready(url) for url in urls.values())
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"child {pid} still runs"
+    logs = tmp_path / "state" / "logs"
+    assert {p.stem for p in logs.glob("*.log")} == {"evaluator", "notifier", "collector-vk"}
+    assert "collector stopped" in (logs / "collector-vk.log").read_text()
+
+
+def _child_pids(parent: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
