@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from nats.js.errors import NotFoundError
 
 from gospublic import bus
 from gospublic import contracts as c
@@ -189,7 +190,8 @@ class Demo:
                 self.say(line)
                 last_line = line
             settled = (
-                tasks_left == 0
+                await self._consumers_exist(js)
+                and tasks_left == 0
                 and ev_pending == ev_unacked == 0
                 and al_pending == al_unacked == 0
                 and groups_pending == 0
@@ -205,6 +207,15 @@ class Demo:
             if time.monotonic() - phase_started > 600:
                 raise RuntimeError("the sweep did not finish within 10 minutes")
             await asyncio.sleep(0.5)
+
+    @staticmethod
+    async def _consumers_exist(js) -> bool:
+        try:
+            await js.consumer_info(c.EVENTS_STREAM, c.EVALUATOR_DURABLE)
+            await js.consumer_info(c.ALERTS_STREAM, c.NOTIFIER_DURABLE)
+        except NotFoundError:
+            return False
+        return True
 
     async def _pipeline(
         self, nats_url: str, settings: Settings, registry_csv: Path
@@ -227,6 +238,18 @@ class Demo:
         finally:
             await nc.close()
         return dead, alerts
+
+    def _wait_until_ready(self, timeout_s: float = 180.0) -> None:
+        """Schedule nothing before every consumer exists: an idle pipeline must not look finished."""
+        deadline = time.monotonic() + timeout_s
+        waiting = [s for s in self.services if s.name != "simulator"]
+        while waiting:
+            self.processes.check_alive()
+            if time.monotonic() > deadline:
+                names = ", ".join(s.name for s in waiting)
+                raise RuntimeError(f"not ready after {timeout_s:.0f} s: {names}")
+            waiting = [s for s in waiting if not s.ready()]
+            time.sleep(0.2)
 
     def run(self) -> DemoResult:
         started = time.monotonic()
@@ -266,8 +289,9 @@ class Demo:
                 }
                 argv = ["collector", "--platform", "vk"]
                 self._spawn(f"collector-vk-{n + 1}", argv, nats.url, collector_env)
+            self._wait_until_ready()
             self.say(
-                f"• services started: evaluator, notifier, {self.collectors} VK collector(s) "
+                f"• services ready: evaluator, notifier, {self.collectors} VK collector(s) "
                 f"(logs in {self.log_dir})"
             )
             dead, _alerts = asyncio.run(self._pipeline(nats.url, settings, registry_csv))
