@@ -103,7 +103,12 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
             await js.update_stream(config)
         except NotFoundError:
             await js.add_stream(config)
-    for bucket in (c.REGISTRY_BUCKET, c.CURSORS_BUCKET, c.NOTIFICATION_LOG_BUCKET):
+    for bucket in (
+        c.REGISTRY_BUCKET,
+        c.CURSORS_BUCKET,
+        c.NOTIFICATION_LOG_BUCKET,
+        c.SILENCES_BUCKET,
+    ):
         try:
             await js.key_value(bucket)
         except BucketNotFoundError:

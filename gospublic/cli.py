@@ -81,6 +81,15 @@ COMMANDS = [
         needs_nats=True,
     ),
     Command(
+        "check",
+        "services.evaluator.check",
+        "check one page offline from saved API responses",
+        "Read saved platform responses (VK groups.getById, wall.get, wall.getComments), run\n"
+        "every rule of the profile on them and print each verdict with its status, value,\n"
+        "threshold, severity and basis. Exit 0: nothing failed, 1: a rule failed, 2: bad input.",
+        needs_nats=False,
+    ),
+    Command(
         "migrate",
         "services.evaluator.migrate",
         "apply ClickHouse migrations and list them",
@@ -90,9 +99,19 @@ COMMANDS = [
     Command(
         "notifier",
         "services.notifier.main",
-        "run the notifier (alerts → e-mail)",
-        "Consume ALERTS, route by subscriptions, group, deduplicate and deliver by e-mail,\n"
-        "keeping the notification log in NATS KV.",
+        "run the notifier (alerts → e-mail, webhooks, Grafana; weekly digests)",
+        "Consume ALERTS, route by subscriptions, inhibit, silence, group, deduplicate and\n"
+        "deliver by e-mail, webhook and Grafana annotations, keeping the notification log in\n"
+        "NATS KV; send weekly digests. `check-config FILE` validates a subscriptions file.",
+        needs_nats=True,
+    ),
+    Command(
+        "silence",
+        "services.notifier.silence_cli",
+        "add, list or expire notification silences",
+        "Silence alerts that match label matchers for a while (author and comment required),\n"
+        "list silences, or expire one early. Stored in NATS KV; a running notifier applies a\n"
+        "change within moments.",
         needs_nats=True,
     ),
     Command(
@@ -161,13 +180,18 @@ def main(argv: list[str] | None = None) -> int:
             settings.nats_token,
             settings.clickhouse_password,
             settings.smtp_password,
+            settings.grafana_token,
             *settings.vk_tokens,
+            settings.ok_application_secret_key,
+            *settings.ok_tokens,
         )
     ]
     setup_logging(command.name, settings.log_level, settings.log_format, secrets)
     module = importlib.import_module(command.module)
+    # A module may say that this particular invocation needs no NATS (e.g. a config check).
+    offline = getattr(module, "offline", None)
     try:
-        if not command.needs_nats:
+        if not command.needs_nats or (offline is not None and offline(args)):
             return module.run(settings, args)
         with nats_endpoint(settings) as url:
             return asyncio.run(_serve_until_signal(module, url, settings, args))

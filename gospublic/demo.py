@@ -273,7 +273,9 @@ class Demo:
             municipalities = sorted({o.municipality for o in read_registry_file(registry_csv)})
             subscriptions = self._write_subscriptions(municipalities)
             common = {"GOSPUBLIC_BATCH_MAX_WAIT_S": "0.3"}
-            self._spawn("evaluator", ["evaluator"], nats.url, common)
+            self._spawn(
+                "evaluator", ["evaluator"], nats.url, {**common, "GOSPUBLIC_PROFILE": "foundation"}
+            )
             notifier_env = {
                 **common,
                 "GOSPUBLIC_SMTP_HOST": "127.0.0.1",

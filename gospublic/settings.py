@@ -53,7 +53,25 @@ class Settings(BaseSettings):
     vk_timeout_s: float = 20.0
     # First pause after a network error or VK error 6/10, doubled per attempt, with jitter.
     vk_retry_backoff_s: float = Field(0.5, gt=0)
-    collect_pages_per_task: int = Field(100, ge=1, le=500)
+    # Odnoklassniki collector: fb.do with an application key, its secret and access tokens.
+    ok_api_url: str = "https://api.ok.ru/fb.do"
+    ok_application_key: str = ""
+    ok_application_secret_key: SecretStr = SecretStr("")
+    ok_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    ok_requests_per_second: float = Field(5.0, gt=0)
+    # Telegram collector: the public web preview, t.me/s/<channel>; no credentials.
+    tg_base_url: str = "https://t.me"
+    tg_requests_per_second: float = Field(1.0, gt=0)
+    # Platforms a sweep schedules by default (the scheduler can collect vk, ok and tg).
+    collect_platforms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["vk"])
+
+    # Daily calls per token and method (JSON object); counted by the collector, so a token is
+    # rested before VK answers error 29. '{}' turns the bookkeeping off.
+    vk_daily_quota: dict[str, int] = Field(default_factory=lambda: {"wall.get": 5000})
+    # Comments are read only for posts whose comment count changed since the last sweep.
+    collect_comments: bool = True
+    # 500 pages: one groups.getById call and 20 full executes of wall.get per task.
+    collect_pages_per_task: int = Field(500, ge=1, le=500)
     # A task that failed for a transient reason is redelivered after this delay, doubled per attempt.
     collect_retry_delay_s: float = Field(10.0, gt=0)
     collect_retry_max_delay_s: float = Field(3600.0, gt=0)
@@ -64,6 +82,9 @@ class Settings(BaseSettings):
     batch_max_messages: int = Field(2000, ge=1)
     batch_max_wait_s: float = Field(0.5, gt=0)
     max_deliver: int = Field(5, ge=1)
+    # Time for a slow flush before JetStream redelivers; also how long messages a crashed
+    # evaluator held wait before a restart gets them back.
+    evaluator_ack_wait_s: float = Field(120.0, gt=0)
 
     # Notifier.
     subscriptions_file: Path | None = None
@@ -80,8 +101,27 @@ class Settings(BaseSettings):
     smtp_retry_backoff_s: float = Field(1.0, ge=0, description="First retry delay, then doubled")
     notifier_tick_s: float = Field(0.2, gt=0, description="How often groups are checked for flush")
     notifier_send_concurrency: int = Field(4, ge=1)
+    # A private CA (PEM) to trust for SMTP TLS, e.g. a relay with an internal certificate.
+    smtp_ca_file: Path | None = None
+    # Each organisation's card; "{org_id}" is replaced. Empty: no per-organisation link.
+    org_dashboard_url: str = "http://localhost:3000/d/gospublic-org?var-org_id={org_id}"
 
-    @field_validator("vk_tokens", mode="before")
+    # Webhook and Grafana receivers (HTTP): attempts on network errors, 408, 429 and 5xx.
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    http_max_attempts: int = Field(3, ge=1)
+    http_retry_backoff_s: float = Field(1.0, ge=0, description="First retry delay, then doubled")
+    grafana_url: str = ""
+    grafana_token: SecretStr = SecretStr("")
+    grafana_dashboard_uid: str = Field("", description="Empty: organisation-wide annotations")
+    grafana_timeout_s: float = Field(10.0, gt=0)
+
+    # Weekly digest per e-mail subscriber: weekday 0 = Monday, local time in digest_timezone.
+    digest_enabled: bool = True
+    digest_weekday: int = Field(0, ge=0, le=6)
+    digest_time: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    digest_timezone: str = "Europe/Moscow"
+
+    @field_validator("vk_tokens", "ok_tokens", "collect_platforms", mode="before")
     @classmethod
     def _tokens(cls, value: object) -> object:
         return _split_csv(value)

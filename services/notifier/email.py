@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from gospublic.contracts import Severity
 from gospublic.settings import Settings
@@ -159,7 +159,8 @@ def subject(notification: Notification) -> str:
     return header_value(f"{BRAND} {title}: {count} ({', '.join(notes)})")
 
 
-def _sorted(events):
+def by_severity(events):
+    """Most severe first, then by organisation, rule and id: the order every receiver shows."""
     return sorted(
         events,
         key=lambda e: (
@@ -184,9 +185,22 @@ def _safe_url(url: str) -> str | None:
     return url
 
 
+def org_link(org_id: str, settings: Settings) -> str | None:
+    """The organisation's card on the dashboard, if one is configured."""
+    template = settings.org_dashboard_url
+    if not template or not org_id:
+        return None
+    return _safe_url(template.replace("{org_id}", quote(org_id, safe="")))
+
+
 def _e(text: str, limit: int = MAX_CELL_CHARS) -> str:
     """Escape one piece of untrusted text for HTML, isolated so it cannot flip its neighbours."""
     return f"<bdi>{html.escape(clean(text, limit), quote=True)}</bdi>"
+
+
+# Public names for the digest, which renders the same kind of untrusted text.
+html_text = _e
+safe_url = _safe_url
 
 
 def _page_cell(url: str) -> str:
@@ -196,9 +210,16 @@ def _page_cell(url: str) -> str:
     return f'<a href="{html.escape(safe, quote=True)}">{_e(safe, 200)}</a>'
 
 
-def _html_rows(events, new_ids: frozenset[str], *, resolved: bool) -> list[str]:
+def _org_cell(org_name: str, org_id: str, settings: Settings) -> str:
+    link = org_link(org_id, settings)
+    if link is None:
+        return _e(org_name)
+    return f'<a href="{html.escape(link, quote=True)}">{_e(org_name)}</a>'
+
+
+def _html_rows(events, new_ids: frozenset[str], settings: Settings, *, resolved: bool) -> list[str]:
     rows = []
-    for event in _sorted(events)[:MAX_ROWS]:
+    for event in by_severity(events)[:MAX_ROWS]:
         labels = event.labels
         colour = _SEVERITY_COLOUR.get(labels.severity, "#555555")
         badge = ""
@@ -208,7 +229,7 @@ def _html_rows(events, new_ids: frozenset[str], *, resolved: bool) -> list[str]:
         if event.summary.strip():
             what += f'<br><span style="color:#555555">{_e(event.summary)}</span>'
         cells = [
-            _e(labels.org_name),
+            _org_cell(labels.org_name, labels.org_id, settings),
             _page_cell(labels.page_url),
             what,
             f'<span style="color:{colour}">{_e(severity_title(labels.severity), 40)}</span>',
@@ -240,7 +261,9 @@ def render_html(notification: Notification, settings: Settings) -> str:
         parts.append(f"<h3>Действующие нарушения: {len(notification.firing)}</h3>")
         parts.append('<table style="border-collapse:collapse">')
         parts.append("<tr>" + "".join(f'<th style="{_TH}">{h}</th>' for h in head) + "</tr>")
-        parts.extend(_html_rows(notification.firing, notification.new_ids, resolved=False))
+        parts.extend(
+            _html_rows(notification.firing, notification.new_ids, settings, resolved=False)
+        )
         parts.append("</table>")
         if more := _more(len(notification.firing)):
             parts.append(f"<p>…и ещё {more}: полный список в панели мониторинга.</p>")
@@ -249,7 +272,7 @@ def render_html(notification: Notification, settings: Settings) -> str:
         parts.append(f"<h3>Устранены: {len(notification.resolved)}</h3>")
         parts.append('<table style="border-collapse:collapse">')
         parts.append("<tr>" + "".join(f'<th style="{_TH}">{h}</th>' for h in head) + "</tr>")
-        parts.extend(_html_rows(notification.resolved, frozenset(), resolved=True))
+        parts.extend(_html_rows(notification.resolved, frozenset(), settings, resolved=True))
         parts.append("</table>")
         if more := _more(len(notification.resolved)):
             parts.append(f"<p>…и ещё {more}.</p>")
@@ -265,9 +288,11 @@ def render_html(notification: Notification, settings: Settings) -> str:
     return "\n".join(parts)
 
 
-def _text_lines(events, new_ids: frozenset[str], *, resolved: bool) -> list[str]:
+def _text_lines(
+    events, new_ids: frozenset[str], settings: Settings, *, resolved: bool
+) -> list[str]:
     lines = []
-    for number, event in enumerate(_sorted(events)[:MAX_ROWS], start=1):
+    for number, event in enumerate(by_severity(events)[:MAX_ROWS], start=1):
         labels = event.labels
         mark = " [новое]" if not resolved and event.violation_id in new_ids else ""
         lines.append(
@@ -275,6 +300,9 @@ def _text_lines(events, new_ids: frozenset[str], *, resolved: bool) -> list[str]
             f" (важность: {severity_title(labels.severity)}){mark}"
         )
         lines.append(f"   Страница: {clean(labels.page_url, 200) or '—'}")
+        card = org_link(labels.org_id, settings)
+        if card:
+            lines.append(f"   Карточка организации: {card}")
         if event.summary.strip():
             lines.append(f"   Подробности: {clean(event.summary)}")
         if not resolved:
@@ -286,13 +314,15 @@ def render_text(notification: Notification, settings: Settings) -> str:
     lines = [subject(notification).removeprefix(BRAND).strip(), ""]
     if notification.firing:
         lines.append(f"Действующие нарушения: {len(notification.firing)}")
-        lines.extend(_text_lines(notification.firing, notification.new_ids, resolved=False))
+        lines.extend(
+            _text_lines(notification.firing, notification.new_ids, settings, resolved=False)
+        )
         if more := _more(len(notification.firing)):
             lines.append(f"…и ещё {more}: полный список в панели мониторинга.")
         lines.append("")
     if notification.resolved:
         lines.append(f"Устранены: {len(notification.resolved)}")
-        lines.extend(_text_lines(notification.resolved, frozenset(), resolved=True))
+        lines.extend(_text_lines(notification.resolved, frozenset(), settings, resolved=True))
         if more := _more(len(notification.resolved)):
             lines.append(f"…и ещё {more}.")
         lines.append("")
@@ -317,8 +347,8 @@ def render(notification: Notification, settings: Settings, now: datetime) -> Ema
     message["Message-ID"] = message_id(notification)
     # RFC 3834: tells vacation responders and ticket systems not to answer.
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(render_text(notification, settings))
-    message.add_alternative(render_html(notification, settings), subtype="html")
+    message.set_content(render_text(notification, settings), cte="base64")
+    message.add_alternative(render_html(notification, settings), subtype="html", cte="base64")
     return message
 
 
@@ -362,24 +392,36 @@ def _classify(exc: Exception) -> _Failure:
     return _Failure(None, f"{type(exc).__name__}: {clean(str(exc), 300)}", False)
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """Verifying context: the system's CAs, or the private CA named in the settings."""
+    cafile = str(settings.smtp_ca_file) if settings.smtp_ca_file else None
+    return ssl.create_default_context(cafile=cafile)
+
+
 def send_now(settings: Settings, message: EmailMessage) -> None:
     """One delivery attempt (blocking); raises the smtplib/OS error as it came."""
     timeout = settings.smtp_timeout_s
     if settings.smtp_ssl:
-        context = ssl.create_default_context()
         client: smtplib.SMTP = smtplib.SMTP_SSL(
-            settings.smtp_host, settings.smtp_port, timeout=timeout, context=context
+            settings.smtp_host, settings.smtp_port, timeout=timeout, context=tls_context(settings)
         )
     else:
         client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
-    with client:
+    try:
         client.ehlo()
         if settings.smtp_starttls and not settings.smtp_ssl:
-            client.starttls(context=ssl.create_default_context())
+            client.starttls(context=tls_context(settings))
             client.ehlo()
         if settings.smtp_user:
             client.login(settings.smtp_user, settings.smtp_password.get_secret_value())
         client.send_message(message)
+    finally:
+        # Not ``with client``: its QUIT may fail (a 4xx reply, a reset) after the server accepted
+        # the message, and that error would make the caller retry, i.e. send the mail twice.
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
 
 
 async def send(

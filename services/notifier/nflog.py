@@ -10,6 +10,12 @@ Two kinds of keys live in the bucket:
 - ``alert.<hash>`` — the latest event (``ViolationOpened`` or ``ViolationResolved``) of every alert
   the notifier still holds. It is written before the ALERTS message is acked and deleted once the
   pipeline forgets the alert (resolved and notified).
+- ``resolved.<hash>`` — the last ``ViolationResolved`` of a violation, kept for
+  :data:`RESOLUTION_RETENTION` so the weekly digest can say what was fixed (the notifier has no
+  ClickHouse: the open alerts and these resolutions are everything a digest is built from).
+- ``grafana.<hash>`` — the id of the Grafana annotation of an open violation, to close it later.
+- ``digest.slot`` — the last weekly digest slot fully delivered; ``digest.sent.<hash>`` — one
+  subscriber's digest of one slot delivered, so a restart in the middle sends nobody a second copy.
 
 Why persist the active alerts instead of rebuilding them by replaying the ALERTS stream from the
 start: the stream keeps 30 days (``max_age``), and a violation that stays open longer would vanish
@@ -27,21 +33,29 @@ import asyncio
 import hashlib
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nats.js import JetStreamContext
+from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from gospublic import contracts as c
 
+from .grafana import Annotation
+from .kvscan import scan
 from .pipeline import AlertEvent, LogEntry, LogKey, Notification
 
 log = logging.getLogger("gospublic.notifier.nflog")
 
 ALERT_PREFIX = "alert."
 LOG_PREFIX = "nflog."
+RESOLVED_PREFIX = "resolved."
+GRAFANA_PREFIX = "grafana."
+DIGEST_SLOT_KEY = "digest.slot"
+DIGEST_SENT_PREFIX = "digest.sent."
+# Two digest periods: a late digest still sees the whole of its week.
+RESOLUTION_RETENTION = timedelta(days=15)
 _CONCURRENCY = 256
-_DELETE_OPS = ("DEL", "PURGE")
 
 
 def _hash(*parts: str) -> str:
@@ -87,26 +101,16 @@ async def _bounded(coros: list) -> None:
 
 
 class NotificationLog:
-    def __init__(self, kv: KeyValue):
+    def __init__(self, kv: KeyValue, js: JetStreamContext):
         self.kv = kv
+        self.js = js
 
     @classmethod
     async def open(cls, js: JetStreamContext) -> NotificationLog:
-        return cls(await js.key_value(c.NOTIFICATION_LOG_BUCKET))
+        return cls(await js.key_value(c.NOTIFICATION_LOG_BUCKET), js)
 
     async def _scan(self, prefix: str) -> list[tuple[str, bytes]]:
-        watcher = await self.kv.watch(prefix + ">")
-        found: list[tuple[str, bytes]] = []
-        try:
-            async for entry in watcher:
-                if entry is None:  # the marker: everything stored so far has been delivered
-                    break
-                if entry.operation in _DELETE_OPS or not entry.value:
-                    continue
-                found.append((entry.key, entry.value))
-        finally:
-            await watcher.stop()
-        return found
+        return await scan(self.js, c.NOTIFICATION_LOG_BUCKET, prefix)
 
     async def load(self) -> tuple[list[AlertEvent], dict[LogKey, LogEntry]]:
         """Active alerts (oldest first) and the log; unreadable values are logged and skipped."""
@@ -135,7 +139,105 @@ class NotificationLog:
         return alerts, entries
 
     async def save_alerts(self, events: list[AlertEvent]) -> None:
-        await _bounded([self.kv.put(alert_key(e.violation_id), e.to_bytes()) for e in events])
+        """Store each alert's latest event; a resolution is also kept for the digest."""
+        puts = [self.kv.put(alert_key(e.violation_id), e.to_bytes()) for e in events]
+        puts += [
+            self.kv.put(RESOLVED_PREFIX + _hash(e.violation_id), e.to_bytes())
+            for e in events
+            if isinstance(e, c.ViolationResolved)
+        ]
+        await _bounded(puts)
+
+    async def load_resolutions(self, now: datetime) -> list[c.ViolationResolved]:
+        """Resolutions within the retention; older ones are deleted on the way."""
+        found, expired = [], []
+        for key, value in await self._scan(RESOLVED_PREFIX):
+            try:
+                event = c.decode(value)
+            except c.ContractError:
+                expired.append(key)
+                continue
+            if (
+                not isinstance(event, c.ViolationResolved)
+                or now - event.resolved_at > RESOLUTION_RETENTION
+            ):
+                expired.append(key)
+            else:
+                found.append(event)
+        await _bounded([self.kv.delete(key) for key in expired])
+        return found
+
+    async def forget_resolutions(self, violation_ids: list[str]) -> None:
+        await _bounded([self.kv.delete(RESOLVED_PREFIX + _hash(v)) for v in violation_ids])
+
+    # --- Grafana annotation ids ------------------------------------------------------------
+
+    async def save_annotation(self, annotation: Annotation) -> None:
+        record = {
+            "violation_id": annotation.violation_id,
+            "id": annotation.annotation_id,
+            "opened_at": annotation.opened_at.isoformat(),
+        }
+        await self.kv.put(
+            GRAFANA_PREFIX + _hash(annotation.violation_id), json.dumps(record).encode()
+        )
+
+    async def forget_annotation(self, violation_id: str) -> None:
+        await self.kv.delete(GRAFANA_PREFIX + _hash(violation_id))
+
+    async def load_annotations(self) -> dict[str, Annotation]:
+        found: dict[str, Annotation] = {}
+        for key, value in await self._scan(GRAFANA_PREFIX):
+            try:
+                record = json.loads(value)
+                annotation = Annotation(
+                    str(record["violation_id"]),
+                    int(record["id"]),
+                    datetime.fromisoformat(record["opened_at"]),
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning(
+                    "skipping an unreadable annotation id", extra={"key": key, "reason": str(exc)}
+                )
+                continue
+            found[annotation.violation_id] = annotation
+        return found
+
+    # --- weekly digest ---------------------------------------------------------------------
+
+    async def _get(self, key: str) -> bytes | None:
+        try:
+            entry = await self.kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        return entry.value or None
+
+    async def digest_slot(self) -> datetime | None:
+        value = await self._get(DIGEST_SLOT_KEY)
+        if value is None:
+            return None
+        try:
+            return datetime.fromisoformat(json.loads(value)["slot"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable digest slot; starting afresh")
+            return None
+
+    async def set_digest_slot(self, slot: datetime) -> None:
+        await self.kv.put(DIGEST_SLOT_KEY, json.dumps({"slot": slot.isoformat()}).encode())
+
+    @staticmethod
+    def _sent_key(slot: datetime, address: str) -> str:
+        return DIGEST_SENT_PREFIX + _hash(slot.isoformat(), address)
+
+    async def digest_sent(self, slot: datetime, address: str) -> bool:
+        return await self._get(self._sent_key(slot, address)) is not None
+
+    async def mark_digest_sent(self, slot: datetime, address: str) -> None:
+        record = {"slot": slot.isoformat(), "address": address}
+        await self.kv.put(self._sent_key(slot, address), json.dumps(record).encode())
+
+    async def forget_digest_marks(self, slot: datetime, addresses: list[str]) -> None:
+        await _bounded([self.kv.delete(self._sent_key(slot, a)) for a in addresses])
 
     async def forget_alerts(self, violation_ids: list[str]) -> None:
         await _bounded([self.kv.delete(alert_key(vid)) for vid in violation_ids])

@@ -1,18 +1,24 @@
 """Alert routing, grouping and deduplication: Alertmanager's semantics as pure code on a given clock.
 
 Nothing here does I/O or reads the time: the service passes ``now`` in, sends what :meth:`due`
-returns, and reports back with :meth:`mark_sent`. The stages, as in Alertmanager:
+returns, and reports back with :meth:`mark_sent`. The stages, in Alertmanager's order:
 
 1. **ingest** — an alert is keyed by ``violation_id``; its latest event decides whether it is
    firing (``ViolationOpened``) or resolved (``ViolationResolved``). Events older than the one we hold
-   are ignored, so a redelivered message cannot reopen a resolved violation.
-2. **route** — every route whose matchers match takes the alert (several routes may).
-3. **group** — per (route, values of the route's ``group_by`` labels). A new group flushes first
+   are ignored, so a redelivered message cannot reopen a resolved violation. Every alert, routed or
+   not, is offered to the inhibitor as a possible source.
+2. **route and group** — every route whose matchers match takes the alert (several routes may),
+   into the group of (route, values of the route's ``group_by`` labels). A new group flushes first
    ``group_wait`` after it was created, then at most every ``group_interval``.
-4. **dedup** — at a flush, each receiver is notified only if ``needs_update`` says so, judged against
-   the notification log entry of what it was last sent (Alertmanager's ``needsUpdate``).
-5. **record** — :meth:`mark_sent` stores the new log entry; resolved alerts are dropped from the group
-   once the flush that saw them is done, and an alert no group holds any more is forgotten.
+3. **inhibit** and 4. **silence** — at a flush, alerts muted by an inhibit rule, then alerts muted
+   by an active silence, are taken out of what the group may say. Like Alertmanager this is judged
+   at flush time, not on arrival, so a silence added during ``group_wait`` still applies and an
+   expired silence or a resolved inhibiting alert lets the alert through at the next flush.
+5. **dedup** — each receiver is notified only if ``needs_update`` says so, judged against the
+   notification log entry of what it was last sent (Alertmanager's ``needsUpdate``).
+6. **send** is the service's job; 7. **record** — :meth:`mark_sent` stores the new log entry;
+   resolved alerts are dropped from the group once the flush that saw them is done, and an alert no
+   group holds any more is forgotten.
 
 One deliberate difference from Alertmanager: a resolved notice lists, and is triggered by, only the
 alerts the receiver was told were firing. An alert that opened and closed between two flushes is
@@ -23,18 +29,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from gospublic.contracts import ViolationOpened, ViolationResolved
 
+from .inhibit import Inhibitor
+from .silences import Silence, Silences
 from .subscriptions import Receiver, Route, Subscriptions
 
 AlertEvent = ViolationOpened | ViolationResolved
 GroupKey = tuple[tuple[str, str], ...]
 # (route name, receiver key, group key as text): one notification log entry.
 LogKey = tuple[str, str, str]
+
+INHIBITED = "inhibited"
+SILENCED = "silenced"
 
 
 def labels_of(event: AlertEvent) -> dict[str, str]:
@@ -179,8 +190,11 @@ class Pipeline:
         subscriptions: Subscriptions,
         *,
         log: dict[LogKey, LogEntry] | None = None,
+        silences: Iterable[Silence] = (),
     ) -> None:
         self.subscriptions = subscriptions
+        self.inhibitor = Inhibitor(subscriptions.inhibit_rules)
+        self.silences = Silences(silences)
         self.log: dict[LogKey, LogEntry] = dict(log or {})
         self.alerts: dict[str, Alert] = {}
         self.groups: dict[tuple[str, GroupKey], Group] = {}
@@ -188,7 +202,13 @@ class Pipeline:
         self._forgotten: list[str] = []
         self._flushes = 0
         self._changes = 0  # bumped by every mutation; keys the pending_groups cache
-        self._pending = (-1, 0)
+        self._pending: tuple[object, int] = (None, 0)
+        self._muted: tuple[object, dict[str, int]] = (None, {})
+        # event_id → mute reason; valid while the inhibit sources and active silences are as
+        # they were (checking every alert against every rule on every tick would dominate).
+        self._mute_cache: dict[str, str | None] = {}
+        self._mute_version: object = None
+        self._mute_now = datetime.min
 
     # --- ingest ----------------------------------------------------------------------------
 
@@ -200,6 +220,7 @@ class Pipeline:
         self._changes += 1
         alert = Alert.of(event)
         self.alerts[vid] = alert
+        self.inhibitor.observe(vid, alert.labels, alert.firing)
         keys: set[tuple[str, GroupKey]] = set()
         for route in self.subscriptions.matching(alert.labels):
             gkey = (route.name, route.group_key(alert.labels))
@@ -227,13 +248,57 @@ class Pipeline:
             self._forget(vid)
         return True
 
+    def set_silences(self, silences: Iterable[Silence]) -> None:
+        """Replace the silences (the service calls this whenever the KV bucket changes)."""
+        self._changes += 1
+        self.silences = Silences(silences)
+
+    # --- inhibit and silence ---------------------------------------------------------------
+
+    def mute_reason(self, labels: Mapping[str, str], now: datetime) -> str | None:
+        if self.inhibitor.mutes(labels):
+            return INHIBITED
+        if self.silences.muting(labels, now) is not None:
+            return SILENCED
+        return None
+
+    def _inhibit(self, alerts: Iterable[Alert]) -> list[Alert]:
+        """Stage: drop alerts an inhibit rule mutes."""
+        return [a for a in alerts if self._cached_reason(a) != INHIBITED]
+
+    def _silence(self, alerts: Iterable[Alert]) -> list[Alert]:
+        """Stage: drop alerts an active silence mutes."""
+        return [a for a in alerts if self._cached_reason(a) != SILENCED]
+
+    def _unmuted(self, group: Group, now: datetime) -> tuple[frozenset[str], frozenset[str]]:
+        """The firing and resolved ids the group may speak of, after inhibition and silences."""
+        self._mutes_as_of(now)
+        alerts = self._silence(self._inhibit(group.alerts.values()))
+        firing = frozenset(a.violation_id for a in alerts if a.firing)
+        return firing, frozenset(a.violation_id for a in alerts) - firing
+
+    def _mutes_as_of(self, now: datetime) -> None:
+        version = (self.inhibitor.version, self.silences.active_ids(now))
+        if version != self._mute_version or len(self._mute_cache) > 2 * len(self.alerts) + 100:
+            self._mute_version = version
+            self._mute_cache = {}
+        self._mute_now = now
+
+    def _cached_reason(self, alert: Alert) -> str | None:
+        key = alert.event.event_id
+        if key not in self._mute_cache:
+            self._mute_cache[key] = self.mute_reason(alert.labels, self._mute_now)
+        return self._mute_cache[key]
+
     # --- flush -----------------------------------------------------------------------------
 
     def due(self, now: datetime) -> list[Notification]:
         """Flush every group whose timer expired; return what must be sent (maybe silent).
 
-        Deal with every returned notification (``mark_sent`` it, or drop it when delivery failed)
-        before calling again: the log decides what is news, and it only learns at ``mark_sent``.
+        Deal with every returned notification: ``mark_sent`` it, or drop it when delivery failed
+        (it is decided again at the group's next flush). The log decides what is news and only
+        learns at ``mark_sent``, so a caller that delivers in the background must skip a
+        notification whose predecessor for the same ``log_key`` is still being delivered.
         """
         notifications: list[Notification] = []
         expired = [gkey for gkey, group in self.groups.items() if now >= group.next_flush]
@@ -244,9 +309,13 @@ class Pipeline:
             group.next_flush = now + group.route.group_interval
             self._flushes += 1
             flush = _Flush(self._flushes, {}, set())
-            firing, resolved = group.ids()
-            flush.resolved = {vid: group.alerts[vid].event.event_id for vid in resolved}
-            for receiver in group.route.receivers:
+            # Every resolved alert is dropped after the flush, muted or not, as in Alertmanager.
+            _, all_resolved = group.ids()
+            flush.resolved = {vid: group.alerts[vid].event.event_id for vid in all_resolved}
+            firing, resolved = self._unmuted(group, now)
+            # Everything muted: nothing to say (Alertmanager's pipeline stops with no alerts left).
+            receivers = group.route.receivers if firing or resolved else ()
+            for receiver in receivers:
                 note = self._notification(group, receiver, firing, resolved, now, flush.flush_id)
                 if note is not None:
                     notifications.append(note)
@@ -293,23 +362,41 @@ class Pipeline:
     def pending_groups(self, now: datetime) -> int:
         """Groups with news for at least one receiver (repeats do not count): 0 means all sent.
 
-        Without repeats the answer does not depend on the clock, only on the state, so it is
-        computed again only after a change (the service asks on every tick)."""
-        if self._pending[0] == self._changes:
+        Without repeats the answer depends on the clock only through the silences in force, so it
+        is computed again only after a change (the service asks on every tick)."""
+        version = (self._changes, self.silences.active_ids(now))
+        if self._pending[0] == version:
             return self._pending[1]
         count = 0
         for group in self.groups.values():
             if group.inflight and group.inflight.outstanding:
                 count += 1
                 continue
-            firing, resolved = group.ids()
+            firing, resolved = self._unmuted(group, now)
+            if not firing and not resolved:
+                continue  # everything muted: nothing to say, as at a flush
             for receiver in group.route.receivers:
                 entry = self.log.get((group.route.name, receiver.key, group_key_text(group.key)))
                 if needs_update(entry, firing, resolved, group.route, now, repeat=False):
                     count += 1
                     break
-        self._pending = (self._changes, count)
+        self._pending = (version, count)
         return count
+
+    def muted_counts(self, now: datetime) -> dict[str, int]:
+        """Firing alerts muted right now, by reason (for a gauge; cached like pending_groups)."""
+        version = (self._changes, self.silences.active_ids(now))
+        if self._muted[0] == version:
+            return self._muted[1]
+        counts = {INHIBITED: 0, SILENCED: 0}
+        self._mutes_as_of(now)
+        for alert in self.alerts.values():
+            if alert.firing:
+                reason = self._cached_reason(alert)
+                if reason is not None:
+                    counts[reason] += 1
+        self._muted = (version, counts)
+        return counts
 
     # --- internals -------------------------------------------------------------------------
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from services.notifier.subscriptions import (
     LABELS,
@@ -87,8 +89,11 @@ def test_good_file_and_defaults(tmp_path: Path) -> None:
 
 
 def test_example_file_loads() -> None:
+    from services.notifier.subscriptions import default_inhibit_rules
+
     subs = load_subscriptions(REPO / "deploy" / "notifier" / "subscriptions.example.yaml")
     assert len(subs.routes) >= 2
+    assert subs.inhibit_rules == default_inhibit_rules()  # spelled out, the same as built in
 
 
 @pytest.mark.parametrize(
@@ -141,6 +146,18 @@ def test_bad_durations(text: object) -> None:
         ({"receivers": None}, "receivers: required"),
         ({"receivers": "{slack: ['#ops']}"}, "receivers.slack: unknown receiver"),
         ({"colour": "red"}, "unknown field 'colour'"),
+        ({"receivers": "{webhook: [ftp://x.org/hook]}"}, "receivers.webhook[0]: bad URL"),
+        ({"receivers": "{webhook: ['http://']}"}, "receivers.webhook[0]: bad URL"),
+        ({"receivers": '{webhook: ["https://x.org/a b"]}'}, "contains spaces"),
+        ({"receivers": "{webhook: ['https://x.org:99999/']}"}, "bad URL"),
+        ({"receivers": "{webhook: []}"}, "receivers.webhook: a non-empty list of URLs"),
+        ({"receivers": "{grafana: yes please}"}, "receivers.grafana: must be true or false"),
+        ({"receivers": "{grafana: false}"}, "receivers: required"),
+        (
+            {"receivers": "{grafana: true}", "send_resolved": "false"},
+            "send_resolved: must be true with a grafana receiver",
+        ),
+        ({"digest": "weekly"}, "digest: must be true or false"),
     ],
 )
 def test_each_mistake_is_located(tmp_path: Path, fields: dict, fragment: str) -> None:
@@ -183,6 +200,7 @@ routes:
         ("routes: []", "routes: a non-empty list is required"),
         ("routes: [1]", "route #0: must be a mapping"),
         ("routes:\n  - name: x\n    receivers: {email: [a@x.org]}\nsilences: []", "unknown field"),
+        ("routes:\n  - name: x\n    receivers: {email: [a@x.org]}\ninhibit_rules: {}", "a list"),
         ("routes: [unclosed", "not valid YAML"),
     ],
 )
@@ -204,3 +222,102 @@ def test_group_by_all_labels() -> None:
     )
     key = subs.routes[0].group_key({"rule": "STALE"})
     assert [name for name, _ in key] == list(LABELS)
+
+
+INHIBIT = """
+routes:
+  - name: x
+    receivers: {email: [a@x.org], webhook: [https://bot.example.org/h], grafana: true}
+inhibit_rules:
+  - name: ok
+    source_matchers: {rule: PAGE_MISSING_ANY}
+    target_matchers: {rule: "!~PAGE_.*"}
+    equal: [org_id]
+  - name: bad
+    source_matchers: {colour: red}
+    equal: [org_id, org_id, shoe_size]
+    when: always
+  - source_matchers: [rule]
+    target_matchers: {severity: "=~(unclosed"}
+  - name: ok
+    source_matchers: {rule: A}
+    target_matchers: {rule: B}
+"""
+
+
+def test_inhibit_rules_every_mistake_located(tmp_path: Path) -> None:
+    errors = errors_of(tmp_path, INHIBIT)
+    assert errors == [
+        "inhibit_rules #1 'bad': unknown field 'when'; known: equal, name, source_matchers, "
+        "target_matchers",
+        "inhibit_rules #1 'bad': source_matchers.colour: unknown label 'colour'; known labels: "
+        + ", ".join(LABELS),
+        "inhibit_rules #1 'bad': target_matchers: required, a mapping of label to value",
+        "inhibit_rules #1 'bad': equal: duplicate label 'org_id'",
+        "inhibit_rules #1 'bad': equal: unknown label 'shoe_size'; known: " + ", ".join(LABELS),
+        "inhibit_rules #2 'inhibit-2': source_matchers: must be a mapping of label to value",
+        "inhibit_rules #2 'inhibit-2': target_matchers.severity: bad regex '(unclosed': "
+        "missing ), unterminated subpattern at position 0",
+        "inhibit_rules #3 'ok': name: duplicate rule name",
+    ]
+
+
+def test_defaults_receivers_and_summary(tmp_path: Path) -> None:
+    from services.notifier.subscriptions import summary
+
+    text = INHIBIT.split("inhibit_rules:")[0]
+    subs = load_subscriptions(write(tmp_path, text))
+    assert subs.default_inhibit_rules and len(subs.inhibit_rules) == 2
+    [route] = subs.routes
+    assert [r.kind for r in route.receivers] == ["email", "webhook", "grafana"]
+    assert route.digest is True
+    assert [r.address for r in subs.receivers("webhook")] == ["https://bot.example.org/h"]
+    lines = summary(subs).splitlines()
+    assert lines[0].endswith("OK, 1 route(s)")
+    assert "email x1, webhook x1, grafana x1" in lines[1]
+    assert lines[2] == "2 inhibit rule(s) (built-in defaults)"
+    off = load_subscriptions(write(tmp_path, text + "inhibit_rules: []\n"))
+    assert off.inhibit_rules == () and not off.default_inhibit_rules
+
+
+@pytest.fixture
+def root_logging():
+    """The CLI sets up logging on the root logger; put it back for the tests that follow."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_check_config_command(tmp_path: Path, capsys, monkeypatch, root_logging) -> None:
+    """Offline: no NATS is started for it (GOSPUBLIC_NATS_URL points at nothing)."""
+    from gospublic.cli import main
+
+    monkeypatch.setenv("GOSPUBLIC_NATS_URL", "nats://127.0.0.1:1")
+    monkeypatch.setenv("GOSPUBLIC_STATE_DIR", str(tmp_path / "state"))
+    for name in ("GOSPUBLIC_GRAFANA_URL", "GOSPUBLIC_GRAFANA_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    good = REPO / "deploy" / "notifier" / "subscriptions.example.yaml"
+    assert main(["notifier", "check-config", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "OK, " in out and "inhibit rule(s)" in out
+
+    # The rest straight through the action (the command line above is the same path).
+    from argparse import Namespace
+
+    from gospublic.settings import Settings
+    from services.notifier.main import run
+
+    settings = Settings(_env_file=None)
+    assert run(settings, Namespace(file=write(tmp_path, INHIBIT))) == 1
+    err = capsys.readouterr().err
+    assert err.count("inhibit_rules #") == 8
+
+    grafana = write(tmp_path, INHIBIT.split("inhibit_rules:")[0])
+    assert run(settings, Namespace(file=grafana)) == 1
+    assert "GOSPUBLIC_GRAFANA_URL is empty" in capsys.readouterr().err
+    with_grafana = settings.model_copy(
+        update={"grafana_url": "http://grafana:3000", "grafana_token": SecretStr("t0ken")}
+    )
+    assert run(with_grafana, Namespace(file=grafana)) == 0

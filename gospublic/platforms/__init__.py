@@ -1,0 +1,1 @@
+"""Pure mappings of each platform's API objects to the event contracts, shared by every service."""

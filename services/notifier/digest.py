@@ -1,0 +1,415 @@
+"""Weekly digest per e-mail subscriber: one HTML e-mail with the state of their organisations.
+
+A subscriber is an e-mail address of a route with ``digest: true`` (the default); their alerts are
+the ones any of their routes matches, less what inhibit rules and silences mute. The digest lists
+their organisations with open violations counted by severity, what changed in the period (opened,
+resolved), and the fixes that would clear the most, most severe first.
+
+The notifier owns no ClickHouse (in the embedded default only the evaluator may open the store), so
+a digest is built from what the notifier already keeps: the open alerts and the resolutions it saw
+(both in NATS KV). Organisations without a single violation are therefore not listed; the dashboard
+link covers them. Building is pure and runs on a snapshot; the schedule is a weekday and a local time
+in a time zone (Monday 09:00 Europe/Moscow by default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gospublic.contracts import Severity, ViolationOpened, ViolationResolved
+from gospublic.settings import Settings
+
+from . import email as mail
+from .pipeline import labels_of
+from .subscriptions import Route, Subscriptions
+
+PERIOD = timedelta(days=7)
+MAX_ORGANISATIONS = 300
+MAX_CHANGES = 100
+TOP_FIXES = 5
+SEVERITIES = tuple(s.value for s in Severity)
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+# --- schedule --------------------------------------------------------------------------------
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (install the tzdata package?)") from None
+
+
+def latest_slot(now: datetime, weekday: int, time_text: str, tz_name: str) -> datetime:
+    """The most recent scheduled digest time at or before ``now`` (in UTC)."""
+    tz = zone(tz_name)
+    hour, minute = (int(part) for part in time_text.split(":"))
+    local = now.astimezone(tz)
+    day = local.date() - timedelta(days=(local.weekday() - weekday) % 7)
+    if datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz) > local:
+        day -= PERIOD
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).astimezone(UTC)
+
+
+def slot_of(now: datetime, settings: Settings) -> datetime:
+    return latest_slot(now, settings.digest_weekday, settings.digest_time, settings.digest_timezone)
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrgRow:
+    org_id: str
+    org_name: str
+    municipality: str
+    open: dict[str, int] = field(default_factory=dict)  # severity → open violations
+    opened: int = 0
+    resolved: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.open.values())
+
+    def sort_key(self) -> tuple:
+        by_severity = tuple(-self.open.get(s, 0) for s in SEVERITIES)
+        return (*by_severity, -self.opened, self.org_name, self.org_id)
+
+
+@dataclass(frozen=True)
+class Fix:
+    rule: str
+    severity: str  # the most severe open violation of this rule
+    violations: int
+    organisations: int
+
+
+@dataclass(frozen=True)
+class Digest:
+    address: str
+    routes: tuple[str, ...]
+    start: datetime
+    end: datetime
+    organisations: tuple[OrgRow, ...]
+    opened: tuple[ViolationOpened | ViolationResolved, ...]
+    resolved: tuple[ViolationResolved, ...]
+    fixes: tuple[Fix, ...]
+
+    @property
+    def open_by_severity(self) -> dict[str, int]:
+        totals = dict.fromkeys(SEVERITIES, 0)
+        for row in self.organisations:
+            for severity, count in row.open.items():
+                totals[severity] = totals.get(severity, 0) + count
+        return totals
+
+    @property
+    def open_total(self) -> int:
+        return sum(self.open_by_severity.values())
+
+
+def subscribers(subscriptions: Subscriptions) -> dict[str, list[Route]]:
+    """E-mail address → the routes (with ``digest`` on) that send to it."""
+    found: dict[str, list[Route]] = {}
+    for route in subscriptions.routes:
+        if not route.digest:
+            continue
+        for receiver in route.receivers:
+            if receiver.kind == "email":
+                found.setdefault(receiver.address, []).append(route)
+    return found
+
+
+def _within(value: datetime, start: datetime, end: datetime) -> bool:
+    return start <= value < end
+
+
+def build(
+    subscriptions: Subscriptions,
+    open_alerts: Iterable[ViolationOpened],
+    resolutions: Iterable[ViolationResolved],
+    start: datetime,
+    end: datetime,
+    muted: frozenset[str] = frozenset(),
+) -> list[Digest]:
+    """One digest per subscriber; ``muted`` holds the violation ids inhibited or silenced now."""
+    firing = [(e, labels_of(e)) for e in open_alerts if e.violation_id not in muted]
+    firing_ids = {e.violation_id: e for e, _ in firing}
+    fixed = []
+    for event in resolutions:
+        if event.violation_id in muted:
+            continue
+        if not (_within(event.resolved_at, start, end) or _within(event.opened_at, start, end)):
+            continue
+        again = firing_ids.get(event.violation_id)
+        if again is not None and again.opened_at >= event.resolved_at:
+            continue  # reopened since: it is listed as open, not as fixed
+        fixed.append((event, labels_of(event)))
+
+    digests = []
+    for address, routes in sorted(subscribers(subscriptions).items()):
+
+        def theirs(labels: Mapping[str, str], routes: list[Route] = routes) -> bool:
+            return any(route.matches(labels) for route in routes)
+
+        mine_open = [(e, labels) for e, labels in firing if theirs(labels)]
+        mine_fixed = [(e, labels) for e, labels in fixed if theirs(labels)]
+        digests.append(_digest(address, routes, start, end, mine_open, mine_fixed))
+    return digests
+
+
+def _digest(address, routes, start, end, mine_open, mine_fixed) -> Digest:
+    rows: dict[str, dict] = {}
+
+    def row(event) -> dict:
+        labels = event.labels
+        entry = rows.setdefault(
+            labels.org_id, {"open": {}, "opened": 0, "resolved": 0, "labels": labels}
+        )
+        return entry
+
+    opened: dict[str, ViolationOpened | ViolationResolved] = {}
+    fixes: dict[str, dict] = {}
+    for event, _ in mine_open:
+        entry = row(event)
+        severity = event.labels.severity.value
+        entry["open"][severity] = entry["open"].get(severity, 0) + 1
+        if _within(event.opened_at, start, end):
+            opened[event.violation_id] = event
+        fix = fixes.setdefault(event.labels.rule, {"severity": severity, "n": 0, "orgs": set()})
+        fix["n"] += 1
+        fix["orgs"].add(event.labels.org_id)
+        if _RANK.get(severity, 99) < _RANK.get(fix["severity"], 99):
+            fix["severity"] = severity
+    resolved = []
+    for event, _ in mine_fixed:
+        entry = row(event)
+        if _within(event.opened_at, start, end):
+            opened.setdefault(event.violation_id, event)
+        if _within(event.resolved_at, start, end):
+            resolved.append(event)
+            entry["resolved"] += 1
+    for event in opened.values():
+        row(event)["opened"] += 1
+
+    organisations = sorted(
+        (
+            OrgRow(
+                org_id=org_id,
+                org_name=entry["labels"].org_name,
+                municipality=entry["labels"].municipality,
+                open=entry["open"],
+                opened=entry["opened"],
+                resolved=entry["resolved"],
+            )
+            for org_id, entry in rows.items()
+        ),
+        key=OrgRow.sort_key,
+    )
+    top = sorted(
+        (Fix(rule, f["severity"], f["n"], len(f["orgs"])) for rule, f in fixes.items()),
+        key=lambda f: (_RANK.get(f.severity, 99), -f.violations, f.rule),
+    )[:TOP_FIXES]
+    return Digest(
+        address=address,
+        routes=tuple(route.name for route in routes),
+        start=start,
+        end=end,
+        organisations=tuple(organisations),
+        opened=tuple(mail.by_severity(opened.values())),
+        resolved=tuple(mail.by_severity(resolved)),
+        fixes=tuple(top),
+    )
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+_TD = "border:1px solid #dddddd;padding:6px;vertical-align:top"
+_TDN = _TD + ";text-align:right"
+_TH = "border:1px solid #dddddd;padding:6px;background:#f3f3f3;text-align:left"
+_SHORT = {"critical": "Крит.", "high": "Выс.", "medium": "Сред.", "low": "Низк.", "info": "Инф."}
+
+
+def _dates(digest: Digest, settings: Settings) -> str:
+    try:
+        tz = zone(settings.digest_timezone)
+    except ValueError:
+        tz = UTC  # no time zone database: dates in UTC rather than no digest
+    first = digest.start.astimezone(tz)
+    last = (digest.end - timedelta(seconds=1)).astimezone(tz)
+    return f"{first:%d.%m.%Y}–{last:%d.%m.%Y}"
+
+
+def subject(digest: Digest, settings: Settings) -> str:
+    n = digest.open_total
+    orgs = sum(1 for row in digest.organisations if row.total)
+    if n:
+        state = (
+            f"{n} {mail.plural(n, 'нарушение', 'нарушения', 'нарушений')} в {orgs} "
+            f"{mail.plural(orgs, 'организации', 'организациях', 'организациях')}"
+        )
+    else:
+        state = "открытых нарушений нет"
+    changes = f"+{len(digest.opened)} / −{len(digest.resolved)} за неделю"
+    return mail.header_value(
+        f"{mail.BRAND} Сводка за {_dates(digest, settings)}: {state}, {changes}"
+    )
+
+
+def _event_line(event) -> str:
+    labels = event.labels
+    return (
+        f"{mail.clean(labels.org_name)} — {mail.clean(mail.rule_title(labels.rule), 200)} "
+        f"({mail.severity_title(labels.severity)})"
+    )
+
+
+def render_text(digest: Digest, settings: Settings) -> str:
+    lines = [subject(digest, settings).removeprefix(mail.BRAND).strip(), ""]
+    totals = digest.open_by_severity
+    lines.append(
+        "Открытые нарушения: "
+        + ", ".join(f"{mail.severity_title(s)} {totals[s]}" for s in SEVERITIES if totals[s])
+        if digest.open_total
+        else "Открытых нарушений нет."
+    )
+    lines.append("")
+    if digest.organisations:
+        lines.append(f"Организации ({len(digest.organisations)}):")
+        for number, row in enumerate(digest.organisations[:MAX_ORGANISATIONS], start=1):
+            counts = ", ".join(f"{_SHORT[s]} {row.open[s]}" for s in SEVERITIES if row.open.get(s))
+            lines.append(
+                f"{number}. {mail.clean(row.org_name)} ({mail.clean(row.municipality, 200)}): "
+                f"{counts or 'нет открытых'}; за неделю +{row.opened} / −{row.resolved}"
+            )
+            card = mail.org_link(row.org_id, settings)
+            if card:
+                lines.append(f"   {card}")
+        if extra := len(digest.organisations) - MAX_ORGANISATIONS:
+            lines.append(f"…и ещё {extra}: полный список в панели мониторинга.")
+        lines.append("")
+    if digest.fixes:
+        lines.append("Что исправить в первую очередь:")
+        for number, fix in enumerate(digest.fixes, start=1):
+            lines.append(
+                f"{number}. {mail.rule_title(fix.rule)} — {fix.violations} "
+                f"в {fix.organisations} орг. {mail.rule_fix(fix.rule)}"
+            )
+        lines.append("")
+    for title, events in (("Новые за неделю", digest.opened), ("Устранены", digest.resolved)):
+        if events:
+            lines.append(f"{title}: {len(events)}")
+            lines.extend(f"- {_event_line(e)}" for e in events[:MAX_CHANGES])
+            if extra := len(events) - MAX_CHANGES:
+                lines.append(f"…и ещё {extra}.")
+            lines.append("")
+    if settings.dashboard_url:
+        lines.append(f"Панель мониторинга: {mail.clean(settings.dashboard_url, 500)}")
+    lines.append(
+        "Еженедельная сводка GosPublic Monitor, подписки: "
+        f"{mail.clean(', '.join(digest.routes), 300)}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _org_cell(row: OrgRow, settings: Settings) -> str:
+    name = mail.html_text(row.org_name)
+    link = mail.org_link(row.org_id, settings)
+    if link:
+        name = f'<a href="{html.escape(link, quote=True)}">{name}</a>'
+    return name
+
+
+def render_html(digest: Digest, settings: Settings) -> str:
+    title = html.escape(subject(digest, settings).removeprefix(mail.BRAND).strip(), quote=True)
+    parts = [
+        '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">',
+        f"<title>{title}</title></head>",
+        '<body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222222">',
+        f'<h2 style="font-size:18px">{title}</h2>',
+    ]
+    if digest.organisations:
+        head = ["Организация", "Муниципалитет", *(_SHORT[s] for s in SEVERITIES)]
+        head += ["Всего", "Новые", "Устранены"]
+        parts.append('<table style="border-collapse:collapse">')
+        parts.append("<tr>" + "".join(f'<th style="{_TH}">{h}</th>' for h in head) + "</tr>")
+        for row in digest.organisations[:MAX_ORGANISATIONS]:
+            cells = [
+                f'<td style="{_TD}">{_org_cell(row, settings)}</td>',
+                f'<td style="{_TD}">{mail.html_text(row.municipality, 200)}</td>',
+            ]
+            numbers = [row.open.get(s, 0) for s in SEVERITIES]
+            numbers += [row.total, row.opened, row.resolved]
+            cells += [f'<td style="{_TDN}">{n or ""}</td>' for n in numbers]
+            parts.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append("</table>")
+        if extra := len(digest.organisations) - MAX_ORGANISATIONS:
+            parts.append(f"<p>…и ещё {extra}: полный список в панели мониторинга.</p>")
+    else:
+        parts.append("<p>Открытых нарушений нет, за неделю ничего не изменилось.</p>")
+    if digest.fixes:
+        parts.append("<h3>Что исправить в первую очередь</h3><ol>")
+        for fix in digest.fixes:
+            parts.append(
+                f"<li><b>{mail.html_text(mail.rule_title(fix.rule), 200)}</b> — {fix.violations} "
+                f"{mail.plural(fix.violations, 'нарушение', 'нарушения', 'нарушений')} в "
+                f"{fix.organisations} "
+                f"{mail.plural(fix.organisations, 'организации', 'организациях', 'организациях')}"
+                f" ({mail.severity_title(fix.severity)}).<br>{mail.html_text(mail.rule_fix(fix.rule))}</li>"
+            )
+        parts.append("</ol>")
+    for title_text, events in (
+        ("Новые за неделю", digest.opened),
+        ("Устранены за неделю", digest.resolved),
+    ):
+        if not events:
+            continue
+        parts.append(f"<h3>{title_text}: {len(events)}</h3><ul>")
+        for event in events[:MAX_CHANGES]:
+            labels = event.labels
+            parts.append(
+                f"<li>{_org_cell(OrgRow(labels.org_id, labels.org_name, ''), settings)} — "
+                f"{mail.html_text(mail.rule_title(labels.rule), 200)} "
+                f"({mail.html_text(mail.severity_title(labels.severity), 40)})</li>"
+            )
+        parts.append("</ul>")
+        if extra := len(events) - MAX_CHANGES:
+            parts.append(f"<p>…и ещё {extra}.</p>")
+    dashboard = mail.safe_url(settings.dashboard_url)
+    if dashboard:
+        parts.append(
+            f'<p><a href="{html.escape(dashboard, quote=True)}">Панель мониторинга</a></p>'
+        )
+    parts.append(
+        '<p style="color:#777777;font-size:12px">Еженедельная сводка GosPublic Monitor, '
+        f"подписки: {mail.html_text(', '.join(digest.routes), 300)}. Отвечать на это письмо не нужно.</p>"
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def message_id(digest: Digest) -> str:
+    """Stable per subscriber and period start: a retry of a week's digest is the same message."""
+    key = "\x1f".join((digest.address, digest.start.isoformat()))
+    return f"<digest-{hashlib.sha256(key.encode()).hexdigest()[:32]}@gospublic>"
+
+
+def render(digest: Digest, settings: Settings, now: datetime) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject(digest, settings)
+    message["From"] = mail.header_value(settings.mail_from, 300)
+    message["To"] = mail.header_value(digest.address, 300)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id(digest)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(render_text(digest, settings), cte="base64")
+    message.add_alternative(render_html(digest, settings), subtype="html", cte="base64")
+    return message

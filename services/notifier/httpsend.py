@@ -1,0 +1,107 @@
+"""One HTTP request with retries, for the webhook and Grafana receivers.
+
+Retried: a network error or timeout, 408, 425, 429 and any 5xx, with exponential backoff. Given up
+at once: any other status (a 4xx says the request itself is wrong and will stay wrong). Neither the
+URL (a webhook URL may carry a bot token in its path) nor a header ever reaches a log line or the
+returned error text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("gospublic.notifier.http")
+
+RETRY_STATUSES = frozenset({408, 425, 429})
+MAX_ERROR_CHARS = 300
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    ok: bool
+    attempts: int
+    status: int | None = None
+    error: str = ""
+    body: Any = None  # the decoded JSON of a successful response, if it had one
+
+    @property
+    def permanent(self) -> bool:
+        """A 4xx that retrying cannot fix (401/403 aside: a token can be renewed)."""
+        return (
+            self.status is not None
+            and 400 <= self.status < 500
+            and self.status
+            not in (
+                401,
+                403,
+                *RETRY_STATUSES,
+            )
+        )
+
+
+def _retryable(status: int) -> bool:
+    return status in RETRY_STATUSES or status >= 500
+
+
+def _error_text(exc: Exception, url: str) -> str:
+    text = str(exc).replace(url, "<url>")
+    return f"{type(exc).__name__}: {' '.join(text.split())[:MAX_ERROR_CHARS]}"
+
+
+async def request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout_s: float,
+    attempts: int,
+    backoff_s: float,
+    target: str,
+) -> HttpResult:
+    """Send until success or a permanent failure; never raises for HTTP or network errors.
+
+    ``target`` names the receiver in logs instead of the URL.
+    """
+    result = HttpResult(False, 0, error="not attempted")
+    for attempt in range(1, attempts + 1):
+        try:
+            response = await client.request(
+                method, url, json=json, headers=headers, timeout=timeout_s
+            )
+        except httpx.HTTPError as exc:
+            result = HttpResult(False, attempt, None, _error_text(exc, url))
+        else:
+            if response.is_success:
+                try:
+                    body = response.json() if response.content else None
+                except ValueError:
+                    body = None
+                return HttpResult(True, attempt, response.status_code, body=body)
+            reason = " ".join(response.text.split())[:MAX_ERROR_CHARS]
+            result = HttpResult(
+                False, attempt, response.status_code, f"HTTP {response.status_code}: {reason}"
+            )
+            if not _retryable(response.status_code):
+                log.error(
+                    "HTTP request rejected, giving up",
+                    extra={"target": target, "status": result.status, "error": result.error},
+                )
+                return result
+        extra = {
+            "target": target,
+            "status": result.status,
+            "error": result.error,
+            "attempt": attempt,
+        }
+        if attempt < attempts:
+            log.warning("HTTP request failed temporarily, will retry", extra=extra)
+            await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+    log.error("HTTP request failed, giving up after retries", extra=extra)
+    return result

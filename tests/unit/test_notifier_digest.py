@@ -1,0 +1,196 @@
+"""The weekly digest: its schedule, what it counts per subscriber, and how it renders."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime, timedelta
+from email import policy
+
+import pytest
+
+from gospublic.contracts import AlertLabels, ViolationOpened, ViolationResolved
+from gospublic.settings import Settings
+from services.notifier import digest
+from services.notifier.subscriptions import parse_subscriptions
+
+END = datetime(2025, 3, 3, 6, 0, tzinfo=UTC)  # Monday 09:00 in Moscow
+START = END - digest.PERIOD
+DAY = timedelta(days=1)
+SETTINGS = Settings(_env_file=None)
+
+SLOTS = [
+    ("exactly at the slot", datetime(2025, 3, 3, 6, 0, tzinfo=UTC), 0, "09:00", "Europe/Moscow",
+     datetime(2025, 3, 3, 6, 0, tzinfo=UTC)),
+    ("a minute before: last week's", datetime(2025, 3, 3, 5, 59, tzinfo=UTC), 0, "09:00",
+     "Europe/Moscow", datetime(2025, 2, 24, 6, 0, tzinfo=UTC)),
+    ("Sunday in UTC is Monday in Moscow", datetime(2025, 3, 9, 23, 0, tzinfo=UTC), 0, "09:00",
+     "Europe/Moscow", datetime(2025, 3, 3, 6, 0, tzinfo=UTC)),
+    ("Friday 17:30", datetime(2025, 3, 3, 6, 0, tzinfo=UTC), 4, "17:30", "Europe/Moscow",
+     datetime(2025, 2, 28, 14, 30, tzinfo=UTC)),
+    ("after a DST change (Berlin summer time)", datetime(2025, 4, 1, 0, 0, tzinfo=UTC), 0,
+     "09:00", "Europe/Berlin", datetime(2025, 3, 31, 7, 0, tzinfo=UTC)),
+    ("before it (Berlin winter time)", datetime(2025, 3, 31, 6, 59, tzinfo=UTC), 0, "09:00",
+     "Europe/Berlin", datetime(2025, 3, 24, 8, 0, tzinfo=UTC)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("now", "weekday", "time", "tz", "slot"), [x[1:] for x in SLOTS], ids=[x[0] for x in SLOTS]
+)
+def test_latest_slot(now, weekday, time, tz, slot) -> None:
+    assert digest.latest_slot(now, weekday, time, tz) == slot
+
+
+def test_unknown_time_zone() -> None:
+    with pytest.raises(ValueError, match="unknown time zone"):
+        digest.latest_slot(END, 0, "09:00", "Mars/Olympus")
+
+
+def labels(org: str, municipality: str = "Борисоглеб", **extra: str) -> AlertLabels:
+    fields = {
+        "org_id": f"10236000000{org}",
+        "org_name": f"Школа {org}",
+        "founder": "Отдел образования",
+        "municipality": municipality,
+        "sphere": "education",
+        "level": "municipal",
+        "platform": "vk",
+        "page_id": org,
+        "page_url": f"https://vk.com/club{org}",
+        "rule": "DESCRIPTION_MISSING",
+        "severity": "high",
+    }
+    fields.update(extra)
+    return AlertLabels(**fields)
+
+
+def opened(vid: str, org: str, at: datetime, **kw: str) -> ViolationOpened:
+    return ViolationOpened.create(
+        violation_id=vid, labels=labels(org, **kw), summary=vid, observed_at=at, opened_at=at
+    )
+
+
+def resolved(vid: str, org: str, opened_at: datetime, at: datetime, **kw) -> ViolationResolved:
+    return ViolationResolved.create(
+        violation_id=vid,
+        labels=labels(org, **kw),
+        summary=vid,
+        observed_at=at,
+        opened_at=opened_at,
+        resolved_at=at,
+    )
+
+
+SUBSCRIPTIONS = parse_subscriptions(
+    {
+        "routes": [
+            {"name": "cur", "receivers": {"email": ["cur@x.org"], "webhook": ["https://h/x"]}},
+            {
+                "name": "borisoglebsk",
+                "matchers": {"municipality": "Борисоглеб"},
+                "receivers": {"email": ["mo@x.org", "cur@x.org"]},
+            },
+            {"name": "quiet", "receivers": {"email": ["quiet@x.org"]}, "digest": False},
+        ]
+    }
+)
+
+OPEN = [
+    opened("old-critical", "01", START - 30 * DAY, rule="STALE", severity="critical"),
+    opened("new-high", "01", START + DAY),
+    opened("other-town", "02", START + 2 * DAY, municipality="Анна"),
+    opened("muted", "03", START + DAY),
+    opened("reopened", "04", START + 5 * DAY, rule="WALL_CLOSED"),
+]
+RESOLVED = [
+    resolved("fixed", "01", START - 10 * DAY, START + 3 * DAY, rule="WALL_CLOSED"),
+    resolved("blip", "02", START + DAY, START + 2 * DAY, municipality="Анна"),
+    resolved("long-ago", "01", START - 20 * DAY, START - DAY),
+    resolved("reopened", "04", START - 5 * DAY, START + 4 * DAY, rule="WALL_CLOSED"),
+]
+
+
+def build() -> dict[str, digest.Digest]:
+    items = digest.build(SUBSCRIPTIONS, OPEN, RESOLVED, START, END, frozenset({"muted"}))
+    return {item.address: item for item in items}
+
+
+def test_one_digest_per_subscriber_over_their_routes() -> None:
+    items = build()
+    assert sorted(items) == ["cur@x.org", "mo@x.org"]  # "quiet" opted out
+    assert items["cur@x.org"].routes == ("cur", "borisoglebsk")
+    assert {row.org_id[-2:] for row in items["mo@x.org"].organisations} == {"01", "04"}
+    assert {row.org_id[-2:] for row in items["cur@x.org"].organisations} == {"01", "02", "04"}
+
+
+def test_counts_and_changes() -> None:
+    cur = build()["cur@x.org"]
+    rows = {row.org_id[-2:]: row for row in cur.organisations}
+    assert rows["01"].open == {"critical": 1, "high": 1}
+    assert (rows["01"].opened, rows["01"].resolved) == (1, 1)
+    assert rows["02"].open == {"high": 1} and (rows["02"].opened, rows["02"].resolved) == (2, 1)
+    # Reopened after its resolution: listed as open and new, not as fixed.
+    assert rows["04"].open == {"high": 1} and rows["04"].resolved == 0
+    assert [row.org_id[-2:] for row in cur.organisations] == ["01", "02", "04"]  # critical first
+    assert sorted(e.violation_id for e in cur.opened) == [
+        "blip",
+        "new-high",
+        "other-town",
+        "reopened",
+    ]
+    assert sorted(e.violation_id for e in cur.resolved) == ["blip", "fixed"]
+    assert cur.open_by_severity["critical"] == 1 and cur.open_total == 4
+    assert [(f.rule, f.violations, f.organisations) for f in cur.fixes] == [
+        ("STALE", 1, 1),
+        ("DESCRIPTION_MISSING", 2, 2),
+        ("WALL_CLOSED", 1, 1),
+    ]
+
+
+def test_nothing_to_report_still_says_so() -> None:
+    [item] = digest.build(
+        parse_subscriptions({"routes": [{"name": "r", "receivers": {"email": ["a@x.org"]}}]}),
+        [],
+        [],
+        START,
+        END,
+    )
+    assert item.organisations == () and item.open_total == 0
+    message = digest.render(item, SETTINGS, END)
+    assert "открытых нарушений нет" in message["Subject"]
+
+
+HOSTILE = "<script>alert(1)</script>\r\nBcc: victim@x.org \u202egpj.exe 🏫 " + "Ш" * 10_000
+
+
+def parsed(item: digest.Digest):
+    raw = digest.render(item, SETTINGS, END).as_bytes()
+    return raw, email.message_from_bytes(raw, policy=policy.default)
+
+
+def test_render_is_multipart_linked_and_safe() -> None:
+    events = [opened("x", "01", START + DAY, org_name=HOSTILE, municipality=HOSTILE)]
+    [item] = digest.build(
+        parse_subscriptions({"routes": [{"name": "r", "receivers": {"email": ["a@x.org"]}}]}),
+        events,
+        [],
+        START,
+        END,
+    )
+    raw, message = parsed(item)
+    assert message.get_content_type() == "multipart/alternative"
+    head = raw.split(b"\n\n", 1)[0]
+    assert b"\nBcc:" not in head
+    assert message["Subject"].startswith("[GosPublic] Сводка за 24.02.2025–03.03.2025: 1 нарушение")
+    html_body = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert "<script>" not in html_body and "&lt;script&gt;" in html_body
+    assert "\u202e" not in html_body and "\u202e" not in text
+    assert "🏫" in html_body and len(html_body) < 30_000
+    assert 'href="http://localhost:3000/d/gospublic-org?var-org_id=1023600000001"' in html_body
+    assert 'href="http://localhost:3000/d/gospublic-region"' in html_body
+    assert "Что исправить в первую очередь" in html_body and "Что исправить" in text
+    # The same digest rendered again keeps its Message-ID (a retry), another week does not.
+    assert digest.render(item, SETTINGS, END)["Message-ID"] == message["Message-ID"]
+    later = digest.Digest(**{**item.__dict__, "start": END, "end": END + digest.PERIOD})
+    assert digest.render(later, SETTINGS, END)["Message-ID"] != message["Message-ID"]
