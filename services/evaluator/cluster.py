@@ -8,7 +8,10 @@ cluster variant from it, so the two cannot drift apart. For every ``CREATE TABLE
   ``replicated_deduplication_window`` in place of ``non_replicated_deduplication_window`` (the
   setting that makes ``insert_deduplication_token`` work on a replicated table);
 - ``<db>.<table> ON CLUSTER <c>`` as a ``Distributed`` table over the local ones, under the original
-  name, so the services and the dashboards read and write the same names as on one node.
+  name, so the services and the dashboards read and write the same names as on one node;
+
+and for every ``CREATE MATERIALIZED VIEW ... TO`` a view on each server that reads the local source
+table and writes the local target (each shard rolls up its own rows; reads combine them).
 
 Sharding keeps together the rows that must meet: a Replacing/Collapsing table is sharded by its
 sorting key (its duplicates only collapse within a shard), every other table by ``org_id`` so one
@@ -34,6 +37,11 @@ _CREATE_TABLE = re.compile(
     r"(?P<columns>\(.*\))\s*"
     r"ENGINE\s*=\s*(?P<engine>\w+)(?:\((?P<args>[^()]*)\))?\s*"
     r"(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_CREATE_VIEW = re.compile(
+    r"^CREATE\s+MATERIALIZED\s+VIEW\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<db>\w+)\.(?P<view>\w+)\s+"
+    r"TO\s+(?P<to_db>\w+)\.(?P<to>\w+)\s+AS\s+(?P<select>SELECT\b.*)$",
     re.IGNORECASE | re.DOTALL,
 )
 _ORDER_BY = re.compile(r"ORDER\s+BY\s+(?P<key>\([^()]*\)|\w+)", re.IGNORECASE)
@@ -121,11 +129,37 @@ def _rewrite_table(match: re.Match[str], cluster: str, database: str) -> list[st
     return [local_ddl, distributed_ddl]
 
 
+def _rewrite_view(match: re.Match[str], cluster: str, database: str, tables: set[str]) -> str:
+    """A materialized view fires on inserts into a shard's local table and writes the local target.
+
+    Each shard aggregates its own rows; the Distributed target combines them at read time
+    (roll-ups are read with ``...Merge`` and GROUP BY).
+    """
+    db, view, to = match["db"], match["view"], match["to"]
+    if db != database or match["to_db"] != database:
+        raise ClusterDDLError(f"{db}.{view}: expected a view in database {database!r}")
+    if to not in tables:
+        raise ClusterDDLError(f"{db}.{view}: its target {to} is not a table of the migrations")
+    ine = "IF NOT EXISTS " if match["ine"] else ""
+
+    def local(found: re.Match[str]) -> str:
+        name = found[1]
+        return f"{database}.{name}_local" if name in tables else found[0]
+
+    select = re.sub(rf"\b{re.escape(database)}\.(\w+)\b", local, match["select"].strip())
+    return (
+        f"CREATE MATERIALIZED VIEW {ine}{database}.{view} ON CLUSTER {cluster}\n"
+        f"TO {database}.{to}_local\n"
+        f"AS {select}"
+    )
+
+
 def cluster_ddl(statements: Iterable[str], cluster: str, database: str) -> list[str]:
     """Rewrite single-node DDL statements (``${database}`` already substituted) for ``cluster``."""
     _check_identifier("cluster", cluster)
     _check_identifier("database", database)
     out: list[str] = []
+    tables: set[str] = set()
     for statement in statements:
         text = statement.strip().rstrip(";").strip()
         if not text:
@@ -135,6 +169,9 @@ def cluster_ddl(statements: Iterable[str], cluster: str, database: str) -> list[
             out.append(f"CREATE DATABASE {ine}{match['db']} ON CLUSTER {cluster}")
         elif match := _CREATE_TABLE.match(text):
             out.extend(_rewrite_table(match, cluster, database))
+            tables.add(match["table"])
+        elif match := _CREATE_VIEW.match(text):
+            out.append(_rewrite_view(match, cluster, database, tables))
         else:
             head = " ".join(text.split())[:80]
             raise ClusterDDLError(f"no cluster form known for the statement: {head}…")

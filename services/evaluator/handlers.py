@@ -1,7 +1,10 @@
 """One batch step: decoded events in, rows for each table and violation transitions out.
 
 No I/O. Rows are plain tuples in the column order of ``TABLE_COLUMNS`` (the hot path handles a
-hundred thousand post observations a second, so nothing goes through pydantic again). The state is
+hundred thousand post observations a second, so nothing goes through pydantic again); the two times
+of ``post_observations`` are DateTime64(3) ticks (``epoch_ms``), which the driver writes as they are
+instead of converting each ``datetime`` itself (the same for ``check_results.checked_at`` and
+``scores.scored_at``, written many times per event). The state is
 changed in place; the caller wraps the call in ``state.begin()`` and commits or rolls back once it
 knows whether the rows were stored and the alerts published.
 """
@@ -9,9 +12,12 @@ knows whether the rows were stored and the alerts published.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import repeat
+from operator import attrgetter
+from typing import Any
 
 from gospublic.contracts import (
     PAGE_GONE,
@@ -20,10 +26,12 @@ from gospublic.contracts import (
     Event,
     Organisation,
     OrganisationsRegistered,
+    PageEvent,
     PageSnapshot,
     PageUnavailable,
     Platform,
     PostsObserved,
+    Severity,
     Unavailability,
     ViolationOpened,
     ViolationResolved,
@@ -33,6 +41,7 @@ from gospublic.contracts import (
 from . import rules as r
 from .profiles import Profile
 from .state import EvaluatorState, OpenViolation, PageState, Slot, counts_as_present
+from .workcal import WorkCalendar
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "organisations": (
@@ -55,6 +64,14 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "is_own", "is_repost", "is_pinned", "comments_open", "comments_count", "likes", "reposts",
         "views", "text_len",
     ),
+    "comments": (
+        "observed_at", "sweep_id", "platform", "page_id", "org_id", "post_id", "comment_id",
+        "from_id", "author_kind", "reply_to", "posted_at", "text_len",
+    ),
+    "scores": (
+        "scored_at", "profile", "org_id", "platform", "page_id", "component", "value", "region",
+        "level", "sphere", "founder", "municipality",
+    ),
     "check_results": (
         "checked_at", "sweep_id", "profile", "org_id", "platform", "page_id", "rule", "status",
         "severity", "value", "threshold",
@@ -69,6 +86,12 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 # The order in which a flush writes: the violation log last, right before the alerts go out.
 TABLE_ORDER = tuple(TABLE_COLUMNS)
 
+# Post fields in TABLE_COLUMNS order between posted_at and text_len.
+_POST_FLAGS = attrgetter(
+    "is_own", "is_repost", "is_pinned", "comments_open", "comments_count", "likes", "reposts",
+    "views",
+)  # fmt: skip
+
 HANDLED_EVENTS = (
     OrganisationsRegistered,
     PageSnapshot,
@@ -78,6 +101,8 @@ HANDLED_EVENTS = (
 )
 
 ANY_PLATFORM = "any"
+_OPENED = ViolationOpened.schema_id()
+_RESOLVED = ViolationResolved.schema_id()
 
 
 def page_url(platform: str, page_id: str) -> str:
@@ -92,15 +117,78 @@ def page_url(platform: str, page_id: str) -> str:
     return ""
 
 
+epoch_ms = r.epoch_ms
+
+
 def violation_id(org_id: str, platform: str, page_id: str, rule: str, severity: str) -> str:
     return message_id(org_id, platform, page_id, rule, severity)
 
 
+class Columns:
+    """Rows of one table, handed to the driver as columns.
+
+    The busiest table gets whole columns per event (``extend``); the others append row tuples,
+    which are transposed in one go when the columns are read (row order is not kept between the
+    two ways, and ClickHouse does not need it). Reading it back (``len``, iteration, indexing)
+    yields row tuples, for tests and retries.
+    """
+
+    __slots__ = ("_columns", "_rows", "append")
+
+    def __init__(self, width: int) -> None:
+        self._columns: list[list[Any]] = [[] for _ in range(width)]
+        self._rows: list[tuple] = []
+        self.append = self._rows.append
+
+    @property
+    def columns(self) -> list[list[Any]]:
+        if self._rows:
+            for column, values in zip(self._columns, zip(*self._rows, strict=True), strict=True):
+                column.extend(values)
+            self._rows.clear()
+        return self._columns
+
+    def extend(self, n: int, columns: Sequence[Any]) -> None:
+        """Add ``n`` rows given column by column; a ``Same`` value repeats for all of them."""
+        for column, values in zip(self._columns, columns, strict=True):
+            if type(values) is Same:
+                column.extend(repeat(values.value, n))
+            else:
+                column.extend(values)
+
+    def __len__(self) -> int:
+        return len(self._columns[0]) + len(self._rows)
+
+    def __iter__(self) -> Iterator[tuple]:
+        return zip(*self.columns, strict=True)
+
+    def __getitem__(self, i: int) -> tuple:
+        return tuple(column[i] for column in self.columns)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Columns):
+            return self.columns == other.columns
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class Same:
+    value: Any
+
+
 @dataclass
 class BatchOutput:
-    rows: dict[str, list[tuple]] = field(default_factory=lambda: {t: [] for t in TABLE_COLUMNS})
+    rows: dict[str, Columns] = field(
+        default_factory=lambda: {t: Columns(len(c)) for t, c in TABLE_COLUMNS.items()}
+    )
     alerts: list[ViolationOpened | ViolationResolved] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
+    # Every verdict with its page, when asked for (``gospublic check``); None on the stream path.
+    verdicts: list[tuple[str, str, str, r.RuleResult]] | None = None
 
     @property
     def opened(self) -> int:
@@ -118,6 +206,7 @@ class _Step:
         self.state = state
         self.profile = profile
         self.now = now
+        self._rule_count = len(profile.enabled_rules)
         self.out = BatchOutput()
         self._check = self.out.rows["check_results"].append
 
@@ -125,7 +214,9 @@ class _Step:
 
     def _labels(self, org: Organisation | None, slot: Slot, severity: str) -> AlertLabels:
         org_id, platform, page_id, rule = slot
-        return AlertLabels(
+        # Built from validated events and the profile: constructed, not validated again (a first
+        # sweep opens hundreds of thousands of these).
+        return AlertLabels.model_construct(
             org_id=org_id,
             org_name=org.name if org else "",
             founder=org.founder if org else "",
@@ -136,26 +227,26 @@ class _Step:
             page_id=page_id,
             page_url=page_url(platform, page_id),
             rule=rule,
-            severity=severity,
+            severity=Severity(severity),
         )
 
     def _open(self, org: Organisation | None, slot: Slot, result: r.RuleResult, at: datetime):
         labels = self._labels(org, slot, result.severity)
         vid = violation_id(*slot[:3], slot[3], result.severity)
-        event = ViolationOpened.create(
+        value, threshold = result.value[:500], result.threshold[:500]
+        event = ViolationOpened.model_construct(
+            schema_=_OPENED,
             event_id=message_id("ViolationOpened", vid, at.isoformat()),
             observed_at=at,
             violation_id=vid,
             labels=labels,
-            summary=result.summary,
-            basis=result.basis,
-            value=result.value[:500],
-            threshold=result.threshold[:500],
+            summary=result.summary[:5000],
+            basis=result.basis[:2000],
+            value=value,
+            threshold=threshold,
             opened_at=at,
         )
-        self.state.open_violation(
-            slot, OpenViolation(vid, result.severity, labels, at, result.summary)
-        )
+        self.state.open_violation(slot, OpenViolation.of(vid, result.severity, labels, at))
         self.out.alerts.append(event)
         self.out.rows["violations"].append(
             (
@@ -168,12 +259,13 @@ class _Step:
 
     def _resolve(self, slot: Slot, current: OpenViolation, at: datetime, summary: str) -> None:
         labels = current.labels
-        event = ViolationResolved.create(
+        event = ViolationResolved.model_construct(
+            schema_=_RESOLVED,
             event_id=message_id("ViolationResolved", current.violation_id, at.isoformat()),
             observed_at=at,
             violation_id=current.violation_id,
             labels=labels,
-            summary=summary,
+            summary=summary[:5000],
             opened_at=current.opened_at,
             resolved_at=at,
         )
@@ -218,11 +310,15 @@ class _Step:
         resolve_open: bool = False,
     ) -> None:
         profile = self.profile.name
+        at_ms = epoch_ms(at)
+        if self.out.verdicts is not None:
+            results = list(results)
+            self.out.verdicts.extend((org_id, platform, page_id, x) for x in results)
         for result in results:
             self._check(
                 (
-                    at, sweep_id, profile, org_id, platform, page_id, result.rule, result.status,
-                    result.severity, result.value, result.threshold,
+                    at_ms, sweep_id, profile, org_id, platform, page_id, result.rule,
+                    result.status, result.severity, result.value, result.threshold,
                 )
             )  # fmt: skip
             if not transitions:
@@ -238,6 +334,42 @@ class _Step:
     def _presence(self, org: Organisation, at: datetime, sweep_id: str = "") -> None:
         results = r.evaluate_presence(org, self.state.page_status(org), self.profile)
         self._record(org, org.org_id, ANY_PLATFORM, "", results, at, sweep_id)
+        self._score(org, org.org_id, ANY_PLATFORM, "", "compliance", self._compliance(org), at)
+
+    # --- scores ----------------------------------------------------------------------------
+
+    def _score(
+        self,
+        org: Organisation | None,
+        org_id: str,
+        platform: str,
+        page_id: str,
+        component: str,
+        value: float | None,
+        at: datetime,
+    ) -> None:
+        if value is None:
+            return
+        self.out.rows["scores"].append(
+            (
+                epoch_ms(at), self.profile.name, org_id, platform, page_id, component, float(value),
+                self.state.region.get(org_id, ""), org.level if org else "",
+                org.sphere if org else "", org.founder if org else "",
+                org.municipality if org else "",
+            )
+        )  # fmt: skip
+
+    def _compliance(self, org: Organisation) -> float:
+        """Share of the profile's rules the organisation has no open violation of (info aside)."""
+        total = self._rule_count
+        return max(0.0, 1.0 - self.state.open_by_org.get(org.org_id, 0) / total) if total else 1.0
+
+    def _page_scores(self, org: Organisation | None, org_id: str, platform: str, page_id: str,
+                     at: datetime, **components: float | None) -> None:  # fmt: skip
+        for component, value in components.items():
+            self._score(org, org_id, platform, page_id, component, value, at)
+        if org is not None:
+            self._score(org, org_id, ANY_PLATFORM, "", "compliance", self._compliance(org), at)
 
     # --- events ----------------------------------------------------------------------------
 
@@ -245,7 +377,7 @@ class _Step:
         rows = self.out.rows["organisations"]
         at = event.observed_at
         for org in event.organisations:
-            self.state.put_org(org)
+            self.state.put_org(org, event.region)
             rows.append(
                 (
                     org.org_id, org.name, org.level, org.founder, org.municipality, org.sphere,
@@ -255,7 +387,7 @@ class _Step:
             )  # fmt: skip
             self._presence(org, at)
 
-    def _page(self, event: PageSnapshot | PostsObserved | PageUnavailable):
+    def _page(self, event: PageEvent):
         key = event.page_ref.key
         return key, self.state.pages.get(key), self.state.org_for(event.page_ref.org_id, key)
 
@@ -273,45 +405,72 @@ class _Step:
         if org is not None and was != counts_as_present(new.liveness):
             self._presence(org, at, sweep_id)
 
+    def _evidence_results(
+        self,
+        page: PageState,
+        in_profile: tuple[tuple[str, str], ...] | None,
+        in_posts: tuple[tuple[str, str], ...] | None,
+    ) -> list[r.RuleResult]:
+        """BANNED_PLATFORM_LINKS, FOREIGN_MESSENGER_SERVICE from both sources' latest evidence."""
+        profile_found = dict(in_profile) if in_profile is not None else None
+        posts_found = dict(in_posts) if in_posts is not None else None
+        out = []
+        for rule in r.EVIDENCE_RULES:
+            result = r.combine_evidence(
+                self.profile,
+                rule,
+                profile_found.get(rule, "") if profile_found is not None else None,
+                posts_found.get(rule, "") if posts_found is not None else None,
+            )
+            if result is not None:
+                out.append(result)
+        return out
+
     def snapshot(self, event: PageSnapshot) -> None:
         key, previous, org = self._page(event)
         at = event.observed_at
         platform = event.platform.value
         org_id = org.org_id if org else event.page_ref.org_id
-        phone = r.find_phone((event.description, *event.phones))
-        description = event.description
+        facts = r.profile_facts(event)
         self.out.rows["page_snapshots"].append(
             (
                 at, event.sweep_id, event.event_id, platform, event.page_ref.native_id,
-                event.page_id, org_id, event.screen_name, event.name, description, event.site,
-                list(event.links), list(event.phones), list(event.emails), event.address,
-                event.members, event.is_closed, event.is_government_organization, event.verified,
-                event.wall, event.has_photo, event.has_cover,
+                event.page_id, org_id, event.screen_name, event.name, event.description,
+                event.site, list(event.links), list(event.phones), list(event.emails),
+                event.address, event.members, event.is_closed, event.is_government_organization,
+                event.verified, event.wall, event.has_photo, event.has_cover,
             )
         )  # fmt: skip
         self.out.rows["pages"].append(
             (
                 platform, event.page_ref.native_id, event.page_id, org_id, "live", "", r.LIVE,
                 event.name, event.screen_name, event.members, event.wall, event.is_closed,
-                len(description.strip()), phone is not None, event.is_government_organization,
+                facts.description_len, facts.phone is not None, event.is_government_organization,
                 event.verified, at, event.sweep_id,
             )
         )  # fmt: skip
-        results = r.evaluate_profile(event, self.profile)
+        results = r.evaluate_profile(event, self.profile, org.name if org else "", facts)
         current = previous is None or previous.observed_at is None or at >= previous.observed_at
+        evidence = tuple((e.rule, e.found) for e in r.profile_evidence(event, self.profile))
+        base = previous or PageState(org_id, event.page_id, r.UNKNOWN)
+        new = replace(
+            base, org_id=org_id, page_id=event.page_id, liveness=r.LIVE, name=event.name,
+            observed_at=at, members=event.members, profile_evidence=evidence,
+        )  # fmt: skip
+        if current:
+            results.extend(self._evidence_results(new, evidence, base.posts_evidence))
         self._record(
             org, org_id, platform, event.page_id, results, at, event.sweep_id, transitions=current
         )
         if current:
-            new = PageState(
-                org_id=org_id,
-                page_id=event.page_id,
-                liveness=r.LIVE,
-                name=event.name,
-                observed_at=at,
-                posts_observed_at=previous.posts_observed_at if previous else None,
-            )
             self._set_liveness(key, previous, org, new, at, event.sweep_id)
+            design = r.design_percent(
+                [(x.rule, x.status) for x in results],
+                self.profile.rules.design_score_low.weights
+                if self.profile.rules.design_score_low is not None
+                else None,
+            )
+            self._page_scores(org, org_id, platform, event.page_id, at, design=design)
 
     def posts(self, event: PostsObserved) -> None:
         key, previous, org = self._page(event)
@@ -319,32 +478,74 @@ class _Step:
         platform = event.platform.value
         page_id = event.page_id
         org_id = org.org_id if org else event.page_ref.org_id
-        append = self.out.rows["post_observations"].append
-        for p in event.posts:
-            append(
+        posts = event.posts
+        posted = r.posted_ms(posts)
+        if posts:
+            self.out.rows["post_observations"].extend(
+                len(posts),
                 (
-                    at, sweep, platform, page_id, org_id, p.post_id, p.posted_at, p.is_own,
-                    p.is_repost, p.is_pinned, p.comments_open, p.comments_count, p.likes,
-                    p.reposts, p.views, len(p.text),
+                    Same(epoch_ms(at)), Same(sweep), Same(platform), Same(page_id), Same(org_id),
+                    [p.post_id for p in posts], posted,
+                    *zip(*map(_POST_FLAGS, posts), strict=True),
+                    [len(p.text) for p in posts],
+                ),
+            )  # fmt: skip
+        level = org.level if org else ""
+        results = r.evaluate_activity(event, self.profile, at, posted, level)
+        last = previous.posts_observed_at if previous else None
+        current = last is None or at >= last
+        base = previous or PageState(org_id, page_id, r.UNKNOWN)
+        evidence = tuple((e.rule, e.found) for e in r.posts_evidence(event, self.profile))
+        new = replace(
+            base, page_id=base.page_id or page_id, posts_observed_at=at, posts_evidence=evidence
+        )
+        engagement = rank = None
+        if current:
+            results.extend(self._evidence_results(new, base.profile_evidence, evidence))
+            rate = r.engagement_rate(event, base.members)
+            cohort = (level, org.sphere if org else "", self.state.region.get(org_id, ""))
+            size = 0
+            if rate is not None:
+                self.state.set_engagement(key, cohort, rate)
+                rank, size = self.state.cohort_rank(cohort, rate)
+                engagement = rank
+            results.extend(r.evaluate_engagement(rate, rank, size, self.profile))
+        self._record(org, org_id, platform, page_id, results, at, sweep, transitions=current)
+        if current:
+            self.state.put_page(key, new)
+            self._page_scores(
+                org, org_id, platform, page_id, at,
+                frequency=r.frequency_score(event, posted, at, self.profile, level, results),
+                engagement=engagement,
+                er=self.state.engagement[key][1] if key in self.state.engagement else None,
+            )  # fmt: skip
+
+    def comments(self, event: CommentsObserved) -> None:
+        key, previous, org = self._page(event)
+        at, sweep = event.observed_at, event.sweep_id
+        platform = event.platform.value
+        page_id = event.page_id
+        org_id = org.org_id if org else event.page_ref.org_id
+        rows = self.out.rows["comments"]
+        at_ms = epoch_ms(at)
+        for c in event.comments:
+            rows.append(
+                (
+                    at_ms, sweep, platform, page_id, org_id, c.post_id, c.comment_id, c.from_id,
+                    c.author_kind, c.reply_to or "", epoch_ms(c.posted_at), len(c.text),
                 )
             )  # fmt: skip
-        results = r.evaluate_activity(event, self.profile, at)
-        last = previous.posts_observed_at if previous else None
+        tz = self.profile.calendar.timezone(self.state.region.get(org_id, ""))
+        calendar = _calendar(self.profile)
+        results = r.evaluate_comments(event, self.profile, at, calendar, tz)
+        last = previous.comments_observed_at if previous else None
         current = last is None or at >= last
         self._record(org, org_id, platform, page_id, results, at, sweep, transitions=current)
         if current:
-            if previous is None:
-                new = PageState(org_id, page_id, r.UNKNOWN, posts_observed_at=at)
-            else:
-                new = PageState(
-                    previous.org_id,
-                    previous.page_id or page_id,
-                    previous.liveness,
-                    previous.name,
-                    previous.observed_at,
-                    at,
-                )
-            self.state.put_page(key, new)
+            base = previous or PageState(org_id, page_id, r.UNKNOWN)
+            self.state.put_page(key, replace(base, comments_observed_at=at))
+            response = r.response_score(event, self.profile, at, calendar, tz)
+            self._page_scores(org, org_id, platform, page_id, at, response=response)
 
     def unavailable(self, event: PageUnavailable) -> None:
         key, previous, org = self._page(event)
@@ -371,27 +572,47 @@ class _Step:
         if reason == Unavailability.API_ERROR:
             return
         results = r.evaluate_unavailable(event.platform, reason, self.profile)
+        public = [x for x in results if x.rule == r.PAGE_NOT_PUBLIC]
+        others = [x for x in results if x.rule != r.PAGE_NOT_PUBLIC]
+        self._record(org, org_id, platform, page_id, public, at, event.sweep_id,
+                     transitions=current)  # fmt: skip
         self._record(
-            org, org_id, platform, page_id, results, at, event.sweep_id,
+            org, org_id, platform, page_id, others, at, event.sweep_id,
             transitions=current and liveness == r.GONE, resolve_open=True,
         )  # fmt: skip
         if current:
-            new = PageState(
-                org_id=org_id,
-                page_id=page_id,
-                liveness=liveness,
-                name=name,
+            base = previous or PageState(org_id, page_id, liveness)
+            new = replace(
+                base, org_id=org_id, page_id=page_id, liveness=liveness, name=name,
                 observed_at=at,
-                posts_observed_at=previous.posts_observed_at if previous else None,
-            )
+            )  # fmt: skip
             self._set_liveness(key, previous, org, new, at, event.sweep_id)
 
 
+_CALENDARS: dict[tuple, WorkCalendar] = {}
+
+
+def _calendar(profile: Profile) -> WorkCalendar:
+    config = profile.calendar
+    key = (config.office_start, config.office_end, config.country)
+    calendar = _CALENDARS.get(key)
+    if calendar is None:
+        calendar = _CALENDARS[key] = WorkCalendar(*key)
+    return calendar
+
+
 def process_batch(
-    state: EvaluatorState, events: Iterable[Event], profile: Profile, now: datetime
+    state: EvaluatorState,
+    events: Iterable[Event],
+    profile: Profile,
+    now: datetime,
+    *,
+    keep_verdicts: bool = False,
 ) -> BatchOutput:
     """Apply the events in order; return the rows to store and the alerts to publish."""
     step = _Step(state, profile, now)
+    if keep_verdicts:
+        step.out.verdicts = []
     kinds = step.out.kinds
     for event in events:
         kinds[event.NAME] += 1
@@ -403,5 +624,6 @@ def process_batch(
             step.unavailable(event)
         elif isinstance(event, OrganisationsRegistered):
             step.registered(event)
-        # CommentsObserved: counted; its rules and table come later.
+        elif isinstance(event, CommentsObserved):
+            step.comments(event)
     return step.out

@@ -7,8 +7,10 @@ the messages are nak'ed with a delay, so the redelivery produces the same rows a
 (deduplicated by ClickHouse and by JetStream). A message that is not a valid event is dead-lettered
 at once; one that keeps failing is dead-lettered after ``max_deliver`` deliveries.
 
-The FastStream handler only decodes and buffers; a separate task owns the size/time buffer and the
-flush, so stopping the subscriber never cancels a flush half-way.
+The intake (``jsbulk.PullIntake``, the JetStream pull protocol spoken directly because nats-py's
+``fetch`` costs more per message than decoding it) only hands messages to ``receive``, which decodes
+and buffers; a separate task owns the size/time buffer and the flush, so stopping the intake never
+cancels a flush half-way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import time
@@ -28,7 +31,9 @@ from gospublic import bus
 from gospublic import contracts as c
 from gospublic.settings import Settings
 
+from .batchlog import BatchLog, Replay
 from .handlers import HANDLED_EVENTS, TABLE_COLUMNS, TABLE_ORDER, process_batch
+from .jsbulk import BulkPublisher, PullIntake
 from .profiles import Profile, ProfileError, load_profile
 
 log = logging.getLogger("gospublic.evaluator")
@@ -43,6 +48,15 @@ FLUSH_SECONDS = Histogram(
     "gospublic_evaluator_flush_seconds",
     "Time to evaluate, store and publish one batch",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+FLUSH_PHASE_SECONDS = Histogram(
+    "gospublic_evaluator_flush_phase_seconds",
+    "Time per flush phase: evaluate (rules and rows), insert, publish (alerts), ack",
+    ["phase"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DECODE_SECONDS = Counter(
+    "gospublic_evaluator_decode_seconds_total", "Time spent decoding and buffering messages"
 )
 BATCH_MESSAGES = Histogram(
     "gospublic_evaluator_batch_messages",
@@ -60,7 +74,14 @@ FLUSH_FAILURES = Counter(
 )
 
 LOG_EVERY_S = 5.0
+# The cyclic collector is tuned for a process that holds a large acyclic state and allocates
+# millions of short-lived objects per minute: with the default gen-0 threshold (700) it would walk
+# every buffered event hundreds of times per batch and re-walk the whole state in full collections,
+# which costs more than the evaluation itself. Batches are freed by reference counting anyway.
+GC_THRESHOLDS = (100_000, 50, 100)
 MAX_NAK_DELAY_S = 30.0
+# How long a restarted evaluator waits for the messages of a batch it must replay.
+REPLAY_PATIENCE_S = 600.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,11 +112,45 @@ def alert_message(event: c.ViolationOpened | c.ViolationResolved) -> bus.Outgoin
     return bus.Outgoing(subject, event.to_bytes(), event.event_id)
 
 
+class _JetStreamPublisher:
+    """``bus.publish_all`` behind the ``BulkPublisher`` interface (tests that drive ``Evaluator``)."""
+
+    def __init__(self, js: Any) -> None:
+        self.js = js
+
+    async def publish_all(self, messages: list[bus.Outgoing]) -> int:
+        return await bus.publish_all(self.js, messages)
+
+
 class Evaluator:
     """The buffer, the flush and the acks; the rules and the rows live in ``handlers``."""
 
-    def __init__(self, settings: Settings, profile: Profile, store: Any, state: Any, js: Any):
+    def __init__(
+        self,
+        settings: Settings,
+        profile: Profile,
+        store: Any,
+        state: Any,
+        js: Any,
+        publisher: Any = None,
+        batch_log: BatchLog | None = None,
+        replays: dict[str, Replay] | None = None,
+    ):
         self.settings = settings
+        self.publisher = publisher or _JetStreamPublisher(js)
+        self.batch_log = batch_log
+        # Batches a previous run left half-stored: their messages are held back until all are here.
+        self.replays: dict[str, Replay] = replays or {}
+        self._replay_of = {seq: r.token for r in self.replays.values() for seq in r.sequences}
+        self._replays_since = time.monotonic()
+        self.ready: list[tuple[str, list[tuple[Any, c.Event]]]] = []
+        self._in_process: dict[int, list[Any]] = {}  # stream seq → other deliveries of it
+        self._last_progress = 0.0
+        self.hold_above: int | None = None
+        self.held: list[tuple[Any, c.Event]] = []
+        self._returned: set[int] = set()
+        self._awaiting = 0
+        self._hold_until = 0.0
         self.profile = profile
         self.store = store
         self.state = state
@@ -108,17 +163,19 @@ class Evaluator:
         self._since_log = {"messages": 0, "rows": 0, "opened": 0, "resolved": 0, "flushes": 0}
         self._last_log = 0.0  # the first flush is logged at once
 
-    # --- receiving (FastStream handler) ----------------------------------------------------
+    # --- receiving (from the intake) ---------------------------------------------------------
 
     async def receive(self, messages: list[Any]) -> None:
         """Decode and buffer; dead-letter what is not a valid event. Never flushes itself."""
         done = 0
+        started = time.perf_counter()
         try:
             for raw in messages:
                 reason = self._accept(raw)
                 if reason is not None:
                     await self._dead_letter(raw, reason)
                 done += 1
+            DECODE_SECONDS.inc(time.perf_counter() - started)
         except asyncio.CancelledError:
             # Stopping mid-batch: hand the rest back now rather than after ack_wait.
             for raw in messages[done:]:
@@ -134,6 +191,13 @@ class Evaluator:
 
     def _accept(self, raw: Any) -> str | None:
         """Buffer a valid event and return None, or return why the message is dead-lettered."""
+        seq = raw.metadata.sequence.stream
+        again = self._in_process.get(seq)
+        if again is not None:
+            # Redelivered while this process still holds it (ack_wait ran out): keep one copy,
+            # acknowledge the others with it.
+            again.append(raw)
+            return None
         delivered, limit = raw.metadata.num_delivered, self.settings.max_deliver
         if delivered > limit:
             return f"delivered {delivered} times, limit {limit}"
@@ -143,15 +207,105 @@ class Evaluator:
             return exc.reason
         if not isinstance(event, HANDLED_EVENTS):
             return f"{event.schema_} is not an event the evaluator reads"
+        self._in_process[seq] = []
+        if self.hold_above is not None and self._hold(raw, event):
+            return None
+        self._route(raw, event)
+        return None
+
+    def _hold(self, raw: Any, event: c.Event) -> bool:
+        """After a restart: keep newer messages back until the ones a crashed run held are back.
+
+        JetStream gives the new messages at once and the unacknowledged ones only after
+        ``ack_wait``; evaluating in stream order keeps the verdicts (and the rows) those of an
+        uninterrupted run.
+        """
+        seq = raw.metadata.sequence.stream
+        # Redeliveries come back in no particular order either: hold them too, then sort.
+        self.held.append((raw, event))
+        if seq <= self.hold_above:
+            self._returned.add(seq)
+        if len(self._returned) >= self._awaiting or time.monotonic() >= self._hold_until:
+            self._release()
+        return True
+
+    @property
+    def _progress_every(self) -> float:
+        return self.settings.evaluator_ack_wait_s / 3
+
+    async def _keep_held(self) -> None:
+        """Held messages are not ours to lose: tell JetStream they are being worked on."""
+        self._last_progress = time.monotonic()
+        for raw, _ in self.held:
+            with contextlib.suppress(Exception):
+                await raw.in_progress()
+
+    def _release(self) -> None:
+        held, self.held = sorted(self.held, key=lambda m: m[0].metadata.sequence.stream), []
+        self.hold_above = None
+        self._returned.clear()
+        for raw, event in held:
+            self._route(raw, event)
+
+    def hold_until_returned(self, delivered_seq: int, unacked: int, patience_s: float) -> None:
+        """Called at start with the durable's state: messages up to ``delivered_seq`` of which
+        ``unacked`` are still out with a previous (crashed) run."""
+        if unacked > 0:
+            self.hold_above = delivered_seq
+            self._awaiting = unacked
+            self._hold_until = time.monotonic() + patience_s
+            log.info(
+                "waiting for a previous run's unacknowledged messages",
+                extra={"unacked": unacked, "up_to_seq": delivered_seq},
+            )
+
+    def _route(self, raw: Any, event: c.Event) -> None:
+        """Into the batch a previous run recorded, or into the buffer."""
+        if self._replay_of:
+            token = self._replay_of.get(raw.metadata.sequence.stream)
+            if token is not None:
+                replay = self.replays[token]
+                replay.received[raw.metadata.sequence.stream] = (raw, event)
+                if replay.complete:
+                    self._finish_replay(token)
+                return None
         if not self.buffer:
             self.buffer_since = time.monotonic()
             self._wakeup.set()
         self.buffer.append((raw, event))
-        return None
+
+    def _finish_replay(self, token: str) -> None:
+        replay = self.replays.pop(token)
+        for seq in replay.sequences:
+            self._replay_of.pop(seq, None)
+        batch = [replay.received[seq] for seq in sorted(replay.received)]
+        self.ready.append((token, batch))
+        self._wakeup.set()
+
+    def _give_up_replays(self) -> None:
+        """Messages of a recorded batch that never came back (dead-lettered, expired): go on."""
+        for token in list(self.replays):
+            replay = self.replays[token]
+            log.warning(
+                "batch to replay incomplete, flushing what came",
+                extra={"token": token, "expected": len(replay.sequences),
+                       "received": len(replay.received)},
+            )  # fmt: skip
+            if replay.received:
+                self._finish_replay(token)
+                self.ready[-1] = ("", self.ready[-1][1])  # a different batch: a new token
+            else:
+                self.replays.pop(token)
+                for seq in replay.sequences:
+                    self._replay_of.pop(seq, None)
+            if self.batch_log is not None:
+                asyncio.get_running_loop().create_task(self.batch_log.forget(token))
 
     async def _dead_letter(self, raw: Any, reason: str) -> None:
         await bus.dead_letter(self.js, "evaluator", raw.data, reason, dict(raw.headers or {}))
         await raw.ack()
+        for other in self._in_process.pop(raw.metadata.sequence.stream, ()):
+            await other.ack()
         DEAD_LETTERS.inc()
 
     # --- flushing --------------------------------------------------------------------------
@@ -161,6 +315,16 @@ class Evaluator:
         max_messages = self.settings.batch_max_messages
         max_wait = self.settings.batch_max_wait_s
         while True:
+            if self.hold_above is not None and time.monotonic() >= self._hold_until:
+                self._release()
+            if self.held and time.monotonic() - self._last_progress > self._progress_every:
+                await self._keep_held()
+            if self.replays and time.monotonic() - self._replays_since > REPLAY_PATIENCE_S:
+                self._give_up_replays()
+            if self.ready:
+                token, batch = self.ready.pop(0)
+                await self.flush(batch, token=token or None)
+                continue
             if self.buffer:
                 due = self.buffer_since + max_wait - time.monotonic()
                 if len(self.buffer) < max_messages and due > 0 and not self.stopping:
@@ -170,7 +334,8 @@ class Evaluator:
                 self._emit_progress()
                 return
             else:
-                await self._sleep(None)
+                waiting = self.replays or self.hold_above is not None
+                await self._sleep(min(1.0, self._progress_every) if waiting else None)
                 continue
             batch, self.buffer = self.buffer, []
             async with self._space:
@@ -189,7 +354,10 @@ class Evaluator:
             self._space.notify_all()
 
     async def flush(
-        self, batch: list[tuple[Any, c.Event]], stored: frozenset[str] = frozenset()
+        self,
+        batch: list[tuple[Any, c.Event]],
+        stored: frozenset[str] = frozenset(),
+        token: str | None = None,
     ) -> None:
         """Store and publish a batch, then ack it.
 
@@ -197,7 +365,9 @@ class Evaluator:
         dead-lettered alone; the rest is stored now. Tables the failed attempt did store
         (``stored``) are not written again by its halves: their rows are subsets of those rows.
         """
-        failure = await self._flush_once(batch, stored)
+        replayed = token is not None
+        token = token or batch_token(batch)
+        failure = await self._flush_once(batch, stored, token, replayed)
         if failure is None:
             return
         exc, deterministic, stored = failure
@@ -213,33 +383,57 @@ class Evaluator:
             log.warning(
                 "batch not stored, will retry", extra={"messages": len(batch), "error": error}
             )
-            await self._retry_later(batch, error)
+            await self._retry_later(batch, error, token)
 
     async def _flush_once(
-        self, batch: list[tuple[Any, c.Event]], stored: frozenset[str]
+        self,
+        batch: list[tuple[Any, c.Event]],
+        stored: frozenset[str],
+        token: str,
+        replayed: bool = False,
     ) -> tuple[Exception, bool, frozenset[str]] | None:
         """None on success, else (error, whether the data is at fault, tables stored so far)."""
         from .store import is_data_error
 
         started = time.perf_counter()
         self.state.begin()
+        if replayed:
+            # A replayed batch: the restored cohorts may already hold its own pages' new rates
+            # (their scores were stored before the crash); evaluate as the first time, in order.
+            for _, event in batch:
+                if isinstance(event, c.PostsObserved):
+                    self.state.drop_engagement(event.page_ref.key)
         try:
             out = process_batch(self.state, [e for _, e in batch], self.profile, c.utcnow())
         except Exception as exc:
             self.state.rollback()
             log.exception("an event could not be evaluated")
             return exc, True, stored
-        token = batch_token(batch)
+        evaluated = time.perf_counter()
         written: dict[str, int] = {}
+        # The violation log goes in after the alerts: a crash between the two leaves the
+        # violation unrecorded, so it is opened (and its alert, deduplicated by id) once more,
+        # never lost. Every other table goes first.
+        first = [t for t in TABLE_ORDER if t != "violations" and t not in stored]
+        last = [t for t in ("violations",) if t not in stored]
         try:
-            for table in TABLE_ORDER:
-                rows = out.rows[table]
-                if rows and table not in stored:
-                    written[table] = await self.store.insert(
-                        table, rows, TABLE_COLUMNS[table], f"evaluator-{token}-{table}"
-                    )
-                    ROWS_WRITTEN.labels(table).inc(len(rows))
-            await bus.publish_all(self.js, [alert_message(a) for a in out.alerts])
+            if self.batch_log is not None and not stored:
+                await self.batch_log.record(
+                    token, [raw.metadata.sequence.stream for raw, _ in batch]
+                )
+            await self.store.insert_tables(
+                [(t, out.rows[t], TABLE_COLUMNS[t], f"evaluator-{token}-{t}") for t in first],
+                written,
+            )
+            inserted = time.perf_counter()
+            await self.publisher.publish_all([alert_message(a) for a in out.alerts])
+            published = time.perf_counter()
+            await self.store.insert_tables(
+                [(t, out.rows[t], TABLE_COLUMNS[t], f"evaluator-{token}-{t}") for t in last],
+                written,
+            )
+            for table, n in written.items():
+                ROWS_WRITTEN.labels(table).inc(n)
         except Exception as exc:
             self.state.rollback()
             return exc, is_data_error(exc), stored | frozenset(written)
@@ -247,10 +441,22 @@ class Evaluator:
         try:
             for raw, _ in batch:
                 await raw.ack()
+                for other in self._in_process.pop(raw.metadata.sequence.stream, ()):
+                    await other.ack()
         except Exception as exc:
             log.warning("ack failed after the batch was stored", extra={"error": str(exc)[:300]})
+        if self.batch_log is not None:
+            try:
+                await self.batch_log.forget(token)
+            except Exception as exc:  # a stale record only delays a restart's replay
+                log.warning("batch record not deleted", extra={"error": str(exc)[:300]})
+        acked = time.perf_counter()
 
-        FLUSH_SECONDS.observe(time.perf_counter() - started)
+        FLUSH_SECONDS.observe(acked - started)
+        FLUSH_PHASE_SECONDS.labels("evaluate").observe(evaluated - started)
+        FLUSH_PHASE_SECONDS.labels("insert").observe(inserted - evaluated)
+        FLUSH_PHASE_SECONDS.labels("publish").observe(published - inserted)
+        FLUSH_PHASE_SECONDS.labels("ack").observe(acked - published)
         BATCH_MESSAGES.observe(len(batch))
         for kind, n in out.kinds.items():
             EVENTS.labels(kind).inc(n)
@@ -268,17 +474,29 @@ class Evaluator:
         except Exception as exc:  # the message stays unacked and comes back after ack_wait
             log.warning("dead-letter failed", extra={"error": str(exc)[:300]})
 
-    async def _retry_later(self, batch: list[tuple[Any, c.Event]], error: str) -> None:
+    async def _retry_later(
+        self, batch: list[tuple[Any, c.Event]], error: str, token: str | None = None
+    ) -> None:
+        """Nak for a delayed redelivery; the redelivered messages are put together again into
+        the same batch, under the same token, since some of its inserts may have succeeded."""
+        again: list[int] = []
         for raw, _ in batch:
+            seq = raw.metadata.sequence.stream
+            self._in_process.pop(seq, None)
             delivered = raw.metadata.num_delivered
             if delivered >= self.settings.max_deliver:
                 reason = f"failed {delivered} deliveries, last error: {error}"
                 await self._dead_letter_quietly(raw, reason)
                 continue
+            again.append(seq)
             try:
                 await raw.nak(delay=min(MAX_NAK_DELAY_S, 0.5 * 2**delivered))
             except Exception as exc:  # the server redelivers after ack_wait anyway
                 log.warning("nak failed", extra={"error": str(exc)[:300]})
+        if token and again:
+            self.replays[token] = Replay(token, frozenset(again))
+            self._replay_of.update(dict.fromkeys(again, token))
+            self._replays_since = time.monotonic()
 
     def _log_progress(self, messages: int, rows: int, opened: int, resolved: int) -> None:
         since = self._since_log
@@ -298,9 +516,7 @@ class Evaluator:
 
 
 async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, stop) -> int:
-    from faststream import AckPolicy, Context
-    from faststream.nats import JStream, PullSub
-    from nats.js.api import ConsumerConfig
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     from gospublic.observability import HealthServer
 
@@ -327,7 +543,7 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
         extra={"http_port": health.port, "profile": profile.name, "rules": profile.enabled_rules},
     )
     store = None
-    broker = None
+    intake: PullIntake | None = None
     flusher: asyncio.Task | None = None
     try:
         store = await ClickHouseStore.open(settings)
@@ -347,37 +563,46 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
                 "open_violations": len(state.open),
             },
         )
+        gc.collect()
+        gc.freeze()  # the loaded state is long-lived: keep it out of every later collection
+        gc.set_threshold(*GC_THRESHOLDS)
         nc = await bus.connect(nats_url, settings, "evaluator")
         js = nc.jetstream()
         await bus.ensure_topology(js, settings)
-        evaluator = Evaluator(settings, profile, store, state, js)
-
-        broker = bus.make_broker(nats_url, settings, "evaluator")
-
-        async def raw_bodies(message: Any, original: Any) -> Any:
-            # The bytes are decoded once, by the contracts, not by FastStream as well.
-            return message.body
+        publisher = BulkPublisher(nc)
+        await publisher.start()
+        batch_log = BatchLog(js)
+        replays = await batch_log.open()
+        evaluator = Evaluator(settings, profile, store, state, js, publisher, batch_log, replays)
 
         batch = settings.batch_max_messages
-        subscriber = broker.subscriber(
-            "events.>",
-            stream=JStream(name=c.EVENTS_STREAM, declare=False),
-            durable=c.EVALUATOR_DURABLE,
-            pull_sub=PullSub(
-                batch_size=min(batch, 1000), batch=True, timeout=min(settings.batch_max_wait_s, 0.5)
+        intake = PullIntake(
+            nc,
+            js,
+            stream=c.EVENTS_STREAM,
+            config=ConsumerConfig(
+                durable_name=c.EVALUATOR_DURABLE,
+                filter_subject="events.>",
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                # Time for a slow flush before redelivery; room for a full buffer, one being
+                # flushed and one pull request in flight.
+                ack_wait=settings.evaluator_ack_wait_s,
+                max_ack_pending=max(1000, 3 * batch),
             ),
-            ack_policy=AckPolicy.MANUAL,
-            # Room for a full buffer plus one being flushed; time for a slow flush before redelivery.
-            config=ConsumerConfig(ack_wait=120, max_ack_pending=max(1000, 3 * batch)),
-            decoder=raw_bodies,
+            handle=evaluator.receive,
+            batch=min(batch, 2000),
+            expires_s=min(settings.batch_max_wait_s, 1.0),
         )
-
-        @subscriber
-        async def handle(bodies: Any, msg: Any = Context("message")) -> None:  # noqa: B008
-            await evaluator.receive(msg.raw_message)
-
+        with contextlib.suppress(Exception):  # no durable yet: nothing was left behind
+            info = await js.consumer_info(c.EVENTS_STREAM, c.EVALUATOR_DURABLE)
+            evaluator.hold_until_returned(
+                info.delivered.stream_seq or 0,
+                info.num_ack_pending or 0,
+                settings.evaluator_ack_wait_s + 30,
+            )
         flusher = asyncio.create_task(evaluator.run(), name="evaluator-flush")
-        await broker.start()
+        await intake.start()
         readiness["consuming"] = True
         log.info("evaluator consuming", extra={"durable": c.EVALUATOR_DURABLE})
 
@@ -388,7 +613,7 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
             flusher.result()
             return 1
         readiness["consuming"] = False
-        await subscriber.stop()
+        await intake.stop()
         await evaluator.stop()
         await flusher
         log.info("evaluator stopped", extra={"open_violations": len(state.open)})
@@ -396,8 +621,9 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
     finally:
         if flusher is not None and not flusher.done():
             flusher.cancel()
-        if broker is not None:
-            await broker.stop()
+        if intake is not None and intake.running:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(intake.stop(), 10)
         if nc is not None:
             with contextlib.suppress(Exception):
                 await nc.drain()

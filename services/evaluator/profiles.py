@@ -17,13 +17,22 @@ fails loudly at start instead of silently falling back to some default.
 
 from __future__ import annotations
 
+from datetime import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from gospublic.contracts import Severity
+from gospublic.contracts import Platform, Severity
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -64,12 +73,143 @@ class StaleConfig(_Config):
         return tuple(sorted(grades, key=lambda g: g.days, reverse=True))
 
 
+class PlatformsConfig(RuleConfig):
+    """PAGE_MISSING_<PLATFORM>: one rule per platform the profile requires."""
+
+    required: tuple[Platform, ...] = Field(min_length=1)
+
+
+class PageNotPublicConfig(_Config):
+    enabled: bool
+    deleted_severity: Severity
+    closed_severity: Severity
+
+
+class SimilarityConfig(RuleConfig):
+    min_similarity: float = Field(gt=0, le=1)
+
+
+class KeywordsConfig(RuleConfig):
+    keywords: tuple[str, ...] = Field(min_length=1)
+
+
+class DesignConfig(RuleConfig):
+    min_percent: float = Field(gt=0, le=100)
+    # Section B rules and their weight in "Оформление %"; a rule the profile switched off or
+    # that could not be evaluated is left out of both sides of the share.
+    weights: dict[str, float] = Field(min_length=1)
+
+    @field_validator("weights")
+    @classmethod
+    def _positive(cls, weights: dict[str, float]) -> dict[str, float]:
+        bad = [rule for rule, w in weights.items() if w <= 0]
+        if bad:
+            raise ValueError(f"weights must be positive: {bad}")
+        return weights
+
+
+class FrequencyConfig(RuleConfig):
+    min_posts_per_week: float = Field(gt=0)
+    weeks: int = Field(ge=1, le=52)
+    # A higher floor for some levels of government (e.g. a regional government posts daily).
+    by_level: dict[str, float] = Field(default_factory=dict)
+
+
+class ShareConfig(RuleConfig):
+    max_share: float = Field(ge=0, le=1)
+
+
+class RepostConfig(ShareConfig):
+    weeks: int = Field(ge=1, le=52)
+
+
+class CommentsClosedConfig(ShareConfig):
+    last_posts: int = Field(ge=1, le=100)
+
+
+class EngagementConfig(RuleConfig):
+    bottom_percent: float = Field(gt=0, lt=100)
+    min_cohort: int = Field(ge=2)
+
+
+class SlaConfig(RuleConfig):
+    hours: float = Field(gt=0)
+    working_hours: bool
+    # Comments older than this are not judged again (they leave the observed window anyway).
+    window_days: int = Field(ge=1, le=365)
+
+
+class MedianResponseConfig(RuleConfig):
+    hours: float = Field(gt=0)
+    working_hours: bool
+    days: int = Field(ge=1, le=365)
+
+
+class ReplyRateConfig(RuleConfig):
+    min_share: float = Field(gt=0, le=1)
+    within_days: float = Field(gt=0)
+
+
+class DomainsConfig(RuleConfig):
+    domains: tuple[str, ...] = Field(min_length=1)
+
+
+class MessengerConfig(RuleConfig):
+    # A page fails when one text both names a foreign messenger and offers a service there that
+    # involves personal data or payment (149-FZ art. 10 parts 8–10).
+    messengers: tuple[str, ...] = Field(min_length=1)
+    service_words: tuple[str, ...] = Field(min_length=1)
+
+
+class CalendarConfig(_Config):
+    """Office hours for SLAs counted in working hours; the time zone is the organisation's."""
+
+    office_start: time = time(9, 0)
+    office_end: time = time(18, 0)
+    country: str = "RU"
+    default_timezone: str = "Europe/Moscow"
+    # Region code (as in the register) → IANA time zone, for regions off Moscow time.
+    timezones: dict[str, str] = Field(default_factory=dict)
+
+    def timezone(self, region: str) -> str:
+        return self.timezones.get(region, self.default_timezone)
+
+
 class RulesConfig(_Config):
+    # A. Presence and identity
     page_missing_any: RuleConfig | None = Field(None, alias="PAGE_MISSING_ANY")
+    page_missing_platform: PlatformsConfig | None = Field(None, alias="PAGE_MISSING_PLATFORM")
+    org_exempt: RuleConfig | None = Field(None, alias="ORG_EXEMPT")
+    off_list_only: RuleConfig | None = Field(None, alias="OFF_LIST_ONLY")
+    page_not_public: PageNotPublicConfig | None = Field(None, alias="PAGE_NOT_PUBLIC")
+    not_verified: RuleConfig | None = Field(None, alias="NOT_VERIFIED")
+    name_mismatch: SimilarityConfig | None = Field(None, alias="NAME_MISMATCH")
+    # B. Profile completeness
     description_missing: DescriptionConfig | None = Field(None, alias="DESCRIPTION_MISSING")
+    description_no_goals: KeywordsConfig | None = Field(None, alias="DESCRIPTION_NO_GOALS")
     contact_phone_missing: RuleConfig | None = Field(None, alias="CONTACT_PHONE_MISSING")
-    wall_closed: RuleConfig | None = Field(None, alias="WALL_CLOSED")
+    contact_email_missing: RuleConfig | None = Field(None, alias="CONTACT_EMAIL_MISSING")
+    address_missing: RuleConfig | None = Field(None, alias="ADDRESS_MISSING")
+    website_link_missing: RuleConfig | None = Field(None, alias="WEBSITE_LINK_MISSING")
+    avatar_missing: RuleConfig | None = Field(None, alias="AVATAR_MISSING")
+    cover_missing: RuleConfig | None = Field(None, alias="COVER_MISSING")
+    design_score_low: DesignConfig | None = Field(None, alias="DESIGN_SCORE_LOW")
+    # C. Activity
     stale: StaleConfig | None = Field(None, alias="STALE")
+    low_frequency: FrequencyConfig | None = Field(None, alias="LOW_FREQUENCY")
+    repost_heavy: RepostConfig | None = Field(None, alias="REPOST_HEAVY")
+    low_engagement: EngagementConfig | None = Field(None, alias="LOW_ENGAGEMENT")
+    # D. Feedback and comments
+    wall_closed: RuleConfig | None = Field(None, alias="WALL_CLOSED")
+    comments_closed_posts: CommentsClosedConfig | None = Field(None, alias="COMMENTS_CLOSED_POSTS")
+    unanswered_comment: SlaConfig | None = Field(None, alias="UNANSWERED_COMMENT")
+    slow_response_median: MedianResponseConfig | None = Field(None, alias="SLOW_RESPONSE_MEDIAN")
+    low_reply_rate: ReplyRateConfig | None = Field(None, alias="LOW_REPLY_RATE")
+    # E. Content and safety
+    banned_platform_links: DomainsConfig | None = Field(None, alias="BANNED_PLATFORM_LINKS")
+    foreign_messenger_service: MessengerConfig | None = Field(
+        None, alias="FOREIGN_MESSENGER_SERVICE"
+    )
 
 
 _FIELD_BY_RULE = {
@@ -80,16 +220,82 @@ _FIELD_BY_RULE = {
 class Profile(_Config):
     name: str = Field(min_length=1, max_length=64)
     title: str = ""
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     rules: RulesConfig
 
-    def rule(self, rule_id: str) -> RuleConfig | DescriptionConfig | StaleConfig | None:
-        """The rule's settings when the profile enables it, else None."""
-        config = getattr(self.rules, _FIELD_BY_RULE[rule_id])
+    @model_validator(mode="after")
+    def _design_weights_name_rules(self) -> Profile:
+        design = self.rules.design_score_low
+        if design is not None:
+            unknown = sorted(set(design.weights) - DESIGN_RULES)
+            if unknown:
+                raise ValueError(
+                    f"DESIGN_SCORE_LOW.weights: {unknown} are not section B rules "
+                    f"({', '.join(sorted(DESIGN_RULES))})"
+                )
+        return self
+
+    def rule(self, rule_id: str) -> Any:
+        """The rule's settings when the profile enables it, else None.
+
+        ``PAGE_MISSING_VK`` and its siblings share the ``PAGE_MISSING_PLATFORM`` settings and are
+        on for the platforms it lists.
+        """
+        try:
+            return self._enabled[rule_id]
+        except KeyError:
+            return None
+
+    @cached_property
+    def _enabled(self) -> dict[str, Any]:
+        # Looked up for every rule of every event: resolved once per profile.
+        ids = [*_FIELD_BY_RULE, *(platform_rule(p) for p in Platform)]
+        return {rule: c for rule in ids if (c := self._lookup(rule)) is not None}
+
+    def _lookup(self, rule_id: str) -> Any:
+        if rule_id.startswith(_PLATFORM_RULE_PREFIX) and rule_id != "PAGE_MISSING_ANY":
+            config = self.rules.page_missing_platform
+            if config is None or not config.enabled:
+                return None
+            platform = rule_id[len(_PLATFORM_RULE_PREFIX) :].lower()
+            return config if platform in config.required else None
+        field = _FIELD_BY_RULE.get(rule_id)
+        if field is None:
+            return None
+        config = getattr(self.rules, field)
         return config if config is not None and config.enabled else None
 
     @property
     def enabled_rules(self) -> list[str]:
-        return [rule for rule in _FIELD_BY_RULE if self.rule(rule) is not None]
+        out = []
+        for rule in _FIELD_BY_RULE:
+            config = self.rule(rule) if rule != "PAGE_MISSING_PLATFORM" else None
+            if config is not None:
+                out.append(rule)
+        platforms = self.rules.page_missing_platform
+        if platforms is not None and platforms.enabled:
+            out.extend(platform_rule(p) for p in platforms.required)
+        return out
+
+
+_PLATFORM_RULE_PREFIX = "PAGE_MISSING_"
+# Section B ("оформление"): the rules whose weighted pass share is "Оформление %".
+DESIGN_RULES = frozenset(
+    {
+        "DESCRIPTION_MISSING",
+        "DESCRIPTION_NO_GOALS",
+        "CONTACT_PHONE_MISSING",
+        "CONTACT_EMAIL_MISSING",
+        "ADDRESS_MISSING",
+        "WEBSITE_LINK_MISSING",
+        "AVATAR_MISSING",
+        "COVER_MISSING",
+    }
+)
+
+
+def platform_rule(platform: Platform | str) -> str:
+    return f"{_PLATFORM_RULE_PREFIX}{Platform(platform).value.upper()}"
 
 
 def available_profiles(profiles_dir: Path | None = None) -> list[str]:

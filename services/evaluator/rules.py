@@ -1,36 +1,79 @@
-"""The foundation compliance rules: pure functions of observed data, a profile and a clock.
+"""The compliance rules (catalogue sections A–E): pure functions of observed data, a profile, a clock.
 
 Nothing here does I/O. "now" for a rule is the event's ``observed_at``, so replaying the same events
 gives the same verdicts. Every threshold comes from the profile (YAML); what stays in code is the
-meaning of the platform's own fields (which VK ``wall`` values mean "closed", what a phone looks like).
+meaning of the platform's own fields (which VK ``wall`` values mean "closed", what a phone looks
+like). A rule whose data is missing says ``not_evaluable`` and why: it never passes by default.
+
+The rules are grouped by the event that carries their data: the register (``evaluate_presence``),
+a page's profile (``evaluate_profile``), its recent posts (``evaluate_activity``), its comments
+(``evaluate_comments``) and a page the platform would not show (``evaluate_unavailable``).
+Two rules read both the profile and the posts (BANNED_PLATFORM_LINKS, FOREIGN_MESSENGER_SERVICE):
+each event reports what it found (``Evidence``) and ``combine_evidence`` gives the verdict from both.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from difflib import SequenceMatcher
 
 from gospublic.contracts import (
+    Comment,
+    CommentsObserved,
     Organisation,
     PageSnapshot,
     Platform,
+    Post,
     PostsObserved,
     Unavailability,
 )
 
-from .profiles import Profile
+from .profiles import DESIGN_RULES, Profile, platform_rule
+from .workcal import WorkCalendar, elapsed_hours
 
 PASS = "pass"
 FAIL = "fail"
 NOT_EVALUABLE = "not_evaluable"
 
+# A. Presence and identity
 PAGE_MISSING_ANY = "PAGE_MISSING_ANY"
+PAGE_MISSING_VK = "PAGE_MISSING_VK"
+PAGE_MISSING_OK = "PAGE_MISSING_OK"
+PAGE_MISSING_TG = "PAGE_MISSING_TG"
+PAGE_MISSING_MAX = "PAGE_MISSING_MAX"
+ORG_EXEMPT = "ORG_EXEMPT"
+OFF_LIST_ONLY = "OFF_LIST_ONLY"
+PAGE_NOT_PUBLIC = "PAGE_NOT_PUBLIC"
+NOT_VERIFIED = "NOT_VERIFIED"
+NAME_MISMATCH = "NAME_MISMATCH"
+# B. Profile completeness
 DESCRIPTION_MISSING = "DESCRIPTION_MISSING"
+DESCRIPTION_NO_GOALS = "DESCRIPTION_NO_GOALS"
 CONTACT_PHONE_MISSING = "CONTACT_PHONE_MISSING"
-WALL_CLOSED = "WALL_CLOSED"
+CONTACT_EMAIL_MISSING = "CONTACT_EMAIL_MISSING"
+ADDRESS_MISSING = "ADDRESS_MISSING"
+WEBSITE_LINK_MISSING = "WEBSITE_LINK_MISSING"
+AVATAR_MISSING = "AVATAR_MISSING"
+COVER_MISSING = "COVER_MISSING"
+DESIGN_SCORE_LOW = "DESIGN_SCORE_LOW"
+# C. Activity
 STALE = "STALE"
+LOW_FREQUENCY = "LOW_FREQUENCY"
+REPOST_HEAVY = "REPOST_HEAVY"
+LOW_ENGAGEMENT = "LOW_ENGAGEMENT"
+# D. Feedback and comments
+WALL_CLOSED = "WALL_CLOSED"
+COMMENTS_CLOSED_POSTS = "COMMENTS_CLOSED_POSTS"
+UNANSWERED_COMMENT = "UNANSWERED_COMMENT"
+SLOW_RESPONSE_MEDIAN = "SLOW_RESPONSE_MEDIAN"
+LOW_REPLY_RATE = "LOW_REPLY_RATE"
+# E. Content and safety
+BANNED_PLATFORM_LINKS = "BANNED_PLATFORM_LINKS"
+FOREIGN_MESSENGER_SERVICE = "FOREIGN_MESSENGER_SERVICE"
 
 # Page status as the presence rule sees it.
 LIVE = "live"
@@ -42,6 +85,8 @@ UNKNOWN = "unknown"
 class RuleSpec:
     id: str
     scope: str  # "organisation" or "page"
+    section: str  # A–E of the catalogue
+    source: str  # the data it reads: registry, profile, posts, comments, profile+posts
     basis: str
 
 
@@ -49,21 +94,90 @@ _LAW = (
     "8-ФЗ ст. 10 (ред. 270-ФЗ от 14.07.2022); распоряжение Правительства РФ № 2523-р от 02.09.2022"
 )
 _METHOD = "методика ЦУР / АНО «Диалог Регионы»"
+_ACTUAL = "8-ФЗ ст. 10: актуальная информация"
+_FEEDBACK = f"{_LAW}; {_METHOD}: обратная связь с гражданами"
+
+
+def _spec(rule: str, scope: str, section: str, source: str, basis: str) -> RuleSpec:
+    return RuleSpec(rule, scope, section, source, basis)
+
 
 RULES: dict[str, RuleSpec] = {
     spec.id: spec
     for spec in (
-        RuleSpec(PAGE_MISSING_ANY, "organisation", _LAW),
-        RuleSpec(DESCRIPTION_MISSING, "page", f"{_METHOD}: оформление страницы"),
-        RuleSpec(CONTACT_PHONE_MISSING, "page", f"{_METHOD}: контакты в профиле"),
-        RuleSpec(WALL_CLOSED, "page", f"{_LAW}; {_METHOD}: обратная связь с гражданами"),
-        RuleSpec(STALE, "page", f"8-ФЗ ст. 10: актуальная информация; {_METHOD}"),
+        _spec(PAGE_MISSING_ANY, "organisation", "A", "registry", _LAW),
+        _spec(PAGE_MISSING_VK, "organisation", "A", "registry", f"{_LAW}; профиль региона"),
+        _spec(PAGE_MISSING_OK, "organisation", "A", "registry", f"{_LAW}; профиль региона"),
+        _spec(PAGE_MISSING_TG, "organisation", "A", "registry", "региональный профиль"),
+        _spec(PAGE_MISSING_MAX, "organisation", "A", "registry", "региональный профиль"),
+        _spec(ORG_EXEMPT, "organisation", "A", "registry", f"{_LAW}: перечень исключений"),
+        _spec(OFF_LIST_ONLY, "organisation", "A", "registry", _LAW),
+        _spec(PAGE_NOT_PUBLIC, "page", "A", "profile", _LAW),
+        _spec(NOT_VERIFIED, "page", "A", "profile", f"{_METHOD}: отметка «Госорганизация»"),
+        _spec(NAME_MISMATCH, "page", "A", "profile", f"{_METHOD}: название страницы"),
+        _spec(DESCRIPTION_MISSING, "page", "B", "profile", f"{_METHOD}: оформление страницы"),
+        _spec(DESCRIPTION_NO_GOALS, "page", "B", "profile", f"{_METHOD}: цели и задачи"),
+        _spec(CONTACT_PHONE_MISSING, "page", "B", "profile", f"{_METHOD}: контакты в профиле"),
+        _spec(CONTACT_EMAIL_MISSING, "page", "B", "profile", f"{_METHOD}: контакты в профиле"),
+        _spec(ADDRESS_MISSING, "page", "B", "profile", f"{_METHOD}: адрес организации"),
+        _spec(WEBSITE_LINK_MISSING, "page", "B", "profile", f"{_METHOD}: ссылка на сайт"),
+        _spec(AVATAR_MISSING, "page", "B", "profile", f"{_METHOD}: оформление страницы"),
+        _spec(COVER_MISSING, "page", "B", "profile", f"{_METHOD}: оформление страницы"),
+        _spec(DESIGN_SCORE_LOW, "page", "B", "profile", f"{_METHOD}: «Оформление %»"),
+        _spec(STALE, "page", "C", "posts", f"{_ACTUAL}; {_METHOD}"),
+        _spec(LOW_FREQUENCY, "page", "C", "posts", f"{_ACTUAL}; {_METHOD}: частота публикаций"),
+        _spec(REPOST_HEAVY, "page", "C", "posts", f"{_METHOD}: собственный контент"),
+        _spec(LOW_ENGAGEMENT, "page", "C", "posts", f"{_METHOD}: вовлечённость"),
+        _spec(WALL_CLOSED, "page", "D", "profile", _FEEDBACK),
+        _spec(COMMENTS_CLOSED_POSTS, "page", "D", "posts", _FEEDBACK),
+        _spec(UNANSWERED_COMMENT, "page", "D", "comments", _FEEDBACK),
+        _spec(SLOW_RESPONSE_MEDIAN, "page", "D", "comments", _FEEDBACK),
+        _spec(LOW_REPLY_RATE, "page", "D", "comments", _FEEDBACK),
+        _spec(
+            BANNED_PLATFORM_LINKS,
+            "page",
+            "E",
+            "profile+posts",
+            "решение Тверского районного суда г. Москвы от 21.03.2022 (Meta — экстремистская)",
+        ),
+        _spec(
+            FOREIGN_MESSENGER_SERVICE,
+            "page",
+            "E",
+            "profile+posts",
+            "149-ФЗ ст. 10 ч. 8–10 (с 01.03.2023): иностранные мессенджеры",
+        ),
     )
 }
 
-PROFILE_RULES = (DESCRIPTION_MISSING, CONTACT_PHONE_MISSING, WALL_CLOSED)
-ACTIVITY_RULES = (STALE,)
-PAGE_RULES = PROFILE_RULES + ACTIVITY_RULES
+PRESENCE_RULES = (
+    PAGE_MISSING_ANY,
+    PAGE_MISSING_VK,
+    PAGE_MISSING_OK,
+    PAGE_MISSING_TG,
+    PAGE_MISSING_MAX,
+    ORG_EXEMPT,
+    OFF_LIST_ONLY,
+)
+PROFILE_RULES = (
+    PAGE_NOT_PUBLIC,
+    NOT_VERIFIED,
+    NAME_MISMATCH,
+    DESCRIPTION_MISSING,
+    DESCRIPTION_NO_GOALS,
+    CONTACT_PHONE_MISSING,
+    CONTACT_EMAIL_MISSING,
+    ADDRESS_MISSING,
+    WEBSITE_LINK_MISSING,
+    AVATAR_MISSING,
+    COVER_MISSING,
+    DESIGN_SCORE_LOW,
+    WALL_CLOSED,
+)
+ACTIVITY_RULES = (STALE, LOW_FREQUENCY, REPOST_HEAVY, LOW_ENGAGEMENT, COMMENTS_CLOSED_POSTS)
+COMMENT_RULES = (UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE)
+EVIDENCE_RULES = (BANNED_PLATFORM_LINKS, FOREIGN_MESSENGER_SERVICE)
+PAGE_RULES = PROFILE_RULES + ACTIVITY_RULES + COMMENT_RULES + EVIDENCE_RULES
 
 # Page-level rules read VK fields; other platforms are not collected yet.
 PAGE_RULE_PLATFORMS = frozenset({Platform.VK})
@@ -71,8 +185,12 @@ PAGE_RULE_PLATFORMS = frozenset({Platform.VK})
 WALL_CLOSED_VALUES = frozenset({0, 3})
 # Platforms whose page satisfies the law's list (government order 2523-r).
 LEGAL_PLATFORMS = frozenset({Platform.VK, Platform.OK})
+# Platforms the collectors read: only for these is "gone" evidence; others count when listed.
+COLLECTED_PLATFORMS = frozenset({Platform.VK})
 
 DAY_S = 86_400.0
+DAY_MS = 86_400_000
+WEEK_MS = 7 * DAY_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +214,57 @@ def _result(rule: str, status: str, severity: str, value: object, threshold: obj
     )
 
 
-# --- phones ------------------------------------------------------------------------------------
+def _severity(config: object) -> str:
+    """A rule's severity for a verdict that is not a failure of a particular grade."""
+    severity = getattr(config, "severity", None)
+    if severity is not None:
+        return str(severity)
+    grades = getattr(config, "grades", None)
+    if grades:
+        return str(grades[-1].severity)
+    return str(getattr(config, "closed_severity", "info"))
+
+
+# --- time ---------------------------------------------------------------------------------------
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch, truncated as ClickHouse stores DateTime64(3).
+
+    Rules compare these integers rather than the datetimes: comparing two aware datetimes whose
+    tzinfo objects differ asks each for its offset, and the ones pydantic parses answer slowly.
+    A naive time is taken as local time, as ``datetime.timestamp`` does.
+    """
+    return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
+
+
+def posted_ms(posts: Iterable[Post]) -> list[int]:
+    return [epoch_ms(post.posted_at) for post in posts]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+# --- texts ---------------------------------------------------------------------------------------
 
 # +7 or 8, then exactly ten digits; between digits only spaces, '-', '(' and ')'. The look-arounds
 # keep a phone from being cut out of a longer number (OGRN, account numbers) or a date range.
 _PHONE = re.compile(r"(?<![\d+])(?:\+7|8)(?:[ \-()]{0,3}\d){10}(?![\d\-]*\d)")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-zа-я]{2,}", re.IGNORECASE)
+_URL_HOST = re.compile(r"(?:https?://)?(?:www\.)?([a-z0-9а-я.-]+\.[a-zа-я]{2,})", re.IGNORECASE)
+# Hosts that are not an organisation's own website.
+SOCIAL_HOSTS = (
+    "vk.com",
+    "vk.ru",
+    "ok.ru",
+    "t.me",
+    "telegram.me",
+    "max.ru",
+    "youtube.com",
+    "rutube.ru",
+    "dzen.ru",
+)
 
 
 def find_phone(texts: Iterable[str]) -> str | None:
@@ -113,142 +277,558 @@ def find_phone(texts: Iterable[str]) -> str | None:
     return None
 
 
-# --- presence ----------------------------------------------------------------------------------
+def find_email(texts: Iterable[str]) -> str | None:
+    for text in texts:
+        if text:
+            match = _EMAIL.search(text)
+            if match:
+                return match.group(0)
+    return None
+
+
+def _host_matches(host: str, domains: Sequence[str]) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def website(site: str, links: Sequence[str]) -> str | None:
+    """The first link that points outside the social networks: the organisation's own site."""
+    for candidate in (site, *links):
+        if not candidate:
+            continue
+        match = _URL_HOST.search(candidate.strip())
+        if match and not _host_matches(match.group(1), SOCIAL_HOSTS):
+            return candidate.strip()
+    return None
+
+
+_DOMAIN_PATTERNS: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
+def _domain_pattern(domains: tuple[str, ...]) -> re.Pattern[str]:
+    pattern = _DOMAIN_PATTERNS.get(domains)
+    if pattern is None:
+        alternatives = "|".join(re.escape(d) for d in domains)
+        pattern = re.compile(
+            rf"(?<![\w.-])(?:https?://)?(?:[\w-]+\.)*(?:{alternatives})(?![\w-])", re.IGNORECASE
+        )
+        _DOMAIN_PATTERNS[domains] = pattern
+    return pattern
+
+
+def find_domain(texts: Iterable[str], domains: tuple[str, ...]) -> str | None:
+    """The first mention of one of ``domains`` (or a subdomain) in the texts."""
+    joined = "\n".join(t for t in texts if t)
+    low = joined.lower()
+    if not any(d in low for d in domains):  # the common case, without the regex
+        return None
+    match = _domain_pattern(domains).search(joined)
+    return match.group(0) if match else None
+
+
+def find_messenger_service(
+    texts: Iterable[str], messengers: Sequence[str], service_words: Sequence[str]
+) -> str | None:
+    """A text that names a foreign messenger and a service with personal data or payment."""
+    texts = [t for t in texts if t]
+    everything = "\n".join(texts).lower()
+    if not any(m in everything for m in messengers):  # the common case: no messenger at all
+        return None
+    for text in texts:
+        low = text.lower()
+        messenger = next((m for m in messengers if m in low), None)
+        if messenger is None:
+            continue
+        word = next((w for w in service_words if w in low), None)
+        if word is not None:
+            return f"{messenger} + {word}"
+    return None
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+# Organisational forms written as abbreviations on pages and in full in registers (and back).
+ABBREVIATIONS = {
+    "мбоу": "муниципальное бюджетное общеобразовательное учреждение",
+    "мкоу": "муниципальное казенное общеобразовательное учреждение",
+    "маоу": "муниципальное автономное общеобразовательное учреждение",
+    "мбдоу": "муниципальное бюджетное дошкольное образовательное учреждение",
+    "мкдоу": "муниципальное казенное дошкольное образовательное учреждение",
+    "мадоу": "муниципальное автономное дошкольное образовательное учреждение",
+    "мбудо": "муниципальное бюджетное учреждение дополнительного образования",
+    "мку": "муниципальное казенное учреждение",
+    "мбу": "муниципальное бюджетное учреждение",
+    "мау": "муниципальное автономное учреждение",
+    "мбук": "муниципальное бюджетное учреждение культуры",
+    "мкук": "муниципальное казенное учреждение культуры",
+    "гбуз": "государственное бюджетное учреждение здравоохранения",
+    "гбу": "государственное бюджетное учреждение",
+    "гку": "государственное казенное учреждение",
+    "гау": "государственное автономное учреждение",
+    "гбоу": "государственное бюджетное общеобразовательное учреждение",
+    "гбпоу": "государственное бюджетное профессиональное образовательное учреждение",
+    "бу": "бюджетное учреждение",
+    "сош": "средняя общеобразовательная школа",
+    "оош": "основная общеобразовательная школа",
+    "црб": "центральная районная больница",
+    "рб": "районная больница",
+    "дюсш": "детско юношеская спортивная школа",
+    "дши": "детская школа искусств",
+    "мфц": "многофункциональный центр",
+    "соцзащиты": "социальной защиты",
+    "г": "город",
+}
+# Words that say what kind of body it is, not which one: compared apart from the distinctive rest.
+_FORM_WORDS = frozenset(
+    [
+        *" ".join(ABBREVIATIONS.values()).split(),
+        *["учреждение", "учреждения", "организация", "имени", "им"],
+    ]
+)
+_NON_WORD = re.compile(r"[^\w№]+")
+_NUMBER_SIGN = re.compile(r"№\s*")
+
+
+def normalise_name(name: str) -> list[str]:
+    """Lower case, ё→е, no quotes or punctuation, abbreviations expanded: a list of words."""
+    text = _NUMBER_SIGN.sub("№ ", name.lower().replace("ё", "е"))
+    words: list[str] = []
+    for word in _NON_WORD.sub(" ", text).split():
+        words.extend(ABBREVIATIONS.get(word, word).split())
+    return words
+
+
+def name_similarity(page_name: str, official_name: str) -> float:
+    """0..1: how well a page name matches the official one (full or short form).
+
+    Forms of ownership and kinds of institution (expanded from МБОУ, СОШ, ГБУЗ…) are set aside;
+    the rest is compared: the share of the page's distinctive words found in the official name (a
+    short page name made of the official name's words is a match), or, if higher, the two as text.
+    """
+    a, b = normalise_name(page_name), normalise_name(official_name)
+    if not a or not b:
+        return 0.0
+    if a == b:
+        return 1.0
+    core_a = [w for w in a if w not in _FORM_WORDS]
+    core_b = [w for w in b if w not in _FORM_WORDS]
+    if not core_a or not core_b:  # nothing distinctive on one side: compare the whole names
+        return SequenceMatcher(None, " ".join(a), " ".join(b)).ratio()
+    # The distinctive words decide: "СОШ № 7 г. Россошь" is not "СОШ № 1 г. Лиски", however alike
+    # the forms of ownership make the full names look.
+    official = set(core_b)
+    share = sum(1 for w in core_a if w in official) / len(core_a)
+    if share >= 1.0:
+        return 1.0
+    return max(share, SequenceMatcher(None, " ".join(core_a), " ".join(core_b)).ratio())
+
+
+# --- A. presence -------------------------------------------------------------------------------
 
 
 def evaluate_presence(
     org: Organisation, page_status: Mapping[str, str], profile: Profile
 ) -> list[RuleResult]:
-    """PAGE_MISSING_ANY for one organisation.
+    """Organisation-level rules: PAGE_MISSING_ANY, PAGE_MISSING_<PLATFORM>, ORG_EXEMPT,
+    OFF_LIST_ONLY.
 
-    ``page_status`` maps a page key (``vk:club1``) to live/gone/unknown. A VK page counts unless it
-    is known to be gone; an OK page in the register counts (OK is not collected: no evidence, no
-    accusation).
+    ``page_status`` maps a page key (``vk:club1``) to live/gone/unknown. A collected page counts
+    unless it is known to be gone; a page on a platform nobody collects yet counts when the register
+    lists it (no evidence, no accusation).
     """
-    config = profile.rules.page_missing_any
-    if config is None or not config.enabled:
-        return []
-    rule, severity = PAGE_MISSING_ANY, config.severity
-    if org.exempt:
-        return [
-            _result(
-                rule,
-                PASS,
-                severity,
-                "exempt",
-                "",
-                "Организация освобождена от ведения госпабликов.",
+    results: list[RuleResult] = []
+    live = [
+        p
+        for p in org.pages
+        if p.platform not in COLLECTED_PLATFORMS or page_status.get(p.key, UNKNOWN) != GONE
+    ]
+    live_legal = [p for p in live if p.platform in LEGAL_PLATFORMS]
+
+    exempt_config = profile.rule(ORG_EXEMPT)
+    if exempt_config is not None:
+        if org.exempt:
+            summary = (
+                "Организация в перечне исключений учредителя: требования о госпабликах к ней не "
+                "применяются."
             )
-        ]
-    legal = [p for p in org.pages if p.platform in LEGAL_PLATFORMS]
-    live = [p for p in legal if page_status.get(p.key, UNKNOWN) != GONE]
-    if live:
-        return [_result(rule, PASS, severity, len(live), ">= 1", "Официальная страница есть.")]
-    if legal:
-        summary = (
-            "Официальная страница организации удалена, заблокирована или не найдена, другой "
-            "страницы во ВКонтакте или Одноклассниках нет: восстановите или создайте госпаблик "
-            "и обновите ссылку в реестре."
-        )
-    else:
-        summary = (
-            "У организации нет официальной страницы ни во ВКонтакте, ни в Одноклассниках: "
-            "создайте госпаблик и внесите ссылку в реестр."
-        )
-    return [_result(rule, FAIL, severity, 0, ">= 1", summary)]
+            results.append(_result(ORG_EXEMPT, FAIL, exempt_config.severity, "exempt", "", summary))
+        else:
+            summary = "Организация не в перечне исключений."
+            results.append(_result(ORG_EXEMPT, PASS, exempt_config.severity, "", "", summary))
+
+    config = profile.rule(PAGE_MISSING_ANY)
+    if config is not None:
+        rule, severity = PAGE_MISSING_ANY, config.severity
+        if org.exempt:
+            summary = "Организация освобождена от ведения госпабликов."
+            results.append(_result(rule, PASS, severity, "exempt", "", summary))
+        elif live_legal:
+            results.append(
+                _result(rule, PASS, severity, len(live_legal), ">= 1", "Официальная страница есть.")
+            )
+        else:
+            if any(p.platform in LEGAL_PLATFORMS for p in org.pages):
+                summary = (
+                    "Официальная страница организации удалена, заблокирована или не найдена, "
+                    "другой страницы во ВКонтакте или Одноклассниках нет: восстановите или "
+                    "создайте госпаблик и обновите ссылку в реестре."
+                )
+            else:
+                summary = (
+                    "У организации нет официальной страницы ни во ВКонтакте, ни в "
+                    "Одноклассниках: создайте госпаблик и внесите ссылку в реестр."
+                )
+            results.append(_result(rule, FAIL, severity, 0, ">= 1", summary))
+
+    platforms = profile.rules.page_missing_platform
+    if platforms is not None and platforms.enabled:
+        for platform in platforms.required:
+            rule = platform_rule(platform)
+            here = [p for p in live if p.platform == platform]
+            if org.exempt:
+                status, value, summary = PASS, "exempt", "Организация освобождена."
+            elif here:
+                status, value, summary = PASS, len(here), "Страница на площадке есть."
+            else:
+                status, value = FAIL, 0
+                summary = (
+                    f"Профиль требует страницу на площадке «{platform.value}», а её нет (или она "
+                    "удалена): создайте страницу и внесите ссылку в реестр."
+                )
+            results.append(_result(rule, status, platforms.severity, value, ">= 1", summary))
+
+    off_list = profile.rule(OFF_LIST_ONLY)
+    if off_list is not None:
+        others = [p for p in live if p.platform not in LEGAL_PLATFORMS]
+        if not org.exempt and others and not live_legal:
+            summary = (
+                "Единственные страницы организации — вне перечня площадок (ВКонтакте, "
+                "Одноклассники): закон требует госпаблик именно там."
+            )
+            value = ",".join(sorted({p.platform.value for p in others}))
+            results.append(_result(OFF_LIST_ONLY, FAIL, off_list.severity, value, "vk|ok", summary))
+        else:
+            summary = "Официальный канал в перечне площадок есть (или других каналов нет)."
+            results.append(_result(OFF_LIST_ONLY, PASS, off_list.severity, "", "vk|ok", summary))
+    return results
 
 
-# --- profile -----------------------------------------------------------------------------------
+# --- A/B/D. profile ------------------------------------------------------------------------------
 
 
-def evaluate_profile(snapshot: PageSnapshot, profile: Profile) -> list[RuleResult]:
-    """DESCRIPTION_MISSING, CONTACT_PHONE_MISSING, WALL_CLOSED for one live page."""
+@dataclass(frozen=True, slots=True)
+class ProfileFacts:
+    """What a profile shows, found once and shared by the rules and the stored page row."""
+
+    description_len: int
+    phone: str | None
+    email: str | None
+    site: str | None
+
+
+def profile_facts(snapshot: PageSnapshot) -> ProfileFacts:
+    description = snapshot.description
+    return ProfileFacts(
+        description_len=len(description.strip()),
+        phone=find_phone((description, *snapshot.phones)),
+        email=find_email((*snapshot.emails, description)),
+        site=website(snapshot.site, snapshot.links),
+    )
+
+
+def evaluate_profile(
+    snapshot: PageSnapshot,
+    profile: Profile,
+    official_name: str = "",
+    facts: ProfileFacts | None = None,
+) -> list[RuleResult]:
+    """Rules on a live page's profile: identity (A), completeness (B) and the wall (D)."""
     if snapshot.platform not in PAGE_RULE_PLATFORMS:
         return []
-    rules = profile.rules
-    results: list[RuleResult] = []
+    facts = facts or profile_facts(snapshot)
+    rule = profile.rule
+    out: list[RuleResult] = []
+    add = out.append
 
-    description = rules.description_missing
-    if description is not None and description.enabled:
-        length = len(snapshot.description.strip())
-        minimum = description.min_chars
+    if (config := rule(PAGE_NOT_PUBLIC)) is not None:
+        threshold = "is_closed = 0"
+        if snapshot.is_closed:
+            summary = (
+                "Сообщество закрытое или частное: госпаблик должен быть открыт для всех жителей."
+            )
+            add(_result(PAGE_NOT_PUBLIC, FAIL, config.closed_severity, snapshot.is_closed,
+                        threshold, summary))  # fmt: skip
+        else:
+            add(_result(PAGE_NOT_PUBLIC, PASS, config.closed_severity, 0, threshold,
+                        "Страница открыта."))  # fmt: skip
+
+    if (config := rule(NOT_VERIFIED)) is not None:
+        mark = snapshot.is_government_organization
+        threshold = "is_government_organization = 1"
+        if mark is None:
+            summary = "Платформа не сообщила отметку «Госорганизация»."
+            add(_result(NOT_VERIFIED, NOT_EVALUABLE, config.severity, "", threshold, summary))
+        elif mark:
+            add(_result(NOT_VERIFIED, PASS, config.severity, 1, threshold,
+                        "Отметка «Госорганизация» есть."))  # fmt: skip
+        else:
+            summary = (
+                "У страницы нет отметки «Госорганизация»: подайте заявку через Госуслуги или "
+                "поддержку ВКонтакте (синяя галочка верификации этой отметкой не является)."
+            )
+            add(_result(NOT_VERIFIED, FAIL, config.severity, 0, threshold, summary))
+
+    if (config := rule(NAME_MISMATCH)) is not None:
+        threshold = f">= {_fmt(config.min_similarity)}"
+        if not official_name:
+            summary = "Официальное название организации неизвестно (нет в реестре)."
+            add(_result(NAME_MISMATCH, NOT_EVALUABLE, config.severity, "", threshold, summary))
+        else:
+            similarity = name_similarity(snapshot.name, official_name)
+            value = f"{similarity:.2f}"
+            if similarity < config.min_similarity:
+                summary = (
+                    f"Название страницы «{snapshot.name[:120]}» не похоже на официальное "
+                    f"«{official_name[:160]}»: назовите страницу по реестру (можно сокращённо)."
+                )
+                add(_result(NAME_MISMATCH, FAIL, config.severity, value, threshold, summary))
+            else:
+                add(_result(NAME_MISMATCH, PASS, config.severity, value, threshold,
+                            "Название соответствует реестру."))  # fmt: skip
+
+    design: list[tuple[str, str]] = []  # (rule, status) of section B, for DESIGN_SCORE_LOW
+
+    def b(result: RuleResult) -> None:
+        design.append((result.rule, result.status))
+        add(result)
+
+    if (config := rule(DESCRIPTION_MISSING)) is not None:
+        length, minimum = facts.description_len, config.min_chars
         if length < minimum:
             summary = (
                 f"Описание страницы слишком короткое ({length} симв. при минимуме {minimum}): "
                 "расскажите, чем занимается организация, и укажите контакты."
             )
-            status = FAIL
+            b(_result(DESCRIPTION_MISSING, FAIL, config.severity, length, minimum, summary))
         else:
-            summary, status = "Описание страницы заполнено.", PASS
-        results.append(
-            _result(DESCRIPTION_MISSING, status, description.severity, length, minimum, summary)
-        )
+            b(_result(DESCRIPTION_MISSING, PASS, config.severity, length, minimum,
+                      "Описание страницы заполнено."))  # fmt: skip
 
-    phone_rule = rules.contact_phone_missing
-    if phone_rule is not None and phone_rule.enabled:
-        phone = find_phone((snapshot.description, *snapshot.phones))
-        if phone is None:
+    if (config := rule(DESCRIPTION_NO_GOALS)) is not None:
+        low = snapshot.description.lower()
+        found = next((k for k in config.keywords if k in low), None)
+        threshold = "|".join(config.keywords)
+        if found is None:
+            summary = (
+                "В описании не сказано о целях, задачах или функциях организации: добавьте, "
+                "чем она занимается и чем полезна жителям."
+            )
+            b(_result(DESCRIPTION_NO_GOALS, FAIL, config.severity, "", threshold, summary))
+        else:
+            b(_result(DESCRIPTION_NO_GOALS, PASS, config.severity, found, threshold,
+                      "Цели и задачи описаны."))  # fmt: skip
+
+    if (config := rule(CONTACT_PHONE_MISSING)) is not None:
+        if facts.phone is None:
             summary = (
                 "В профиле нет контактного телефона: укажите номер в формате "
                 "+7 (XXX) XXX-XX-XX в описании или в блоке «Контакты»."
             )
-            results.append(
-                _result(CONTACT_PHONE_MISSING, FAIL, phone_rule.severity, "", "phone", summary)
-            )
+            b(_result(CONTACT_PHONE_MISSING, FAIL, config.severity, "", "phone", summary))
         else:
-            summary = "Контактный телефон указан."
-            results.append(
-                _result(CONTACT_PHONE_MISSING, PASS, phone_rule.severity, phone, "phone", summary)
-            )
+            b(_result(CONTACT_PHONE_MISSING, PASS, config.severity, facts.phone, "phone",
+                      "Контактный телефон указан."))  # fmt: skip
 
-    wall_rule = rules.wall_closed
-    if wall_rule is not None and wall_rule.enabled:
+    if (config := rule(CONTACT_EMAIL_MISSING)) is not None:
+        if facts.email is None:
+            summary = (
+                "В профиле нет адреса электронной почты: укажите его в описании или контактах."
+            )
+            b(_result(CONTACT_EMAIL_MISSING, FAIL, config.severity, "", "e-mail", summary))
+        else:
+            b(_result(CONTACT_EMAIL_MISSING, PASS, config.severity, facts.email, "e-mail",
+                      "Электронная почта указана."))  # fmt: skip
+
+    if (config := rule(ADDRESS_MISSING)) is not None:
+        if snapshot.address.strip():
+            b(_result(ADDRESS_MISSING, PASS, config.severity, snapshot.address[:200], "address",
+                      "Адрес указан."))  # fmt: skip
+        else:
+            summary = "В профиле нет адреса: включите блок «Адреса» и отметьте здание на карте."
+            b(_result(ADDRESS_MISSING, FAIL, config.severity, "", "address", summary))
+
+    if (config := rule(WEBSITE_LINK_MISSING)) is not None:
+        if facts.site is None:
+            summary = "Нет ссылки на официальный сайт организации: добавьте её в поле «Сайт»."
+            b(_result(WEBSITE_LINK_MISSING, FAIL, config.severity, "", "site", summary))
+        else:
+            b(_result(WEBSITE_LINK_MISSING, PASS, config.severity, facts.site[:200], "site",
+                      "Ссылка на сайт есть."))  # fmt: skip
+
+    for rule_id, flag, what in (
+        (AVATAR_MISSING, snapshot.has_photo, "аватар"),
+        (COVER_MISSING, snapshot.has_cover, "обложка"),
+    ):
+        if (config := rule(rule_id)) is None:
+            continue
+        if flag is None:
+            summary = f"Платформа не сообщила, есть ли {what}."
+            b(_result(rule_id, NOT_EVALUABLE, config.severity, "", "1", summary))
+        elif flag:
+            b(_result(rule_id, PASS, config.severity, 1, "1", f"{what.capitalize()} есть."))
+        else:
+            summary = (
+                f"Не загружена {what}: оформите страницу в едином стиле."
+                if (rule_id == COVER_MISSING)
+                else "Не загружен аватар (стоит стандартная картинка): загрузите логотип или герб."
+            )
+            b(_result(rule_id, FAIL, config.severity, 0, "1", summary))
+
+    if (config := rule(DESIGN_SCORE_LOW)) is not None:
+        percent = design_percent(design, config.weights)
+        threshold = f">= {_fmt(config.min_percent)}%"
+        if percent is None:
+            summary = "Ни одно правило оформления не удалось проверить."
+            add(_result(DESIGN_SCORE_LOW, NOT_EVALUABLE, config.severity, "", threshold, summary))
+        elif percent < config.min_percent:
+            summary = (
+                f"Оформление страницы — {percent:.0f}% (нужно не менее "
+                f"{_fmt(config.min_percent)}%): исправьте замечания раздела «Оформление»."
+            )
+            add(_result(DESIGN_SCORE_LOW, FAIL, config.severity, f"{percent:.1f}", threshold,
+                        summary))  # fmt: skip
+        else:
+            add(_result(DESIGN_SCORE_LOW, PASS, config.severity, f"{percent:.1f}", threshold,
+                        "Оформление в порядке."))  # fmt: skip
+
+    if (config := rule(WALL_CLOSED)) is not None:
         wall = snapshot.wall
         threshold = "wall not in {0, 3}"
         if wall is None:
             summary = "Платформа не сообщила настройку стены."
-            results.append(
-                _result(WALL_CLOSED, NOT_EVALUABLE, wall_rule.severity, "", threshold, summary)
-            )
+            add(_result(WALL_CLOSED, NOT_EVALUABLE, config.severity, "", threshold, summary))
         elif wall in WALL_CLOSED_VALUES:
             summary = (
                 "Стена сообщества закрыта: откройте стену (открытая или ограниченная), "
                 "чтобы жители могли писать организации."
             )
-            results.append(_result(WALL_CLOSED, FAIL, wall_rule.severity, wall, threshold, summary))
+            add(_result(WALL_CLOSED, FAIL, config.severity, wall, threshold, summary))
         else:
-            results.append(
-                _result(WALL_CLOSED, PASS, wall_rule.severity, wall, threshold, "Стена открыта.")
-            )
-    return results
+            add(_result(WALL_CLOSED, PASS, config.severity, wall, threshold, "Стена открыта."))
+    return out
 
 
-# --- activity ----------------------------------------------------------------------------------
+def design_percent(
+    results: Iterable[tuple[str, str]], weights: Mapping[str, float] | None = None
+) -> float | None:
+    """Weighted share (0–100) of section B verdicts that passed; None if none was evaluated."""
+    passed = total = 0.0
+    for rule, status in results:
+        if rule not in DESIGN_RULES or status == NOT_EVALUABLE:
+            continue
+        weight = (weights or {}).get(rule, 1.0) if weights else 1.0
+        if weights is not None and rule not in weights:
+            continue
+        total += weight
+        if status == PASS:
+            passed += weight
+    return None if total == 0 else 100.0 * passed / total
 
 
-def evaluate_activity(posts: PostsObserved, profile: Profile, now: datetime) -> list[RuleResult]:
-    """STALE: age of the newest own (not reposted) post among those the platform returned."""
+# --- C/D. activity -------------------------------------------------------------------------------
+
+
+def evaluate_activity(
+    posts: PostsObserved,
+    profile: Profile,
+    now: datetime,
+    posted: Sequence[int] | None = None,
+    level: str = "",
+) -> list[RuleResult]:
+    """STALE, LOW_FREQUENCY, REPOST_HEAVY, COMMENTS_CLOSED_POSTS from the posts the platform returned.
+
+    ``posted`` is ``posted_ms(posts.posts)`` when the caller has it already; ``level`` is the
+    organisation's level, for a per-level posting floor. LOW_ENGAGEMENT needs the page's cohort:
+    see ``evaluate_engagement``.
+    """
     if posts.platform not in PAGE_RULE_PLATFORMS:
         return []
-    config = profile.rules.stale
-    if config is None or not config.enabled:
-        return []
+    items = posts.posts
+    posted = posted_ms(items) if posted is None else posted
+    now_ms = epoch_ms(now)
+    rule = profile.rule
+    out: list[RuleResult] = []
+
+    if (config := rule(STALE)) is not None:
+        out.append(_stale(items, posted, now_ms, config))
+
+    if (config := rule(LOW_FREQUENCY)) is not None:
+        out.append(_frequency(posts, posted, now_ms, config, level))
+
+    if (config := rule(REPOST_HEAVY)) is not None:
+        since = now_ms - config.weeks * WEEK_MS
+        recent = [p for p, ms in zip(items, posted, strict=True) if ms >= since]
+        threshold = f"<= {config.max_share:.0%} за {config.weeks} нед."
+        if not recent:
+            summary = f"За {config.weeks} нед. нет публикаций: долю репостов не посчитать."
+            out.append(
+                _result(REPOST_HEAVY, NOT_EVALUABLE, config.severity, "", threshold, summary)
+            )
+        else:
+            share = sum(1 for p in recent if p.is_repost) / len(recent)
+            value = f"{share:.0%}"
+            if share > config.max_share:
+                summary = (
+                    f"Репосты — {value} публикаций за {config.weeks} нед.: публикуйте больше "
+                    "собственных материалов."
+                )
+                out.append(_result(REPOST_HEAVY, FAIL, config.severity, value, threshold, summary))
+            else:
+                out.append(_result(REPOST_HEAVY, PASS, config.severity, value, threshold,
+                                   "Собственных публикаций достаточно."))  # fmt: skip
+
+    if (config := rule(COMMENTS_CLOSED_POSTS)) is not None:
+        latest = sorted(zip(posted, range(len(items)), strict=True), reverse=True)
+        last = [items[i] for _, i in latest[: config.last_posts]]
+        threshold = f"<= {config.max_share:.0%} из {config.last_posts}"
+        if not last:
+            summary = "Публикаций нет: долю закрытых комментариев не посчитать."
+            out.append(
+                _result(COMMENTS_CLOSED_POSTS, NOT_EVALUABLE, config.severity, "", threshold,
+                        summary)
+            )  # fmt: skip
+        else:
+            share = sum(1 for p in last if not p.comments_open) / len(last)
+            value = f"{share:.0%}"
+            if share > config.max_share:
+                summary = (
+                    f"Комментарии закрыты у {value} последних публикаций: откройте комментарии, "
+                    "чтобы жители могли задать вопрос."
+                )
+                out.append(
+                    _result(COMMENTS_CLOSED_POSTS, FAIL, config.severity, value, threshold, summary)
+                )
+            else:
+                out.append(_result(COMMENTS_CLOSED_POSTS, PASS, config.severity, value, threshold,
+                                   "Комментарии открыты."))  # fmt: skip
+    return out
+
+
+def _stale(items: Sequence[Post], posted: Sequence[int], now_ms: int, config) -> RuleResult:
     grades = config.grades  # sorted by days, largest first
     threshold = "/".join(f"{g.days:g}d" for g in reversed(grades))
     mildest = grades[-1].severity
-
-    newest: datetime | None = None
-    for post in posts.posts:
-        if post.is_own and not post.is_repost and (newest is None or post.posted_at > newest):
-            newest = post.posted_at
+    newest = max(
+        (ms for p, ms in zip(items, posted, strict=True) if p.is_own and not p.is_repost),
+        default=None,
+    )
     if newest is None:
         summary = (
             "Среди последних записей нет собственных публикаций (только репосты или пусто): "
             "публикуйте новости организации регулярно."
         )
-        return [_result(STALE, FAIL, config.no_own_posts_severity, "none", threshold, summary)]
-
-    age_days = (now - newest).total_seconds() / DAY_S
+        return _result(STALE, FAIL, config.no_own_posts_severity, "none", threshold, summary)
+    age_days = (now_ms - newest) / 1000 / DAY_S
     value = f"{age_days:.1f}d"
     for grade in grades:
         if age_days >= grade.days:
@@ -256,8 +836,365 @@ def evaluate_activity(posts: PostsObserved, profile: Profile, now: datetime) -> 
                 f"Последняя собственная публикация — {int(age_days)} дн. назад "
                 f"(допустимо менее {grades[-1].days:g}): публикуйте новости регулярно."
             )
-            return [_result(STALE, FAIL, grade.severity, value, threshold, summary)]
-    return [_result(STALE, PASS, mildest, value, threshold, "Страница обновляется.")]
+            return _result(STALE, FAIL, grade.severity, value, threshold, summary)
+    return _result(STALE, PASS, mildest, value, threshold, "Страница обновляется.")
+
+
+def _frequency(
+    posts: PostsObserved, posted: Sequence[int], now_ms: int, config, level: str
+) -> RuleResult:
+    floor = config.by_level.get(level, config.min_posts_per_week)
+    weeks = config.weeks
+    since = now_ms - weeks * WEEK_MS
+    items = posts.posts
+    own = sum(
+        1
+        for p, ms in zip(items, posted, strict=True)
+        if ms >= since and p.is_own and not p.is_repost
+    )
+    rate = own / weeks
+    value = f"{rate:g}"
+    threshold = f">= {_fmt(floor)}/нед. за {weeks} нед."
+    if rate >= floor:
+        return _result(LOW_FREQUENCY, PASS, config.severity, value, threshold,
+                       "Публикации выходят достаточно часто.")  # fmt: skip
+    # The platform returned only the latest posts: if they all fall inside the window, more may
+    # lie beyond them, and a low count proves nothing.
+    unpinned = [ms for p, ms in zip(items, posted, strict=True) if not p.is_pinned]
+    seen_all = posts.total_count is not None and posts.total_count <= len(items)
+    if unpinned and min(unpinned) >= since and not seen_all:
+        days = (now_ms - min(unpinned)) / DAY_MS
+        summary = (
+            f"Платформа вернула только {len(items)} последних записей за {days:.0f} дн. — "
+            f"меньше окна в {weeks} нед.: частоту не посчитать."
+        )
+        return _result(LOW_FREQUENCY, NOT_EVALUABLE, config.severity, value, threshold, summary)
+    summary = (
+        f"Собственных публикаций — {value} в неделю за последние {weeks} нед. (нужно не менее "
+        f"{_fmt(floor)}): публикуйте новости регулярно."
+    )
+    return _result(LOW_FREQUENCY, FAIL, config.severity, value, threshold, summary)
+
+
+def frequency_score(
+    posts: PostsObserved,
+    posted: Sequence[int],
+    now: datetime,
+    profile: Profile,
+    level: str = "",
+    results: Sequence[RuleResult] = (),
+) -> float | None:
+    """«Частотность»: min(1, own posts per week / the profile's floor).
+
+    Reads the LOW_FREQUENCY verdict's rate from ``results`` when the caller has it.
+    """
+    config = profile.rules.low_frequency
+    if config is None:
+        return None
+    floor = config.by_level.get(level, config.min_posts_per_week)
+    done = next((x for x in results if x.rule == LOW_FREQUENCY), None)
+    if done is not None:
+        return min(1.0, float(done.value) / floor)
+    since = epoch_ms(now) - config.weeks * WEEK_MS
+    own = sum(
+        1
+        for p, ms in zip(posts.posts, posted, strict=True)
+        if ms >= since and p.is_own and not p.is_repost
+    )
+    return min(1.0, own / config.weeks / floor)
+
+
+def engagement_rate(posts: PostsObserved, members: int | None) -> float | None:
+    """Reactions (likes, reposts, comments) per own post, per subscriber; None without data."""
+    own = [p for p in posts.posts if p.is_own and not p.is_repost]
+    if not own or not members or members <= 0:
+        return None
+    reactions = sum(p.likes + p.reposts + p.comments_count for p in own)
+    return reactions / len(own) / members
+
+
+def evaluate_engagement(
+    rate: float | None, rank: float | None, cohort_size: int, profile: Profile
+) -> list[RuleResult]:
+    """LOW_ENGAGEMENT: the page's ER in the bottom ``bottom_percent`` of its cohort.
+
+    ``rank`` is the share (0..1) of the cohort's pages with a lower ER. A cohort smaller than
+    ``min_cohort`` (e.g. early in a sweep) says nothing.
+    """
+    config = profile.rule(LOW_ENGAGEMENT)
+    if config is None:
+        return []
+    threshold = f"> нижних {_fmt(config.bottom_percent)}% когорты"
+    if rate is None:
+        summary = "Нет собственных публикаций или числа подписчиков: вовлечённость не посчитать."
+        return [_result(LOW_ENGAGEMENT, NOT_EVALUABLE, config.severity, "", threshold, summary)]
+    if rank is None or cohort_size < config.min_cohort:
+        summary = (
+            f"В когорте (уровень, сфера, регион) {cohort_size} стр. — меньше "
+            f"{config.min_cohort}: сравнивать не с чем."
+        )
+        value = f"ER {rate:.4%}"
+        return [_result(LOW_ENGAGEMENT, NOT_EVALUABLE, config.severity, value, threshold, summary)]
+    value = f"ER {rate:.4%}, {rank:.0%} когорты ниже"
+    if rank * 100 < config.bottom_percent:
+        summary = (
+            f"Вовлечённость ниже, чем у {100 - rank * 100:.0f}% похожих страниц: публикуйте "
+            "материалы, интересные жителям, и отвечайте на комментарии."
+        )
+        return [_result(LOW_ENGAGEMENT, FAIL, config.severity, value, threshold, summary)]
+    return [_result(LOW_ENGAGEMENT, PASS, config.severity, value, threshold,
+                    "Вовлечённость на уровне похожих страниц.")]  # fmt: skip
+
+
+# --- D. comments ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    comment: Comment
+    replied_at: datetime | None  # the page's first reply in the thread after the comment
+
+
+def first_answers(comments: Sequence[Comment]) -> list[Answer]:
+    """Each citizen comment with the page's first reply to it.
+
+    A page comment answers a citizen comment on the same post, written after it, that replies to
+    it directly, or sits in the same thread (replies to the same top-level comment, or to the
+    citizen comment's own thread root).
+    """
+    page = [c for c in comments if c.author_kind == "page"]
+    out = []
+    for c in comments:
+        if c.author_kind != "citizen":
+            continue
+        root = c.reply_to or c.comment_id
+        replies = [
+            p.posted_at
+            for p in page
+            if p.post_id == c.post_id
+            and p.posted_at >= c.posted_at
+            and p.reply_to is not None
+            and (p.reply_to == c.comment_id or p.reply_to == root)
+        ]
+        out.append(Answer(c, min(replies) if replies else None))
+    return out
+
+
+def evaluate_comments(
+    event: CommentsObserved,
+    profile: Profile,
+    now: datetime,
+    calendar: WorkCalendar | None = None,
+    timezone: str = "",
+) -> list[RuleResult]:
+    """UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE from one page's recent comments."""
+    if event.platform not in PAGE_RULE_PLATFORMS:
+        return []
+    rule = profile.rule
+    tz = timezone or profile.calendar.default_timezone
+    answers = first_answers(event.comments)
+    out: list[RuleResult] = []
+
+    def hours(since: datetime, until: datetime, working: bool) -> float:
+        return elapsed_hours(since, until, calendar if working else None, tz)
+
+    if (config := rule(UNANSWERED_COMMENT)) is not None:
+        unit = "раб. ч" if config.working_hours else "ч"
+        threshold = f"<= {_fmt(config.hours)} {unit}"
+        window = now - timedelta(days=config.window_days)
+        late = []
+        for a in answers:
+            if a.comment.posted_at < window:
+                continue
+            waited = hours(a.comment.posted_at, a.replied_at or now, config.working_hours)
+            if waited > config.hours:
+                late.append((waited, a))
+        if late:
+            worst, a = max(late, key=lambda x: x[0])
+            state = "без ответа" if a.replied_at is None else "с опозданием"
+            summary = (
+                f"{len(late)} комментари(ев) жителей {state} дольше {_fmt(config.hours)} {unit} "
+                f"(самый долгий — {worst:.0f} {unit}): ответьте от имени сообщества."
+            )
+            value = f"{len(late)} шт., до {worst:.1f} {unit}"
+            out.append(
+                _result(UNANSWERED_COMMENT, FAIL, config.severity, value, threshold, summary)
+            )
+        else:
+            out.append(_result(UNANSWERED_COMMENT, PASS, config.severity, 0, threshold,
+                               "На комментарии жителей отвечают вовремя."))  # fmt: skip
+
+    if (config := rule(SLOW_RESPONSE_MEDIAN)) is not None:
+        unit = "раб. ч" if config.working_hours else "ч"
+        threshold = f"медиана <= {_fmt(config.hours)} {unit} за {config.days} дн."
+        since = now - timedelta(days=config.days)
+        # An unanswered comment has waited at least until now: a lower bound, safe to count.
+        times = [
+            hours(a.comment.posted_at, a.replied_at or now, config.working_hours)
+            for a in answers
+            if a.comment.posted_at >= since
+        ]
+        if not times:
+            summary = f"За {config.days} дн. нет комментариев жителей: время ответа не измерить."
+            out.append(
+                _result(SLOW_RESPONSE_MEDIAN, NOT_EVALUABLE, config.severity, "", threshold,
+                        summary)
+            )  # fmt: skip
+        else:
+            median = statistics.median(times)
+            value = f"{median:.1f} {unit}"
+            if median > config.hours:
+                summary = (
+                    f"Медианное время ответа — {median:.1f} {unit} (нужно не более "
+                    f"{_fmt(config.hours)}): отвечайте жителям быстрее."
+                )
+                out.append(
+                    _result(SLOW_RESPONSE_MEDIAN, FAIL, config.severity, value, threshold, summary)
+                )
+            else:
+                out.append(_result(SLOW_RESPONSE_MEDIAN, PASS, config.severity, value, threshold,
+                                   "Отвечают быстро."))  # fmt: skip
+
+    if (config := rule(LOW_REPLY_RATE)) is not None:
+        within = timedelta(days=config.within_days)
+        threshold = f">= {config.min_share:.0%} за {_fmt(config.within_days)} дн."
+        # A comment younger than the allowance and still unanswered cannot count either way yet.
+        judged = [
+            a for a in answers if a.replied_at is not None or now - a.comment.posted_at >= within
+        ]
+        if not judged:
+            summary = "Нет комментариев жителей, по которым срок ответа уже прошёл."
+            out.append(_result(LOW_REPLY_RATE, NOT_EVALUABLE, config.severity, "", threshold,
+                               summary))  # fmt: skip
+        else:
+            answered = sum(
+                1
+                for a in judged
+                if a.replied_at is not None and a.replied_at - a.comment.posted_at <= within
+            )
+            share = answered / len(judged)
+            value = f"{share:.0%} ({answered}/{len(judged)})"
+            if share < config.min_share:
+                summary = (
+                    f"Ответ получили {value} комментариев жителей (нужно не менее "
+                    f"{config.min_share:.0%}): отвечайте на каждый вопрос."
+                )
+                out.append(
+                    _result(LOW_REPLY_RATE, FAIL, config.severity, value, threshold, summary)
+                )
+            else:
+                out.append(_result(LOW_REPLY_RATE, PASS, config.severity, value, threshold,
+                                   "Почти на все комментарии отвечают."))  # fmt: skip
+    return out
+
+
+def response_score(
+    event: CommentsObserved,
+    profile: Profile,
+    now: datetime,
+    calendar: WorkCalendar | None = None,
+    timezone: str = "",
+) -> float | None:
+    """«Отклик»: share answered within the SLA × share answered at all (None without comments)."""
+    answers = first_answers(event.comments)
+    if not answers:
+        return None
+    sla = profile.rules.unanswered_comment
+    hours_allowed = sla.hours if sla is not None else 24.0
+    working = sla.working_hours if sla is not None else False
+    tz = timezone or profile.calendar.default_timezone
+    replied = [a for a in answers if a.replied_at is not None]
+    in_time = sum(
+        1
+        for a in replied
+        if elapsed_hours(a.comment.posted_at, a.replied_at, calendar if working else None, tz)
+        <= hours_allowed
+    )
+    return (in_time / len(answers)) * (len(replied) / len(answers))
+
+
+# --- E. content and safety: evidence from two sources --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one source (the profile or the posts) showed for a two-source rule; "" = nothing."""
+
+    rule: str
+    found: str
+
+
+def find_evidence(
+    profile: Profile, texts: Sequence[str], links: Sequence[str] = ()
+) -> list[Evidence]:
+    """Evidence for BANNED_PLATFORM_LINKS and FOREIGN_MESSENGER_SERVICE in some texts."""
+    banned = profile.rule(BANNED_PLATFORM_LINKS)
+    messenger = profile.rule(FOREIGN_MESSENGER_SERVICE)
+    if banned is None and messenger is None:
+        return []
+    # Most pages mention neither: one lower-cased copy of everything rules that out cheaply.
+    low = "\n".join(t for t in (*texts, *links) if t).lower()
+    out = []
+    if banned is not None:
+        found = None
+        if any(d in low for d in banned.domains):
+            found = find_domain((*texts, *links), tuple(banned.domains))
+        out.append(Evidence(BANNED_PLATFORM_LINKS, found or ""))
+    if messenger is not None:
+        found = None
+        if any(m in low for m in messenger.messengers):
+            found = find_messenger_service(texts, messenger.messengers, messenger.service_words)
+        out.append(Evidence(FOREIGN_MESSENGER_SERVICE, found or ""))
+    return out
+
+
+def profile_evidence(snapshot: PageSnapshot, profile: Profile) -> list[Evidence]:
+    if snapshot.platform not in PAGE_RULE_PLATFORMS:
+        return []
+    return find_evidence(
+        profile, (snapshot.description, snapshot.site), (*snapshot.links, snapshot.site)
+    )
+
+
+def posts_evidence(posts: PostsObserved, profile: Profile) -> list[Evidence]:
+    """Evidence in the page's own recent posts (reposts and visitors' posts are not the page's)."""
+    if posts.platform not in PAGE_RULE_PLATFORMS:
+        return []
+    own = [p for p in posts.posts if p.is_own and not p.is_repost]
+    texts = [p.text for p in own]
+    links = [link for p in own for link in p.links]
+    return find_evidence(profile, texts, links)
+
+
+def combine_evidence(
+    profile: Profile, rule: str, in_profile: str | None, in_posts: str | None
+) -> RuleResult | None:
+    """The verdict from both sources; ``None`` for a source not seen yet."""
+    config = profile.rule(rule)
+    if config is None:
+        return None
+    if rule == BANNED_PLATFORM_LINKS:
+        threshold = "нет ссылок на " + ", ".join(config.domains)
+        what = "ссылка на запрещённую площадку"
+        fix = "удалите ссылки на Instagram и Facebook (Meta признана экстремистской)."
+    else:
+        threshold = "нет услуг через иностранные мессенджеры"
+        what = "предложение услуги через иностранный мессенджер"
+        fix = (
+            "не принимайте обращения с персональными данными и платежи через WhatsApp, Viber "
+            "или Telegram: используйте официальные каналы (Госуслуги, сайт, телефон)."
+        )
+    found = [(where, ev) for where, ev in (("профиль", in_profile), ("публикации", in_posts)) if ev]
+    if found:
+        where, ev = found[0]
+        summary = f"Найдено: {what} ({where}: «{ev[:100]}»): {fix}"
+        value = "; ".join(f"{w}: {e[:100]}" for w, e in found)
+        return _result(rule, FAIL, config.severity, value, threshold, summary)
+    if in_profile is None or in_posts is None:
+        missing = "профиль" if in_profile is None else "публикации"
+        summary = f"Проверена только часть данных: ещё не получены {missing}."
+        return _result(rule, NOT_EVALUABLE, config.severity, "", threshold, summary)
+    return _result(rule, PASS, config.severity, "", threshold, "Нарушений не найдено.")
 
 
 # --- pages the platform would not show ----------------------------------------------------------
@@ -266,14 +1203,43 @@ def evaluate_activity(posts: PostsObserved, profile: Profile, now: datetime) -> 
 def evaluate_unavailable(
     platform: Platform, reason: Unavailability, profile: Profile
 ) -> list[RuleResult]:
-    """Page-level rules cannot be checked on a page that is gone or closed: say so, per rule."""
+    """A page that is gone or closed: PAGE_NOT_PUBLIC fails; the rest cannot be checked."""
     if platform not in PAGE_RULE_PLATFORMS:
         return []
     results = []
+    config = profile.rule(PAGE_NOT_PUBLIC)
+    if config is not None:
+        threshold = "страница открыта"
+        if reason in (Unavailability.DELETED, Unavailability.BANNED):
+            summary = (
+                f"Страница {'заблокирована' if reason == Unavailability.BANNED else 'удалена'}: "
+                "восстановите госпаблик или создайте новый и обновите ссылку в реестре."
+            )
+            results.append(_result(PAGE_NOT_PUBLIC, FAIL, config.deleted_severity, reason.value,
+                                   threshold, summary))  # fmt: skip
+        elif reason == Unavailability.PRIVATE:
+            summary = "Сообщество закрытое: госпаблик должен быть открыт для всех жителей."
+            results.append(_result(PAGE_NOT_PUBLIC, FAIL, config.closed_severity, reason.value,
+                                   threshold, summary))  # fmt: skip
+        else:
+            summary = "Страница не найдена: проверьте ссылку в реестре (см. PAGE_MISSING_ANY)."
+            results.append(_result(PAGE_NOT_PUBLIC, NOT_EVALUABLE, config.deleted_severity,
+                                   reason.value, threshold, summary))  # fmt: skip
     summary = f"Страница недоступна ({reason.value}): проверка профиля и публикаций невозможна."
     for rule in PAGE_RULES:
+        if rule == PAGE_NOT_PUBLIC:
+            continue
         config = profile.rule(rule)
         if config is not None:
-            severity = getattr(config, "severity", None) or config.grades[-1].severity
-            results.append(_result(rule, NOT_EVALUABLE, severity, reason.value, "", summary))
+            results.append(
+                _result(rule, NOT_EVALUABLE, _severity(config), reason.value, "", summary)
+            )
     return results
+
+
+def not_evaluable(rule: str, profile: Profile, reason: str) -> RuleResult | None:
+    """A verdict for a rule whose data did not come at all (e.g. no comments were given)."""
+    config = profile.rule(rule)
+    if config is None:
+        return None
+    return _result(rule, NOT_EVALUABLE, _severity(config), "", "", reason)

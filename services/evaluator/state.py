@@ -8,6 +8,7 @@ redelivered messages produce the same transitions again.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,9 @@ from .rules import GONE, UNKNOWN
 # (org_id, platform, page_id, rule): at most one open violation per slot; its severity is part of
 # the violation's identity, so a change of severity closes one violation and opens another.
 Slot = tuple[str, str, str, str]
+# (level, sphere, region): the pages an engagement rate is compared with.
+Cohort = tuple[str, str, str]
+INFO = "info"
 
 _MISSING = object()
 _TICK = timedelta(microseconds=1)
@@ -32,15 +36,39 @@ class PageState:
     name: str = ""
     observed_at: datetime | None = None  # last observation that said something about liveness
     posts_observed_at: datetime | None = None
+    members: int | None = None
+    # What the last profile / posts showed for the two-source rules: ((rule, found), ...), or None
+    # when that source has not been seen since the start (a verdict then waits for it).
+    profile_evidence: tuple[tuple[str, str], ...] | None = None
+    posts_evidence: tuple[tuple[str, str], ...] | None = None
+    comments_observed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OpenViolation:
+    """An open violation as the state keeps it: compact, since a first national sweep opens
+    hundreds of thousands (its labels as a plain tuple, in ``AlertLabels`` field order)."""
+
     violation_id: str
     severity: str
-    labels: AlertLabels
+    label_values: tuple[str, ...]
     opened_at: datetime
-    summary: str
+
+    @classmethod
+    def of(
+        cls, violation_id: str, severity: str, labels: AlertLabels, opened_at: datetime
+    ) -> OpenViolation:
+        return cls(violation_id, severity, tuple(getattr(labels, f) for f in _LABEL_FIELDS),
+                   opened_at)  # fmt: skip
+
+    @property
+    def labels(self) -> AlertLabels:
+        return AlertLabels.model_construct(
+            **dict(zip(_LABEL_FIELDS, self.label_values, strict=True))
+        )
+
+
+_LABEL_FIELDS = tuple(AlertLabels.model_fields)
 
 
 class EvaluatorState:
@@ -49,6 +77,12 @@ class EvaluatorState:
         self.org_by_page: dict[str, str] = {}  # page key (vk:club1) → org_id
         self.pages: dict[str, PageState] = {}  # page key → state
         self.open: dict[Slot, OpenViolation] = {}
+        self.open_by_org: dict[str, int] = {}  # open violations above "info", per organisation
+        self.region: dict[str, str] = {}  # org_id → region code of its register
+        # Engagement rate per page and its cohort (level, sphere, region); the sorted rates per
+        # cohort are derived from it and rebuilt after a rollback.
+        self.engagement: dict[str, tuple[Cohort, float]] = {}
+        self._cohorts: dict[Cohort, list[float]] | None = {}
         self.last_change = datetime(1970, 1, 1, tzinfo=UTC)
         self._journal: list[tuple[Any, Any, Any]] | None = None
 
@@ -62,6 +96,8 @@ class EvaluatorState:
 
     def rollback(self) -> None:
         journal, self._journal = self._journal or [], None
+        if any(target is self.engagement for target, _, _ in journal):
+            self._cohorts = None
         for target, key, old in reversed(journal):
             if target is self:
                 setattr(self, key, old)
@@ -84,7 +120,9 @@ class EvaluatorState:
 
     # --- changes ---------------------------------------------------------------------------
 
-    def put_org(self, org: Organisation) -> None:
+    def put_org(self, org: Organisation, region: str | None = None) -> None:
+        if region is not None and self.region.get(org.org_id) != region:
+            self._set(self.region, org.org_id, region)
         old = self.orgs.get(org.org_id)
         if old is not None:
             for page in old.pages:
@@ -99,9 +137,58 @@ class EvaluatorState:
 
     def open_violation(self, slot: Slot, violation: OpenViolation) -> None:
         self._set(self.open, slot, violation)
+        if violation.severity != INFO:
+            org_id = slot[0]
+            self._set(self.open_by_org, org_id, self.open_by_org.get(org_id, 0) + 1)
 
     def close_violation(self, slot: Slot) -> None:
+        current = self.open.get(slot)
         self._delete(self.open, slot)
+        if current is not None and current.severity != INFO:
+            org_id = slot[0]
+            self._set(self.open_by_org, org_id, max(0, self.open_by_org.get(org_id, 0) - 1))
+
+    def set_engagement(self, key: str, cohort: Cohort, rate: float) -> None:
+        """Record a page's engagement rate in its cohort (replacing the previous one)."""
+        old = self.engagement.get(key)
+        if old == (cohort, rate):
+            return
+        self._set(self.engagement, key, (cohort, rate))
+        cohorts = self._cohorts
+        if cohorts is None:
+            return
+        if old is not None:
+            rates = cohorts.get(old[0])
+            if rates:
+                i = bisect_left(rates, old[1])
+                if i < len(rates) and rates[i] == old[1]:
+                    del rates[i]
+        insort(cohorts.setdefault(cohort, []), rate)
+
+    def drop_engagement(self, key: str) -> None:
+        old = self.engagement.get(key)
+        if old is None:
+            return
+        self._delete(self.engagement, key)
+        rates = self._cohorts.get(old[0]) if self._cohorts is not None else None
+        if rates:
+            i = bisect_left(rates, old[1])
+            if i < len(rates) and rates[i] == old[1]:
+                del rates[i]
+
+    def cohort_rank(self, cohort: Cohort, rate: float) -> tuple[float, int]:
+        """(share of the cohort's pages with a lower rate, cohort size)."""
+        if self._cohorts is None:
+            rebuilt: dict[Cohort, list[float]] = {}
+            for c, r in self.engagement.values():
+                rebuilt.setdefault(c, []).append(r)
+            for rates in rebuilt.values():
+                rates.sort()
+            self._cohorts = rebuilt
+        rates = self._cohorts.get(cohort, [])
+        if not rates:
+            return 0.0, 0
+        return bisect_left(rates, rate) / len(rates), len(rates)
 
     def tick(self, now: datetime) -> datetime:
         """A strictly increasing change time, so the log orders transitions made in one instant."""

@@ -35,6 +35,9 @@ TABLES = (
     "pages",
     "page_snapshots",
     "post_observations",
+    "comments",
+    "scores",
+    "score_rollups",
     "check_results",
     "violations",
 )
@@ -201,14 +204,49 @@ class ClickHouseStore:
         if not rows:
             return 0
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
-        await self._call(
-            self.client.insert,
+        await self._call(self._insert_columns, table, rows, column_names, settings)
+        return len(rows)
+
+    async def insert_tables(
+        self,
+        inserts: Sequence[tuple[str, Sequence[Sequence[Any]], Sequence[str], str | None]],
+        written: dict[str, int],
+    ) -> None:
+        """Several inserts, in order, in one trip to the worker thread.
+
+        ``written`` gets each table's row count as soon as that insert is done, so a caller whose
+        later insert failed knows which tables already hold the batch.
+        """
+
+        def run() -> None:
+            for table, rows, column_names, dedup_token in inserts:
+                if not rows:
+                    continue
+                settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+                self._insert_columns(table, rows, column_names, settings)
+                written[table] = len(rows)
+
+        await self._call(run)
+
+    def _insert_columns(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        settings: dict[str, Any] | None,
+    ) -> None:
+        # The driver serialises column by column: hand it columns (``handlers.Columns``), or
+        # transpose row tuples in C first, which is cheaper than letting it walk the rows.
+        columns = getattr(rows, "columns", None)
+        if columns is None:
+            columns = list(zip(*rows, strict=True))
+        self.client.insert(
             f"{self.database}.{table}",
-            rows,
+            columns,
             column_names=list(column_names),
             settings=settings,
+            column_oriented=True,
         )
-        return len(rows)
 
     # --- state -----------------------------------------------------------------------------
 
@@ -217,9 +255,20 @@ class ClickHouseStore:
         state = EvaluatorState()
         orgs = await self.query(
             "SELECT org_id, name, level, founder, municipality, sphere, exempt, page_platforms,"
-            " page_native_ids FROM {db}.organisations FINAL"
+            " page_native_ids, region FROM {db}.organisations FINAL"
         )
-        for org_id, name, level, founder, municipality, sphere, exempt, platforms, ids in orgs:
+        for (
+            org_id,
+            name,
+            level,
+            founder,
+            municipality,
+            sphere,
+            exempt,
+            platforms,
+            ids,
+            region,
+        ) in orgs:
             pages = tuple(
                 PageRef(platform=p, native_id=n, org_id=org_id)
                 for p, n in zip(platforms, ids, strict=True)
@@ -234,27 +283,42 @@ class ClickHouseStore:
                     sphere=sphere,
                     exempt=bool(exempt),
                     pages=pages,
-                )
+                ),
+                str(region),
             )
         pages = await self.query(
-            "SELECT platform, native_id, page_id, org_id, liveness, name, observed_at"
+            "SELECT platform, native_id, page_id, org_id, liveness, name, observed_at, members"
             " FROM {db}.pages FINAL"
         )
-        for platform, native_id, page_id, org_id, liveness, name, observed_at in pages:
+        for platform, native_id, page_id, org_id, liveness, name, observed_at, members in pages:
             state.pages[f"{platform}:{native_id}"] = PageState(
                 org_id=org_id,
                 page_id=page_id,
                 liveness=liveness,
                 name=name,
                 observed_at=_aware(observed_at),
+                members=members,
             )
         for row in await self._open_violation_rows():
             v = dict(zip(_OPEN_COLUMNS, row, strict=True))
             labels = AlertLabels(**{k: v[k] for k in AlertLabels.model_fields})
             slot = (v["org_id"], v["platform"], v["page_id"], v["rule"])
-            state.open[slot] = OpenViolation(
-                v["violation_id"], v["severity"], labels, _aware(v["opened_at"]), v["summary"]
+            state.open_violation(
+                slot,
+                OpenViolation.of(v["violation_id"], v["severity"], labels, _aware(v["opened_at"])),
             )
+        # The latest engagement rate of each page, for the cohorts of LOW_ENGAGEMENT.
+        rates = await self.query(
+            "SELECT platform, page_id, org_id, argMax(value, scored_at) FROM {db}.scores"
+            " WHERE component = 'er' GROUP BY platform, page_id, org_id"
+        )
+        keys = {(k.split(":", 1)[0], p.page_id): k for k, p in state.pages.items()}
+        for platform, page_id, org_id, rate in rates:
+            key = keys.get((platform, page_id))
+            org = state.orgs.get(org_id)
+            if key is not None and org is not None:
+                cohort = (org.level, org.sphere, state.region.get(org_id, ""))
+                state.set_engagement(key, cohort, float(rate))
         last = await self.query("SELECT max(changed_at), count() FROM {db}.violations")
         if last and last[0][1]:
             state.last_change = max(state.last_change, _aware(last[0][0]))

@@ -142,7 +142,7 @@ async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(setting
     nc = await bus.connect(settings.nats_url, settings, "test")
     js = nc.jetstream()
     await bus.ensure_topology(js, settings)
-    args = argparse.Namespace(profile="dialog-default", profiles_dir=None)
+    args = argparse.Namespace(profile="foundation", profiles_dir=None)
 
     stop = asyncio.Event()
     service = asyncio.create_task(serve(settings.nats_url, settings, args, stop))
@@ -272,7 +272,7 @@ async def test_failed_insert_is_retried_then_dead_lettered(settings: Settings) -
     sub = await js.pull_subscribe("events.>", durable="test-evaluator", stream=c.EVENTS_STREAM)
     store = await ClickHouseStore.open(settings)
     state = EvaluatorState()
-    evaluator = Evaluator(settings, load_profile("dialog-default"), store, state, js)
+    evaluator = Evaluator(settings, load_profile("foundation"), store, state, js)
 
     async def deliver(expected: int) -> list:
         messages = await sub.fetch(expected, timeout=10)

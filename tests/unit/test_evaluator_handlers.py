@@ -25,7 +25,7 @@ from services.evaluator.handlers import TABLE_COLUMNS, process_batch
 from services.evaluator.profiles import load_profile
 from services.evaluator.state import EvaluatorState
 
-PROFILE = load_profile("dialog-default")
+PROFILE = load_profile("foundation")  # the transition mechanics, on the five foundation rules
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 GOOD_DESCRIPTION = (
     "Официальная страница школы № 1 города Лиски. Новости, расписание, приём. "
@@ -267,13 +267,30 @@ def test_unknown_organisation_rows_with_empty_labels() -> None:
     assert transitions(out) == [("resolved", "DESCRIPTION_MISSING", "high")]
 
 
-def test_comments_are_counted_and_not_stored(state: EvaluatorState) -> None:
+def test_comments_are_stored_and_judged(state: EvaluatorState) -> None:
+    from gospublic.contracts import Comment
+
+    question = Comment(
+        comment_id="7", post_id="1", from_id="501", author_kind="citizen",
+        posted_at=T0 - timedelta(days=3),
+    )  # fmt: skip
     event = CommentsObserved.create(
-        observed_at=T0, platform=Platform.VK, page_ref=ref(), sweep_id="s", page_id="100"
-    )
-    out = run(state, event)
+        observed_at=T0, platform=Platform.VK, page_ref=ref(), sweep_id="s", page_id="100",
+        comments=(question,),
+    )  # fmt: skip
+    out = process_batch(state, [event], load_profile("dialog-default"), T0)
     assert out.kinds["CommentsObserved"] == 1
-    assert all(not rows for rows in out.rows.values())
+    assert len(out.rows["comments"]) == 1
+    assert transitions(out) == [
+        ("open", "UNANSWERED_COMMENT", "high"),
+        ("open", "SLOW_RESPONSE_MEDIAN", "medium"),
+    ]
+    assert {row[6] for row in out.rows["check_results"]} == {
+        "UNANSWERED_COMMENT", "SLOW_RESPONSE_MEDIAN", "LOW_REPLY_RATE"
+    }  # fmt: skip
+    # Foundation profile: stored, no comment rules.
+    out = run(EvaluatorState(), event)
+    assert len(out.rows["comments"]) == 1 and len(out.rows["check_results"]) == 0
 
 
 def test_rollback_undoes_a_failed_batch(state: EvaluatorState) -> None:

@@ -175,8 +175,10 @@ def test_profile_rules_only_for_vk() -> None:
     assert r.evaluate_profile(ok, DEFAULT) == []
 
 
-def test_federal_profile_has_no_page_rules() -> None:
-    assert r.evaluate_profile(snapshot("", wall=0), FEDERAL) == []
+def test_federal_profile_has_no_completeness_or_activity_rules() -> None:
+    assert r.evaluate_profile(snapshot("", wall=0), FEDERAL) == [
+        x for x in r.evaluate_profile(snapshot("", wall=0), FEDERAL) if x.rule == r.PAGE_NOT_PUBLIC
+    ]
     assert r.evaluate_activity(posts_event(), FEDERAL, NOW) == []
 
 
@@ -213,15 +215,14 @@ H = timedelta(hours=1)
     ],
 )
 def test_stale_grades(posts: tuple[Post, ...], status: str, severity: str) -> None:
-    (result,) = r.evaluate_activity(posts_event(*posts), DEFAULT, NOW)
-    assert result.rule == r.STALE
+    result = by_rule(r.evaluate_activity(posts_event(*posts), DEFAULT, NOW))[r.STALE]
     assert (result.status, result.severity) == (status, severity)
     assert result.threshold == "7d/30d/90d"
 
 
 def test_stale_stricter_profile() -> None:
     grades = {
-        age: r.evaluate_activity(posts_event(post(age * D)), STRICT, NOW)[0]
+        age: by_rule(r.evaluate_activity(posts_event(post(age * D)), STRICT, NOW))[r.STALE]
         for age in (2, 3, 14, 60)
     }
     assert [(g.status, g.severity) for g in grades.values()] == [
@@ -233,7 +234,7 @@ def test_stale_stricter_profile() -> None:
 
 
 def test_stale_summary_names_the_age() -> None:
-    (result,) = r.evaluate_activity(posts_event(post(45 * D)), DEFAULT, NOW)
+    result = by_rule(r.evaluate_activity(posts_event(post(45 * D)), DEFAULT, NOW))[r.STALE]
     assert "45 дн." in result.summary
     assert result.value == "45.0d"
 
@@ -277,30 +278,47 @@ TG = (Platform.TG, "school1")
     ],
 )
 def test_page_missing_any(pages, status_by_key, exempt, status) -> None:
-    (result,) = r.evaluate_presence(org(*pages, exempt=exempt), status_by_key, DEFAULT)
-    assert result.rule == r.PAGE_MISSING_ANY
+    result = by_rule(r.evaluate_presence(org(*pages, exempt=exempt), status_by_key, DEFAULT))[
+        r.PAGE_MISSING_ANY
+    ]
     assert result.status == status
     assert result.severity == "critical"
     assert "8-ФЗ" in result.basis
 
 
 def test_presence_in_federal_profile() -> None:
-    assert r.evaluate_presence(org(), {}, FEDERAL)[0].status == r.FAIL
+    assert by_rule(r.evaluate_presence(org(), {}, FEDERAL))[r.PAGE_MISSING_ANY].status == r.FAIL
 
 
 def test_unavailable_page_makes_page_rules_not_evaluable() -> None:
-    results = r.evaluate_unavailable(Platform.VK, Unavailability.DELETED, DEFAULT)
-    assert {x.rule for x in results} == set(r.PAGE_RULES)
-    assert {x.status for x in results} == {r.NOT_EVALUABLE}
-    assert r.evaluate_unavailable(Platform.VK, Unavailability.DELETED, FEDERAL) == []
+    results = by_rule(r.evaluate_unavailable(Platform.VK, Unavailability.DELETED, DEFAULT))
+    assert set(results) == set(r.PAGE_RULES)
+    assert results.pop(r.PAGE_NOT_PUBLIC).status == r.FAIL  # deleted: the page is not public
+    assert {x.status for x in results.values()} == {r.NOT_EVALUABLE}
+    federal = r.evaluate_unavailable(Platform.VK, Unavailability.DELETED, FEDERAL)
+    assert {x.rule for x in federal} == {
+        r.PAGE_NOT_PUBLIC,
+        r.BANNED_PLATFORM_LINKS,
+        r.FOREIGN_MESSENGER_SERVICE,
+    }
 
 
 # --- profiles ------------------------------------------------------------------------------------
 
 
 def test_shipped_profiles() -> None:
-    assert FEDERAL.enabled_rules == [r.PAGE_MISSING_ANY]
-    assert set(DEFAULT.enabled_rules) == set(r.RULES)
+    assert r.PAGE_MISSING_ANY in FEDERAL.enabled_rules
+    assert r.DESCRIPTION_MISSING not in FEDERAL.enabled_rules
+    platform_rules = {r.PAGE_MISSING_VK, r.PAGE_MISSING_OK, r.PAGE_MISSING_TG, r.PAGE_MISSING_MAX}
+    assert set(DEFAULT.enabled_rules) == set(r.RULES) - platform_rules
+    assert set(STRICT.enabled_rules) == set(r.RULES)
+    assert set(load_profile("foundation").enabled_rules) == {
+        r.PAGE_MISSING_ANY,
+        r.DESCRIPTION_MISSING,
+        r.CONTACT_PHONE_MISSING,
+        r.WALL_CLOSED,
+        r.STALE,
+    }
     assert DEFAULT.rules.description_missing.min_chars == 50
     assert [g.days for g in STRICT.rules.stale.grades] == [60, 14, 3]
 
@@ -341,4 +359,5 @@ def test_profile_by_path(tmp_path: Path) -> None:
     path.write_text("rules:\n  PAGE_MISSING_ANY: {enabled: true, severity: high}\n")
     profile = load_profile(str(path))
     assert profile.name == "custom"
-    assert r.evaluate_presence(org(), {}, profile)[0].severity == "high"
+    (result,) = r.evaluate_presence(org(), {}, profile)
+    assert result.severity == "high"
