@@ -1,4 +1,4 @@
-"""``gospublic collector --platform vk``: consume collection tasks, publish page events.
+"""``gospublic collector --platform vk|ok|tg``: consume collection tasks, publish page events.
 
 Any number of instances share one durable pull consumer per platform, so the work queue spreads the
 tasks. One task at a time per instance: its events are published (pipelined, deduplicated by message
@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter as Tally
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream import AckPolicy
@@ -28,23 +29,33 @@ from gospublic import bus
 from gospublic import contracts as c
 from gospublic.observability import HealthServer
 from gospublic.settings import Settings
+from services.collector import ok_collect, tg_collect
+from services.collector.cursors import CursorStore, cursor_key
+from services.collector.ok_client import OkClient, OkConfigError
+from services.collector.tg_collect import TgClient
 from services.collector.vk_client import VkClient, VkNoTokens, VkTransient
-from services.collector.vk_collect import KIND, collect_events, to_outgoing
+from services.collector.vk_collect import KIND, Collected, collect, to_outgoing
 
 log = logging.getLogger("gospublic.collector")
 
-PLATFORMS = ("vk",)  # ok and tg come later
+PLATFORMS = ("vk", "ok", "tg")
 HEARTBEAT_S = 10.0  # keeps a long task from being redelivered while it is still being worked on
 
 PAGES = Counter(
     "gospublic_collector_pages_total",
-    "Pages collected, by outcome (ok or the unavailability reason)",
+    "Pages collected, by outcome (ok, the unavailability reason, or resumed: done earlier in "
+    "the sweep by a delivery that was not acknowledged)",
     ["platform", "outcome"],
 )
 EVENTS_PUBLISHED = Counter(
     "gospublic_collector_events_published_total",
     "Events published to EVENTS (including ones JetStream dropped as duplicates)",
     ["platform", "kind"],
+)
+COMMENT_POSTS = Counter(
+    "gospublic_collector_comment_posts_total",
+    "Posts whose comments were read because their count changed since the last sweep",
+    ["platform"],
 )
 TASKS = Counter(
     "gospublic_collector_tasks_total",
@@ -59,8 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def page_outcomes(task: c.CollectTask, events: list[c.PageEvent]) -> Tally[str]:
-    """Per page of the task: ``ok``, or the reason it (or its wall) was unavailable."""
+def page_outcomes(
+    task: c.CollectTask, events: list[c.PageEvent], resumed: set[int] = frozenset()
+) -> Tally[str]:
+    """Per page of the task: ``ok``, the reason it (or its wall) was unavailable, or
+    ``resumed`` for a page an earlier delivery of the task had collected.
+    """
     outcome: dict[str, str] = {}
     for event in events:
         key = event.page_ref.key
@@ -68,7 +83,10 @@ def page_outcomes(task: c.CollectTask, events: list[c.PageEvent]) -> Tally[str]:
             outcome[key] = event.reason.value
         else:
             outcome.setdefault(key, "ok")
-    return Tally(outcome.get(ref.key, "missing") for ref in task.pages)
+    return Tally(
+        "resumed" if i in resumed else outcome.get(ref.key, "missing")
+        for i, ref in enumerate(task.pages)
+    )
 
 
 def retry_delay(settings: Settings, delivered: int, hint: float = 0.0) -> float:
@@ -84,9 +102,13 @@ class Worker:
         platform: str,
         settings: Settings,
         js: JetStreamContext,
-        client: VkClient,
+        client: Any,
         stop: asyncio.Event,
+        cursors: CursorStore | None = None,
+        collect_task: Callable[..., Awaitable[Collected]] = collect,
     ) -> None:
+        self.cursors = cursors or CursorStore(js)
+        self.collect_task = collect_task
         self.platform = platform
         self.settings = settings
         self.js = js
@@ -134,13 +156,24 @@ class Worker:
 
         extra = {"sweep_id": task.sweep_id, "pages": len(task.pages)}
         try:
-            events = await collect_events(self.client, task, self.settings.vk_posts_per_page)
+            cursors = await self.cursors.load(cursor_key(ref) for ref in task.pages)
+            collected = await self.collect_task(
+                self.client,
+                task,
+                self.settings.vk_posts_per_page,
+                cursors,
+                comments=self.settings.collect_comments,
+            )
+            events = collected.events
             await bus.publish_all(self.js, [to_outgoing(e) for e in events])
+            # Only after JetStream has the events: a crash before this line repeats the pages
+            # (deduplicated by message id), never skips them.
+            await self.cursors.save(collected.cursors)
             await raw.ack_sync()
-        except VkNoTokens as exc:
+        except (VkNoTokens, OkConfigError) as exc:
             # Nothing this instance can do any more; another one (with other tokens) may.
             log.critical(
-                "collector has no valid VK token left; stopping", extra={"error": str(exc)}
+                "collector has no valid credentials left; stopping", extra={"error": str(exc)}
             )
             await raw.nak()
             TASKS.labels("retry").inc()
@@ -156,8 +189,10 @@ class Worker:
             await self._retry_or_dead_letter(raw, task, f"{type(exc).__name__}: {exc}", 0.0)
             return
 
-        for outcome, n in page_outcomes(task, events).items():
+        for outcome, n in page_outcomes(task, events, collected.resumed).items():
             PAGES.labels(self.platform, outcome).inc(n)
+        if collected.comment_posts:
+            COMMENT_POSTS.labels(self.platform).inc(collected.comment_posts)
         for kind, n in Tally(KIND[type(e)] for e in events).items():
             EVENTS_PUBLISHED.labels(self.platform, kind).inc(n)
         TASKS.labels("ok").inc()
@@ -198,30 +233,61 @@ async def _raw_body(msg: StreamMessage[Any]) -> bytes:
     return msg.body
 
 
+def make_client(platform: str, settings: Settings) -> tuple[Any, Any] | str:
+    """(client, collect function) for the platform, or the reason it cannot start."""
+    if platform == "vk":
+        tokens = [t for t in settings.vk_tokens if t.get_secret_value()]
+        if not tokens:
+            return (
+                "no VK access token configured: set GOSPUBLIC_VK_TOKENS "
+                "(comma-separated service or user tokens)"
+            )
+        client = VkClient(
+            settings.vk_api_url,
+            tokens,
+            settings.vk_api_version,
+            settings.vk_requests_per_second,
+            settings.vk_timeout_s,
+            daily_quota=settings.vk_daily_quota,
+            backoff_s=settings.vk_retry_backoff_s,
+        )
+        return client, collect
+    if platform == "ok":
+        tokens = [t for t in settings.ok_tokens if t.get_secret_value()]
+        secret = settings.ok_application_secret_key
+        if not tokens or not settings.ok_application_key or not secret.get_secret_value():
+            return (
+                "OK needs GOSPUBLIC_OK_APPLICATION_KEY, GOSPUBLIC_OK_APPLICATION_SECRET_KEY and "
+                "GOSPUBLIC_OK_TOKENS (comma-separated access tokens)"
+            )
+        client = OkClient(
+            settings.ok_api_url,
+            settings.ok_application_key,
+            secret,
+            tokens,
+            settings.ok_requests_per_second,
+            settings.vk_timeout_s,
+            backoff_s=settings.vk_retry_backoff_s,
+        )
+        return client, ok_collect.collect
+    client = TgClient(settings.tg_base_url, settings.tg_requests_per_second, settings.vk_timeout_s)
+    return client, tg_collect.collect
+
+
 async def serve(
     nats_url: str, settings: Settings, args: argparse.Namespace, stop: asyncio.Event
 ) -> int:
     platform: str = args.platform
-    tokens = [t for t in settings.vk_tokens if t.get_secret_value()]
-    if not tokens:
-        log.error(
-            "no VK access token configured: set GOSPUBLIC_VK_TOKENS "
-            "(comma-separated service or user tokens)"
-        )
+    made = make_client(platform, settings)
+    if isinstance(made, str):
+        log.error(made)
         return 2
-
-    client = VkClient(
-        settings.vk_api_url,
-        tokens,
-        settings.vk_api_version,
-        settings.vk_requests_per_second,
-        settings.vk_timeout_s,
-        backoff_s=settings.vk_retry_backoff_s,
-    )
+    client, collect_task = made
     nc = await bus.connect(nats_url, settings, f"collector-{platform}")
     js = nc.jetstream()
     await bus.ensure_topology(js, settings)
-    worker = Worker(platform, settings, js, client, stop)
+    cursors = await CursorStore(js).start()
+    worker = Worker(platform, settings, js, client, stop, cursors, collect_task)
     broker = bus.make_broker(nats_url, settings, f"collector-{platform}")
 
     @broker.subscriber(
@@ -241,7 +307,11 @@ async def serve(
     ).start()
     log.info(
         "collector started",
-        extra={"platform": platform, "tokens": len(tokens), "metrics_port": health.port},
+        extra={
+            "platform": platform,
+            "tokens": client.tokens_alive,
+            "metrics_port": health.port,
+        },
     )
     try:
         await broker.start()

@@ -22,7 +22,15 @@ from gospublic.settings import Settings
 
 log = logging.getLogger("gospublic.scheduler")
 
-COLLECTED_PLATFORMS = (c.Platform.VK,)
+COLLECTED_PLATFORMS = (c.Platform.VK, c.Platform.OK, c.Platform.TG)
+
+
+def default_platforms(settings: Settings) -> list[c.Platform]:
+    """The platforms a sweep schedules unless told otherwise (``GOSPUBLIC_COLLECT_PLATFORMS``):
+    only those with collectors running, or their tasks would wait in the queue.
+    """
+    wanted = {p.strip().lower() for p in settings.collect_platforms}
+    return [p for p in COLLECTED_PLATFORMS if p.value in wanted]
 
 
 def sweep_id_for(moment: datetime) -> str:
@@ -52,10 +60,11 @@ async def schedule_sweep(
     js: JetStreamContext,
     settings: Settings,
     region: str,
-    platforms: Iterable[c.Platform] = COLLECTED_PLATFORMS,
+    platforms: Iterable[c.Platform] | None = None,
     sweep_id: str | None = None,
 ) -> tuple[str, int, int]:
     """Publish one sweep's tasks; return (sweep_id, tasks published, pages)."""
+    platforms = default_platforms(settings) if platforms is None else platforms
     organisations = await load_registry(js, region)
     if not organisations:
         raise LookupError(f"no register imported for region {region!r}")
@@ -83,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--platform",
         action="append",
         choices=[p.value for p in COLLECTED_PLATFORMS],
-        help="platform to collect (repeatable; default: all collected platforms)",
+        help="platform to collect (repeatable; default: GOSPUBLIC_COLLECT_PLATFORMS, vk)",
     )
     parser.add_argument("--sweep-id", help="sweep id (default: the current UTC minute)")
 
@@ -91,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def serve(
     nats_url: str, settings: Settings, args: argparse.Namespace, stop: asyncio.Event
 ) -> int:
-    platforms = [c.Platform(p) for p in args.platform] if args.platform else COLLECTED_PLATFORMS
+    platforms = [c.Platform(p) for p in args.platform] if args.platform else None
     nc = await bus.connect(nats_url, settings, "scheduler")
     try:
         js = nc.jetstream()

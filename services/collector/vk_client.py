@@ -10,17 +10,21 @@ token raises ``VkNoTokens``. Token values never appear in a log line, an excepti
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-from prometheus_client import Counter
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Gauge
 from pydantic import SecretStr
 
 log = logging.getLogger("gospublic.collector.vk_client")
@@ -37,14 +41,20 @@ QUOTA_EXCEEDED = 29
 # VK daily quotas roll over at midnight Moscow time.
 MOSCOW = timezone(timedelta(hours=3))
 
-API_REQUESTS = Counter(
+API_REQUESTS = MetricCounter(
     "gospublic_collector_api_requests_total",
     "Platform API requests by method and result (ok, an error code, garbage, network)",
     ["platform", "method", "result"],
 )
-RATE_LIMIT_WAIT = Counter(
+RATE_LIMIT_WAIT = MetricCounter(
     "gospublic_collector_rate_limit_wait_seconds_total",
     "Time spent waiting for a free token slot or backing off after a rate-limit error",
+)
+QUOTA_REMAINING = Gauge(
+    "gospublic_collector_quota_remaining",
+    "API calls left today per token (by fingerprint, never the token) and method; "
+    "0 while parked after error 29, -1 where no quota is configured",
+    ["platform", "token", "method"],
 )
 
 
@@ -112,6 +122,14 @@ def execute_code(calls: Sequence[tuple[str, dict[str, Any]]]) -> str:
 
 def parse_body(status: int, content_type: str, body: bytes) -> dict[str, Any]:
     """The JSON object of a VK answer, or ``VkGarbage`` saying why it is not one."""
+    data = parse_json(status, content_type, body)
+    if not isinstance(data, dict):
+        raise VkGarbage(f"JSON {type(data).__name__} instead of an object")
+    return data
+
+
+def parse_json(status: int, content_type: str, body: bytes) -> Any:
+    """The JSON value of an API answer, or ``VkGarbage`` saying why it is not one."""
     if body[:512].lstrip().startswith(b"<"):
         raise VkGarbage(f"HTML instead of JSON (HTTP {status}, {len(body)} bytes)")
     if not 200 <= status < 300:
@@ -127,10 +145,10 @@ def parse_body(status: int, content_type: str, body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        kind = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        # A cut inside a string reports where the string started, not where the text ends.
+        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        kind = "truncated JSON" if cut else "invalid JSON"
         raise VkGarbage(f"{kind}: {exc.msg} at char {exc.pos} of {len(text)}") from None
-    if not isinstance(data, dict):
-        raise VkGarbage(f"JSON {type(data).__name__} instead of an object")
     return data
 
 
@@ -185,32 +203,70 @@ def next_quota_reset(now: datetime) -> datetime:
 # --- token pool --------------------------------------------------------------------------------
 
 
+def fingerprint(secret: str) -> str:
+    """A short, non-secret name for a token in metrics: the first 6 hex digits of its sha256."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:6]
+
+
+@dataclass
+class _Slot:
+    """One request of a token: in flight until ``done`` (monotonic time its answer arrived)."""
+
+    done: float | None = None
+
+
 @dataclass
 class _Token:
-    index: int  # the only way a token is named in logs
+    index: int  # how a token is named in logs
     secret: SecretStr
-    next_free: float = 0.0  # monotonic time of the next allowed request
+    fingerprint: str  # how a token is named in metrics
+    slots: deque[_Slot] = field(default_factory=deque)  # in flight or answered within the window
+    blocked_until: float = 0.0  # monotonic; set after error 6
+    last_start: float = float("-inf")  # monotonic time of its latest request
     parked: dict[str, float] = field(default_factory=dict)  # method → wall-clock time it frees
+    used: Counter[str] = field(default_factory=Counter)  # calls per method on `day`
+    day: str = ""  # Moscow date the counts in `used` belong to
     dead: bool = False
 
 
 class TokenPool:
-    """Per-token limiter: each request takes the token whose next slot comes soonest."""
+    """Per-token rate limits and daily quotas; each request takes the token that is free soonest.
+
+    VK allows ``rps`` requests a second per token and counts them when they arrive. A token may
+    start a request only when fewer than ``burst`` of its requests are in flight or were answered
+    within the last ``window`` seconds: the window is measured from when an *answer* came back,
+    which is after VK counted the request, so no delay between us and VK (a busy event loop, a
+    wait for a pooled connection) can make more than ``burst`` requests land in one window. Quotas are counted per token and method (an ``execute``
+    counts its sub-calls) and reset at midnight Moscow time; error 29 parks the token for that
+    method until then.
+    """
 
     def __init__(
         self,
         tokens: Iterable[SecretStr],
         requests_per_second: float,
         *,
+        daily_quota: Mapping[str, int] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        platform: str = PLATFORM,
     ) -> None:
-        self.tokens = [_Token(i, t) for i, t in enumerate(tokens) if t.get_secret_value()]
+        self.platform = platform
+        self.tokens = [
+            _Token(i, t, fingerprint(t.get_secret_value()))
+            for i, t in enumerate(tokens)
+            if t.get_secret_value()
+        ]
         if not self.tokens:
-            raise VkNoTokens("no VK access token configured")
-        self.interval = 1.0 / requests_per_second
+            raise VkNoTokens(f"no {platform.upper()} access token configured")
+        self.burst = max(1, int(requests_per_second))
+        self.window = self.burst / requests_per_second
+        self.daily_quota = dict(daily_quota or {})
         self.clock = clock
         self.wall_clock = wall_clock
+        self._changed: asyncio.Condition | None = None
+        for token in self.tokens:
+            self._publish_quota(token)
 
     @property
     def alive(self) -> int:
@@ -219,34 +275,149 @@ class TokenPool:
     def secrets(self) -> list[str]:
         return [t.secret.get_secret_value() for t in self.tokens]
 
-    def reserve(self, methods: Iterable[str]) -> tuple[_Token, float]:
-        """Pick a token usable for every method, book its next slot; return it and the wait."""
-        methods = tuple(methods)
+    # --- quotas -----------------------------------------------------------------------------
+    def _roll_day(self, token: _Token) -> None:
+        day = datetime.fromtimestamp(self.wall_clock(), MOSCOW).date().isoformat()
+        if token.day != day:
+            token.day = day
+            token.used.clear()
+
+    def remaining(self, token: _Token, method: str) -> int | None:
+        """Calls left today for the method (``None``: no quota known); 0 while parked."""
+        self._roll_day(token)
+        if token.parked.get(method, 0.0) > self.wall_clock():
+            return 0
+        quota = self.daily_quota.get(method)
+        return None if quota is None else max(0, quota - token.used[method])
+
+    def _usable(self, token: _Token, calls: Mapping[str, int]) -> bool:
+        for method, n in calls.items():
+            left = self.remaining(token, method)
+            if left is not None and left < n:
+                return False
+        return True
+
+    def _frees(self, token: _Token, calls: Mapping[str, int]) -> float:
+        """Wall-clock time the token can make these calls again (parked or out of quota)."""
+        now = self.wall_clock()
+        frees = now
+        for method, n in calls.items():
+            parked = token.parked.get(method, 0.0)
+            if parked > now:
+                frees = max(frees, parked)
+            else:
+                left = self.remaining(token, method)
+                if left is not None and left < n:
+                    frees = max(
+                        frees, next_quota_reset(datetime.fromtimestamp(now, UTC)).timestamp()
+                    )
+        return frees
+
+    def _publish_quota(self, token: _Token) -> None:
+        for method in {*self.daily_quota, *token.parked}:
+            left = self.remaining(token, method)
+            QUOTA_REMAINING.labels(self.platform, token.fingerprint, method).set(
+                -1 if left is None else left
+            )
+
+    def park(self, token: _Token, method: str, until_wall: float) -> None:
+        token.parked[method] = until_wall
+        self._publish_quota(token)
+
+    # --- rate -------------------------------------------------------------------------------
+    def _free_at(self, token: _Token, now: float) -> float | None:
+        """When the token may start a request: ``now`` or later; ``None`` if it waits for an answer.
+
+        Every request still in flight counts, however long ago it started: one waiting for a
+        connection may reach VK after requests booked later.
+        """
+        while (
+            token.slots
+            and token.slots[0].done is not None
+            and (token.slots[0].done <= now - self.window)
+        ):
+            token.slots.popleft()
+        busy = [s.done for s in token.slots if s.done is None or s.done > now - self.window]
+        start = max(now, token.blocked_until)
+        if len(busy) < self.burst:
+            return start
+        answered = sorted(done for done in busy if done is not None)
+        # The oldest answers age out first; enough of them must, for one more request to fit.
+        needed = len(busy) - self.burst + 1
+        if len(answered) < needed:
+            return None
+        return max(start, answered[needed - 1] + self.window)
+
+    def pick(self, calls: Mapping[str, int]) -> tuple[_Token, float | None]:
+        """The token to use for these calls and when it may start (``None``: after an answer)."""
         alive = [t for t in self.tokens if not t.dead]
         if not alive:
-            raise VkNoTokens(f"all {len(self.tokens)} VK tokens were rejected as invalid (error 5)")
-        now_wall = self.wall_clock()
-        usable = [t for t in alive if all(t.parked.get(m, 0.0) <= now_wall for m in methods)]
-        if not usable:
-            frees = min(max(t.parked.get(m, 0.0) for m in methods) for t in alive)
-            raise VkTransient(
-                f"daily quota exhausted on every token for {', '.join(methods)} (error 29)",
-                retry_after=max(0.0, frees - now_wall),
+            raise VkNoTokens(
+                f"all {len(self.tokens)} {self.platform.upper()} tokens were rejected as invalid"
             )
-        token = min(usable, key=lambda t: t.next_free)
+        usable = [t for t in alive if self._usable(t, calls)]
+        if not usable:
+            frees = min(self._frees(t, calls) for t in alive)
+            raise VkTransient(
+                f"daily quota exhausted on every token for {', '.join(calls)} (error 29)",
+                retry_after=max(0.0, frees - self.wall_clock()),
+            )
         now = self.clock()
-        slot = max(now, token.next_free)
-        token.next_free = slot + self.interval
-        return token, slot - now
+        # Soonest free first; among equals the least recently started, so load spreads evenly.
+        ranked = [(self._free_at(token, now), token) for token in usable]
+        at, token = min(
+            ranked, key=lambda r: (r[0] is None, r[0] or 0.0, r[1].last_start, r[1].index)
+        )
+        return token, at
+
+    def start(self, token: _Token, calls: Mapping[str, int]) -> _Slot:
+        """Book a request on the token now: it is in flight and its calls count against quotas."""
+        slot = _Slot()
+        token.last_start = self.clock()
+        token.slots.append(slot)
+        self._roll_day(token)
+        for method, n in calls.items():
+            token.used[method] += n
+        self._publish_quota(token)
+        return slot
+
+    def finish(self, slot: _Slot) -> None:
+        """The request's answer arrived (or it failed): its slot starts ageing out."""
+        slot.done = self.clock()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._changed is not None:
+            asyncio.get_running_loop().create_task(_notify(self._changed))
+
+    async def acquire(self, calls: Mapping[str, int]) -> tuple[_Token, _Slot, float]:
+        """Wait for a token that may send these calls; return it, its slot and the time waited."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        waited = 0.0
+        while True:
+            token, at = self.pick(calls)
+            now = self.clock()
+            if at is not None and at <= now:
+                return token, self.start(token, calls), waited
+            pause = None if at is None else at - now
+            started = self.clock()
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), pause)
+            waited += self.clock() - started
 
     def slow_down(self, token: _Token, seconds: float) -> None:
-        token.next_free = max(token.next_free, self.clock() + seconds)
+        token.blocked_until = max(token.blocked_until, self.clock() + seconds)
+        self._wake()
 
     def drop(self, token: _Token) -> None:
         token.dead = True
 
-    def park(self, token: _Token, method: str, until_wall: float) -> None:
-        token.parked[method] = until_wall
+
+async def _notify(condition: asyncio.Condition) -> None:
+    async with condition:
+        condition.notify_all()
 
 
 # --- client ------------------------------------------------------------------------------------
@@ -263,6 +434,7 @@ class VkClient:
         requests_per_second: float = 3.0,
         timeout: float = 20.0,
         *,
+        daily_quota: Mapping[str, int] | None = None,
         max_rate_retries: int = 10,
         max_server_retries: int = 3,
         max_network_retries: int = 3,
@@ -270,7 +442,7 @@ class VkClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.version = version
-        self.pool = TokenPool(tokens, requests_per_second)
+        self.pool = TokenPool(tokens, requests_per_second, daily_quota=daily_quota)
         self.max_rate_retries = max_rate_retries
         self.max_server_retries = max_server_retries
         self.max_network_retries = max_network_retries
@@ -296,14 +468,14 @@ class VkClient:
 
     async def call(self, method: str, params: dict[str, Any]) -> Any:
         """One API method; the ``response`` value, or ``VkError`` / ``VkGarbage``."""
-        data, _ = await self._request(method, params, (method,))
+        data, _ = await self._request(method, params, {method: 1})
         return unwrap(data)
 
     async def execute(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
         """Up to 25 calls in one request: per call a result or a ``VkError``, in order."""
         code = execute_code(calls)
-        inner = tuple(dict.fromkeys(method for method, _ in calls))
-        data, token = await self._request("execute", {"code": code}, ("execute", *inner))
+        counts = Counter(method for method, _ in calls)
+        data, token = await self._request("execute", {"code": code}, counts)
         results = split_execute(data, len(calls))
         for i, ((method, _), result) in enumerate(zip(calls, results, strict=True)):
             if isinstance(result, VkError):
@@ -316,15 +488,18 @@ class VkClient:
         self,
         method: str,
         params: dict[str, Any],
-        quota_methods: tuple[str, ...],
+        calls: Mapping[str, int],
     ) -> tuple[dict[str, Any], _Token]:
-        """POST until an answer that is not retryable: the parsed JSON object and the token used."""
+        """POST until an answer that is not retryable: the parsed JSON object and the token used.
+
+        ``calls`` are the API calls the request makes per method (an ``execute`` makes several),
+        for the daily quotas.
+        """
         rate_retries = server_retries = network_retries = 0
         while True:
-            token, wait = self.pool.reserve(quota_methods)
-            if wait > 0:
-                RATE_LIMIT_WAIT.inc(wait)
-                await asyncio.sleep(wait)
+            token, slot, waited = await self.pool.acquire(calls)
+            if waited > 0:
+                RATE_LIMIT_WAIT.inc(waited)
             form = encode_params(params)
             form["access_token"] = token.secret.get_secret_value()
             form["v"] = self.version
@@ -332,6 +507,7 @@ class VkClient:
                 response = await self.http.post(f"{self.base_url}/{method}", data=form)
                 body = await response.aread()
             except httpx.TransportError as exc:
+                self.pool.finish(slot)
                 API_REQUESTS.labels(PLATFORM, method, "network").inc()
                 network_retries += 1
                 reason = self._scrub(f"{type(exc).__name__}: {exc}")
@@ -343,6 +519,9 @@ class VkClient:
                 )
                 await asyncio.sleep(self._jitter(network_retries))
                 continue
+            finally:
+                if slot.done is None:
+                    self.pool.finish(slot)
             try:
                 data = parse_body(
                     response.status_code, response.headers.get("content-type", ""), body
@@ -364,6 +543,10 @@ class VkClient:
                     pause = self._jitter(rate_retries)
                     self.pool.slow_down(token, pause)
                     RATE_LIMIT_WAIT.inc(pause)
+                    log.info(
+                        "VK error 6: token slowed down",
+                        extra={"token_index": token.index, "pause_s": round(pause, 3)},
+                    )
                     continue
                 if exc.code == TOKEN_INVALID:
                     if token.dead:  # a concurrent request already dropped it
@@ -373,9 +556,9 @@ class VkClient:
                         "VK rejected an access token; it is dropped from the pool",
                         extra={"token_index": token.index, "tokens_left": self.pool.alive},
                     )
-                    continue  # VkNoTokens from reserve() if it was the last one
+                    continue  # VkNoTokens from acquire() if it was the last one
                 if exc.code == QUOTA_EXCEEDED:
-                    for quota_method in quota_methods:
+                    for quota_method in calls:
                         self._park(token, quota_method)
                     continue
                 if exc.code == INTERNAL_ERROR and server_retries < self.max_server_retries:
@@ -387,7 +570,7 @@ class VkClient:
             return data, token
 
     def _park(self, token: _Token, method: str) -> None:
-        until = next_quota_reset(datetime.now(UTC))
+        until = next_quota_reset(datetime.fromtimestamp(self.pool.wall_clock(), UTC))
         self.pool.park(token, method, until.timestamp())
         log.warning(
             "VK daily quota reached; token parked for the method",

@@ -1,9 +1,15 @@
-"""One collection task for VK: profiles through ``groups.getById``, posts through ``execute``.
+"""One collection task for VK: profiles through ``groups.getById``, posts and comments through
+``execute``.
 
-Orchestration only: the client does I/O and retries, ``vk_normalise`` maps objects. Every page of
-the task ends with at least one event. A failure that concerns a call (garbage, an error for the
-whole call) becomes ``PageUnavailable(api_error)`` for the pages of that call; a failure that
-concerns us (``VkTransient``, ``VkNoTokens``) propagates so the whole task is retried later.
+Orchestration only: the client does I/O and retries, ``vk_normalise`` maps objects, the caller
+reads and writes the cursors. Every page of the task ends with at least one event, except pages
+the cursors show were collected in this sweep already (the task was delivered again). A failure
+that concerns a call (garbage, an error for the whole call) becomes ``PageUnavailable(api_error)``
+for the pages of that call; a failure that concerns us (``VkTransient``, ``VkNoTokens``)
+propagates so the whole task is retried later.
+
+Comments are read only for posts whose comment count differs from the page's cursor, 25 posts to
+an ``execute``; a failed read keeps the old count in the cursor, so the next sweep tries again.
 """
 
 from __future__ import annotations
@@ -11,14 +17,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from gospublic import contracts as c
 from gospublic.bus import Outgoing
 from services.collector import vk_normalise as vn
-from services.collector.vk_client import EXECUTE_MAX_CALLS, VkError, VkGarbage
+from services.collector.cursors import Cursor, changed_posts, cursor_key
+from services.collector.vk_client import EXECUTE_MAX_CALLS, VkError, VkGarbage, VkTransient
 
 log = logging.getLogger("gospublic.collector.vk")
 
@@ -29,19 +37,33 @@ GROUP_FIELDS = (
 GET_BY_ID_MAX = 500
 # Closed or private walls: the page exists, we may not read it.
 PRIVATE_CODES = frozenset({15, 30, 203})
+DELETED_CODE = 18  # the page was deleted after groups.getById saw it
+INVALID_ID_CODE = 100  # owner_id names no page (any more)
 # Sub-call errors inside ``execute`` that say "not now" rather than "not this page".
 RETRY_SUBCALL_CODES = frozenset({6, 10, 29})
+NOT_NOW_CODES = frozenset({6, 29})  # about our tokens, never a page's state
+SUBCALL_RETRIES = 3
 RUNTIME_ERROR = 13  # the VKScript as a whole failed: split the batch to isolate the culprit
 
 API_ERROR = c.Unavailability.API_ERROR
 NOT_FOUND = c.Unavailability.NOT_FOUND
 PRIVATE = c.Unavailability.PRIVATE
+# What a wall.get sub-call error says about the page; any other code is an API failure.
+WALL_ERRORS = {
+    **dict.fromkeys(PRIVATE_CODES, PRIVATE),
+    DELETED_CODE: c.Unavailability.DELETED,
+    INVALID_ID_CODE: NOT_FOUND,
+}
 
 KIND = {
     c.PageSnapshot: "page_snapshot",
     c.PostsObserved: "posts_observed",
+    c.CommentsObserved: "comments_observed",
     c.PageUnavailable: "page_unavailable",
 }
+COMMENTS_PAGE = 100  # wall.getComments returns at most 100 comments a call
+THREAD_ITEMS = 10  # and at most 10 replies of each thread inline
+COMMENTS_DENIED = 212
 _SCREEN_ID = re.compile(r"^(?:club|public|event)(\d+)$")
 
 
@@ -54,6 +76,14 @@ class VkApi(Protocol):
 Failure = VkError | VkGarbage | vn.MalformedResponse
 
 
+@dataclass
+class Collected:
+    events: list[c.PageEvent]
+    cursors: dict[str, Cursor]  # the pages' new cursors, to write once the events are stored
+    resumed: set[int] = field(default_factory=set)  # task indices done earlier in this sweep
+    comment_posts: int = 0  # posts whose comments were read
+
+
 async def collect_chunk(
     client: VkApi, task: c.CollectTask, posts_per_page: int = 20
 ) -> list[Outgoing]:
@@ -63,14 +93,129 @@ async def collect_chunk(
 async def collect_events(
     client: VkApi, task: c.CollectTask, posts_per_page: int = 20
 ) -> list[c.PageEvent]:
-    """Events for every page of the task, grouped by page in task order."""
+    """Events for every page of the task, grouped by page in task order (no cursors)."""
+    return (await collect(client, task, posts_per_page, {}, comments=False)).events
+
+
+async def collect(
+    client: VkApi,
+    task: c.CollectTask,
+    posts_per_page: int,
+    cursors: Mapping[str, Cursor],
+    *,
+    comments: bool = True,
+) -> Collected:
+    """Events and new cursors for the task's pages; ``cursors`` are the pages' current ones."""
     chunk = Chunk(task)
-    for start in range(0, len(chunk.refs), GET_BY_ID_MAX):
-        await chunk.profiles(client, range(start, min(start + GET_BY_ID_MAX, len(chunk.refs))))
+    keys = [cursor_key(ref) for ref in chunk.refs]
+    resumed = {i for i, key in enumerate(keys) if _done(cursors.get(key), task.sweep_id)}
+    todo = [i for i in range(len(chunk.refs)) if i not in resumed]
+    for start in range(0, len(todo), GET_BY_ID_MAX):
+        await chunk.profiles(client, todo[start : start + GET_BY_ID_MAX])
     walls = await _walls(client, sorted(set(chunk.live.values())), posts_per_page)
     for index, gid in chunk.live.items():
         chunk.posts(index, gid, *walls[gid])
-    return [event for events in chunk.events for event in events]
+
+    new_cursors: dict[str, Cursor] = {}
+    for i in todo:
+        old = cursors.get(keys[i]) or Cursor()
+        new_cursors[keys[i]] = Cursor(task.sweep_id, old.last_post, dict(old.comments))
+    fetched = 0
+    if comments:
+        fetched = await _comments(client, chunk, keys, cursors, new_cursors)
+    for i in todo:
+        posts = next((e for e in chunk.events[i] if isinstance(e, c.PostsObserved)), None)
+        if posts is not None and posts.posts:
+            cursor = new_cursors[keys[i]]
+            cursor.last_post = max(cursor.last_post, *(int(p.post_id) for p in posts.posts))
+    events = [event for i in todo for event in chunk.events[i]]
+    return Collected(events, new_cursors, resumed, fetched)
+
+
+def _done(cursor: Cursor | None, sweep_id: str) -> bool:
+    return cursor is not None and cursor.sweep == sweep_id
+
+
+async def _comments(
+    client: VkApi,
+    chunk: Chunk,
+    keys: list[str],
+    cursors: Mapping[str, Cursor],
+    new_cursors: dict[str, Cursor],
+) -> int:
+    """Read the comments of posts whose count changed; add ``CommentsObserved`` per page and
+    record the counts read in the new cursors. Returns the number of posts read.
+    """
+    wanted: list[tuple[int, int, str, int]] = []  # (task index, group id, post id, count)
+    for i, gid in chunk.live.items():
+        posts = next((e for e in chunk.events[i] if isinstance(e, c.PostsObserved)), None)
+        if posts is None:
+            continue
+        counts = {p.post_id: p.comments_count for p in posts.posts}
+        # Posts gone from the window are forgotten; the rest keep their last known count.
+        new_cursors[keys[i]].comments = {
+            post: n for post, n in new_cursors[keys[i]].comments.items() if post in counts
+        }
+        for post in changed_posts(counts, cursors.get(keys[i])):
+            wanted.append((i, gid, post, counts[post]))
+    if not wanted:
+        return 0
+    calls = [("wall.getComments", _comments_params(gid, post)) for _, gid, post, _ in wanted]
+    outcomes = await _batched(client, calls)
+    found: dict[int, list[c.Comment]] = {}
+    follow: list[tuple[int, int, str, dict[str, Any]]] = []  # more replies or more top level
+    read: set[tuple[int, str]] = set()
+    for (i, gid, post, count), (outcome, _) in zip(wanted, outcomes, strict=True):
+        if isinstance(outcome, VkError) and outcome.code == COMMENTS_DENIED:
+            new_cursors[keys[i]].comments[post] = count  # closed: nothing to read until it opens
+            continue
+        if isinstance(outcome, VkError | VkGarbage):
+            log.warning(
+                "comments not read; the next sweep tries again",
+                extra={"page": chunk.refs[i].native_id, "post": post, "error": str(outcome)},
+            )
+            continue
+        try:
+            items, threads, top_level = vn.comments_page(outcome, gid, post)
+        except vn.MalformedResponse as exc:
+            log.warning("comments unreadable", extra={"post": post, "error": exc.reason})
+            continue
+        found.setdefault(i, []).extend(items)
+        read.add((i, post))
+        new_cursors[keys[i]].comments[post] = count
+        for root in threads:
+            follow.append((i, gid, post, {**_comments_params(gid, post), "comment_id": root}))
+        for offset in range(COMMENTS_PAGE, top_level, COMMENTS_PAGE):
+            follow.append((i, gid, post, {**_comments_params(gid, post), "offset": offset}))
+    if follow:
+        more = await _batched(client, [("wall.getComments", p) for *_, p in follow])
+        for (i, gid, post, _), (outcome, _) in zip(follow, more, strict=True):
+            try:
+                if isinstance(outcome, VkError | VkGarbage):
+                    raise vn.MalformedResponse(str(outcome))
+                found[i].extend(vn.comments_page(outcome, gid, post)[0])
+            except vn.MalformedResponse:
+                # Part of the post's comments is missing: read it again next sweep.
+                new_cursors[keys[i]].comments.pop(post, None)
+    at = c.utcnow()
+    for i, comments in found.items():
+        try:
+            event = vn.build_comments(comments, chunk.live[i], chunk.refs[i], chunk.sweep_id, at)
+        except vn.MalformedResponse as exc:
+            log.warning("comments do not fit the contract", extra={"error": exc.reason})
+            continue
+        chunk.events[i].append(event)
+    return len(read)
+
+
+def _comments_params(gid: int, post: str) -> dict[str, Any]:
+    return {
+        "owner_id": -gid,
+        "post_id": int(post),
+        "count": COMMENTS_PAGE,
+        "thread_items_count": THREAD_ITEMS,
+        "sort": "asc",
+    }
 
 
 class Chunk:
@@ -87,7 +232,7 @@ class Chunk:
     ) -> None:
         self.events[i].append(unavailable(self.refs[i], self.sweep_id, at, reason, detail, code))
 
-    async def profiles(self, client: VkApi, indices: range) -> None:
+    async def profiles(self, client: VkApi, indices: Sequence[int]) -> None:
         ids = list(dict.fromkeys(self.refs[i].native_id for i in indices))
         try:
             response = await client.call(
@@ -141,7 +286,7 @@ class Chunk:
 
     def posts(self, i: int, gid: int, outcome: object, at: datetime) -> None:
         if isinstance(outcome, VkError):
-            reason = PRIVATE if outcome.code in PRIVATE_CODES else API_ERROR
+            reason = WALL_ERRORS.get(outcome.code, API_ERROR)
             self.down(
                 i, at, reason, f"wall.get: VK error {outcome.code}: {outcome.msg}", outcome.code
             )
@@ -175,6 +320,13 @@ async def _walls(
 ) -> dict[int, tuple[Any, datetime]]:
     """``wall.get`` of every group in ``execute`` batches, run concurrently (the pool paces them)."""
     calls = [("wall.get", {"owner_id": -gid, "count": posts_per_page}) for gid in group_ids]
+    return dict(zip(group_ids, await _batched(client, calls), strict=True))
+
+
+async def _batched(
+    client: VkApi, calls: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[Any, datetime]]:
+    """Calls in ``execute`` batches of 25, run concurrently; per call (result or failure, time)."""
     batches = [calls[i : i + EXECUTE_MAX_CALLS] for i in range(0, len(calls), EXECUTE_MAX_CALLS)]
     try:
         async with asyncio.TaskGroup() as group:
@@ -182,14 +334,18 @@ async def _walls(
     except BaseExceptionGroup as failed:
         # The first failure (transient or no tokens) decides the task; the rest were cancelled.
         raise failed.exceptions[0] from None
-    outcomes = [outcome for job in jobs for outcome in job.result()]
-    return dict(zip(group_ids, outcomes, strict=True))
+    return [outcome for job in jobs for outcome in job.result()]
 
 
 async def _execute(
-    client: VkApi, calls: list[tuple[str, dict[str, Any]]], retry: bool = True
+    client: VkApi, calls: list[tuple[str, dict[str, Any]]], attempt: int = 0
 ) -> list[tuple[Any, datetime]]:
-    """Per call (result or failure, time received). Splits on error 13, retries "not now" once."""
+    """Per call (result or failure, time received). Splits on error 13, retries "not now".
+
+    Sub-calls refused for the rate or the quota (6, 29) go again, and the client picks a token
+    that is not parked; if they are still refused after a few rounds, the task is retried later
+    rather than reporting pages VK never looked at.
+    """
     try:
         results: list[Any] = await client.execute(calls)
     except VkGarbage as exc:
@@ -197,8 +353,8 @@ async def _execute(
     except VkError as exc:
         if exc.code == RUNTIME_ERROR and len(calls) > 1:
             half = len(calls) // 2
-            return await _execute(client, calls[:half], retry) + await _execute(
-                client, calls[half:], retry
+            return await _execute(client, calls[:half], attempt) + await _execute(
+                client, calls[half:], attempt
             )
         return [(exc, c.utcnow())] * len(calls)
     observed_at = c.utcnow()
@@ -208,10 +364,14 @@ async def _execute(
         for i, result in enumerate(results)
         if isinstance(result, VkError) and result.code in RETRY_SUBCALL_CODES
     ]
-    if retry and again:
-        retried = await _execute(client, [calls[i] for i in again], retry=False)
+    if again and attempt < SUBCALL_RETRIES:
+        retried = await _execute(client, [calls[i] for i in again], attempt + 1)
         for i, outcome in zip(again, retried, strict=True):
             outcomes[i] = outcome
+    elif again:
+        codes = sorted({results[i].code for i in again} & NOT_NOW_CODES)
+        if codes:
+            raise VkTransient(f"{len(again)} sub-call(s) still refused with error(s) {codes}")
     return outcomes
 
 
@@ -244,7 +404,7 @@ def to_outgoing(event: c.PageEvent) -> Outgoing:
     """The bus message; its id is stable per (platform, page, kind, sweep) for JetStream dedup."""
     kind = KIND[type(event)]
     payload = event.to_bytes()
-    if len(payload) > c.MAX_EVENT_BYTES and isinstance(event, c.PostsObserved):
+    if len(payload) > c.MAX_EVENT_BYTES and isinstance(event, c.PostsObserved | c.CommentsObserved):
         payload = _shrink(event).to_bytes()
     return Outgoing(
         subject=c.event_subject(event.platform.value, kind),
@@ -253,13 +413,18 @@ def to_outgoing(event: c.PageEvent) -> Outgoing:
     )
 
 
-def _shrink(event: c.PostsObserved) -> c.PostsObserved:
-    """Cut post texts, then drop the oldest posts, until the batch fits in one message."""
+def _shrink(event: c.PostsObserved | c.CommentsObserved):
+    """Cut texts, then drop the oldest items, until the batch fits in one message."""
+    field_name = "posts" if isinstance(event, c.PostsObserved) else "comments"
     for limit in (4000, 500, 0):
-        posts = tuple(p.model_copy(update={"text": p.text[:limit]}) for p in event.posts)
-        event = event.model_copy(update={"posts": posts})
+        items = tuple(
+            i.model_copy(update={"text": i.text[:limit]}) for i in getattr(event, field_name)
+        )
+        event = event.model_copy(update={field_name: items})
         if len(event.to_bytes()) <= c.MAX_EVENT_BYTES:
             return event
-    while event.posts and len(event.to_bytes()) > c.MAX_EVENT_BYTES:
-        event = event.model_copy(update={"posts": event.posts[: len(event.posts) // 2]})
+    while getattr(event, field_name) and len(event.to_bytes()) > c.MAX_EVENT_BYTES:
+        items = getattr(event, field_name)
+        keep = items[: len(items) // 2] if field_name == "posts" else items[len(items) // 2 :]
+        event = event.model_copy(update={field_name: keep})
     return event

@@ -29,7 +29,13 @@ class MalformedResponse(ValueError):
 # --- typed field access ------------------------------------------------------------------------
 
 
+def _at(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
 def _obj(value: object, where: str) -> dict[str, Any]:
+    if type(value) is dict:
+        return value
     if not isinstance(value, dict):
         raise MalformedResponse(f"{where}: expected an object, got {type(value).__name__}")
     return value
@@ -37,17 +43,21 @@ def _obj(value: object, where: str) -> dict[str, Any]:
 
 def _int(obj: dict[str, Any], key: str, where: str, default: int | None = None) -> int | None:
     value = obj.get(key)
+    if type(value) is int:
+        return value
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedResponse(f"{where}.{key}: expected an integer, got {type(value).__name__}")
+        raise MalformedResponse(
+            f"{_at(where, key)}: expected an integer, got {type(value).__name__}"
+        )
     return value
 
 
 def _req_int(obj: dict[str, Any], key: str, where: str) -> int:
     value = _int(obj, key, where)
     if value is None:
-        raise MalformedResponse(f"{where}.{key}: missing")
+        raise MalformedResponse(f"{_at(where, key)}: missing")
     return value
 
 
@@ -60,7 +70,7 @@ def _flag(obj: dict[str, Any], key: str, where: str) -> bool | None:
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise MalformedResponse(f"{where}.{key}: expected 0/1, got {value!r:.40}")
+    raise MalformedResponse(f"{_at(where, key)}: expected 0/1, got {value!r:.40}")
 
 
 def _str(obj: dict[str, Any], key: str, where: str, limit: int = MAX_TEXT) -> str:
@@ -68,7 +78,7 @@ def _str(obj: dict[str, Any], key: str, where: str, limit: int = MAX_TEXT) -> st
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise MalformedResponse(f"{where}.{key}: expected a string, got {type(value).__name__}")
+        raise MalformedResponse(f"{_at(where, key)}: expected a string, got {type(value).__name__}")
     return value[:limit]
 
 
@@ -77,7 +87,7 @@ def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise MalformedResponse(f"{where}.{key}: expected a list, got {type(value).__name__}")
+        raise MalformedResponse(f"{_at(where, key)}: expected a list, got {type(value).__name__}")
     return value
 
 
@@ -223,52 +233,59 @@ def build_snapshot(
 
 def post_from(item: object, owner_id: int) -> c.Post:
     p = _obj(item, "wall item")
-    where = f"post {p.get('id')!r:.20}"
-    post_id = _req_int(p, "id", where)
-    date = _req_int(p, "date", where)
-    from_id = _int(p, "from_id", where)
-    copy_history = _list(p, "copy_history", where)
+    try:
+        return _post(p, owner_id)
+    except MalformedResponse as exc:
+        # Field paths inside are static; the post id is added once, only when something is wrong.
+        raise MalformedResponse(f"post {p.get('id')!r:.20}.{exc.reason}") from None
+
+
+def _post(p: dict[str, Any], owner_id: int) -> c.Post:
+    post_id = _req_int(p, "id", "")
+    date = _req_int(p, "date", "")
+    from_id = _int(p, "from_id", "")
+    copy_history = _list(p, "copy_history", "")
     comments = p.get("comments")
     comments_count, comments_open = 0, True
     if comments is not None:
-        comments = _obj(comments, f"{where}.comments")
-        comments_count = _int(comments, "count", f"{where}.comments", 0) or 0
-        can_post = _flag(comments, "can_post", f"{where}.comments")
+        comments = _obj(comments, "comments")
+        comments_count = _int(comments, "count", "comments", 0) or 0
+        can_post = _flag(comments, "can_post", "comments")
         comments_open = True if can_post is None else can_post
     links = []
-    for i, attachment in enumerate(_list(p, "attachments", where)):
-        attachment = _obj(attachment, f"{where}.attachments[{i}]")
+    for i, attachment in enumerate(_list(p, "attachments", "")):
+        attachment = _obj(attachment, f"attachments[{i}]")
         if attachment.get("type") == "link":
-            link = _obj(attachment.get("link"), f"{where}.attachments[{i}].link")
-            url = _str(link, "url", f"{where}.attachments[{i}].link", MAX_SHORT).strip()
+            link = _obj(attachment.get("link"), f"attachments[{i}].link")
+            url = _str(link, "url", f"attachments[{i}].link", MAX_SHORT).strip()
             if url:
                 links.append(url)
     try:
         posted_at = datetime.fromtimestamp(date, UTC)
     except (OverflowError, OSError, ValueError):
-        raise MalformedResponse(f"{where}.date: out of range: {date}") from None
+        raise MalformedResponse(f"date: out of range: {date}") from None
     return c.Post(
         post_id=str(post_id),
         posted_at=posted_at,
         from_id="" if from_id is None else str(from_id),
         is_own=from_id == owner_id and not copy_history,
         is_repost=bool(copy_history),
-        is_pinned=bool(_flag(p, "is_pinned", where)),
+        is_pinned=bool(_flag(p, "is_pinned", "")),
         comments_count=comments_count,
         comments_open=comments_open,
-        likes=_counter(p, "likes", where) or 0,
-        reposts=_counter(p, "reposts", where) or 0,
-        views=_counter(p, "views", where),
-        text=_str(p, "text", where),
+        likes=_counter(p, "likes") or 0,
+        reposts=_counter(p, "reposts") or 0,
+        views=_counter(p, "views"),
+        text=_str(p, "text", ""),
         links=_unique(links),
     )
 
 
-def _counter(post: dict[str, Any], key: str, where: str) -> int | None:
+def _counter(post: dict[str, Any], key: str) -> int | None:
     value = post.get(key)
     if value is None:
         return None
-    return _int(_obj(value, f"{where}.{key}"), "count", f"{where}.{key}")
+    return _int(_obj(value, key), "count", key)
 
 
 def wall_posts(response: object, owner_id: int) -> tuple[int | None, list[c.Post]]:
@@ -299,3 +316,80 @@ def build_posts(
 def _first_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
     return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+
+
+# --- wall.getComments --------------------------------------------------------------------------
+
+
+def comment_from(item: object, group_id: int, post_id: str) -> c.Comment:
+    """A comment or a thread reply; the page's own replies come ``from_id = -group_id``."""
+    p = _obj(item, "comment")
+    try:
+        comment_id = _req_int(p, "id", "")
+        from_id = _req_int(p, "from_id", "")
+        date = _req_int(p, "date", "")
+        reply_to = _int(p, "reply_to_comment", "")
+        if reply_to is None:
+            stack = _list(p, "parents_stack", "")
+            reply_to = stack[-1] if stack and type(stack[-1]) is int else None
+        try:
+            posted_at = datetime.fromtimestamp(date, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise MalformedResponse(f"date: out of range: {date}") from None
+        return c.Comment(
+            comment_id=str(comment_id),
+            post_id=post_id,
+            from_id=str(from_id),
+            author_kind="page" if from_id == -group_id else "citizen",
+            reply_to=None if reply_to is None else str(reply_to),
+            posted_at=posted_at,
+            text=_str(p, "text", ""),
+        )
+    except MalformedResponse as exc:
+        raise MalformedResponse(f"comment {p.get('id')!r:.20}.{exc.reason}") from None
+
+
+def comments_page(
+    response: object, group_id: int, post_id: str
+) -> tuple[list[c.Comment], list[int], int]:
+    """(comments with their inline thread replies, threads with replies not shown, top-level count)
+    of a ``wall.getComments`` answer.
+    """
+    r = _obj(response, "wall.getComments")
+    comments: list[c.Comment] = []
+    partial_threads: list[int] = []
+    items = _list(r, "items", "wall.getComments")
+    for item in items:
+        comment = comment_from(item, group_id, post_id)
+        comments.append(comment)
+        thread = _obj(item, "comment").get("thread")
+        if thread is None:
+            continue
+        thread = _obj(thread, "thread")
+        replies = _list(thread, "items", "thread")
+        comments.extend(comment_from(reply, group_id, post_id) for reply in replies)
+        if (_int(thread, "count", "thread", 0) or 0) > len(replies):
+            partial_threads.append(int(comment.comment_id))
+    level = _int(r, "current_level_count", "wall.getComments")
+    return comments, partial_threads, len(items) if level is None else level
+
+
+def build_comments(
+    comments: list[c.Comment],
+    group_id: int,
+    ref: c.PageRef,
+    sweep_id: str,
+    observed_at: datetime,
+) -> c.CommentsObserved:
+    unique = {comment.comment_id: comment for comment in comments}
+    try:
+        return c.CommentsObserved.create(
+            observed_at=observed_at,
+            platform=ref.platform,
+            page_ref=ref,
+            sweep_id=sweep_id,
+            page_id=str(group_id),
+            comments=tuple(sorted(unique.values(), key=lambda x: (x.posted_at, x.comment_id))),
+        )
+    except ValidationError as exc:
+        raise MalformedResponse(f"comments do not fit the contract: {_first_error(exc)}") from None

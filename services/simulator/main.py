@@ -13,9 +13,11 @@ from pathlib import Path
 
 from gospublic.settings import Settings
 from services.simulator.names import PRESETS
+from services.simulator.ok_api import OkSimulator
 from services.simulator.region import generate_region
 from services.simulator.server import VkSimServer
-from services.simulator.vk_api import VkSimulator
+from services.simulator.tg_web import TgSimulator
+from services.simulator.vk_api import VkLimits, VkSimulator
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset",
         default="voronezh",
         choices=sorted(PRESETS),
-        help="which region to simulate (default: %(default)s, 34 municipalities, ~1,500 bodies)",
+        help="which region to simulate (default: %(default)s, 34 municipalities, ~1,500 "
+        "bodies; national: Russia's regions, 175,000 VK pages)",
     )
     parser.add_argument(
         "--seed",
@@ -83,6 +86,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated access tokens to accept (default: any non-empty token)",
     )
     parser.add_argument(
+        "--ok-application-key",
+        default="CBAQOKAPPKEY",
+        help="OK application key to accept (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ok-secret-key",
+        default="ok-application-secret",
+        help="OK application secret key that signatures are checked with (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-limits",
+        action="store_true",
+        help="lift VK's limits (3 requests/s per token, daily quotas per method); requests are "
+        "still counted",
+    )
+    parser.add_argument(
+        "--truth",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write ground_truth.json (default: yes, except for the national preset, where it "
+        "means reading every wall)",
+    )
+    parser.add_argument(
         "--write-only",
         action="store_true",
         help="write the register and the ground truth, then exit without serving",
@@ -95,24 +121,39 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else settings.state_dir / "sim"
     out.mkdir(parents=True, exist_ok=True)
     registry = region.write_registry_csv(out / "registry.csv")
-    truth = region.write_ground_truth(out / "ground_truth.json")
     print(
         f"region {region.preset} seed {region.seed} at {region.now.isoformat()}: "
         f"{len(region.organisations)} organisations, {len(region.groups)} VK pages",
         flush=True,
     )
     print(f"register:     {registry}", flush=True)
-    print(f"ground truth: {truth}", flush=True)
+    write_truth = args.truth if args.truth is not None else region.preset != "national"
+    if write_truth:
+        truth = region.write_ground_truth(out / "ground_truth.json")
+        print(f"ground truth: {truth}", flush=True)
     if args.write_only:
         return 0
 
     tokens = {t.strip() for t in args.tokens.split(",") if t.strip()} or None
-    server = VkSimServer(VkSimulator(region, tokens), args.host, args.port).start()
+    limits = None if args.no_limits else VkLimits()
+    simulator = VkSimulator(region, tokens, limits=limits)
+    ok = OkSimulator(
+        region, args.ok_application_key, args.ok_secret_key, tokens if args.tokens else None
+    )
+    server = VkSimServer(simulator, args.host, args.port, ok=ok, tg=TgSimulator(region)).start()
     info = out / "simulator.json"
     tmp = info.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"url": server.url, "pid": os.getpid()}) + "\n", encoding="utf-8")
+    document = {
+        "url": server.url,
+        "ok_url": server.ok_url,
+        "tg_url": server.tg_url,
+        "pid": os.getpid(),
+    }
+    tmp.write_text(json.dumps(document) + "\n", encoding="utf-8")
     tmp.replace(info)  # atomic: a parent polling for the file never reads half of it
     print(f"VK API simulator: {server.url}", flush=True)
+    print(f"OK API simulator: {server.ok_url}", flush=True)
+    print(f"Telegram previews: {server.tg_url}/s/<channel>", flush=True)
     log.info(
         "simulator serving", extra={"url": server.url, "organisations": len(region.organisations)}
     )

@@ -25,6 +25,9 @@ class Preset:
     slug: str
     municipalities_csv: str
     size: int
+    phone_code: str = "473"  # the capital's area code; district codes extend it by two digits
+    postal: int = 394  # first three digits of the capital's postcodes
+    abbr: str = "ВО"  # in regional institutions' names: «БУЗ ВО», «КУ ВО»
 
 
 PRESETS = {
@@ -36,6 +39,16 @@ PRESETS = {
         slug="vrn",
         municipalities_csv="voronezh_municipalities.csv",
         size=1500,
+    ),
+    # Derived per index in services.simulator.national; size 0: enough for 175,000 VK pages.
+    "national": Preset(
+        region="Российской Федерации",
+        region_nominative="Российская Федерация",
+        capital="городской округ город Москва",
+        region_code="77",
+        slug="rf",
+        municipalities_csv="",
+        size=0,
     ),
 }
 
@@ -94,6 +107,9 @@ class Municipality:
     kind: str  # urban_okrug | municipal_district
     name: str
     admin_centre: str
+    region: int = 0  # index into Region.presets (the national preset has many regions)
+    adj: str = ""  # adjective stem when the rule below gets it wrong («Казанск» for Казань)
+    town_gen: str = ""  # genitive of the centre when the rule gets it wrong («Казани»)
 
     @property
     def urban(self) -> bool:
@@ -116,6 +132,8 @@ class Municipality:
     @property
     def root(self) -> str:
         """Adjective stem: «Аннинск», «Борисоглебск», «Воронежск» (for «Воронежская …»)."""
+        if self.adj:
+            return self.adj
         first = self.name.split()[0]
         if first.endswith("кий"):
             return first[:-2]
@@ -131,6 +149,8 @@ class Municipality:
 
     @property
     def town_genitive(self) -> str:
+        if self.town_gen:
+            return self.town_gen
         centre = self.admin_centre
         return centre[:-1] + "ы" if centre.endswith("а") else centre + "а"
 
@@ -286,6 +306,10 @@ class Namer:
             "gov": f"Правительство {r}",
         }[key]
 
+    def _prefix(self, form: str) -> str:
+        """«БУЗ ВО» in a region with an abbreviation, «ГБУЗ» where there is none."""
+        return f"{form} {self.preset.abbr}" if self.preset.abbr else f"Г{form}"
+
     # Core bodies of every municipality -----------------------------------------------------
     def core(self) -> list[tuple[str, str, str, str, str, str]]:
         """(kind, sphere, level, name, founder, slug) of the bodies every municipality has."""
@@ -297,9 +321,9 @@ class Namer:
         )
         s = m.slug
         hospital = (
-            f"БУЗ ВО «{m.fem} городская клиническая больница № 1»"
+            f"{self._prefix('БУЗ')} «{m.fem} городская клиническая больница № 1»"
             if capital
-            else f"БУЗ ВО «{m.fem} районная больница»"
+            else f"{self._prefix('БУЗ')} «{m.fem} районная больница»"
         )
         return [
             ("administration", "administration", "municipal", admin, m.name, f"adm_{s}"),
@@ -311,7 +335,7 @@ class Namer:
                 "uszn",
                 "social",
                 "regional",
-                f"КУ ВО «Управление социальной защиты населения {m.area_short_genitive}»",
+                f"{self._prefix('КУ')} «Управление социальной защиты населения {m.area_short_genitive}»",
                 self.ministry("minsoc"),
                 f"uszn_{s}",
             ),
@@ -319,7 +343,7 @@ class Namer:
                 "czn",
                 "social",
                 "regional",
-                f"КУ ВО «Центр занятости населения {m.area_short_genitive}»",
+                f"{self._prefix('КУ')} «Центр занятости населения {m.area_short_genitive}»",
                 self.ministry("mintrud"),
                 f"czn_{s}",
             ),

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,13 +34,16 @@ from services.simulator.names import (
     REGIONAL_INSTITUTIONS,
     Municipality,
     Namer,
+    Preset,
     agree_gender,
     load_municipalities,
 )
 from services.simulator.texts import (
+    COMMENT_TEXTS,
     GOALS,
     INTROS,
     POSTS,
+    REPLY_TEXTS,
     REPOST_SOURCES,
     REPOST_TEXTS,
     SHORT_DESCRIPTIONS,
@@ -70,6 +75,11 @@ RULES = (
 )
 # Thresholds of the ``dialog-default`` profile; the ground truth is computed for that profile.
 STALE_THRESHOLDS_DAYS = (7, 30, 90)
+UPCOMING_DAYS = 30  # how far past the epoch active pages keep posting
+# Page replies by kind: (share of citizen comments answered, reply delay from–to in hours).
+_REPLY_KINDS = {"prompt": (0.92, 0.3, 6.0), "slow": (0.8, 26.0, 72.0), "never": (0.05, 30.0, 90.0)}
+# Wall kinds whose pages keep posting after the epoch (their STALE verdict stays "pass").
+_POSTING_KINDS = frozenset({"active", "pinned_old_fresh"})
 DESCRIPTION_MIN_CHARS = 50
 WALL_WINDOW = 20
 
@@ -119,9 +129,30 @@ def _mix(*parts: int) -> int:
     return value
 
 
+_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+def bits(*parts: int) -> int:
+    """64 deterministic bits from integers, much cheaper than seeding ``random.Random``.
+
+    A national sweep derives a few numbers for each of millions of posts; tuple hashing of ints is
+    not randomised per process, and the final mix spreads consecutive post ids over all bits.
+    """
+    h = hash(parts) & _MASK
+    h = ((h ^ (h >> 33)) * 0xFF51AFD7ED558CCD) & _MASK
+    h = ((h ^ (h >> 33)) * 0xC4CEB9FE1A85EC53) & _MASK
+    return h ^ (h >> 33)
+
+
+def unit(value: int, shift: int = 0) -> float:
+    """A fraction in [0, 1) from 16 of the bits, so one ``bits()`` call gives four numbers."""
+    return ((value >> shift) & 0xFFFF) / 65536.0
+
+
 # Salts for the independent deterministic streams of one group.
 _SALT_DESC, _SALT_CONTACT, _SALT_WALL, _SALT_POST = 1, 2, 3, 4
 SALT_API = 5  # for API-only details (counters, hashes, photos) derived in vk_api
+_SALT_UPCOMING, _SALT_COMMENTS, _SALT_REPLY_KIND = 6, 7, 8
 
 # --- State -------------------------------------------------------------------------------------
 
@@ -201,6 +232,16 @@ class Post(NamedTuple):
     from_id: int
     repost: bool
     pinned: bool
+
+
+class Comment(NamedTuple):
+    id: int
+    post_id: int
+    from_id: int  # a citizen (> 0) or the page itself (-group id)
+    date: int
+    thread: int  # the top-level comment this one answers in its thread; 0 for a top-level one
+    reply_to_user: int
+    text: int  # index into the texts, see Region.comment_text
 
 
 class Contact(NamedTuple):
@@ -326,25 +367,71 @@ def _quotas(rng: random.Random, items: list, rates: tuple, default: str | int) -
 
 @dataclass
 class Region:
-    """The world the simulator answers from; everything but the scalars is derived on demand."""
+    """The world the simulator answers from; everything but the scalars is derived on demand.
+
+    ``now`` is the simulated clock: tests move it with :meth:`advance`. The wall as generated is
+    dated relative to ``epoch`` (the ``now`` at generation) and is always there; posts and comments
+    dated after ``epoch`` appear as the clock passes them.
+    """
 
     preset: str
     seed: int
     now: datetime
-    organisations: list[Organisation]
-    groups: dict[int, VkGroup]
+    organisations: Sequence[Organisation]
+    groups: Mapping[int, VkGroup]
     municipality_list: list[Municipality] = field(default_factory=list, repr=False)
-    _by_screen_name: dict[str, int] = field(default_factory=dict, repr=False)
+    _by_screen_name: Mapping[str, int] = field(default_factory=dict, repr=False)
     _wall_cache: dict[int, list[Post]] = field(default_factory=dict, repr=False)
+    presets: list[Preset] = field(default_factory=list, repr=False)
+    epoch: datetime | None = None
+    _upcoming_cache: dict[int, list[Post]] = field(default_factory=dict, repr=False)
+    _capitals: dict[int, Municipality] = field(default_factory=dict, repr=False)
+    _lookups: dict[str, dict] = field(default_factory=dict, repr=False)
 
-    # Lookups -------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        if self.epoch is None:
+            self.epoch = self.now
+        if not self.presets:
+            self.presets = [PRESETS[self.preset]]
+
+    # Clock ---------------------------------------------------------------------------------
     @property
     def now_ts(self) -> int:
         return int(self.now.timestamp())
 
     @property
+    def epoch_ts(self) -> int:
+        assert self.epoch is not None
+        return int(self.epoch.timestamp())
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the clock forward: new posts, comments and page replies become visible."""
+        self.now = self.now + timedelta(seconds=seconds)
+        return self.now
+
+    def change_page(self, group_id: int, **fields: object) -> None:
+        """Test hook: a page goes private, loses its wall or is deleted between sweeps."""
+        group = self.groups[group_id]
+        for name, value in fields.items():
+            if not hasattr(group, name):
+                raise AttributeError(name)
+            setattr(group, name, value)
+        keep = getattr(self.groups, "keep", None)
+        if keep is not None:  # the national preset derives groups on access
+            keep(group)
+        self._wall_cache.pop(group_id, None)
+
+    # Lookups -------------------------------------------------------------------------------
+    @property
     def region_genitive(self) -> str:
-        return PRESETS[self.preset].region
+        return self.presets[0].region
+
+    def preset_of(self, org: Organisation) -> Preset:
+        muni = self._muni(org)
+        return self.presets[muni.region if muni is not None else 0]
+
+    def region_genitive_of(self, org: Organisation) -> str:
+        return self.preset_of(org).region
 
     def municipalities(self) -> list[str]:
         return [m.name for m in self.municipality_list]
@@ -362,13 +449,60 @@ class Region:
     def org_of(self, group: VkGroup) -> Organisation:
         return self.organisations[group.org]
 
+    def _org_index(self) -> dict[str, int]:
+        index = self._lookups.get("ogrn")
+        if index is None:
+            index = self._lookups["ogrn"] = {o.ogrn: i for i, o in enumerate(self.organisations)}
+        return index
+
+    def org_by_ok(self, ok_id: int) -> Organisation | None:
+        """The organisation whose register row links OK group ``ok_id``."""
+        link = f"https://ok.ru/group/{ok_id}"
+        world = getattr(self.organisations, "world", None)
+        if world is not None:  # national: the id carries the index
+            i = (ok_id - 70_000_000_000_000) // 97
+            org = self.organisations[i] if 0 <= i < len(self.organisations) else None
+            return org if org is not None and org.ok == link else None
+        by_ok = self._lookups.get("ok")
+        if by_ok is None:
+            by_ok = self._lookups["ok"] = {o.ok: o for o in self.organisations if o.ok}
+        return by_ok.get(link)
+
+    def org_by_telegram(self, name: str) -> Organisation | None:
+        """The organisation whose register row links the Telegram channel ``@name``."""
+        link = f"https://t.me/{name}"
+        world = getattr(self.organisations, "world", None)
+        if world is not None:  # national: the name ends in the index
+            try:
+                i = int(name.rsplit("_", 1)[1], 36)
+            except (IndexError, ValueError):
+                return None
+            org = self.organisations[i] if 0 <= i < len(self.organisations) else None
+            return org if org is not None and org.telegram == link else None
+        by_tg = self._lookups.get("tg")
+        if by_tg is None:
+            by_tg = self._lookups["tg"] = {o.telegram: o for o in self.organisations if o.telegram}
+        return by_tg.get(link)
+
     def rng(self, group: VkGroup | int, salt: int, extra: int = 0) -> random.Random:
         gid = group if isinstance(group, int) else group.id
         return random.Random(_mix(self.seed, gid, salt, extra))
 
-    def _capital(self) -> Municipality:
-        capital = PRESETS[self.preset].capital
-        return next(m for m in self.municipality_list if m.name == capital)
+    def bits(self, group: VkGroup | int, salt: int, extra: int = 0) -> int:
+        gid = group if isinstance(group, int) else group.id
+        return bits(self.seed, gid, salt, extra)
+
+    def _capital_of(self, org: Organisation) -> Municipality:
+        muni = self._muni(org)
+        index = muni.region if muni is not None else 0
+        capital = self._capitals.get(index)
+        if capital is None:
+            name = self.presets[index].capital
+            capital = next(
+                m for m in self.municipality_list if m.region == index and m.name == name
+            )
+            self._capitals[index] = capital
+        return capital
 
     def _muni(self, org: Organisation) -> Municipality | None:
         if 0 <= org.municipality_index < len(self.municipality_list):
@@ -378,11 +512,13 @@ class Region:
     # Profile content -------------------------------------------------------------------------
     def phone(self, group: VkGroup) -> str:
         rng = self.rng(group, _SALT_CONTACT, 1)
-        muni = self._muni(self.org_of(group)) or self._capital()
+        org = self.org_of(group)
+        muni = self._muni(org) or self._capital_of(org)
+        area = self.preset_of(org).phone_code
         if muni.name.startswith("городской округ город"):
-            code, local = "473", f"{rng.randint(200, 299)}{rng.randint(0, 9999):04d}"
+            code, local = area, f"{rng.randint(200, 299)}{rng.randint(0, 9999):04d}"
         else:
-            code, local = f"47{340 + muni.index % 40:03d}", f"{rng.randint(20000, 69999)}"
+            code, local = f"{area}{40 + muni.index % 40:02d}", f"{rng.randint(20000, 69999)}"
         dashed = (
             f"{local[:3]}-{local[3:5]}-{local[5:]}"
             if len(local) == 7
@@ -405,17 +541,18 @@ class Region:
 
     def email(self, group: VkGroup) -> str:
         org = self.org_of(group)
-        domain = ("yandex.ru", "mail.ru", "govvrn.ru")[group.id % 3]
+        domain = ("yandex.ru", "mail.ru", f"gov{self.preset_of(org).slug}.ru")[group.id % 3]
         return f"{org.slug or 'org' + str(group.id)}@{domain}"
 
     def address_text(self, group: VkGroup) -> str:
         rng = self.rng(group, _SALT_CONTACT, 3)
         org = self.org_of(group)
-        muni = self._muni(org) or self._capital()
-        if muni.name == PRESETS[self.preset].capital:
-            index = 394000 + rng.randint(0, 90)
+        muni = self._muni(org) or self._capital_of(org)
+        preset = self.preset_of(org)
+        if muni.name == preset.capital:
+            index = preset.postal * 1000 + rng.randint(0, 90)
         else:
-            index = 396000 + rng.randint(0, 999)
+            index = (preset.postal + 2) * 1000 + rng.randint(0, 999)
         prefix = "г." if muni.urban or rng.random() < 0.5 else "с."
         street = f"{rng.choice(STREETS)}, д. {rng.randint(1, 120)}"
         return f"{index}, {prefix} {muni.admin_centre}, {street}"
@@ -504,15 +641,109 @@ class Region:
         return f"https://{(org.slug or str(group.id)).replace('_', '-')}.gosuslugi.ru"
 
     # Wall ------------------------------------------------------------------------------------
-    def posts(self, group: VkGroup) -> list[Post]:
-        """The whole wall in wall.get order: the pinned post first, then newest first."""
+    def posts(self, group: VkGroup, now_ts: float | None = None) -> list[Post]:
+        """The wall at ``now_ts`` (default: the clock) in wall.get order: pinned, then newest."""
         cached = self._wall_cache.get(group.id)
         if cached is None:
             cached = self._build_wall(group)
-            if len(self._wall_cache) > 50_000:
+            if len(self._wall_cache) > 20_000:
                 self._wall_cache.clear()
             self._wall_cache[group.id] = cached
-        return cached
+        now_ts = self.now_ts if now_ts is None else now_ts
+        if now_ts <= self.epoch_ts or group.wall_kind not in _POSTING_KINDS:
+            return cached
+        new = [p for p in self._upcoming(group, cached) if p.date <= now_ts]
+        if not new:
+            return cached
+        pinned = cached[:1] if cached and cached[0].pinned else []
+        return pinned + new[::-1] + cached[len(pinned) :]
+
+    def _upcoming(self, group: VkGroup, wall: list[Post]) -> list[Post]:
+        """Posts the page will publish after ``epoch``, oldest first (active pages keep posting)."""
+        cached = self._upcoming_cache.get(group.id)
+        if cached is not None:
+            return cached
+        rng = self.rng(group, _SALT_UPCOMING)
+        per_day = 0.2 + 1.1 * rng.random()
+        post_id = max((p.id for p in wall), default=0)
+        age = -0.25  # the first new post comes at least six hours after the epoch
+        posts = []
+        while True:
+            age -= rng.expovariate(per_day)
+            if age < -UPCOMING_DAYS:
+                break
+            post_id += 1 + int(rng.random() * 2)
+            repost = rng.random() < 0.12
+            posts.append(Post(post_id, int(self.epoch_ts - age * DAY_S), -group.id, repost, False))
+        if len(self._upcoming_cache) > 20_000:
+            self._upcoming_cache.clear()
+        self._upcoming_cache[group.id] = posts
+        return posts
+
+    # Comments --------------------------------------------------------------------------------
+    def reply_kind(self, group: VkGroup) -> str:
+        """How the page answers citizens: ``prompt`` (hours), ``slow`` (days) or ``never``."""
+        u = unit(self.bits(group, _SALT_REPLY_KIND))
+        return "prompt" if u < 0.65 else "slow" if u < 0.85 else "never"
+
+    def comments_open(self, group: VkGroup) -> bool:
+        return group.comments_open and group.wall != 0
+
+    def comments(self, group: VkGroup, post: Post, now_ts: float | None = None) -> list[Comment]:
+        """Comments on a post visible at ``now_ts``, oldest first: citizens and the page's replies.
+
+        Replies sit in the thread of the citizen comment they answer (``thread`` is its id) and
+        come from the page itself, ``from_id = -group_id``.
+        """
+        now_ts = self.now_ts if now_ts is None else now_ts
+        return [c for c in self._all_comments(group, post) if c.date <= now_ts]
+
+    def _all_comments(self, group: VkGroup, post: Post) -> list[Comment]:
+        if not self.comments_open(group):
+            return []
+        b = self.bits(group, _SALT_COMMENTS, post.id)
+        u = unit(b)
+        if u < 0.72:  # most posts get no comment: decided by one hash, nothing else computed
+            return []
+        citizens = 1 if u < 0.86 else 2 if u < 0.93 else 3 if u < 0.97 else 4 + b % 3
+        answered, lo, hi = _REPLY_KINDS[self.reply_kind(group)]
+        drafts: list[tuple[int, int, int, int]] = []  # (date, author, thread draft index, text)
+        for n in range(citizens):
+            b1 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 2 * n + 1)
+            b2 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 2 * n + 2)
+            delay = min(-math.log(1.0 - unit(b1)) * 8 * 3600, 10 * DAY_S)
+            date = post.date + 300 + int(delay)
+            author = 1_000_000 + b2 % 800_000_000
+            top = len(drafts)
+            drafts.append((date, author, -1, (b2 >> 32) & 0xFF))
+            if unit(b1, 16) < answered:
+                date += int((lo + (hi - lo) * unit(b1, 32)) * 3600)
+                drafts.append((date, -group.id, top, (b2 >> 40) & 0xFF))
+                if unit(b1, 48) < 0.2:
+                    date += int((0.2 + 29.8 * unit(b2, 48)) * 3600)
+                    drafts.append((date, author, top, (b2 >> 56) & 0xFF))
+        order = sorted(range(len(drafts)), key=lambda i: (drafts[i][0], i))
+        ids = {i: post.id * 1000 + n + 1 for n, i in enumerate(order)}
+        comments = []
+        for i in order:
+            date, author, top, text = drafts[i]
+            comments.append(
+                Comment(
+                    id=ids[i],
+                    post_id=post.id,
+                    from_id=author,
+                    date=date,
+                    thread=ids[top] if top >= 0 else 0,
+                    reply_to_user=drafts[top][1] if top >= 0 else 0,
+                    text=text,
+                )
+            )
+        return comments
+
+    def comment_text(self, comment: Comment) -> str:
+        if comment.from_id < 0:
+            return REPLY_TEXTS[comment.text % len(REPLY_TEXTS)]
+        return COMMENT_TEXTS[comment.text % len(COMMENT_TEXTS)]
 
     def _build_wall(self, group: VkGroup) -> list[Post]:
         rng = self.rng(group, _SALT_WALL)
@@ -589,7 +820,7 @@ class Region:
         if pinned_age is not None:
             entries.append((_away_from_thresholds(pinned_age), OWN, True))
         entries.sort(key=lambda e: -e[0])  # oldest first: ids grow with time
-        now = self.now_ts
+        now = self.epoch_ts
         posts = []
         post_id = 1 + int(rng.random() * 400)
         for age, author, pinned in entries:
@@ -601,29 +832,32 @@ class Region:
         return posts
 
     def post_text(self, group: VkGroup, post: Post) -> str:
-        rng = self.rng(group, _SALT_POST, post.id)
-        org = self.org_of(group)
+        b = self.bits(group, _SALT_POST, post.id)
         if post.from_id > 0:
-            return rng.choice(USER_TEXTS)
+            return USER_TEXTS[b % len(USER_TEXTS)]
         if post.repost:
-            return "" if rng.random() < 0.6 else "Делимся важной информацией."
+            return "" if unit(b, 48) < 0.6 else "Делимся важной информацией."
+        org = self.org_of(group)
         muni = self._muni(org)
-        template = rng.choice(POSTS[org.sphere])
+        templates = POSTS[org.sphere]
+        template = templates[b % len(templates)]
+        if "{" not in template:
+            return template
         return template.format(
             name=org.name,
             place=muni.admin_centre if muni else "регионе",
-            n=rng.randint(1, 12),
+            n=1 + (b >> 20) % 12,
         )
 
     def repost_source(self, group: VkGroup, post: Post) -> tuple[int, str, str, int]:
         """(source group id, name, text, original post id) of a repost's ``copy_history``."""
-        rng = self.rng(group, _SALT_POST, post.id + 1_000_000)
-        gid, name = rng.choice(REPOST_SOURCES)
+        b = self.bits(group, _SALT_POST, post.id + 1_000_000)
+        gid, name = REPOST_SOURCES[b % len(REPOST_SOURCES)]
         return (
             gid,
-            name.format(R=self.region_genitive),
-            rng.choice(REPOST_TEXTS),
-            rng.randint(1000, 90000),
+            name.format(R=self.region_genitive_of(self.org_of(group))),
+            REPOST_TEXTS[(b >> 8) % len(REPOST_TEXTS)],
+            1000 + (b >> 16) % 89_001,
         )
 
     # Ground truth ----------------------------------------------------------------------------
@@ -671,7 +905,7 @@ class Region:
                 add(org, "vk", page_id, "CONTACT_PHONE_MISSING", "high")
             if group.wall in (0, 3):
                 add(org, "vk", page_id, "WALL_CLOSED", "high")
-            seen = self.posts(group)[:window] if group.wall != 0 else []
+            seen = self.posts(group, now_ts)[:window] if group.wall != 0 else []
             own = [p.date for p in seen if p.from_id == -group.id and not p.repost]
             if not own:
                 severity = "critical"
@@ -765,6 +999,10 @@ def generate_region(
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
+    if preset == "national":
+        from services.simulator.national import generate_national
+
+        return generate_national(seed=seed, now=now, size=size)
     config = PRESETS[preset]
     total = config.size if size is None else size
     if total < 1:

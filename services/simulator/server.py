@@ -2,6 +2,9 @@
 
 Keep-alive works as with api.vk.com (HTTP/1.1 with Content-Length), so clients exercise their
 connection pools. Requests are not logged line by line; the simulator keeps its own request log.
+The same server answers Odnoklassniki's ``/fb.do`` and Telegram's ``/s/<channel>`` previews when
+given those simulators. ``GET /_sim/stats`` returns the counters and ``POST /_sim/clock?advance=<seconds>`` moves the
+simulated clock, so a process outside can read and steer it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from services.simulator.ok_api import OkSimulator
+from services.simulator.tg_web import HTML_TYPE, TgSimulator
 from services.simulator.vk_api import JSON_TYPE, VkSimulator
 
 log = logging.getLogger(__name__)
@@ -22,7 +27,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "vk-sim/1.0"
     sys_version = ""
     timeout = 120  # idle keep-alive connections are closed after this
+    # Headers and body go out in two writes: with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK (~40 ms a response on a kept-alive connection).
+    disable_nagle_algorithm = True
     simulator: VkSimulator
+    ok: OkSimulator | None = None
+    tg: TgSimulator | None = None
 
     def do_GET(self) -> None:
         self._serve(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
@@ -37,6 +47,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, pairs: list[tuple[str, str]]) -> None:
         path = urlsplit(self.path).path
+        if path.startswith("/_sim/"):
+            self._control(path, dict(pairs))
+            return
+        if path == "/fb.do" and self.ok is not None:
+            self._send(200, JSON_TYPE, self.ok.respond(dict(pairs)))
+            return
+        if path.startswith("/s/") and self.tg is not None:
+            params = dict(pairs)
+            before = params.get("before", "")
+            status, body = self.tg.page(
+                unquote(path.removeprefix("/s/")).strip("/"),
+                int(before) if before.isdigit() else None,
+            )
+            self._send(status, HTML_TYPE, body)
+            return
         if not path.startswith("/method/") or path == "/method/":
             self._send(404, "text/plain; charset=utf-8", b"not found\n")
             return
@@ -49,6 +74,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, JSON_TYPE, json.dumps(body).encode())
             return
         self._send(response.status, response.content_type, response.body)
+
+    def _control(self, path: str, params: dict[str, str]) -> None:
+        """The simulator's own endpoints: counters for a benchmark, the clock for a test."""
+        if path == "/_sim/stats":
+            body = self.simulator.stats()
+            if self.ok is not None:
+                body["ok"] = self.ok.stats()
+            if self.tg is not None:
+                body["tg"] = self.tg.stats()
+        elif path == "/_sim/clock" and self.command == "POST":
+            try:
+                seconds = float(params.get("advance", "0"))
+            except ValueError:
+                self._send(400, "text/plain; charset=utf-8", b"advance must be a number\n")
+                return
+            body = {"now": self.simulator.region.advance(seconds).isoformat()}
+        elif path == "/_sim/clock":
+            body = {"now": self.simulator.region.now.isoformat()}
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"not found\n")
+            return
+        self._send(200, JSON_TYPE, json.dumps(body).encode())
 
     def _send(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
@@ -64,9 +111,19 @@ class _Handler(BaseHTTPRequestHandler):
 class VkSimServer:
     """Serves ``simulator`` in a daemon thread; ``url`` is the API base (``.../method``)."""
 
-    def __init__(self, simulator: VkSimulator, host: str = "127.0.0.1", port: int = 0):
-        handler = type("VkSimHandler", (_Handler,), {"simulator": simulator})
+    def __init__(
+        self,
+        simulator: VkSimulator,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ok: OkSimulator | None = None,
+        tg: TgSimulator | None = None,
+    ):
+        handler = type("VkSimHandler", (_Handler,), {"simulator": simulator, "ok": ok, "tg": tg})
         self.simulator = simulator
+        self.ok = ok
+        self.tg = tg
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -81,6 +138,20 @@ class VkSimServer:
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
         return f"http://{host}:{self.port}/method"
+
+    @property
+    def base_url(self) -> str:
+        return self.url.removesuffix("/method")
+
+    @property
+    def ok_url(self) -> str:
+        """OK's API endpoint (``https://api.ok.ru/fb.do`` in production)."""
+        return self.base_url + "/fb.do"
+
+    @property
+    def tg_url(self) -> str:
+        """Telegram's web root (``https://t.me`` in production): previews at ``/s/<channel>``."""
+        return self.base_url
 
     def start(self) -> VkSimServer:
         self._thread = threading.Thread(

@@ -39,6 +39,7 @@ def collector_settings(settings: Settings, api_url: str, tokens: list[str], **ex
             "vk_retry_backoff_s": 0.02,
             "collect_retry_delay_s": 0.2,
             "max_deliver": 3,
+            "collect_comments": False,  # comments: test_collector_vk_comments.py
             **extra,
         }
     )

@@ -36,7 +36,7 @@ from jsonschema import Draft4Validator, ValidationError, validators
 
 from services.simulator.region import Region, generate_region
 from services.simulator.server import VkSimServer
-from services.simulator.vk_api import VkSimulator
+from services.simulator.vk_api import VkLimits, VkSimulator
 
 pytestmark = pytest.mark.integration
 
@@ -418,6 +418,83 @@ def test_post_form_equals_get(client: httpx.Client, region: Region, schema: Sche
     assert posted.json() == client.get("wall.get", params=params).json()
 
 
+def _commented(region: Region, replies: bool = True):
+    """A live page and a post of it with comments (and, if asked, the page's replies)."""
+    for group in sorted(region.groups.values(), key=lambda g: g.id):
+        if not group.live:
+            continue
+        for post in region.posts(group)[:20]:
+            comments = region.comments(group, post)
+            if comments and (not replies or any(c.from_id == -group.id for c in comments)):
+                return group, post, comments
+    raise AssertionError("no commented post")
+
+
+def test_wall_get_comments_with_threads(
+    client: httpx.Client, region: Region, schema: Schema
+) -> None:
+    group, post, comments = _commented(region)
+    body = call(
+        client, "wall.getComments", owner_id=-group.id, post_id=post.id, thread_items_count=10
+    )
+    schema.validate_success("wall.getComments", body)
+    r = body["response"]
+    top = [c for c in comments if not c.thread]
+    assert r["count"] == len(comments) and r["current_level_count"] == len(top)
+    assert [i["id"] for i in r["items"]] == [c.id for c in top]
+    replies = [reply for item in r["items"] for reply in item["thread"]["items"]]
+    assert len(replies) == len(comments) - len(top)
+    page = [reply for reply in replies if reply["from_id"] == -group.id]
+    assert page and all(reply["parents_stack"] == [reply["reply_to_comment"]] for reply in page)
+    assert all(reply["text"] for reply in page)
+    wall = call(client, "wall.get", owner_id=-group.id, count=20)
+    counts = {item["id"]: item["comments"]["count"] for item in wall["response"]["items"]}
+    assert counts[post.id] == len(comments)
+
+    # Without thread items: counts only; one thread by comment_id; newest first.
+    bare = call(client, "wall.getComments", owner_id=-group.id, post_id=post.id, need_likes=1)
+    schema.validate_success("wall.getComments", bare)
+    assert all("items" not in item["thread"] for item in bare["response"]["items"])
+    assert all("likes" in item for item in bare["response"]["items"])
+    root = next(c for c in top if any(x.thread == c.id for x in comments))
+    thread = call(
+        client, "wall.getComments", owner_id=-group.id, post_id=post.id, comment_id=root.id
+    )
+    schema.validate_success("wall.getComments", thread)
+    assert [i["id"] for i in thread["response"]["items"]] == [
+        c.id for c in comments if c.thread == root.id
+    ]
+    desc = call(client, "wall.getComments", owner_id=-group.id, post_id=post.id, sort="desc")
+    assert [i["id"] for i in desc["response"]["items"]] == [c.id for c in top][::-1]
+
+
+def test_the_clock_brings_new_comments_and_replies(region: Region, schema: Schema) -> None:
+    local = generate_region("voronezh", seed=42, now=NOW, size=300)
+    sim = VkSimulator(local)
+    base = {"access_token": TOKEN, "v": V}
+    group, post = next(
+        (g, p)
+        for g in local.groups.values()
+        if g.live and g.wall_kind == "active" and local.comments_open(g)
+        for p in local.posts(g)[:3]
+        if len(local._all_comments(g, p)) > len(local.comments(g, p))
+    )
+    before = len(local.comments(group, post))
+    wall_before = sim.handle("wall.get", {**base, "owner_id": str(-group.id)})
+    local.advance(12 * 86_400)
+    after = sim.handle(
+        "wall.getComments", {**base, "owner_id": str(-group.id), "post_id": str(post.id)}
+    )
+    schema.validate_success("wall.getComments", after)
+    assert after["response"]["count"] > before
+    wall_after = sim.handle("wall.get", {**base, "owner_id": str(-group.id), "count": "100"})
+    schema.validate_success("wall.get", wall_after)
+    # Active pages keep posting: new posts on top, ids growing, the old ones still there.
+    assert wall_after["response"]["count"] > wall_before["response"]["count"]
+    newest = wall_after["response"]["items"][0]
+    assert newest["date"] > NOW.timestamp() and newest["id"] > post.id
+
+
 def test_execute_with_a_failed_sub_call(
     client: httpx.Client, region: Region, schema: Schema, sim: VkSimulator
 ) -> None:
@@ -493,6 +570,10 @@ def _too_many_calls() -> str:
         ("execute", {"code": "var a = API.wall.get({});"}, 12),
         ("execute", {"code": 'return [API.wall.get({"owner_id":-1)];'}, 12),
         ("execute", {"code": "__too_many__"}, 13),
+        ("wall.getComments", {"owner_id": "deleted", "post_id": "1"}, 18),
+        ("wall.getComments", {"owner_id": "banned", "post_id": "1"}, 15),
+        ("wall.getComments", {"owner_id": "closed_comments", "post_id": "__first__"}, 212),
+        ("wall.getComments", {"owner_id": "closed_comments", "post_id": "999999"}, 100),
     ],
 )
 def test_errors(
@@ -507,6 +588,11 @@ def test_errors(
     if params.get("owner_id") in ("deleted", "banned"):
         state = params["owner_id"]
         params["owner_id"] = str(-pick(region, lambda g: g.deactivated == state).id)
+    if params.get("owner_id") == "closed_comments":
+        group = pick(region, lambda g: g.live and not g.comments_open and region.posts(g))
+        params["owner_id"] = str(-group.id)
+        if params["post_id"] == "__first__":
+            params["post_id"] = str(region.posts(group)[0].id)
     if params.get("code") == "__too_many__":
         params["code"] = _too_many_calls()
     body = call(client, method, **params)
@@ -548,6 +634,47 @@ def test_injected_faults(
 
     with pytest.raises(ValueError):
         sim.fail_next("timeout")
+
+
+def test_rate_limit_and_daily_quota_errors(region: Region, schema: Schema) -> None:
+    clock = [1000.0]
+    sim = VkSimulator(
+        region,
+        limits=VkLimits(daily={"wall.get": 4}),
+        clock=lambda: clock[0],
+        wall_clock=lambda: 1_750_000_000.0,
+    )
+    group = pick(region, lambda g: g.live and g.wall_kind == "active")
+    params = {"access_token": TOKEN, "v": V, "owner_id": str(-group.id), "count": "1"}
+    for _ in range(3):
+        schema.validate_success("wall.get", sim.handle("wall.get", params))
+    schema.validate_error(sim.handle("wall.get", params), 6)  # a 4th within the second
+    clock[0] += 1.0
+    schema.validate_success("wall.get", sim.handle("wall.get", params))
+    clock[0] += 1.0
+    schema.validate_error(sim.handle("wall.get", params), 29)  # 4 a day, all used
+    # In an execute the quota counts every sub-call: the refused ones are false + errors.
+    clock[0] += 1.0
+    code = f'return [API.wall.get({{"owner_id":-{group.id}}}),API.groups.getById({{"group_id":{group.id}}})];'
+    body = sim.handle("execute", {"access_token": "sim-token-2", "v": V, "code": code})
+    assert body["response"][0]["count"] >= 1
+    stats = sim.stats()
+    assert (stats["rate_limited"], stats["quota_exceeded"]) == (1, 1)
+    assert stats["errors"] == {"6": 1, "29": 1}
+    assert sim.quota_used(TOKEN, "wall.get") == 4
+    assert sim.quota_used("sim-token-2", "wall.get") == 1
+    assert TOKEN not in json.dumps(stats)
+
+
+def test_stats_and_clock_over_http(server: VkSimServer, region: Region) -> None:
+    base = server.url.removesuffix("/method")
+    stats = httpx.get(f"{base}/_sim/stats").json()
+    assert {"requests", "requests_by_method", "errors", "rate_limited"} <= set(stats)
+    now = httpx.get(f"{base}/_sim/clock").json()["now"]
+    assert datetime.fromisoformat(now) == region.now
+    moved = httpx.post(f"{base}/_sim/clock", params={"advance": "0"}).json()["now"]
+    assert moved == now
+    assert httpx.post(f"{base}/_sim/clock", params={"advance": "x"}).status_code == 400
 
 
 def test_request_counter_and_log(client: httpx.Client, region: Region, sim: VkSimulator) -> None:
@@ -625,6 +752,21 @@ def test_the_whole_region_validates(
         for error in body.get("execute_errors", []):
             assert error["error_code"] in (15, 18)
 
+    # Comments of every commented post on every tenth page, 25 posts to an execute.
+    calls = [
+        f'API.wall.getComments({{"owner_id":-{gid},"post_id":{post.id},"thread_items_count":10}})'
+        for gid in sorted(region.groups)[::10]
+        if region.groups[gid].live
+        for post in region.posts(region.groups[gid])[:20]
+        if region.comments(region.groups[gid], post)
+    ]
+    assert len(calls) > 100
+    for start in range(0, len(calls), 25):
+        body = call(client, "execute", code=f"return [{','.join(calls[start : start + 25])}];")
+        assert "execute_errors" not in body
+        for answer in body["response"]:
+            schema.validate_success("wall.getComments", {"response": answer})
+
 
 # --- The command ---------------------------------------------------------------------------------
 
@@ -678,3 +820,45 @@ def test_simulate_write_only(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()
     sim_dir = tmp_path / "state" / "sim"
     assert {p.name for p in sim_dir.iterdir()} == {"registry.csv", "ground_truth.json"}
+
+
+def test_national_pages_validate(schema: Schema) -> None:
+    national = generate_region("national", seed=42, now=NOW)
+    sim = VkSimulator(national)
+    base = {"access_token": TOKEN, "v": V}
+    refs = [o.vk.rsplit("/", 1)[1] for o in national.organisations[:2000:4] if o.vk]
+    body = sim.handle("groups.getById", {**base, "group_ids": ",".join(refs), "fields": ALL_FIELDS})
+    schema.validate_success("groups.getById", body)
+    live = [g for g in body["response"]["groups"] if "deactivated" not in g]
+    assert len(live) > 300
+    for group in live[:60]:
+        wall = sim.handle("wall.get", {**base, "owner_id": str(-group["id"]), "count": "20"})
+        schema.validate_success("wall.get", wall)
+        for item in wall["response"]["items"]:
+            if item["comments"]["count"]:
+                params = {"owner_id": str(-group["id"]), "post_id": str(item["id"])}
+                answer = sim.handle("wall.getComments", {**base, **params})
+                schema.validate_success("wall.getComments", answer)
+
+
+@pytest.mark.parametrize("code", [15, 18, 30, 100, 203, 212])
+def test_injected_page_errors_are_vk_error_bodies(
+    region: Region, schema: Schema, code: int
+) -> None:
+    sim = VkSimulator(region)
+    group = pick(region, lambda g: g.live and g.wall_kind == "active")
+    sim.fail_calls("wall.get", -group.id, code)
+    params = {"access_token": TOKEN, "v": V, "owner_id": str(-group.id)}
+    schema.validate_error(sim.handle("wall.get", params), code)
+    inside = sim.handle(
+        "execute",
+        {**base_params(), "code": f'return [API.wall.get({{"owner_id":-{group.id}}})];'},
+    )
+    assert inside["response"] == [False]
+    assert inside["execute_errors"][0]["error_code"] == code
+    sim.fail_calls("wall.get", -group.id, 0)
+    schema.validate_success("wall.get", sim.handle("wall.get", params))
+
+
+def base_params() -> dict[str, str]:
+    return {"access_token": TOKEN, "v": V}

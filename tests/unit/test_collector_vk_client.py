@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import REGISTRY, generate_latest
 from pydantic import SecretStr
 
 from services.collector import vk_client as vc
@@ -147,43 +150,100 @@ class Clock:
         return self.now
 
 
-def pool(n: int, rps: float = 2.0) -> tuple[vc.TokenPool, Clock]:
+def pool(n: int, rps: float = 2.0, quota: dict | None = None) -> tuple[vc.TokenPool, Clock]:
     clock = Clock()
     tokens = [SecretStr(f"token-{i}") for i in range(n)]
-    return vc.TokenPool(tokens, rps, clock=clock, wall_clock=clock), clock
+    return vc.TokenPool(tokens, rps, daily_quota=quota, clock=clock, wall_clock=clock), clock
 
 
-def test_pool_spreads_requests_over_the_token_free_soonest() -> None:
+def take(tokens: vc.TokenPool, calls: dict | None = None):
+    """Pick and book a token as ``acquire`` does when it need not wait."""
+    calls = calls or {"wall.get": 1}
+    token, at = tokens.pick(calls)
+    assert at == tokens.clock()
+    return token, tokens.start(token, calls)
+
+
+def test_pool_spreads_requests_and_counts_a_window_from_the_answers() -> None:
     tokens, clock = pool(2, rps=2.0)
-    picks = [tokens.reserve(["wall.get"]) for _ in range(4)]
-    assert [(t.index, wait) for t, wait in picks] == [(0, 0.0), (1, 0.0), (0, 0.5), (1, 0.5)]
-    clock.now += 10
-    assert tokens.reserve(["wall.get"])[1] == 0.0
+    first = [take(tokens) for _ in range(4)]
+    assert sorted(t.index for t, _ in first) == [0, 0, 1, 1]
+    # Both tokens have two requests in flight: the next start waits for an answer.
+    assert tokens.pick({"wall.get": 1})[1] is None
+    clock.now += 0.3
+    tokens.finish(first[0][1])
+    # The window runs from the answer, not from when the request was sent.
+    token, at = tokens.pick({"wall.get": 1})
+    assert token is first[0][0] and at == pytest.approx(101.3)
+    clock.now = 101.3
+    assert take(tokens)[0] is token
+
+
+def test_a_request_still_in_flight_counts_however_old() -> None:
+    # A request may wait for a pooled connection and reach VK after later ones: until its answer
+    # comes back it occupies a place in the window.
+    tokens, clock = pool(1, rps=2.0)
+    _, slow = take(tokens)
+    _, quick = take(tokens)
+    clock.now += 0.1
+    tokens.finish(quick)
+    clock.now += 1.2  # the quick one aged out; the slow one is still on its way
+    take(tokens)
+    assert tokens.pick({"wall.get": 1})[1] is None
+    tokens.finish(slow)
+    assert tokens.pick({"wall.get": 1})[1] == pytest.approx(clock.now + 1.0)
 
 
 def test_pool_drops_invalid_tokens_and_fails_loudly_when_none_left() -> None:
-    tokens, _ = pool(2)
-    first, _ = tokens.reserve(["m"])
+    tokens, _ = pool(2, rps=100)
+    first, _ = take(tokens, {"m": 1})
     tokens.drop(first)
-    assert {tokens.reserve(["m"])[0].index for _ in range(3)} == {1}
+    assert {take(tokens, {"m": 1})[0].index for _ in range(3)} == {1}
     tokens.drop(tokens.tokens[1])
     with pytest.raises(vc.VkNoTokens) as caught:
-        tokens.reserve(["m"])
+        tokens.pick({"m": 1})
     assert "token-" not in str(caught.value)
 
 
 def test_pool_parks_a_token_per_method() -> None:
-    tokens, clock = pool(2)
+    tokens, clock = pool(2, rps=100)
     tokens.park(tokens.tokens[0], "wall.get", clock.now + 3600)
-    assert {tokens.reserve(["execute", "wall.get"])[0].index for _ in range(3)} == {1}
+    assert {take(tokens, {"wall.get": 25})[0].index for _ in range(3)} == {1}
     # Token 0 is still good for other methods, and it is the one free soonest.
-    assert tokens.reserve(["groups.getById"])[0].index == 0
+    assert take(tokens, {"groups.getById": 1})[0].index == 0
     tokens.park(tokens.tokens[1], "wall.get", clock.now + 60)
     with pytest.raises(vc.VkTransient) as caught:
-        tokens.reserve(["wall.get"])
+        tokens.pick({"wall.get": 1})
     assert caught.value.retry_after == 60
     clock.now += 61
-    assert tokens.reserve(["wall.get"])[0].index == 1
+    assert take(tokens, {"wall.get": 1})[0].index == 1
+
+
+def test_pool_rests_a_token_before_its_daily_quota_runs_out() -> None:
+    tokens, _ = pool(2, rps=100, quota={"wall.get": 30})
+    a, _ = take(tokens, {"wall.get": 25})
+    b, _ = take(tokens, {"wall.get": 25})
+    assert {a.index, b.index} == {0, 1}
+    assert tokens.remaining(a, "wall.get") == 5
+    assert take(tokens, {"wall.get": 5})[0] in (a, b)  # a small batch still fits
+    with pytest.raises(vc.VkTransient) as caught:
+        tokens.pick({"wall.get": 25})
+    # Quotas reset at midnight Moscow time: 100 s after the epoch it is 03:01:40 there.
+    assert caught.value.retry_after == pytest.approx(86_400 - 3 * 3600 - 100)
+    assert tokens.remaining(a, "groups.getById") is None
+
+
+def test_quota_gauge_names_tokens_by_fingerprint_only() -> None:
+    tokens, _ = pool(1, rps=100, quota={"wall.get": 100})
+    token, _ = take(tokens, {"wall.get": 25})
+    fp = vc.fingerprint("token-0")
+    assert fp == token.fingerprint and len(fp) == 6 and "token" not in fp
+    labels = {"platform": "vk", "token": fp, "method": "wall.get"}
+    assert REGISTRY.get_sample_value("gospublic_collector_quota_remaining", labels) == 75
+    tokens.park(token, "wall.get", tokens.wall_clock() + 60)
+    assert REGISTRY.get_sample_value("gospublic_collector_quota_remaining", labels) == 0
+    exposed = generate_latest(REGISTRY).decode()
+    assert "token-0" not in exposed
 
 
 def test_pool_needs_a_token() -> None:
@@ -191,8 +251,27 @@ def test_pool_needs_a_token() -> None:
         vc.TokenPool([SecretStr("")], 3.0)
 
 
-def test_slow_down_pushes_the_next_slot() -> None:
+def test_slow_down_pushes_the_next_start() -> None:
     tokens, _ = pool(1, rps=10.0)
-    token, _ = tokens.reserve(["m"])
+    token, _ = take(tokens, {"m": 1})
     tokens.slow_down(token, 2.0)
-    assert tokens.reserve(["m"])[1] == pytest.approx(2.0)
+    assert tokens.pick({"m": 1})[1] == pytest.approx(102.0)
+
+
+async def test_acquire_waits_for_an_answer_then_for_the_window() -> None:
+    tokens = vc.TokenPool([SecretStr("t")], 20.0)  # 20 per 1 s window
+    for _ in range(20):
+        await tokens.acquire({"m": 1})
+    token = tokens.tokens[0]
+
+    async def answer_later() -> None:
+        await asyncio.sleep(0.05)
+        for slot in list(token.slots)[:1]:
+            tokens.finish(slot)
+
+    waiter = asyncio.create_task(answer_later())
+    started = time.monotonic()
+    _, _, waited = await tokens.acquire({"m": 1})
+    await waiter
+    # One answer after 0.05 s, then a full window from it.
+    assert time.monotonic() - started >= 1.0 and waited >= 1.0

@@ -235,3 +235,63 @@ def test_build_posts_is_a_valid_event() -> None:
     event = vn.build_posts({"count": 1, "items": [post(1, -7, owner_id=-7)]}, 7, REF, "s", NOW)
     assert event.page_id == "7" and event.total_count == 1 and event.posts[0].is_own
     assert c.decode(event.to_bytes()) == event
+
+
+# --- wall.getComments ----------------------------------------------------------------------------
+
+
+def test_comments_page_with_threads_and_page_replies() -> None:
+    response = {
+        "count": 4,
+        "current_level_count": 2,
+        "items": [
+            {
+                "id": 5001,
+                "from_id": 42,
+                "date": 1_740_000_000,
+                "text": "Когда будет вода?",
+                "parents_stack": [],
+                "thread": {
+                    "count": 3,
+                    "items": [
+                        {
+                            "id": 5003,
+                            "from_id": -77,
+                            "date": 1_740_003_600,
+                            "text": "Завтра.",
+                            "parents_stack": [5001],
+                            "reply_to_comment": 5001,
+                            "reply_to_user": 42,
+                        }
+                    ],
+                },
+            },
+            {"id": 5002, "from_id": 43, "date": 1_740_000_100, "text": "+"},
+        ],
+    }
+    comments, partial, top = vn.comments_page(response, 77, "5")
+    assert [x.comment_id for x in comments] == ["5001", "5003", "5002"]
+    reply = comments[1]
+    assert (reply.author_kind, reply.from_id, reply.reply_to, reply.post_id) == (
+        "page",
+        "-77",
+        "5001",
+        "5",
+    )
+    assert comments[0].author_kind == "citizen" and comments[0].reply_to is None
+    assert partial == [5001]  # 3 replies, 1 shown: the thread is read on its own
+    assert top == 2
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"from_id": 1, "date": 1, "text": ""},
+        {"id": 1, "from_id": "x", "date": 1},
+        {"id": 1, "from_id": 1, "date": 1, "thread": []},
+    ],
+)
+def test_malformed_comments_name_the_field(item: dict) -> None:
+    with pytest.raises(vn.MalformedResponse) as caught:
+        vn.comments_page({"count": 1, "items": [item]}, 77, "5")
+    assert "comment" in caught.value.reason or "thread" in caught.value.reason

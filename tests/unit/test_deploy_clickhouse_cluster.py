@@ -51,7 +51,12 @@ def test_every_table_becomes_replicated_local_plus_distributed() -> None:
         (dist,) = [s for s in out if re.match(rf"CREATE TABLE IF NOT EXISTS db1\.{table} ON", s)]
         assert f"AS db1.{table}_local" in dist
         assert f"ENGINE = Distributed(main, db1, {table}_local, " in dist
-    assert len(out) == 2 * len(TABLES)
+    tables = [s for s in out if s.startswith("CREATE TABLE")]
+    assert len(tables) == 2 * len(TABLES)
+    (view,) = [s for s in out if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert "db1.score_rollups_mv ON CLUSTER main" in view
+    assert "TO db1.score_rollups_local" in view
+    assert "FROM db1.scores_local" in view
 
 
 def test_engine_arguments_and_clauses_are_kept() -> None:

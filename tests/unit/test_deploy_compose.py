@@ -34,7 +34,13 @@ def ours(services: dict[str, dict]) -> dict[str, dict]:
 
 
 def test_our_services_are_there(services: dict[str, dict]) -> None:
-    assert set(ours(services)) == {"evaluator", "collector-vk", "notifier"}
+    assert set(ours(services)) == {
+        "evaluator",
+        "collector-vk",
+        "collector-ok",
+        "collector-tg",
+        "notifier",
+    }
     assert {"nats", "clickhouse", "grafana", "prometheus", "mailpit"} <= set(services)
 
 

@@ -74,7 +74,13 @@ def test_validation_rejects_a_broken_manifest(resources: list[dict]) -> None:
 
 def test_services_have_probes_on_healthz_and_readyz(resources: list[dict]) -> None:
     deployments = by_kind(resources, "Deployment")
-    assert set(deployments) == {"collector-vk", "evaluator", "notifier"}
+    assert set(deployments) == {
+        "collector-vk",
+        "collector-ok",
+        "collector-tg",
+        "evaluator",
+        "notifier",
+    }
     for name, deployment in deployments.items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name

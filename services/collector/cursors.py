@@ -1,0 +1,161 @@
+"""Per-page cursors in NATS KV: where the last sweep left a page.
+
+A cursor records the sweep that last collected the page, the newest post id seen and the comment
+count of each recent post. The collector reads the cursors of a task's pages before it starts and
+writes them after the task's events are acknowledged, so that
+
+- comments are fetched only for posts whose count changed since the last sweep;
+- a task delivered again (its collector stopped or crashed before the ack) skips the pages it
+  already collected in this sweep, whichever instance picks it up.
+
+Reads take one batched direct get per task (``multi_last``, nats-server 2.11+), with a fallback to
+one get per key; writes are pipelined publishes to the bucket's subjects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError
+
+from gospublic import contracts as c
+
+log = logging.getLogger("gospublic.collector.cursors")
+
+STREAM = f"KV_{c.CURSORS_BUCKET}"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass
+class Cursor:
+    sweep: str = ""  # the sweep that last collected the page
+    last_post: int = 0  # the newest post id seen
+    comments: dict[str, int] = field(default_factory=dict)  # post id → comment count seen
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            {"sweep": self.sweep, "last_post": self.last_post, "comments": self.comments},
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Cursor:
+        """A cursor from KV; anything unreadable counts as no cursor (the page is read afresh)."""
+        try:
+            raw = json.loads(data)
+            comments = raw.get("comments") or {}
+            return cls(
+                sweep=str(raw.get("sweep") or ""),
+                last_post=int(raw.get("last_post") or 0),
+                comments={str(k): int(v) for k, v in comments.items()},
+            )
+        except (ValueError, TypeError, AttributeError):
+            return cls()
+
+
+def cursor_key(ref: c.PageRef) -> str:
+    """KV key of a page: ``vk.club123``; characters a key may not hold become ``=XX``."""
+    native = _UNSAFE.sub(lambda m: "".join(f"={b:02X}" for b in m.group().encode()), ref.native_id)
+    return f"{ref.platform.value}.{native}"
+
+
+def changed_posts(counts: Mapping[str, int], cursor: Cursor | None) -> list[str]:
+    """Posts whose comment count differs from the cursor's and is not zero (nothing to read)."""
+    seen = cursor.comments if cursor is not None else {}
+    return [post for post, n in counts.items() if n > 0 and seen.get(post, 0) != n]
+
+
+class CursorStore:
+    """The ``cursors`` bucket, read and written in bulk."""
+
+    def __init__(self, js: JetStreamContext, timeout: float = 5.0) -> None:
+        self.js = js
+        self.timeout = timeout
+        self._batch = True
+
+    async def start(self) -> CursorStore:
+        """Allow direct gets on the bucket's stream (needed for batched reads; idempotent)."""
+        info = await self.js.stream_info(STREAM)
+        if not info.config.allow_direct:
+            info.config.allow_direct = True
+            await self.js.update_stream(info.config)
+        return self
+
+    async def load(self, keys: Iterable[str]) -> dict[str, Cursor]:
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return {}
+        if self._batch:
+            try:
+                return await self._load_batch(keys)
+            except _BatchUnsupported as exc:
+                log.warning("batched KV reads unavailable; reading cursors one by one: %s", exc)
+                self._batch = False
+        return await self._load_each(keys)
+
+    async def _load_batch(self, keys: list[str]) -> dict[str, Cursor]:
+        nc = self.js._nc  # the direct-get API streams replies to one inbox; nats-py has no wrapper
+        inbox = nc.new_inbox()
+        queue: asyncio.Queue = asyncio.Queue()
+        sub = await nc.subscribe(inbox, cb=queue.put)
+        found: dict[str, Cursor] = {}
+        prefix = f"$KV.{c.CURSORS_BUCKET}."
+        try:
+            request = {"multi_last": [prefix + k for k in keys], "batch": len(keys) + 1}
+            await nc.publish(
+                f"$JS.API.DIRECT.GET.{STREAM}", json.dumps(request).encode(), reply=inbox
+            )
+            while True:
+                try:
+                    msg = await asyncio.wait_for(queue.get(), self.timeout)
+                except TimeoutError:
+                    raise _BatchUnsupported("no answer to a batched direct get") from None
+                headers = msg.headers or {}
+                status = headers.get("Status")
+                if status == "204":  # end of batch
+                    break
+                if status == "404":  # none of the keys exists yet
+                    break
+                if status:
+                    raise _BatchUnsupported(f"status {status} {headers.get('Description', '')}")
+                subject = headers.get("Nats-Subject", "")
+                if headers.get("KV-Operation") in ("DEL", "PURGE") or not msg.data:
+                    continue
+                found[subject.removeprefix(prefix)] = Cursor.from_bytes(msg.data)
+        finally:
+            await sub.unsubscribe()
+        return found
+
+    async def _load_each(self, keys: list[str]) -> dict[str, Cursor]:
+        kv = await self.js.key_value(c.CURSORS_BUCKET)
+
+        async def one(key: str) -> tuple[str, Cursor | None]:
+            try:
+                entry = await kv.get(key)
+            except (KeyNotFoundError, NatsTimeoutError):
+                return key, None
+            return key, Cursor.from_bytes(entry.value or b"")
+
+        pairs = await asyncio.gather(*(one(k) for k in keys))
+        return {k: v for k, v in pairs if v is not None}
+
+    async def save(self, cursors: Mapping[str, Cursor]) -> None:
+        """Write the cursors, pipelined; KV is last-write-wins, so no message ids."""
+        prefix = f"$KV.{c.CURSORS_BUCKET}."
+        futures = [
+            await self.js.publish_async(prefix + key, cursor.to_bytes())
+            for key, cursor in cursors.items()
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+
+class _BatchUnsupported(Exception):
+    pass

@@ -1,0 +1,306 @@
+"""One collection task for Odnoklassniki: ``group.getInfo`` for profiles (100 ids a call),
+``mediatopic.getTopics`` for the wall, ``discussions.getComments`` for changed discussions.
+
+The same contracts as VK: ``PageSnapshot``, ``PostsObserved``, ``CommentsObserved``,
+``PageUnavailable``. A group missing from ``group.getInfo`` is ``not_found``; ``status: BLOCKED`` is
+``banned``; a closed group (``private``) gets its snapshot with ``is_closed = 1`` and, since its
+topics are refused (error 10), ``PageUnavailable(private)``. The page's own replies are comments with
+``author_type: GROUP``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from pydantic import ValidationError
+
+from gospublic import contracts as c
+from services.collector import vk_normalise as vn
+from services.collector.cursors import Cursor, changed_posts, cursor_key
+from services.collector.ok_client import NOT_FOUND, PERMISSION_DENIED, OkClient, OkError
+from services.collector.vk_client import VkGarbage
+from services.collector.vk_collect import Collected, unavailable
+
+log = logging.getLogger("gospublic.collector.ok")
+
+UIDS_PER_CALL = 100
+COMMENTS_PER_CALL = 100
+MAX_COMMENT_PAGES = 20
+MSK = timezone(timedelta(hours=3))  # OK writes comment dates in Moscow time
+PRIVATE = c.Unavailability.PRIVATE
+
+
+async def collect(
+    client: OkClient,
+    task: c.CollectTask,
+    posts_per_page: int,
+    cursors: Mapping[str, Cursor],
+    *,
+    comments: bool = True,
+) -> Collected:
+    refs = list(task.pages)
+    keys = [cursor_key(ref) for ref in refs]
+    resumed = {
+        i for i, k in enumerate(keys) if (cur := cursors.get(k)) and cur.sweep == task.sweep_id
+    }
+    events: dict[int, list[c.PageEvent]] = {i: [] for i in range(len(refs)) if i not in resumed}
+    new_cursors = {
+        keys[i]: Cursor(task.sweep_id, (cursors.get(keys[i]) or Cursor()).last_post, {})
+        for i in events
+    }
+    numeric = [i for i in events if refs[i].native_id.isdigit()]
+    for i in events:
+        if i not in numeric:
+            events[i].append(
+                _down(refs[i], task, c.Unavailability.API_ERROR, "OK short names are not resolved")
+            )
+    live: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(numeric), UIDS_PER_CALL):
+        part = numeric[start : start + UIDS_PER_CALL]
+        await _profiles(client, task, refs, part, events, live)
+
+    read = 0
+    walls = await asyncio.gather(
+        *(_topics(client, refs[i].native_id, posts_per_page) for i in live)
+    )
+    for i, outcome in zip(list(live), walls, strict=True):
+        ref = refs[i]
+        gid = ref.native_id
+        if isinstance(outcome, OkError | VkGarbage):
+            code = outcome.code if isinstance(outcome, OkError) else None
+            reason = (
+                PRIVATE
+                if code == PERMISSION_DENIED
+                else c.Unavailability.NOT_FOUND
+                if code == NOT_FOUND
+                else c.Unavailability.API_ERROR
+            )
+            events[i].append(_down(ref, task, reason, f"mediatopic.getTopics: {outcome}", code))
+            continue
+        try:
+            posts_event = _posts(outcome, gid, ref, task.sweep_id)
+        except vn.MalformedResponse as exc:
+            events[i].append(
+                _down(ref, task, c.Unavailability.API_ERROR, f"mediatopic.getTopics: {exc.reason}")
+            )
+            continue
+        events[i].append(posts_event)
+        cursor = new_cursors[keys[i]]
+        old = cursors.get(keys[i])
+        counts = {p.post_id: p.comments_count for p in posts_event.posts}
+        cursor.comments = {p: n for p, n in (old.comments if old else {}).items() if p in counts}
+        if posts_event.posts:
+            cursor.last_post = max(cursor.last_post, *(int(p.post_id) for p in posts_event.posts))
+        if not comments:
+            continue
+        found: list[c.Comment] = []
+        for topic in changed_posts(counts, old):
+            try:
+                found.extend(await _comments(client, gid, topic))
+            except (OkError, VkGarbage, vn.MalformedResponse) as exc:
+                log.warning(
+                    "OK comments not read; next sweep tries again", extra={"error": str(exc)}
+                )
+                continue
+            cursor.comments[topic] = counts[topic]
+            read += 1
+        if found:
+            events[i].append(
+                c.CommentsObserved.create(
+                    observed_at=c.utcnow(),
+                    platform=ref.platform,
+                    page_ref=ref,
+                    sweep_id=task.sweep_id,
+                    page_id=gid,
+                    comments=tuple(found),
+                )
+            )
+    flat = [e for i in sorted(events) for e in events[i]]
+    return Collected(flat, new_cursors, resumed, read)
+
+
+async def _profiles(
+    client: OkClient,
+    task: c.CollectTask,
+    refs: list[c.PageRef],
+    part: list[int],
+    events: dict[int, list[c.PageEvent]],
+    live: dict[int, dict[str, Any]],
+) -> None:
+    uids = ",".join(dict.fromkeys(refs[i].native_id for i in part))
+    fields = "uid,name,description,shortname,members_count,private,status,homepage_url,premium"
+    try:
+        answer = await client.call("group.getInfo", {"uids": uids, "fields": fields})
+        if not isinstance(answer, list):
+            raise vn.MalformedResponse(f"expected a list, got {type(answer).__name__}")
+    except (OkError, VkGarbage, vn.MalformedResponse) as exc:
+        code = exc.code if isinstance(exc, OkError) else None
+        for i in part:
+            events[i].append(
+                _down(refs[i], task, c.Unavailability.API_ERROR, f"group.getInfo: {exc}", code)
+            )
+        return
+    by_uid = {str(g.get("uid")): g for g in answer if isinstance(g, dict)}
+    at = c.utcnow()
+    for i in part:
+        ref = refs[i]
+        group = by_uid.get(ref.native_id)
+        if group is None:
+            events[i].append(
+                _down(ref, task, c.Unavailability.NOT_FOUND, "group.getInfo did not return it")
+            )
+            continue
+        if group.get("status") == "BLOCKED":
+            events[i].append(_down(ref, task, c.Unavailability.BANNED, "status: BLOCKED"))
+            continue
+        try:
+            events[i].append(_snapshot(group, ref, task.sweep_id, at))
+        except vn.MalformedResponse as exc:
+            events[i].append(
+                _down(ref, task, c.Unavailability.API_ERROR, f"group.getInfo: {exc.reason}")
+            )
+            continue
+        live[i] = group
+
+
+def _snapshot(group: dict[str, Any], ref: c.PageRef, sweep_id: str, at: datetime) -> c.PageSnapshot:
+    def text(key: str, limit: int = 100_000) -> str:
+        value = group.get(key)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise vn.MalformedResponse(f"group.{key}: expected a string")
+        return value[:limit]
+
+    members = group.get("members_count")
+    if members is not None and (not isinstance(members, int) or isinstance(members, bool)):
+        raise vn.MalformedResponse("group.members_count: expected an integer")
+    site = text("homepage_url", 2000).strip()
+    try:
+        return c.PageSnapshot.create(
+            observed_at=at,
+            platform=ref.platform,
+            page_ref=ref,
+            sweep_id=sweep_id,
+            page_id=str(group.get("uid")),
+            screen_name=text("shortname", 200),
+            name=text("name", 2000),
+            description=text("description"),
+            site=site,
+            links=(site,) if site else (),
+            members=members,
+            is_closed=1 if group.get("private") is True else 0,
+        )
+    except ValidationError as exc:
+        raise vn.MalformedResponse(
+            f"snapshot does not fit the contract: {exc.errors()[0]['msg']}"
+        ) from None
+
+
+async def _topics(client: OkClient, gid: str, count: int) -> Any:
+    try:
+        return await client.call(
+            "mediatopic.getTopics", {"gid": gid, "count": count, "fields": "media_topic.*"}
+        )
+    except (OkError, VkGarbage) as exc:
+        return exc
+
+
+def _posts(answer: Any, gid: str, ref: c.PageRef, sweep_id: str) -> c.PostsObserved:
+    if not isinstance(answer, dict) or not isinstance(answer.get("media_topics"), list):
+        raise vn.MalformedResponse("media_topics is not a list")
+    posts = []
+    for topic in answer["media_topics"]:
+        if not isinstance(topic, dict):
+            raise vn.MalformedResponse("a topic is not an object")
+        created = topic.get("created_ms")
+        if not isinstance(created, int) or isinstance(created, bool):
+            raise vn.MalformedResponse(f"topic {topic.get('id')!r:.20}.created_ms: not an integer")
+        media = topic.get("media") if isinstance(topic.get("media"), list) else []
+        reshare = any(isinstance(m, dict) and m.get("type") == "reshare" for m in media)
+        text = " ".join(
+            str(m.get("text") or "")
+            for m in media
+            if isinstance(m, dict) and m.get("type") == "text"
+        )
+        author = str(topic.get("author_ref") or "")
+        summary = topic.get("discussion_summary") or {}
+        posts.append(
+            c.Post(
+                post_id=str(topic.get("id")),
+                posted_at=datetime.fromtimestamp(created / 1000, UTC),
+                # Group authors as VK writes them: a negative id.
+                from_id=f"-{author[6:]}" if author.startswith("group:") else author[5:],
+                is_own=author == f"group:{gid}" and not reshare,
+                is_repost=reshare,
+                is_pinned=topic.get("is_sticky") is True,
+                comments_count=int(summary.get("comments_count") or 0),
+                likes=int((topic.get("like_summary") or {}).get("count") or 0),
+                reposts=int((topic.get("reshare_summary") or {}).get("count") or 0),
+                text=text[:100_000],
+            )
+        )
+    return c.PostsObserved.create(
+        observed_at=c.utcnow(),
+        platform=ref.platform,
+        page_ref=ref,
+        sweep_id=sweep_id,
+        page_id=gid,
+        posts=tuple(posts),
+    )
+
+
+async def _comments(client: OkClient, gid: str, topic: str) -> list[c.Comment]:
+    comments: list[c.Comment] = []
+    anchor = None
+    for _ in range(MAX_COMMENT_PAGES):
+        params: dict[str, Any] = {
+            "discussionId": topic,
+            "discussionType": "GROUP_TOPIC",
+            "count": COMMENTS_PER_CALL,
+        }
+        if anchor:
+            params["anchor"] = anchor
+        answer = await client.call("discussions.getComments", params)
+        if not isinstance(answer, dict) or not isinstance(answer.get("comments"), list):
+            raise vn.MalformedResponse("discussions.getComments: comments is not a list")
+        for item in answer["comments"]:
+            comments.append(_comment(item, gid, topic))
+        if not answer.get("has_more"):
+            break
+        anchor = answer.get("anchor")
+    return comments
+
+
+def _comment(item: Any, gid: str, topic: str) -> c.Comment:
+    if not isinstance(item, dict):
+        raise vn.MalformedResponse("a comment is not an object")
+    try:
+        posted = datetime.strptime(str(item.get("date")), "%Y-%m-%d %H:%M:%S").replace(tzinfo=MSK)
+    except ValueError:
+        raise vn.MalformedResponse(f"comment {item.get('id')!r:.20}.date: unreadable") from None
+    page = item.get("author_type") == "GROUP" and str(item.get("author_id")) == gid
+    reply_to = item.get("reply_to_comment_id")
+    return c.Comment(
+        comment_id=str(item.get("id")),
+        post_id=topic,
+        from_id=f"-{gid}" if page else str(item.get("author_id")),
+        author_kind="page" if page else "citizen",
+        reply_to=None if reply_to is None else str(reply_to),
+        posted_at=posted.astimezone(UTC),
+        text=str(item.get("text") or "")[:100_000],
+    )
+
+
+def _down(
+    ref: c.PageRef,
+    task: c.CollectTask,
+    reason: c.Unavailability,
+    detail: str,
+    code: int | None = None,
+) -> c.PageUnavailable:
+    return unavailable(ref, task.sweep_id, c.utcnow(), reason, detail, code)

@@ -1,0 +1,280 @@
+"""One collection task for Telegram: the public preview ``t.me/s/<channel>`` of every page.
+
+No API and no credentials: the preview is HTML, read with the standard library's parser. It gives
+the channel's title, description and subscriber count and its latest messages with their times and
+view counts, which Telegram rounds ("1.2K" is read as 1200). A channel that does not exist still
+answers 200, with a generic page and no channel in it: that is ``PageUnavailable(not_found)``.
+Forwarded messages are reposts. Comments are not on the preview.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from html.parser import HTMLParser
+
+import httpx
+
+from gospublic import contracts as c
+from services.collector.cursors import Cursor, cursor_key
+from services.collector.vk_client import API_REQUESTS, RATE_LIMIT_WAIT, TokenPool, VkTransient
+from services.collector.vk_collect import Collected, unavailable
+
+log = logging.getLogger("gospublic.collector.tg")
+
+PLATFORM = "tg"
+MAX_PAGE_BYTES = 2 * 1024 * 1024
+_COUNT = re.compile(r"^\s*([\d.,]+)\s*([KMkм]?)")
+_NAME = re.compile(r"^[A-Za-z0-9_]{4,64}$")
+_VOID = frozenset({"br", "img", "meta", "link", "input", "hr", "source", "wbr"})
+
+
+def count_value(text: str) -> int | None:
+    """Telegram's rounded counters: "950" → 950, "1.2K" → 1200, "3M" → 3000000."""
+    m = _COUNT.match(text.replace("\xa0", " "))
+    if m is None:
+        return None
+    number = float(m.group(1).replace(",", "."))
+    scale = {"K": 1_000, "k": 1_000, "M": 1_000_000, "м": 1_000_000}.get(m.group(2), 1)
+    return round(number * scale)
+
+
+@dataclass
+class Message:
+    post_id: str = ""
+    when: str = ""
+    text: list[str] = field(default_factory=list)
+    views: str = ""
+    forwarded: bool = False
+    links: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Preview:
+    """What a ``t.me/s/<channel>`` page says."""
+
+    is_channel: bool = False
+    title: str = ""
+    description: str = ""
+    subscribers: int | None = None
+    messages: list[Message] = field(default_factory=list)
+
+
+class _PreviewParser(HTMLParser):
+    """Collects text by the classes t.me marks its elements with."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.preview = Preview()
+        self._stack: list[str] = []  # the class of each open element
+        self._capture: str | None = None
+        self._capture_depth = 0
+        self._buffer: list[str] = []
+        self._message: Message | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if tag not in _VOID:
+            self._stack.append(" ".join(classes))
+        if tag == "br" and self._capture:
+            self._buffer.append("\n")
+        if "tgme_channel_info" in classes:
+            self.preview.is_channel = True
+        if "tgme_widget_message" in classes and a.get("data-post"):
+            self._message = Message(post_id=str(a["data-post"]).rsplit("/", 1)[-1])
+            self.preview.messages.append(self._message)
+        if self._message is not None:
+            if "tgme_widget_message_forwarded_from" in classes:
+                self._message.forwarded = True
+            if tag == "time" and a.get("datetime"):
+                self._message.when = str(a["datetime"])
+            if tag == "a" and self._capture == "text" and a.get("href"):
+                self._message.links.append(str(a["href"]))
+        for cls, name in (
+            ("tgme_channel_info_header_title", "title"),
+            ("tgme_channel_info_description", "description"),
+            ("counter_value", "counter"),
+            ("tgme_widget_message_text", "text"),
+            ("tgme_widget_message_views", "views"),
+        ):
+            if cls in classes and tag not in ("br",):
+                self._capture, self._capture_depth, self._buffer = name, len(self._stack), []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _VOID:
+            return
+        if self._capture and len(self._stack) == self._capture_depth:
+            self._finish("".join(self._buffer))
+            self._capture = None
+        if self._stack:
+            self._stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._capture:
+            self._buffer.append(data)
+
+    def _finish(self, text: str) -> None:
+        text = text.strip()
+        p = self.preview
+        if self._capture == "title" and not p.title:
+            p.title = text
+        elif self._capture == "description":
+            p.description = text
+        elif self._capture == "counter" and p.subscribers is None:
+            p.subscribers = count_value(text)
+        elif self._capture == "text" and self._message is not None:
+            self._message.text.append(text)
+        elif self._capture == "views" and self._message is not None:
+            self._message.views = text
+
+
+def parse_preview(html: str) -> Preview:
+    parser = _PreviewParser()
+    parser.feed(html)
+    parser.close()
+    return parser.preview
+
+
+class TgClient:
+    """GETs previews politely: the pool paces requests as for an API (one "token", no secret)."""
+
+    def __init__(self, base_url: str, requests_per_second: float = 1.0, timeout: float = 20.0):
+        from pydantic import SecretStr
+
+        self.base_url = base_url.rstrip("/")
+        self.pool = TokenPool([SecretStr("t.me")], requests_per_second, platform=PLATFORM)
+        self.http = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=True,
+            headers={"User-Agent": "gospublic-monitor/0.1", "Accept-Language": "ru"},
+        )
+
+    @property
+    def tokens_alive(self) -> int:
+        return 1
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def preview(self, name: str) -> tuple[int, str, str]:
+        """(status, content type, text) of ``/s/<name>``; ``VkTransient`` on network trouble."""
+        token, slot, waited = await self.pool.acquire({"preview": 1})
+        if waited:
+            RATE_LIMIT_WAIT.inc(waited)
+        try:
+            response = await self.http.get(f"{self.base_url}/s/{name}")
+            body = (await response.aread())[:MAX_PAGE_BYTES]
+        except httpx.TransportError as exc:
+            API_REQUESTS.labels(PLATFORM, "preview", "network").inc()
+            raise VkTransient(
+                f"network error reading t.me/s/{name}: {type(exc).__name__}"
+            ) from None
+        finally:
+            self.pool.finish(slot)
+        API_REQUESTS.labels(PLATFORM, "preview", str(response.status_code)).inc()
+        if response.status_code == 429:
+            self.pool.slow_down(token, 30.0)
+            raise VkTransient("t.me answered 429 Too Many Requests", retry_after=30.0)
+        return (
+            response.status_code,
+            response.headers.get("content-type", ""),
+            body.decode("utf-8", errors="replace"),
+        )
+
+
+async def collect(
+    client: TgClient,
+    task: c.CollectTask,
+    posts_per_page: int,
+    cursors: Mapping[str, Cursor],
+    *,
+    comments: bool = True,
+) -> Collected:
+    refs = list(task.pages)
+    keys = [cursor_key(ref) for ref in refs]
+    resumed = {
+        i for i, k in enumerate(keys) if (cur := cursors.get(k)) and cur.sweep == task.sweep_id
+    }
+    todo = [i for i in range(len(refs)) if i not in resumed]
+    pages = await asyncio.gather(*(_page(client, refs[i], task, posts_per_page) for i in todo))
+    events: list[c.PageEvent] = []
+    new_cursors: dict[str, Cursor] = {}
+    for i, page_events in zip(todo, pages, strict=True):
+        events.extend(page_events)
+        old = cursors.get(keys[i]) or Cursor()
+        last = old.last_post
+        for event in page_events:
+            if isinstance(event, c.PostsObserved) and event.posts:
+                last = max(last, *(int(p.post_id) for p in event.posts))
+        new_cursors[keys[i]] = Cursor(task.sweep_id, last, {})
+    return Collected(events, new_cursors, resumed, 0)
+
+
+async def _page(
+    client: TgClient, ref: c.PageRef, task: c.CollectTask, count: int
+) -> list[c.PageEvent]:
+    name = ref.native_id
+    if not _NAME.match(name):
+        return [_down(ref, task, c.Unavailability.NOT_FOUND, f"not a channel name: {name!r:.40}")]
+    status, ctype, text = await client.preview(name)
+    if status != 200 or "html" not in ctype.lower():
+        return [
+            _down(ref, task, c.Unavailability.API_ERROR, f"t.me/s/{name}: HTTP {status} {ctype}")
+        ]
+    at = c.utcnow()
+    preview = parse_preview(text)
+    if not preview.is_channel:
+        detail = f"t.me/s/{name} shows no channel (the name is free or not a channel)"
+        return [_down(ref, task, c.Unavailability.NOT_FOUND, detail)]
+    snapshot = c.PageSnapshot.create(
+        observed_at=at,
+        platform=ref.platform,
+        page_ref=ref,
+        sweep_id=task.sweep_id,
+        page_id=name,
+        screen_name=name,
+        name=preview.title[:2000] or name,
+        description=preview.description,
+        links=tuple(dict.fromkeys(re.findall(r"https?://\S+", preview.description)))[:50],
+        members=preview.subscribers,
+    )
+    posts = []
+    for message in reversed(preview.messages[-count:]):  # newest first, as on the other platforms
+        try:
+            posted_at = datetime.fromisoformat(message.when)
+        except ValueError:
+            continue
+        if not message.post_id.isdigit():
+            continue
+        posts.append(
+            c.Post(
+                post_id=message.post_id,
+                posted_at=posted_at,
+                is_own=not message.forwarded,
+                is_repost=message.forwarded,
+                comments_open=False,
+                views=count_value(message.views) if message.views else None,
+                text="\n".join(message.text)[:100_000],
+                links=tuple(dict.fromkeys(message.links))[:50],
+            )
+        )
+    observed = c.PostsObserved.create(
+        observed_at=at,
+        platform=ref.platform,
+        page_ref=ref,
+        sweep_id=task.sweep_id,
+        page_id=name,
+        posts=tuple(posts),
+    )
+    return [snapshot, observed]
+
+
+def _down(
+    ref: c.PageRef, task: c.CollectTask, reason: c.Unavailability, detail: str
+) -> c.PageUnavailable:
+    return unavailable(ref, task.sweep_id, c.utcnow(), reason, detail)

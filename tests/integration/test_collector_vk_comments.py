@@ -1,0 +1,260 @@
+"""Comments: read only where the count changed, cursors in NATS KV carry the state between sweeps
+and between instances. Real nats-server, the simulator over HTTP, collectors through ``serve()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import pytest
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
+
+from gospublic import bus
+from gospublic import contracts as c
+from gospublic.settings import Settings
+from services.collector import main as collector
+from services.collector.cursors import Cursor, cursor_key
+from services.collector.scheduler import plan_tasks
+from services.simulator.region import Region, generate_region, vk_ref_from_link
+from services.simulator.server import VkSimServer
+from services.simulator.vk_api import VkSimulator
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+DAY = 86_400
+
+
+@pytest.fixture
+def region() -> Region:
+    # Function scope: the tests move its clock.
+    return generate_region("voronezh", seed=11, now=NOW, size=120)
+
+
+def refs(region: Region) -> list[c.PageRef]:
+    return [
+        c.PageRef(platform=c.Platform.VK, native_id=vk_ref_from_link(o.vk), org_id=o.ogrn)
+        for o in region.organisations
+        if o.vk
+    ]
+
+
+def settings_for(settings: Settings, url: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "vk_api_url": url,
+            "vk_tokens": [SecretStr("comments-token-1"), SecretStr("comments-token-2")],
+            "vk_requests_per_second": 50.0,
+            "vk_retry_backoff_s": 0.05,
+        }
+    )
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    run = asyncio.create_task(
+        collector.serve(settings.nats_url, settings, argparse.Namespace(platform="vk"), stop)
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(run, 30)
+
+
+@asynccontextmanager
+async def jetstream(settings: Settings) -> AsyncIterator[JetStreamContext]:
+    nc = await bus.connect(settings.nats_url, settings, "test")
+    js = nc.jetstream()
+    await bus.ensure_topology(js, settings)
+    try:
+        yield js
+    finally:
+        await nc.close()
+
+
+async def sweep(
+    js: JetStreamContext, region: Region, sweep_id: str, *, again: bool = False
+) -> None:
+    """Publish the sweep's tasks and wait for them; ``again``: without message ids, as a
+    redelivery would bring them (the scheduler's ids would be dropped as duplicates).
+    """
+    organisations = [
+        c.Organisation(
+            org_id=ref.org_id,
+            name="x",
+            level="municipal",
+            founder="x",
+            municipality="x",
+            sphere="education",
+            pages=(ref,),
+        )
+        for ref in refs(region)
+    ]
+    tasks = plan_tasks(organisations, c.Platform.VK, sweep_id, 50, NOW)
+    subject = c.task_subject("vk")
+    if again:
+        for task in tasks:
+            await js.publish(subject, task.to_bytes())
+    else:
+        messages = [bus.event_message(subject, t, sweep_id, n) for n, t in enumerate(tasks)]
+        await bus.publish_all(js, messages)
+    deadline = asyncio.get_running_loop().time() + 60
+    while (await js.stream_info(c.TASKS_STREAM)).state.messages:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+
+
+async def comments_events(js: JetStreamContext, sweep_id: str) -> list[c.CommentsObserved]:
+    sub = await js.pull_subscribe(
+        c.event_subject("vk", "comments_observed"),
+        stream=None,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
+    )
+    events = []
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(500, timeout=0.3)
+            except TimeoutError:
+                break
+            events.extend(c.decode(m.data) for m in msgs)
+    finally:
+        await sub.unsubscribe()
+    return [e for e in events if e.sweep_id == sweep_id]
+
+
+def expected_counts(region: Region) -> dict[tuple[int, int], int]:
+    """(group id, post id) → visible comments, for the 20 newest posts of every live page."""
+    return {
+        (g.id, p.id): len(region.comments(g, p))
+        for g in region.groups.values()
+        if g.live and g.wall != 0
+        for p in region.posts(g)[:20]
+    }
+
+
+def requested(sim: VkSimulator) -> Counter[tuple[int, int]]:
+    """(group id, post id) of every top-level wall.getComments call (thread reads excluded)."""
+    return Counter(
+        (-int(e["params"]["owner_id"]), int(e["params"]["post_id"]))
+        for e in sim.call_entries("wall.getComments")
+        if "comment_id" not in e["params"] and "offset" not in e["params"]
+    )
+
+
+async def test_comments_are_read_only_where_the_count_changed(
+    settings: Settings, region: Region
+) -> None:
+    sim = VkSimulator(region)
+    with VkSimServer(sim) as server:
+        s = settings_for(settings, server.url)
+        async with jetstream(s) as js, serving(s):
+            # 1. First sweep: every post with comments is new to the cursors.
+            first = expected_counts(region)
+            await sweep(js, region, "c-1")
+            assert requested(sim) == Counter(k for k, n in first.items() if n > 0)
+            events = await comments_events(js, "c-1")
+            by_page = {e.page_id: e for e in events}
+            for (gid, post_id), n in first.items():
+                if n:
+                    got = [x for x in by_page[str(gid)].comments if x.post_id == str(post_id)]
+                    assert len(got) == n
+            replies = [x for e in events for x in e.comments if x.author_kind == "page"]
+            assert replies and all(x.from_id == f"-{x_page}" for x_page, x in _owners(events))
+            assert all(x.reply_to for x in replies)
+            kv = await js.key_value(c.CURSORS_BUCKET)
+            gid, post_id = next(k for k, n in first.items() if n)
+            ref = next(r for r in refs(region) if region.resolve(r.native_id).id == gid)
+            cursor = Cursor.from_bytes((await kv.get(cursor_key(ref))).value)
+            assert cursor.sweep == "c-1" and cursor.comments[str(post_id)] == first[(gid, post_id)]
+
+            # 2. Same clock, next sweep: nothing changed, nothing read.
+            sim.reset_log()
+            await sweep(js, region, "c-2")
+            assert requested(sim) == Counter()
+            assert await comments_events(js, "c-2") == []
+
+            # 3. Two days on: citizens wrote, pages answered, new posts came.
+            region.advance(2 * DAY)
+            sim.reset_log()
+            second = expected_counts(region)
+            await sweep(js, region, "c-3")
+            changed = {k for k, n in second.items() if n and first.get(k, 0) != n}
+            assert changed and set(requested(sim)) == changed
+            assert set(requested(sim).values()) == {1}
+            fetched = REGISTRY.get_sample_value(
+                "gospublic_collector_comment_posts_total", {"platform": "vk"}
+            )
+            assert fetched is not None and fetched >= len(changed)
+
+
+def _owners(events: list[c.CommentsObserved]):
+    return [(e.page_id, x) for e in events for x in e.comments if x.author_kind == "page"]
+
+
+async def test_a_new_instance_continues_from_the_cursors(
+    settings: Settings, region: Region
+) -> None:
+    sim = VkSimulator(region)
+    with VkSimServer(sim) as server:
+        s = settings_for(settings, server.url)
+        async with jetstream(s) as js:
+            async with serving(s):
+                await sweep(js, region, "n-1")
+            region.advance(3 * DAY)
+            first = {k for k, n in expected_counts(region).items() if n}
+            sim.reset_log()
+            # Another instance (same durable, same bucket) picks up the next sweep.
+            async with serving(s):
+                await sweep(js, region, "n-2")
+            assert set(requested(sim)) < first  # only the changed ones
+
+
+async def test_a_task_delivered_again_skips_the_pages_it_already_did(
+    settings: Settings, region: Region
+) -> None:
+    sim = VkSimulator(region)
+    resumed_before = REGISTRY.get_sample_value(
+        "gospublic_collector_pages_total", {"platform": "vk", "outcome": "resumed"}
+    )
+    with VkSimServer(sim) as server:
+        s = settings_for(settings, server.url)
+        async with jetstream(s) as js, serving(s):
+            await sweep(js, region, "r-1")
+            requests = sim.request_count()
+            # The same sweep's tasks again (an unacknowledged delivery, a scheduler retry).
+            await sweep(js, region, "r-1", again=True)
+            assert sim.request_count() == requests
+    resumed = REGISTRY.get_sample_value(
+        "gospublic_collector_pages_total", {"platform": "vk", "outcome": "resumed"}
+    )
+    assert resumed - (resumed_before or 0) == len(refs(region))
+
+
+async def test_error_212_closes_a_posts_comments_until_its_count_changes(
+    settings: Settings, region: Region
+) -> None:
+    sim = VkSimulator(region)
+    counts = expected_counts(region)
+    gid = next(g for (g, _), n in counts.items() if n)
+    sim.fail_calls("wall.getComments", -gid, 212)
+    with VkSimServer(sim) as server:
+        s = settings_for(settings, server.url)
+        async with jetstream(s) as js, serving(s):
+            await sweep(js, region, "d-1")
+            events = await comments_events(js, "d-1")
+            assert str(gid) not in {e.page_id for e in events}
+            sim.reset_log()
+            await sweep(js, region, "d-2")
+            # Not asked again: the cursor holds the count seen with the comments closed.
+            assert all(g != gid for g, _ in requested(sim))
