@@ -322,8 +322,8 @@ class Evaluator:
             if self.replays and time.monotonic() - self._replays_since > REPLAY_PATIENCE_S:
                 self._give_up_replays()
             if self.ready:
-                token, batch = self.ready.pop(0)
-                await self.flush(batch, token=token or None)
+                token, batch = self.next_batch()
+                await self.flush(batch, token=token)
                 continue
             if self.buffer:
                 due = self.buffer_since + max_wait - time.monotonic()
@@ -341,6 +341,14 @@ class Evaluator:
             async with self._space:
                 self._space.notify_all()
             await self.flush(batch)
+
+    def next_batch(self) -> tuple[str | None, list[tuple[Any, c.Event]]]:
+        """(token to reuse or None, messages): a batch to replay first, else the whole buffer."""
+        if self.ready:
+            token, batch = self.ready.pop(0)
+            return token or None, batch
+        batch, self.buffer = self.buffer, []
+        return None, batch
 
     async def _sleep(self, timeout: float | None) -> None:
         self._wakeup.clear()
