@@ -80,6 +80,9 @@ LOG_EVERY_S = 5.0
 # which costs more than the evaluation itself. Batches are freed by reference counting anyway.
 GC_THRESHOLDS = (100_000, 50, 100)
 MAX_NAK_DELAY_S = 30.0
+# A batch whose flush failed for a passing reason is tried again in place this many times.
+IN_PLACE_RETRIES = 3
+IN_PLACE_BACKOFF_S = 0.5
 # How long a restarted evaluator waits for the messages of a batch it must replay.
 REPLAY_PATIENCE_S = 600.0
 
@@ -376,6 +379,23 @@ class Evaluator:
         replayed = token is not None
         token = token or batch_token(batch)
         failure = await self._flush_once(batch, stored, token, replayed)
+        # A passing failure (a timeout under load) is retried in place first: handing the batch
+        # back to JetStream would let later batches overtake it, and verdicts depend on order
+        # (a page's posts read the members its snapshot gave).
+        for attempt in range(IN_PLACE_RETRIES):
+            if failure is None or failure[1] or self.stopping:
+                break
+            FLUSH_FAILURES.inc()
+            log.warning(
+                "batch not stored, retrying in place",
+                extra={"messages": len(batch), "attempt": attempt + 1,
+                       "error": f"{type(failure[0]).__name__}: {failure[0]}"[:300]},
+            )  # fmt: skip
+            await asyncio.sleep(IN_PLACE_BACKOFF_S * 2**attempt)
+            for raw, _ in batch:
+                with contextlib.suppress(Exception):
+                    await raw.in_progress()
+            failure = await self._flush_once(batch, failure[2], token, replayed)
         if failure is None:
             return
         exc, deterministic, stored = failure
