@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # Evaluator.
     profile: str = "dialog-default"
     profiles_dir: Path | None = None
+    # Profiles per region, level or sphere (YAML); None: services/evaluator/assignment.yaml.
+    profile_assignment: Path | None = None
     batch_max_messages: int = Field(2000, ge=1)
     batch_max_wait_s: float = Field(0.5, gt=0)
     max_deliver: int = Field(5, ge=1)

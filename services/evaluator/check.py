@@ -3,6 +3,10 @@
     gospublic check --platform vk --group G.json --wall W.json [--comments C.json]
                     [--profile NAME] [--now ISO] [--org-name NAME] --format json|table
 
+Without ``--profile`` the page is checked with the profile its organisation is assigned
+(``--region``, ``--org-level``, ``--org-sphere`` against the profile assignment, as on the stream);
+``--profile`` names one outright.
+
 The files are what the platform returned (``groups.getById``, ``wall.get``, ``wall.getComments``;
 with or without the ``{"response": ...}`` envelope). They are normalised to the same events a
 collector publishes and run through the same batch step as the stream, on an empty state; every
@@ -24,6 +28,7 @@ from gospublic.platforms import vk
 from gospublic.settings import Settings
 
 from . import rules as r
+from .assignment import load_book
 from .handlers import process_batch
 from .profiles import Profile, ProfileError, load_profile
 from .state import EvaluatorState
@@ -45,8 +50,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="wall.getComments response, or a list of them, or {post_id: response} (JSON)",
     )
-    parser.add_argument("--profile", default=None, help="rule profile (default: GOSPUBLIC_PROFILE)")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="rule profile (default: the one assigned to --region/--org-level/--org-sphere, "
+        "else GOSPUBLIC_PROFILE)",
+    )
     parser.add_argument("--profiles-dir", type=Path, default=None)
+    parser.add_argument(
+        "--profile-assignment",
+        type=Path,
+        default=None,
+        help="YAML assigning profiles per region, level or sphere "
+        "(default: GOSPUBLIC_PROFILE_ASSIGNMENT or the shipped one)",
+    )
     parser.add_argument("--now", help="the moment of the check, ISO 8601 (default: now)")
     parser.add_argument(
         "--org-name", default="", help="the official name in the register (for NAME_MISMATCH)"
@@ -200,11 +217,24 @@ def _table(rows: list[tuple[str, str, r.RuleResult]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def choose_profile(settings: Settings, args: argparse.Namespace) -> Profile:
+    """``--profile`` if given, else the organisation's assigned profile, as the stream picks it."""
+    profiles_dir = args.profiles_dir or settings.profiles_dir
+    if args.profile:
+        return load_profile(args.profile, profiles_dir)
+    book = load_book(
+        settings.profile,
+        profiles_dir,
+        getattr(args, "profile_assignment", None) or settings.profile_assignment,
+    )
+    return book.resolve(
+        args.region.strip().lower(), args.org_level.strip().lower(), args.org_sphere.strip().lower()
+    )
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        profile = load_profile(
-            args.profile or settings.profile, args.profiles_dir or settings.profiles_dir
-        )
+        profile = choose_profile(settings, args)
     except ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

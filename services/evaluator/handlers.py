@@ -39,6 +39,7 @@ from gospublic.contracts import (
 )
 
 from . import rules as r
+from .assignment import ProfileBook
 from .profiles import Profile
 from .state import EvaluatorState, OpenViolation, PageState, Slot, counts_as_present
 from .workcal import WorkCalendar
@@ -202,13 +203,29 @@ class BatchOutput:
 class _Step:
     """Processes one batch against the state; collects rows and alerts."""
 
-    def __init__(self, state: EvaluatorState, profile: Profile, now: datetime) -> None:
+    def __init__(self, state: EvaluatorState, profiles: ProfileBook, now: datetime) -> None:
         self.state = state
-        self.profile = profile
+        self.profiles = profiles
+        # The profile of the organisation whose event is being applied (see ``_use``).
+        self.profile = profiles.default
         self.now = now
-        self._rule_count = len(profile.enabled_rules)
+        self._rule_counts: dict[str, int] = {}
+        self._rule_count = self._count_rules(self.profile)
         self.out = BatchOutput()
         self._check = self.out.rows["check_results"].append
+
+    def _count_rules(self, profile: Profile) -> int:
+        count = self._rule_counts.get(profile.name)
+        if count is None:
+            count = self._rule_counts[profile.name] = len(profile.enabled_rules)
+        return count
+
+    def _use(self, org: Organisation | None, org_id: str) -> None:
+        """Check what follows with the organisation's profile (the default for an unknown one)."""
+        profile = self.profiles.for_org(org, self.state.region.get(org_id, ""))
+        if profile is not self.profile:
+            self.profile = profile
+            self._rule_count = self._count_rules(profile)
 
     # --- transitions -----------------------------------------------------------------------
 
@@ -385,6 +402,7 @@ class _Step:
                     [p.native_id for p in org.pages], event.registry_version, at,
                 )
             )  # fmt: skip
+            self._use(org, org.org_id)
             self._presence(org, at)
 
     def _page(self, event: PageEvent):
@@ -431,6 +449,7 @@ class _Step:
         at = event.observed_at
         platform = event.platform.value
         org_id = org.org_id if org else event.page_ref.org_id
+        self._use(org, org_id)
         facts = r.profile_facts(event)
         self.out.rows["page_snapshots"].append(
             (
@@ -478,6 +497,7 @@ class _Step:
         platform = event.platform.value
         page_id = event.page_id
         org_id = org.org_id if org else event.page_ref.org_id
+        self._use(org, org_id)
         posts = event.posts
         posted = r.posted_ms(posts)
         if posts:
@@ -526,6 +546,7 @@ class _Step:
         platform = event.platform.value
         page_id = event.page_id
         org_id = org.org_id if org else event.page_ref.org_id
+        self._use(org, org_id)
         rows = self.out.rows["comments"]
         at_ms = epoch_ms(at)
         for c in event.comments:
@@ -552,6 +573,7 @@ class _Step:
         at = event.observed_at
         platform = event.platform.value
         org_id = org.org_id if org else event.page_ref.org_id
+        self._use(org, org_id)
         # PageUnavailable carries no numeric id: use the one a snapshot told us, if any.
         page_id = previous.page_id if previous and previous.page_id else event.page_ref.native_id
         reason = event.reason
@@ -604,13 +626,17 @@ def _calendar(profile: Profile) -> WorkCalendar:
 def process_batch(
     state: EvaluatorState,
     events: Iterable[Event],
-    profile: Profile,
+    profile: Profile | ProfileBook,
     now: datetime,
     *,
     keep_verdicts: bool = False,
 ) -> BatchOutput:
-    """Apply the events in order; return the rows to store and the alerts to publish."""
-    step = _Step(state, profile, now)
+    """Apply the events in order; return the rows to store and the alerts to publish.
+
+    ``profile`` is one profile for every organisation or a book that assigns them.
+    """
+    book = profile if isinstance(profile, ProfileBook) else ProfileBook(profile)
+    step = _Step(state, book, now)
     if keep_verdicts:
         step.out.verdicts = []
     kinds = step.out.kinds

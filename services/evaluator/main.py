@@ -31,10 +31,11 @@ from gospublic import bus
 from gospublic import contracts as c
 from gospublic.settings import Settings
 
+from .assignment import ProfileBook, load_book
 from .batchlog import BatchLog, Replay
 from .handlers import HANDLED_EVENTS, TABLE_COLUMNS, TABLE_ORDER, process_batch
 from .jsbulk import BulkPublisher, PullIntake
-from .profiles import Profile, ProfileError, load_profile
+from .profiles import ProfileError
 
 log = logging.getLogger("gospublic.evaluator")
 
@@ -91,7 +92,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         default=None,
-        help="rule profile name or YAML path (default: GOSPUBLIC_PROFILE, dialog-default)",
+        help="default rule profile, name or YAML path (default: GOSPUBLIC_PROFILE, dialog-default)",
+    )
+    parser.add_argument(
+        "--profile-assignment",
+        type=Path,
+        default=None,
+        help="YAML assigning profiles per region, level or sphere (default: "
+        "GOSPUBLIC_PROFILE_ASSIGNMENT or the shipped one)",
     )
     parser.add_argument(
         "--profiles-dir",
@@ -131,7 +139,7 @@ class Evaluator:
     def __init__(
         self,
         settings: Settings,
-        profile: Profile,
+        profile: ProfileBook,
         store: Any,
         state: Any,
         js: Any,
@@ -551,9 +559,10 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
     from .store import ClickHouseStore, MigrationError
 
     try:
-        profile = load_profile(
+        profile = load_book(
             getattr(args, "profile", None) or settings.profile,
             getattr(args, "profiles_dir", None) or settings.profiles_dir,
+            getattr(args, "profile_assignment", None) or settings.profile_assignment,
         )
     except ProfileError as exc:
         log.error("cannot load the rule profile", extra={"error": str(exc)})
@@ -568,7 +577,12 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
     ).start()
     log.info(
         "evaluator starting",
-        extra={"http_port": health.port, "profile": profile.name, "rules": profile.enabled_rules},
+        extra={
+            "http_port": health.port,
+            "profile": profile.default.name,
+            "rules": profile.default.enabled_rules,
+            "assignment": profile.describe(),
+        },
     )
     store = None
     intake: PullIntake | None = None
