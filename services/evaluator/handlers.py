@@ -523,13 +523,13 @@ class _Step:
         if current:
             results.extend(self._evidence_results(new, base.profile_evidence, evidence))
             rate = r.engagement_rate(event, base.members)
-            cohort = (level, org.sphere if org else "", self.state.region.get(org_id, ""))
+            cohort = (platform, level, org.sphere if org else "", self.state.region.get(org_id, ""))
             size = 0
             if rate is not None:
                 self.state.set_engagement(key, cohort, rate)
                 rank, size = self.state.cohort_rank(cohort, rate)
                 engagement = rank
-            results.extend(r.evaluate_engagement(rate, rank, size, self.profile))
+            results.extend(r.evaluate_engagement(rate, rank, size, self.profile, platform))
         self._record(org, org_id, platform, page_id, results, at, sweep, transitions=current)
         if current:
             self.state.put_page(key, new)

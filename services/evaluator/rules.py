@@ -179,14 +179,57 @@ COMMENT_RULES = (UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE)
 EVIDENCE_RULES = (BANNED_PLATFORM_LINKS, FOREIGN_MESSENGER_SERVICE)
 PAGE_RULES = PROFILE_RULES + ACTIVITY_RULES + COMMENT_RULES + EVIDENCE_RULES
 
-# Page-level rules read VK fields; other platforms are not collected yet.
-PAGE_RULE_PLATFORMS = frozenset({Platform.VK})
+# Platforms whose pages the page-level rules judge: the ones the collectors read.
+PAGE_RULE_PLATFORMS = frozenset({Platform.VK, Platform.OK, Platform.TG})
+_OK_CONTACTS = (
+    "контакты группы в Одноклассниках не собираются (телефон и почту там указывают не только в "
+    "описании)"
+)
+_TG_NO_COMMENTS = "Превью канала Telegram (t.me/s) не показывает комментарии"
+# Rules whose data a platform does not expose (or its collector does not read): their verdict is
+# ``not_evaluable`` with this reason, whatever the rule computed from the empty field.
+NOT_EXPOSED: dict[str, dict[str, str]] = {
+    Platform.OK: {
+        NOT_VERIFIED: "Отметка «Госорганизация» есть только во ВКонтакте.",
+        ADDRESS_MISSING: "Адрес группы в Одноклассниках не собирается.",
+        AVATAR_MISSING: "Одноклассники: аватар группы не собирается.",
+        COVER_MISSING: "Одноклассники: обложка группы не собирается.",
+        WALL_CLOSED: "В Одноклассниках нет настройки стены, как во ВКонтакте.",
+        COMMENTS_CLOSED_POSTS: "Одноклассники не сообщают, закрыты ли комментарии к теме.",
+    },
+    Platform.TG: {
+        NOT_VERIFIED: "Отметка «Госорганизация» есть только во ВКонтакте.",
+        ADDRESS_MISSING: "У канала Telegram нет поля адреса.",
+        AVATAR_MISSING: "Превью канала Telegram: аватар не читается.",
+        COVER_MISSING: "У канала Telegram нет обложки.",
+        WALL_CLOSED: "У канала Telegram нет стены: жители пишут в привязанный чат.",
+        COMMENTS_CLOSED_POSTS: f"{_TG_NO_COMMENTS}, открыты ли они.",
+        LOW_ENGAGEMENT: "Превью канала Telegram показывает только просмотры, без реакций: "
+        "вовлечённость не посчитать.",
+        UNANSWERED_COMMENT: f"{_TG_NO_COMMENTS}: ответы не проверить.",
+        SLOW_RESPONSE_MEDIAN: f"{_TG_NO_COMMENTS}: время ответа не измерить.",
+        LOW_REPLY_RATE: f"{_TG_NO_COMMENTS}: долю ответов не посчитать.",
+    },
+}
+# Rules a platform exposes only in part: what was found passes, but finding nothing proves nothing
+# (an OK group keeps its phone and e-mail in fields the collector does not read).
+PARTLY_EXPOSED: dict[str, dict[str, str]] = {
+    Platform.OK: {
+        CONTACT_PHONE_MISSING: f"В описании телефона нет, а {_OK_CONTACTS}.",
+        CONTACT_EMAIL_MISSING: f"В описании почты нет, а {_OK_CONTACTS}.",
+    },
+}
+# Rules with no event of their own on a platform (Telegram has no comments event): reported with
+# the posts, so the page's check shows them as not evaluable rather than not at all.
+REPORTED_WITH_POSTS: dict[str, tuple[str, ...]] = {
+    Platform.TG: (UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE),
+}
 # VK ``wall``: 0 off, 1 open, 2 limited, 3 closed.
 WALL_CLOSED_VALUES = frozenset({0, 3})
 # Platforms whose page satisfies the law's list (government order 2523-r).
 LEGAL_PLATFORMS = frozenset({Platform.VK, Platform.OK})
 # Platforms the collectors read: only for these is "gone" evidence; others count when listed.
-COLLECTED_PLATFORMS = frozenset({Platform.VK})
+COLLECTED_PLATFORMS = frozenset({Platform.VK, Platform.OK, Platform.TG})
 
 DAY_S = 86_400.0
 DAY_MS = 86_400_000
@@ -223,6 +266,32 @@ def _severity(config: object) -> str:
     if grades:
         return str(grades[-1].severity)
     return str(getattr(config, "closed_severity", "info"))
+
+
+def _exposed(
+    results: list[RuleResult], hidden: Mapping[str, str], partly: Mapping[str, str]
+) -> list[RuleResult]:
+    """The results, with those a platform's data cannot support made ``not_evaluable``."""
+    out = []
+    for x in results:
+        reason = hidden.get(x.rule)
+        if reason is None and x.status == FAIL:
+            reason = partly.get(x.rule)
+        if reason is not None:
+            x = RuleResult(x.rule, NOT_EVALUABLE, x.severity, "", x.threshold, x.basis, reason)
+        out.append(x)
+    return out
+
+
+def not_exposed(platform: str, rules: Iterable[str], profile: Profile) -> list[RuleResult]:
+    """``not_evaluable`` verdicts for rules whose data the platform does not expose."""
+    hidden = NOT_EXPOSED.get(platform, {})
+    out = []
+    for rule in rules:
+        config = profile.rule(rule)
+        if config is not None and rule in hidden:
+            out.append(_result(rule, NOT_EVALUABLE, _severity(config), "", "", hidden[rule]))
+    return out
 
 
 # --- time ---------------------------------------------------------------------------------------
@@ -549,6 +618,8 @@ def evaluate_profile(
     rule = profile.rule
     out: list[RuleResult] = []
     add = out.append
+    hidden = NOT_EXPOSED.get(snapshot.platform, {})
+    partly = PARTLY_EXPOSED.get(snapshot.platform, {})
 
     if (config := rule(PAGE_NOT_PUBLIC)) is not None:
         threshold = "is_closed = 0"
@@ -599,6 +670,8 @@ def evaluate_profile(
     design: list[tuple[str, str]] = []  # (rule, status) of section B, for DESIGN_SCORE_LOW
 
     def b(result: RuleResult) -> None:
+        if hidden or partly:  # "Оформление %" counts only what the platform could show
+            result = _exposed([result], hidden, partly)[0]
         design.append((result.rule, result.status))
         add(result)
 
@@ -715,7 +788,7 @@ def evaluate_profile(
             add(_result(WALL_CLOSED, FAIL, config.severity, wall, threshold, summary))
         else:
             add(_result(WALL_CLOSED, PASS, config.severity, wall, threshold, "Стена открыта."))
-    return out
+    return _exposed(out, hidden, partly) if hidden or partly else out
 
 
 def design_percent(
@@ -811,6 +884,12 @@ def evaluate_activity(
             else:
                 out.append(_result(COMMENTS_CLOSED_POSTS, PASS, config.severity, value, threshold,
                                    "Комментарии открыты."))  # fmt: skip
+    hidden = NOT_EXPOSED.get(posts.platform)
+    if hidden:
+        out = _exposed(out, hidden, {})
+        out.extend(
+            not_exposed(posts.platform, REPORTED_WITH_POSTS.get(posts.platform, ()), profile)
+        )
     return out
 
 
@@ -906,6 +985,8 @@ def frequency_score(
 
 def engagement_rate(posts: PostsObserved, members: int | None) -> float | None:
     """Reactions (likes, reposts, comments) per own post, per subscriber; None without data."""
+    if LOW_ENGAGEMENT in NOT_EXPOSED.get(posts.platform, {}):
+        return None
     own = [p for p in posts.posts if p.is_own and not p.is_repost]
     if not own or not members or members <= 0:
         return None
@@ -914,16 +995,23 @@ def engagement_rate(posts: PostsObserved, members: int | None) -> float | None:
 
 
 def evaluate_engagement(
-    rate: float | None, rank: float | None, cohort_size: int, profile: Profile
+    rate: float | None,
+    rank: float | None,
+    cohort_size: int,
+    profile: Profile,
+    platform: str = Platform.VK,
 ) -> list[RuleResult]:
     """LOW_ENGAGEMENT: the page's ER in the bottom ``bottom_percent`` of its cohort.
 
     ``rank`` is the share (0..1) of the cohort's pages with a lower ER. A cohort smaller than
-    ``min_cohort`` (e.g. early in a sweep) says nothing.
+    ``min_cohort`` (e.g. early in a sweep) says nothing. Cohorts are per platform: audiences and
+    reactions differ between them.
     """
     config = profile.rule(LOW_ENGAGEMENT)
     if config is None:
         return []
+    if LOW_ENGAGEMENT in NOT_EXPOSED.get(platform, {}):
+        return not_exposed(platform, (LOW_ENGAGEMENT,), profile)
     threshold = f"> нижних {_fmt(config.bottom_percent)}% когорты"
     if rate is None:
         summary = "Нет собственных публикаций или числа подписчиков: вовлечённость не посчитать."
@@ -1085,7 +1173,8 @@ def evaluate_comments(
             else:
                 out.append(_result(LOW_REPLY_RATE, PASS, config.severity, value, threshold,
                                    "Почти на все комментарии отвечают."))  # fmt: skip
-    return out
+    hidden = NOT_EXPOSED.get(event.platform)
+    return _exposed(out, hidden, {}) if hidden else out
 
 
 def response_score(

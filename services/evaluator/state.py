@@ -20,8 +20,8 @@ from .rules import GONE, UNKNOWN
 # (org_id, platform, page_id, rule): at most one open violation per slot; its severity is part of
 # the violation's identity, so a change of severity closes one violation and opens another.
 Slot = tuple[str, str, str, str]
-# (level, sphere, region): the pages an engagement rate is compared with.
-Cohort = tuple[str, str, str]
+# (platform, level, sphere, region): the pages an engagement rate is compared with.
+Cohort = tuple[str, str, str, str]
 INFO = "info"
 
 _MISSING = object()

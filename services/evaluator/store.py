@@ -317,7 +317,7 @@ class ClickHouseStore:
             key = keys.get((platform, page_id))
             org = state.orgs.get(org_id)
             if key is not None and org is not None:
-                cohort = (org.level, org.sphere, state.region.get(org_id, ""))
+                cohort = (platform, org.level, org.sphere, state.region.get(org_id, ""))
                 state.set_engagement(key, cohort, float(rate))
         last = await self.query("SELECT max(changed_at), count() FROM {db}.violations")
         if last and last[0][1]:

@@ -170,9 +170,10 @@ def test_wall_values(wall: int | None, status: str) -> None:
     assert result.severity == "high"
 
 
-def test_profile_rules_only_for_vk() -> None:
-    ok = snapshot().model_copy(update={"platform": Platform.OK})
-    assert r.evaluate_profile(ok, DEFAULT) == []
+def test_no_page_rules_for_a_platform_nobody_collects() -> None:
+    # OK and Telegram pages: tests/unit/test_evaluator_platforms.py.
+    page = snapshot().model_copy(update={"platform": Platform.MAX})
+    assert r.evaluate_profile(page, DEFAULT) == []
 
 
 def test_federal_profile_has_no_completeness_or_activity_rules() -> None:
