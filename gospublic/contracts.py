@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 # --- NATS topology -----------------------------------------------------------------------------
 
@@ -136,7 +136,7 @@ class Event(_Model):
 
     schema_: str = Field(alias="schema")
     event_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
-    observed_at: datetime
+    observed_at: AwareDatetime
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -183,7 +183,7 @@ class PageSnapshot(PageEvent):
 
 class Post(_Model):
     post_id: str = Field(max_length=64)
-    posted_at: datetime
+    posted_at: AwareDatetime
     from_id: str = Field(default="", max_length=64)
     is_own: bool
     is_repost: bool
@@ -213,7 +213,7 @@ class Comment(_Model):
     from_id: str
     author_kind: Literal["citizen", "page"]
     reply_to: str | None = None
-    posted_at: datetime
+    posted_at: AwareDatetime
     text: str = Field(default="", max_length=100_000)
 
 
@@ -279,7 +279,7 @@ class ViolationOpened(Event):
     basis: str = Field(default="", max_length=2000)
     value: str = Field(default="", max_length=500)
     threshold: str = Field(default="", max_length=500)
-    opened_at: datetime
+    opened_at: AwareDatetime
 
 
 class ViolationResolved(Event):
@@ -288,8 +288,8 @@ class ViolationResolved(Event):
     violation_id: str
     labels: AlertLabels
     summary: str = Field(max_length=5000)
-    opened_at: datetime
-    resolved_at: datetime
+    opened_at: AwareDatetime
+    resolved_at: AwareDatetime
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -308,11 +308,28 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 
 class ContractError(ValueError):
-    """A message that is not a valid event of a known schema; ``reason`` goes to the dead letter."""
+    """A message that is not a valid event of a known schema; ``reason`` goes to the dead letter.
 
-    def __init__(self, reason: str) -> None:
+    ``kind`` is one of ``REJECTION_KINDS``: a short, bounded label for counting rejections (the
+    reason itself carries input text and would make an unbounded metric label).
+    """
+
+    def __init__(self, reason: str, kind: str = "invalid") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
+
+
+REJECTION_KINDS = (
+    "too_large",
+    "not_json",
+    "not_object",
+    "no_schema",
+    "unknown_schema",
+    "unsupported_version",
+    "invalid",
+    "wrong_type",
+)
 
 
 # What every producer here writes first: ``{"schema":"Name/1",``. Matching it lets a valid message be
@@ -323,7 +340,9 @@ _SCHEMA_PREFIX = re.compile(rb'\A\s*\{\s*"schema"\s*:\s*"([A-Za-z]{1,64})/([0-9]
 def decode(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
     """Parse and validate one message; raise ``ContractError`` with a readable reason."""
     if len(data) > max_bytes:
-        raise ContractError(f"payload of {len(data)} bytes exceeds the limit of {max_bytes}")
+        raise ContractError(
+            f"payload of {len(data)} bytes exceeds the limit of {max_bytes}", "too_large"
+        )
     head = _SCHEMA_PREFIX.match(data)
     if head is not None:
         cls = EVENT_TYPES.get(head[1].decode())
@@ -343,20 +362,23 @@ def _decode_carefully(data: bytes) -> Event:
     try:
         raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError(f"not JSON: {exc}") from None
+        raise ContractError(f"not JSON: {exc}", "not_json") from None
     if not isinstance(raw, dict):
-        raise ContractError(f"not a JSON object but {type(raw).__name__}")
+        raise ContractError(f"not a JSON object but {type(raw).__name__}", "not_object")
     schema = raw.get("schema")
     if not isinstance(schema, str) or "/" not in schema:
-        raise ContractError(f"missing or malformed 'schema' field: {schema!r:.80}")
+        raise ContractError(f"missing or malformed 'schema' field: {schema!r:.80}", "no_schema")
     name, _, version_text = schema.partition("/")
     cls = EVENT_TYPES.get(name)
     if cls is None:
-        raise ContractError(f"unknown schema {name!r:.80}")
+        raise ContractError(f"unknown schema {name!r:.80}", "unknown_schema")
     if not version_text.isdigit():
-        raise ContractError(f"malformed schema version {version_text!r:.20}")
+        raise ContractError(f"malformed schema version {version_text!r:.20}", "no_schema")
     if int(version_text) != cls.VERSION:
-        raise ContractError(f"unsupported version {schema!r}: this build reads {cls.schema_id()}")
+        raise ContractError(
+            f"unsupported version {schema!r:.80}: this build reads {cls.schema_id()}",
+            "unsupported_version",
+        )
     try:
         return cls.model_validate(raw)
     except ValidationError as exc:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
+from pydantic import ValidationError
 
 from gospublic import bus
 from gospublic import contracts as c
@@ -218,14 +219,15 @@ def parse_registry(name: str, data: bytes) -> list[c.Organisation]:
                 error(col, f"page already listed for organisation {other} on line {other_line}")
                 continue
             seen_pages[key] = (ogrn, line)
-            pages.append(c.PageRef(platform=platform, native_id=native_id, org_id=ogrn or "?"))
+            # A row with a bad OGRN is reported above; "?" keeps the page check going meanwhile.
+            org_id = ogrn if ogrn_is_valid(ogrn) else "?"
+            pages.append(c.PageRef(platform=platform, native_id=native_id, org_id=org_id))
         if len(errors) >= MAX_ERRORS_SHOWN:
             break
         if errors and errors[-1].line == line:
             continue
-        seen_orgs[ogrn] = line
-        organisations.append(
-            c.Organisation(
+        try:
+            organisation = c.Organisation(
                 org_id=ogrn,
                 name=cell("name"),
                 level=level,
@@ -235,7 +237,17 @@ def parse_registry(name: str, data: bytes) -> list[c.Organisation]:
                 exempt=exempt_text in _TRUE,
                 pages=tuple(pages),
             )
-        )
+        except ValidationError as exc:  # e.g. a name longer than any real one
+            for problem in exc.errors():
+                field = str(problem["loc"][0]) if problem["loc"] else "row"
+                column = "ogrn" if field == "org_id" else field
+                if column in index:
+                    error(column, problem["msg"])
+                else:
+                    errors.append(RowError(name, line, 1, column, problem["msg"]))
+            continue
+        seen_orgs[ogrn] = line
+        organisations.append(organisation)
     if errors:
         raise RegistryError(errors)
     if not organisations:

@@ -217,40 +217,73 @@ def _posts(answer: Any, gid: str, ref: c.PageRef, sweep_id: str) -> c.PostsObser
     for topic in answer["media_topics"]:
         if not isinstance(topic, dict):
             raise vn.MalformedResponse("a topic is not an object")
-        created = topic.get("created_ms")
-        if not isinstance(created, int) or isinstance(created, bool):
-            raise vn.MalformedResponse(f"topic {topic.get('id')!r:.20}.created_ms: not an integer")
-        media = topic.get("media") if isinstance(topic.get("media"), list) else []
-        reshare = any(isinstance(m, dict) and m.get("type") == "reshare" for m in media)
-        text = " ".join(
-            str(m.get("text") or "")
-            for m in media
-            if isinstance(m, dict) and m.get("type") == "text"
+        try:
+            posts.append(_post(topic, gid))
+        except vn.MalformedResponse as exc:
+            raise vn.MalformedResponse(f"topic {topic.get('id')!r:.20}.{exc.reason}") from None
+    try:
+        return c.PostsObserved.create(
+            observed_at=c.utcnow(),
+            platform=ref.platform,
+            page_ref=ref,
+            sweep_id=sweep_id,
+            page_id=gid,
+            posts=tuple(posts),
         )
-        author = str(topic.get("author_ref") or "")
-        summary = topic.get("discussion_summary") or {}
-        posts.append(
-            c.Post(
-                post_id=str(topic.get("id")),
-                posted_at=datetime.fromtimestamp(created / 1000, UTC),
-                # Group authors as VK writes them: a negative id.
-                from_id=f"-{author[6:]}" if author.startswith("group:") else author[5:],
-                is_own=author == f"group:{gid}" and not reshare,
-                is_repost=reshare,
-                is_pinned=topic.get("is_sticky") is True,
-                comments_count=int(summary.get("comments_count") or 0),
-                likes=int((topic.get("like_summary") or {}).get("count") or 0),
-                reposts=int((topic.get("reshare_summary") or {}).get("count") or 0),
-                text=text[:100_000],
-            )
-        )
-    return c.PostsObserved.create(
-        observed_at=c.utcnow(),
-        platform=ref.platform,
-        page_ref=ref,
-        sweep_id=sweep_id,
-        page_id=gid,
-        posts=tuple(posts),
+    except ValidationError as exc:
+        raise vn.MalformedResponse(
+            f"topics do not fit the contract: {exc.errors()[0]['msg']}"
+        ) from None
+
+
+def _count(obj: dict[str, Any], key: str, field: str = "count") -> int:
+    """A counter inside an optional summary object: absent is 0, anything but an integer is bad."""
+    summary = obj.get(key)
+    if summary is None:
+        return 0
+    if not isinstance(summary, dict):
+        raise vn.MalformedResponse(f"{key}: expected an object")
+    value = summary.get(field)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise vn.MalformedResponse(f"{key}.{field}: expected an integer")
+    return value
+
+
+def _post(topic: dict[str, Any], gid: str) -> c.Post:
+    topic_id = str(topic.get("id"))
+    # Topic ids are numbers in strings; the collector's cursor compares them as integers.
+    if not topic_id.isascii() or not topic_id.isdigit() or len(topic_id) > 30:
+        raise vn.MalformedResponse("id: expected a numeric id")
+    created = topic.get("created_ms")
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise vn.MalformedResponse("created_ms: not an integer")
+    try:
+        posted_at = datetime.fromtimestamp(created / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise vn.MalformedResponse(f"created_ms: out of range: {created}") from None
+    media = topic.get("media") if isinstance(topic.get("media"), list) else []
+    reshare = any(isinstance(m, dict) and m.get("type") == "reshare" for m in media)
+    text = " ".join(
+        m["text"]
+        for m in media
+        if isinstance(m, dict) and m.get("type") == "text" and isinstance(m.get("text"), str)
+    )
+    author = topic.get("author_ref")
+    author = author if isinstance(author, str) else ""
+    return c.Post(
+        post_id=topic_id,
+        posted_at=posted_at,
+        # Group authors as VK writes them: a negative id.
+        from_id=(f"-{author[6:]}" if author.startswith("group:") else author[5:])[:64],
+        is_own=author == f"group:{gid}" and not reshare,
+        is_repost=reshare,
+        is_pinned=topic.get("is_sticky") is True,
+        comments_count=_count(topic, "discussion_summary", "comments_count"),
+        likes=_count(topic, "like_summary"),
+        reposts=_count(topic, "reshare_summary"),
+        text=text[:100_000],
     )
 
 
@@ -281,8 +314,19 @@ def _comment(item: Any, gid: str, topic: str) -> c.Comment:
         raise vn.MalformedResponse("a comment is not an object")
     try:
         posted = datetime.strptime(str(item.get("date")), "%Y-%m-%d %H:%M:%S").replace(tzinfo=MSK)
-    except ValueError:
+        posted = posted.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise vn.MalformedResponse(f"comment {item.get('id')!r:.20}.date: unreadable") from None
+    if item.get("id") is None:
+        raise vn.MalformedResponse("comment without an id")
+    for key in ("id", "author_id", "reply_to_comment_id"):
+        value = item.get(key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, str | int | None)
+            or len(str(value)) > 64
+        ):
+            raise vn.MalformedResponse(f"comment {item.get('id')!r:.20}.{key}: not an id")
     page = item.get("author_type") == "GROUP" and str(item.get("author_id")) == gid
     reply_to = item.get("reply_to_comment_id")
     return c.Comment(
@@ -291,8 +335,8 @@ def _comment(item: Any, gid: str, topic: str) -> c.Comment:
         from_id=f"-{gid}" if page else str(item.get("author_id")),
         author_kind="page" if page else "citizen",
         reply_to=None if reply_to is None else str(reply_to),
-        posted_at=posted.astimezone(UTC),
-        text=str(item.get("text") or "")[:100_000],
+        posted_at=posted,
+        text=text[:100_000] if isinstance(text := item.get("text"), str) else "",
     )
 
 

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import httpx
@@ -28,7 +28,7 @@ log = logging.getLogger("gospublic.collector.tg")
 
 PLATFORM = "tg"
 MAX_PAGE_BYTES = 2 * 1024 * 1024
-_COUNT = re.compile(r"^\s*([\d.,]+)\s*([KMkм]?)")
+_COUNT = re.compile(r"^\s*([0-9.,]{1,20})\s*([KMkм]?)")
 _NAME = re.compile(r"^[A-Za-z0-9_]{4,64}$")
 _VOID = frozenset({"br", "img", "meta", "link", "input", "hr", "source", "wbr"})
 
@@ -38,9 +38,14 @@ def count_value(text: str) -> int | None:
     m = _COUNT.match(text.replace("\xa0", " "))
     if m is None:
         return None
-    number = float(m.group(1).replace(",", "."))
+    try:
+        number = float(m.group(1).replace(",", "."))
+    except ValueError:  # "..", "1.2.3": not a counter
+        return None
     scale = {"K": 1_000, "k": 1_000, "M": 1_000_000, "м": 1_000_000}.get(m.group(2), 1)
-    return round(number * scale)
+    value = number * scale
+    # Beyond any real audience (and beyond a float's exact range): not a counter either.
+    return round(value) if value < 10**12 else None
 
 
 @dataclass
@@ -226,20 +231,26 @@ async def _page(
         return [
             _down(ref, task, c.Unavailability.API_ERROR, f"t.me/s/{name}: HTTP {status} {ctype}")
         ]
-    at = c.utcnow()
-    preview = parse_preview(text)
+    return preview_events(ref, task.sweep_id, parse_preview(text), count, c.utcnow())
+
+
+def preview_events(
+    ref: c.PageRef, sweep_id: str, preview: Preview, count: int, at: datetime
+) -> list[c.PageEvent]:
+    """The snapshot and posts a parsed preview shows, or why it cannot be read."""
+    name = ref.native_id
     if not preview.is_channel:
         detail = f"t.me/s/{name} shows no channel (the name is free or not a channel)"
-        return [_down(ref, task, c.Unavailability.NOT_FOUND, detail)]
+        return [unavailable(ref, sweep_id, at, c.Unavailability.NOT_FOUND, detail)]
     snapshot = c.PageSnapshot.create(
         observed_at=at,
         platform=ref.platform,
         page_ref=ref,
-        sweep_id=task.sweep_id,
+        sweep_id=sweep_id,
         page_id=name,
         screen_name=name,
         name=preview.title[:2000] or name,
-        description=preview.description,
+        description=preview.description[:100_000],
         links=tuple(dict.fromkeys(re.findall(r"https?://\S+", preview.description)))[:50],
         members=preview.subscribers,
     )
@@ -247,9 +258,16 @@ async def _page(
     for message in reversed(preview.messages[-count:]):  # newest first, as on the other platforms
         try:
             posted_at = datetime.fromisoformat(message.when)
-        except ValueError:
+            # A time without its zone cannot be placed; t.me always writes one.
+            if posted_at.utcoffset() is None:
+                continue
+            posted_at = posted_at.astimezone(UTC)
+        except (ValueError, OverflowError):
             continue
-        if not message.post_id.isdigit():
+        if (
+            not (message.post_id.isascii() and message.post_id.isdigit())
+            or len(message.post_id) > 30
+        ):
             continue
         posts.append(
             c.Post(
@@ -260,14 +278,14 @@ async def _page(
                 comments_open=False,
                 views=count_value(message.views) if message.views else None,
                 text="\n".join(message.text)[:100_000],
-                links=tuple(dict.fromkeys(message.links))[:50],
+                links=tuple(dict.fromkeys(link[:2000] for link in message.links))[:50],
             )
         )
     observed = c.PostsObserved.create(
         observed_at=at,
         platform=ref.platform,
         page_ref=ref,
-        sweep_id=task.sweep_id,
+        sweep_id=sweep_id,
         page_id=name,
         posts=tuple(posts),
     )

@@ -1,0 +1,184 @@
+"""Bad-input corpus for event decoding: whatever arrives on a stream, ``contracts.decode`` either
+returns a valid event or raises ``ContractError`` with a reason and a bounded kind — never anything
+else — and its one-pass fast path agrees with the careful path on every input.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gospublic import contracts as c
+
+CORPUS = settings(
+    max_examples=400,
+    deadline=None,
+    database=None,  # the checkout is shared: keep no example database in it
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+REF = c.PageRef(platform=c.Platform.VK, native_id="club1", org_id="1023601000001")
+LABELS = c.AlertLabels(
+    org_id="1023601000001", org_name="Школа", founder="", municipality="Лиски", sphere="education",
+    level="municipal", platform="vk", page_id="1", page_url="https://vk.com/club1", rule="no_posts",
+    severity=c.Severity.HIGH,
+)  # fmt: skip
+
+VALID_EVENTS: list[c.Event] = [
+    c.PageSnapshot.create(
+        observed_at=NOW, platform="vk", page_ref=REF, sweep_id="s", page_id="1", name="Школа",
+        links=("https://school.ru",), members=10, has_photo=True,
+    ),
+    c.PostsObserved.create(
+        observed_at=NOW, platform="vk", page_ref=REF, sweep_id="s", page_id="1",
+        posts=(c.Post(post_id="1", posted_at=NOW, is_own=True, is_repost=False, text="Привет"),),
+    ),
+    c.CommentsObserved.create(
+        observed_at=NOW, platform="vk", page_ref=REF, sweep_id="s", page_id="1",
+        comments=(c.Comment(comment_id="5", post_id="1", from_id="7", author_kind="citizen",
+                            posted_at=NOW, text="Когда?"),),
+    ),
+    c.PageUnavailable.create(
+        observed_at=NOW, platform="vk", page_ref=REF, sweep_id="s", reason="deleted", error_code=15,
+    ),
+    c.CollectTask.create(observed_at=NOW, sweep_id="s", platform="vk", pages=(REF,)),
+    c.ViolationOpened.create(
+        observed_at=NOW, violation_id="v1", labels=LABELS, summary="Нет постов", opened_at=NOW,
+    ),
+    c.ViolationResolved.create(
+        observed_at=NOW, violation_id="v1", labels=LABELS, summary="Нет постов", opened_at=NOW,
+        resolved_at=NOW,
+    ),
+]  # fmt: skip
+
+SCHEMAS = [f"{name}/{n}" for name in c.EVENT_TYPES for n in (0, 1, 2)] + ["", "x", "/1", "Nope/1"]
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.sampled_from(["", "vk", "deleted", "2026-03-02T09:00:00Z", "1e400", "club1", "-1"])
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def outcome(data: bytes, decoder=c.decode) -> tuple[str, object]:
+    """("ok", event) or ("rejected", (kind, reason)); any other exception fails the test."""
+    try:
+        return "ok", decoder(data)
+    except c.ContractError as exc:
+        return "rejected", (exc.kind, exc.reason)
+
+
+def check(data: bytes) -> tuple[str, object]:
+    result = outcome(data)
+    if result[0] == "rejected":
+        kind, reason = result[1]
+        assert kind in c.REJECTION_KINDS
+        assert isinstance(reason, str) and reason.strip()
+        assert len(reason) < 2000  # a reason quotes the input, but only a little of it
+    else:
+        event = result[1]
+        assert isinstance(event, c.Event)
+        assert event.schema_ == type(event).schema_id()
+        assert c.decode(event.to_bytes()) == event  # what was accepted re-encodes to itself
+    # The fast path must never accept or reject differently from the careful one.
+    careful = outcome(data, c._decode_carefully) if len(data) <= c.MAX_EVENT_BYTES else result
+    assert careful[0] == result[0]
+    if result[0] == "ok":
+        # A message without an event_id gets a fresh one on every decode.
+        same = careful[1].model_dump(exclude={"event_id"}) == result[1].model_dump(
+            exclude={"event_id"}
+        )
+        assert same
+    return result
+
+
+@CORPUS
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes(data: bytes) -> None:
+    check(data)
+
+
+@CORPUS
+@given(json_values)
+def test_arbitrary_json(value: object) -> None:
+    check(json.dumps(value).encode())
+
+
+@CORPUS
+@given(st.sampled_from(SCHEMAS), st.dictionaries(st.text(max_size=20), json_values, max_size=6))
+def test_objects_with_a_schema(schema: str, fields: dict) -> None:
+    check(json.dumps({"schema": schema, **fields}).encode())
+
+
+@st.composite
+def mutated_events(draw) -> bytes:
+    """A valid event with one field replaced, removed or added, anywhere in its tree."""
+    event = draw(st.sampled_from(VALID_EVENTS))
+    doc = json.loads(event.to_bytes())
+    node = doc
+    while True:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            break
+        key = draw(st.sampled_from(keys))
+        child = node[key]
+        if isinstance(child, dict | list) and child and draw(st.booleans()):
+            node = child
+            continue
+        action = draw(st.sampled_from(["replace", "remove", "add"]))
+        if action == "replace":
+            node[key] = draw(json_values)
+        elif action == "remove" and isinstance(node, dict):
+            del node[key]
+        elif isinstance(node, dict):
+            node[draw(st.text(max_size=10))] = draw(json_values)
+        else:
+            node.append(draw(json_values))
+        break
+    text = json.dumps(doc, ensure_ascii=draw(st.booleans()))
+    if draw(st.booleans()):
+        # Producers here write "schema" first; others may not, which takes the careful path.
+        text = json.dumps(dict(reversed(list(doc.items())))) if isinstance(doc, dict) else text
+    return text.encode()
+
+
+@settings(CORPUS, max_examples=1500)
+@given(mutated_events())
+def test_mutated_valid_events(data: bytes) -> None:
+    check(data)
+
+
+@CORPUS
+@given(st.sampled_from(VALID_EVENTS), st.integers(min_value=0, max_value=400))
+def test_truncated_and_padded_events(event: c.Event, cut: int) -> None:
+    data = event.to_bytes()
+    check(data[:cut])
+    check(data + b" " * cut)
+    check(b"\xef\xbb\xbf" + data)  # a byte-order mark is not JSON
+
+
+def test_every_valid_event_decodes_to_itself() -> None:
+    for event in VALID_EVENTS:
+        assert check(event.to_bytes()) == ("ok", event)
+
+
+def test_oversized_payload_is_rejected_as_too_large_before_parsing() -> None:
+    event = VALID_EVENTS[0]
+    data = event.to_bytes()
+    assert outcome(data, lambda d: c.decode(d, max_bytes=len(d)))[0] == "ok"
+    kind, reason = outcome(data, lambda d: c.decode(d, max_bytes=len(d) - 1))[1]
+    assert kind == "too_large" and "exceeds the limit" in reason

@@ -1,0 +1,137 @@
+"""Bad-input corpus for the register CSV: any bytes give either organisations whose pages are ids
+on the platforms' own hosts, or ``RegistryError`` listing every problem with file, line, column and
+reason (the import then writes nothing). Nothing else may escape.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gospublic import contracts as c
+from gospublic import registry as r
+
+CORPUS = settings(
+    max_examples=400,
+    deadline=None,
+    database=None,  # the checkout is shared: keep no example database in it
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
+GOOD_OGRN = ["1023601547177", "1033600000015", "304500116000157"]
+HOSTS = [
+    "vk.com", "m.vk.com", "ok.ru", "t.me", "evil.example", "vk.com.evil.example", "127.0.0.1",
+    "[::1]", "localhost", "vk.com@evil.example", "evil.example\\@vk.com", "VK.COM", "xn--vk-c.com",
+    "", "vk.com:8080", "169.254.169.254",
+]  # fmt: skip
+SCHEMES = ["https://", "http://", "", "ftp://", "file://", "javascript:", "//", "HTTPS://"]
+PATHS = ["club123", "public1", "group/555", "s/school1", "school1", "a", "../../etc", "x?y=1",
+         "club1#f", "-123", "%2e%2e", "id 1", "школа", ""]  # fmt: skip
+
+links = (
+    st.builds(
+        lambda scheme, host, path: f"{scheme}{host}/{path}",
+        st.sampled_from(SCHEMES),
+        st.sampled_from(HOSTS),
+        st.sampled_from(PATHS),
+    )
+    | st.sampled_from(["@school1", "@", "club123", "school1", " https://vk.com/club5 "])
+    | st.text(max_size=30)
+)
+cells = st.sampled_from(["", "0", "1", "да", "нет", "municipal", "federal", "education", "Лиски"])
+cells = cells | st.sampled_from(GOOD_OGRN) | st.text(max_size=20) | links
+
+
+def check_link(platform: c.Platform, text: str) -> None:
+    try:
+        native_id = r.parse_page_link(platform, text)
+    except ValueError as exc:
+        assert str(exc).strip()
+        return
+    # What is accepted is an id or a screen name, never a URL: the collector builds the request
+    # to the platform's own API from it, so no register can point it at another host.
+    assert SAFE_ID.match(native_id), native_id
+    stripped = text.strip()
+    if "/" in stripped and not (platform == c.Platform.TG and stripped.startswith("@")):
+        url = urlsplit(stripped if "://" in stripped else f"https://{stripped}")
+        assert (url.hostname or "").lower() in r._PLATFORM_HOSTS[platform], text
+
+
+@settings(CORPUS, max_examples=1500)
+@given(st.sampled_from([c.Platform.VK, c.Platform.OK, c.Platform.TG]), links)
+def test_page_links(platform: c.Platform, text: str) -> None:
+    check_link(platform, text)
+
+
+def rejected_or_accepted(data: bytes) -> list[c.Organisation] | list[r.RowError]:
+    try:
+        organisations = r.parse_registry("reg.csv", data)
+    except r.RegistryError as exc:
+        assert exc.errors, "a rejection names at least one problem"
+        for error in exc.errors:
+            assert error.line >= 1 and error.column >= 1 and error.column_name
+            assert error.message.strip()
+            assert str(error).startswith("reg.csv:")
+        assert len(exc.errors) <= r.MAX_ERRORS_SHOWN + len(r.COLUMNS)
+        return exc.errors
+    assert organisations
+    for org in organisations:
+        assert r.ogrn_is_valid(org.org_id)
+        for page in org.pages:
+            assert SAFE_ID.match(page.native_id)
+    return organisations
+
+
+@CORPUS
+@given(st.binary(max_size=400))
+def test_any_bytes(data: bytes) -> None:
+    rejected_or_accepted(data)
+
+
+@settings(CORPUS, max_examples=800)
+@given(
+    st.lists(st.lists(cells, min_size=8, max_size=11), min_size=1, max_size=5),
+    st.sampled_from([",", ";"]),
+    st.booleans(),
+)
+def test_registers_with_generated_rows(rows: list[list[str]], sep: str, quote: bool) -> None:
+    def line(cells: list[str]) -> str:
+        if quote:
+            return sep.join('"' + cell.replace('"', '""') + '"' for cell in cells)
+        return sep.join(cells)
+
+    text = "\n".join([sep.join(r.COLUMNS), *(line(row) for row in rows)]) + "\n"
+    result = rejected_or_accepted(text.encode())
+    if result and isinstance(result[0], c.Organisation):
+        for org in result:
+            assert len({p.platform for p in org.pages}) == len(org.pages)
+
+
+@CORPUS
+@given(st.sampled_from(HOSTS), st.sampled_from(PATHS))
+def test_a_foreign_host_rejects_the_whole_register(host: str, path: str) -> None:
+    link = f"https://{host}/{path}"
+    text = (
+        ",".join(r.COLUMNS) + f"\n1023601547177,Школа,municipal,Отдел,Лиски,education,0,{link},,\n"
+    )
+    result = rejected_or_accepted(text.encode())
+    host_name = urlsplit(link).hostname or ""
+    if host_name.lower() not in r._PLATFORM_HOSTS[c.Platform.VK]:
+        assert isinstance(result[0], r.RowError)
+        assert result[0].column_name == "vk"
+
+
+def test_a_name_longer_than_the_contract_allows_is_a_row_error() -> None:
+    text = (
+        ",".join(r.COLUMNS)
+        + "\n1023601547177,"
+        + "Я" * 1001
+        + ",municipal,Отдел,Лиски,education,0,,,\n"
+    )
+    [error] = rejected_or_accepted(text.encode())
+    assert (error.line, error.column_name) == (2, "name")
+    assert "at most 1000 characters" in error.message
