@@ -593,7 +593,8 @@ class _Step:
         current = previous is None or previous.observed_at is None or at >= previous.observed_at
         if reason == Unavailability.API_ERROR:
             return
-        results = r.evaluate_unavailable(event.platform, reason, self.profile)
+        exempt = org.exempt if org is not None else False
+        results = r.evaluate_unavailable(event.platform, reason, self.profile, exempt)
         public = [x for x in results if x.rule == r.PAGE_NOT_PUBLIC]
         others = [x for x in results if x.rule != r.PAGE_NOT_PUBLIC]
         self._record(org, org_id, platform, page_id, public, at, event.sweep_id,

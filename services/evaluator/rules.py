@@ -1290,16 +1290,27 @@ def combine_evidence(
 
 
 def evaluate_unavailable(
-    platform: Platform, reason: Unavailability, profile: Profile
+    platform: Platform, reason: Unavailability, profile: Profile, exempt: bool = False
 ) -> list[RuleResult]:
-    """A page that is gone or closed: PAGE_NOT_PUBLIC fails; the rest cannot be checked."""
+    """A page that is gone or closed: PAGE_NOT_PUBLIC fails; the rest cannot be checked.
+
+    An exempt organisation need not keep a page, so its page being gone is no breach (a page it
+    keeps but closes still is: the page rules apply to the pages it has).
+    """
     if platform not in PAGE_RULE_PLATFORMS:
         return []
     results = []
     config = profile.rule(PAGE_NOT_PUBLIC)
     if config is not None:
         threshold = "страница открыта"
-        if reason in (Unavailability.DELETED, Unavailability.BANNED):
+        if exempt and reason in (Unavailability.DELETED, Unavailability.BANNED):
+            summary = (
+                "Организация освобождена от ведения госпабликов: удалённая или заблокированная "
+                "страница — не нарушение."
+            )
+            results.append(_result(PAGE_NOT_PUBLIC, PASS, config.deleted_severity, reason.value,
+                                   threshold, summary))  # fmt: skip
+        elif reason in (Unavailability.DELETED, Unavailability.BANNED):
             summary = (
                 f"Страница {'заблокирована' if reason == Unavailability.BANNED else 'удалена'}: "
                 "восстановите госпаблик или создайте новый и обновите ссылку в реестре."

@@ -26,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
+from gospublic.contracts import Platform
+from gospublic.registry import parse_page_link
 from services.simulator.names import (
     FILL_DISTRICT,
     FILL_URBAN,
@@ -68,6 +70,9 @@ REGISTRY_HEADER = (
 )
 RULES = (
     "PAGE_MISSING_ANY",
+    "ORG_EXEMPT",
+    "OFF_LIST_ONLY",
+    "PAGE_NOT_PUBLIC",
     "DESCRIPTION_MISSING",
     "CONTACT_PHONE_MISSING",
     "WALL_CLOSED",
@@ -869,7 +874,12 @@ class Region:
         window: int = WALL_WINDOW,
         now: datetime | None = None,
     ) -> list[dict[str, str]]:
-        """Expected violations of the five foundation rules, in registry order."""
+        """Expected violations of the planted rules (``RULES``), in registry order.
+
+        Presence: an exempt organisation is reported (info) and never missing; one whose only
+        live channel is Telegram is off the legal list; a deleted or banned VK page of an
+        organisation that must keep one is not public, under the id its register link names.
+        """
         now_ts = (now or self.now).timestamp()
         rows: list[dict[str, str]] = []
 
@@ -888,8 +898,14 @@ class Region:
         for org in self.organisations:
             group = self.vk_group_of(org)
             live = group is not None and group.live
+            if org.exempt:
+                add(org, "any", "", "ORG_EXEMPT", "info")
             if not org.exempt and not live and not org.ok:
                 add(org, "any", "", "PAGE_MISSING_ANY", "critical")
+                if org.telegram:
+                    add(org, "any", "", "OFF_LIST_ONLY", "high")
+            if group is not None and not group.live and not org.exempt:
+                add(org, "vk", parse_page_link(Platform.VK, org.vk), "PAGE_NOT_PUBLIC", "critical")
             if not live:
                 continue
             page_id = str(group.id)

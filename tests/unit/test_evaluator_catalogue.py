@@ -167,6 +167,20 @@ def test_page_not_public_unavailable(reason, status, severity) -> None:
 
 
 @pytest.mark.parametrize(
+    ("reason", "status"),
+    [
+        (Unavailability.DELETED, r.PASS),  # it need not keep a page
+        (Unavailability.BANNED, r.PASS),
+        (Unavailability.PRIVATE, r.FAIL),  # a page it keeps must be open
+        (Unavailability.NOT_FOUND, r.NOT_EVALUABLE),
+    ],
+)
+def test_page_not_public_of_an_exempt_organisation(reason, status) -> None:
+    results = {x.rule: x for x in r.evaluate_unavailable(Platform.VK, reason, DEFAULT, True)}
+    assert results[r.PAGE_NOT_PUBLIC].status == status
+
+
+@pytest.mark.parametrize(
     ("mark", "verified", "status"),
     [
         (True, False, r.PASS),

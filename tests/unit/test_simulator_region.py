@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from gospublic.contracts import Platform
+from gospublic.registry import parse_page_link
 from services.simulator.region import (
     FIRST_GROUP_ID,
     REGISTRY_HEADER,
@@ -203,13 +205,35 @@ def test_dead_and_missing_pages_get_no_page_rules(region: Region, truth) -> None
     page_rows = {r["page_id"] for r in truth if r["platform"] == "vk"}
     deactivated = [g for g in region.groups.values() if not g.live]
     assert Counter(g.deactivated for g in deactivated).keys() == {"deleted", "banned"}
-    assert not page_rows & {str(g.id) for g in deactivated}
+    dead_ids = {str(g.id) for g in deactivated}
+    assert not page_rows & dead_ids - set(by_rule(truth, "PAGE_NOT_PUBLIC"))
     not_found = [o for o in region.organisations if o.presence.startswith("vk_not_found")]
     assert len(not_found) >= 20
     for org in not_found:
         assert org.vk and region.vk_group_of(org) is None
     assert any(vk_ref_from_link(o.vk).startswith("club") for o in not_found)
     assert any(not vk_ref_from_link(o.vk).startswith("club") for o in not_found)
+
+
+def test_presence_scenarios_beyond_missing_pages(region: Region, truth) -> None:
+    exempt = {o.ogrn for o in region.organisations if o.exempt}
+    assert set(by_rule(truth, "ORG_EXEMPT")) == exempt
+    assert set(by_rule(truth, "ORG_EXEMPT").values()) == {"info"}
+    off_list = set(by_rule(truth, "OFF_LIST_ONLY"))
+    tg_only = {o.ogrn for o in region.organisations if o.presence == "tg_only"}
+    assert tg_only <= off_list
+    assert off_list <= set(by_rule(truth, "PAGE_MISSING_ANY"))
+    # A deleted or banned page of an organisation that must keep one, under its register link's id.
+    not_public = by_rule(truth, "PAGE_NOT_PUBLIC")
+    expected = {
+        parse_page_link(Platform.VK, o.vk)
+        for o in region.organisations
+        if o.presence.startswith(("vk_deleted", "vk_banned"))
+    }
+    assert set(not_public) == expected
+    assert set(not_public.values()) == {"critical"}
+    assert not any(o.presence == "exempt_deleted" and parse_page_link(Platform.VK, o.vk) in
+                   not_public for o in region.organisations)  # fmt: skip
 
 
 def test_description_boundaries_49_and_50(region: Region, truth) -> None:
