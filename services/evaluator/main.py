@@ -169,6 +169,9 @@ class Evaluator:
         self.buffer: list[tuple[Any, c.Event]] = []
         self.buffer_since = 0.0
         self.stopping = False
+        # False from a failed store or publish until the next batch goes through: /readyz says
+        # so, and an orchestrator sends no traffic to an evaluator that cannot store it.
+        self.storing = True
         self._wakeup = asyncio.Event()
         self._space = asyncio.Condition()
         self._since_log = {"messages": 0, "rows": 0, "opened": 0, "resolved": 0, "flushes": 0}
@@ -472,8 +475,12 @@ class Evaluator:
                 ROWS_WRITTEN.labels(table).inc(n)
         except Exception as exc:
             self.state.rollback()
-            return exc, is_data_error(exc), stored | frozenset(written)
+            data_error = is_data_error(exc)
+            if not data_error:
+                self._set_storing(False, exc)
+            return exc, data_error, stored | frozenset(written)
         self.state.commit()
+        self._set_storing(True)
         try:
             for raw, _ in batch:
                 await raw.ack()
@@ -503,6 +510,15 @@ class Evaluator:
             VIOLATIONS.labels("resolved").inc(resolved)
         self._log_progress(len(batch), sum(written.values()), opened, resolved)
         return None
+
+    def _set_storing(self, storing: bool, exc: Exception | None = None) -> None:
+        if storing != self.storing:
+            self.storing = storing
+            if storing:
+                log.info("storing again, ready")
+            else:
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning("cannot store or publish, not ready", extra={"error": error})
 
     async def _dead_letter_quietly(self, raw: Any, reason: str) -> None:
         try:
@@ -570,10 +586,17 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
 
     readiness = {"migrated": False, "consuming": False}
     nc = None
+    evaluator: Evaluator | None = None
     health = await HealthServer(
         settings.http_host,
         settings.http_port,
-        ready=lambda: all(readiness.values()) and nc is not None and nc.is_connected,
+        ready=lambda: (
+            all(readiness.values())
+            and nc is not None
+            and nc.is_connected
+            and evaluator is not None
+            and evaluator.storing
+        ),
     ).start()
     log.info(
         "evaluator starting",
