@@ -122,15 +122,16 @@ def parse_page_link(platform: c.Platform, text: str) -> str:
 # --- Organisation ids --------------------------------------------------------------------------
 
 
+def ogrn_check_digit(first: str) -> int:
+    """The control digit that follows the first 12 digits of an OGRN (or 14 of an OGRNIP)."""
+    return int(first) % (13 if len(first) == 14 else 11) % 10
+
+
 def ogrn_is_valid(value: str) -> bool:
     """OGRN (13 digits) and OGRNIP (15 digits) carry a control digit in the last position."""
-    if not value.isdigit():
+    if not value.isdigit() or len(value) not in (13, 15):
         return False
-    if len(value) == 13:
-        return int(value[:12]) % 11 % 10 == int(value[12])
-    if len(value) == 15:
-        return int(value[:14]) % 13 % 10 == int(value[14])
-    return False
+    return ogrn_check_digit(value[:-1]) == int(value[-1])
 
 
 # --- Parsing -----------------------------------------------------------------------------------

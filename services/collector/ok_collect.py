@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gospublic import contracts as c
-from services.collector import vk_normalise as vn
+from gospublic.platforms import vk as vn
 from services.collector.cursors import Cursor, changed_posts, cursor_key
 from services.collector.ok_client import NOT_FOUND, PERMISSION_DENIED, OkClient, OkError
 from services.collector.vk_client import VkGarbage

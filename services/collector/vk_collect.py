@@ -1,8 +1,8 @@
 """One collection task for VK: profiles through ``groups.getById``, posts and comments through
 ``execute``.
 
-Orchestration only: the client does I/O and retries, ``vk_normalise`` maps objects, the caller
-reads and writes the cursors. Every page of the task ends with at least one event, except pages
+Orchestration only: the client does I/O and retries, ``gospublic.platforms.vk`` maps objects, the
+caller reads and writes the cursors. Every page of the task ends with at least one event, except pages
 the cursors show were collected in this sweep already (the task was delivered again). A failure
 that concerns a call (garbage, an error for the whole call) becomes ``PageUnavailable(api_error)``
 for the pages of that call; a failure that concerns us (``VkTransient``, ``VkNoTokens``)
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from gospublic import contracts as c
 from gospublic.bus import Outgoing
-from services.collector import vk_normalise as vn
+from gospublic.platforms import vk as vn
 from services.collector.cursors import Cursor, changed_posts, cursor_key
 from services.collector.vk_client import EXECUTE_MAX_CALLS, VkError, VkGarbage, VkTransient
 

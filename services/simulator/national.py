@@ -21,6 +21,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
 
+from gospublic.registry import ogrn_check_digit
 from services.simulator.names import (
     DATA_DIR,
     FILL_DISTRICT,
@@ -42,7 +43,6 @@ from services.simulator.region import (
     Region,
     VkGroup,
     bits,
-    ogrn_check_digit,
     unit,
 )
 

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gospublic.contracts import Platform
-from gospublic.registry import parse_page_link
+from gospublic.registry import COLUMNS as REGISTRY_HEADER
+from gospublic.registry import ogrn_check_digit, parse_page_link
 from services.simulator.names import (
     FILL_DISTRICT,
     FILL_URBAN,
@@ -56,18 +57,6 @@ from services.simulator.texts import (
 
 FIRST_GROUP_ID = 210_000_000
 DAY_S = 86_400
-REGISTRY_HEADER = (
-    "ogrn",
-    "name",
-    "level",
-    "founder",
-    "municipality",
-    "sphere",
-    "exempt",
-    "vk",
-    "ok",
-    "telegram",
-)
 RULES = (
     "PAGE_MISSING_ANY",
     "ORG_EXEMPT",
@@ -87,14 +76,6 @@ _REPLY_KINDS = {"prompt": (0.92, 0.3, 6.0), "slow": (0.8, 26.0, 72.0), "never": 
 _POSTING_KINDS = frozenset({"active", "pinned_old_fresh"})
 DESCRIPTION_MIN_CHARS = 50
 WALL_WINDOW = 20
-
-
-def ogrn_check_digit(first12: str) -> int:
-    return int(first12) % 11 % 10
-
-
-def ogrn_is_valid(ogrn: str) -> bool:
-    return len(ogrn) == 13 and ogrn.isdigit() and ogrn_check_digit(ogrn[:12]) == int(ogrn[12])
 
 
 # A Russian phone number as the rules define it: +7 or 8, then ten digits, separated only by

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gospublic.registry import ogrn_is_valid
 from services.simulator.national import PAGES, organisations_for
 from services.simulator.region import (
     Region,
     generate_region,
     group_id_from_ref,
-    ogrn_is_valid,
     vk_ref_from_link,
 )
 

@@ -13,16 +13,14 @@ from pathlib import Path
 import pytest
 
 from gospublic.contracts import Platform
-from gospublic.registry import parse_page_link
+from gospublic.registry import COLUMNS, ogrn_is_valid, parse_page_link
 from services.simulator.region import (
     FIRST_GROUP_ID,
-    REGISTRY_HEADER,
     RULES,
     WALL_KIND_SEVERITY,
     Region,
     generate_region,
     has_phone,
-    ogrn_is_valid,
     vk_ref_from_link,
 )
 
@@ -152,7 +150,7 @@ def test_links_look_like_the_real_ones(region: Region) -> None:
 def test_registry_csv_has_the_agreed_format(tmp_path: Path, region: Region) -> None:
     path = region.write_registry_csv(tmp_path / "registry.csv")
     text = path.read_text(encoding="utf-8")
-    assert text.splitlines()[0] == ",".join(REGISTRY_HEADER)
+    assert text.splitlines()[0] == ",".join(COLUMNS)
     with path.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(region.organisations)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gospublic import contracts as c
-from services.collector import vk_normalise as vn
+from gospublic.platforms import vk as vn
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 REF = c.PageRef(platform=c.Platform.VK, native_id="210000123", org_id="1023601234567")
