@@ -142,6 +142,20 @@ EXPECTED: dict[tuple[str, str], tuple[tuple[str, ...], bool]] = {
         ),
         True,
     ),
+    ("gospublic-org", "Ответы на комментарии"): (
+        (
+            "platform",
+            "page_id",
+            "citizen_comments",
+            "answered_pct",
+            "within_sla_pct",
+            "median_reply_hours",
+            "max_reply_hours",
+            "page_sla_hours",
+            "unanswered",
+        ),
+        True,
+    ),
     ("gospublic-org", "История нарушений"): (
         (
             "changed_at",
@@ -156,6 +170,53 @@ EXPECTED: dict[tuple[str, str], tuple[tuple[str, ...], bool]] = {
         ),
         True,
     ),
+    ("gospublic-feedback", "Комментарии жителей"): (
+        ("citizen_comments", "unanswered", "overdue"), True,
+    ),
+    ("gospublic-feedback", "Отвечено в срок, %"): (("within_sla_pct", "answered_pct"), True),
+    ("gospublic-feedback", "Медиана ответа"): (("median_reply_hours", "sla_hours"), True),
+    ("gospublic-feedback", "Время ответа и срок"): (("reply_time", "within_sla", "late"), True),
+    ("gospublic-feedback", "Ответы в срок во времени, %"): (
+        ("time", "within_sla_pct", "answered_pct"), True,
+    ),
+    ("gospublic-feedback", "Отклик по муниципалитетам"): (
+        (
+            "municipality",
+            "citizen_comments",
+            "answered_pct",
+            "within_sla_pct",
+            "unanswered",
+            "median_reply_hours",
+        ),
+        True,
+    ),
+    ("gospublic-feedback", "Отклик по учредителям"): (
+        (
+            "founder",
+            "citizen_comments",
+            "answered_pct",
+            "within_sla_pct",
+            "unanswered",
+            "median_reply_hours",
+        ),
+        True,
+    ),
+    ("gospublic-feedback", "Комментарии без ответа"): (
+        (
+            "org_id",
+            "organisation",
+            "municipality",
+            "page_url",
+            "post_url",
+            "post_id",
+            "posted_at",
+            "age_hours",
+            "sla_due",
+            "overdue",
+        ),
+        True,
+    ),
+    ("gospublic-feedback", "Оценка «Отклик» во времени"): (("time", "response_score"), True),
 }
 # fmt: on
 
@@ -436,18 +497,51 @@ def test_region_overview_panels_run_with_one_municipality(store: Any) -> None:
 def test_organisation_card_panels_run_for_an_organisation_with_violations(store: Any) -> None:
     board = load_dashboards()["gospublic-org"]
     now = datetime.now(UTC)
-    # An organisation the demo planted a page-level violation on, with own posts to count.
+    # An organisation the demo planted a page-level violation on, with own posts to count and
+    # citizen comments to answer.
     _, rows = run(
         store,
         "SELECT v.org_id, any(o.municipality) FROM violations AS v "
         "INNER JOIN (SELECT org_id, municipality FROM organisations FINAL) AS o USING org_id "
         "WHERE v.state = 'open' AND v.page_id != '' AND v.org_id IN "
         "(SELECT org_id FROM post_observations WHERE is_own AND NOT is_repost) "
+        "AND v.org_id IN (SELECT org_id FROM comments WHERE author_kind = 'citizen' "
+        "AND posted_at >= now() - INTERVAL 60 DAY) "
         "GROUP BY v.org_id ORDER BY count() DESC, v.org_id LIMIT 1",
     )
-    assert rows, "the demo planted no page violation on an organisation that posts"
+    assert rows, "the demo planted no page violation on an organisation that posts and is asked"
     org_id, municipality = rows[0]
     chosen = {"municipality": Selection((municipality,)), "org_id": Selection((org_id,))}
     variables = resolve_variables(store, board, now, chosen)
     assert variables["page"].is_all and variables["page"].values
     check_panels(store, board, variables, now)
+
+
+def test_citizen_feedback_panels_run_with_all_selected(store: Any) -> None:
+    board = load_dashboards()["gospublic-feedback"]
+    now = datetime.now(UTC)
+    _, rows = run(
+        store,
+        "SELECT countIf(author_kind = 'citizen'), countIf(author_kind = 'page') FROM comments",
+    )
+    assert rows[0][0] > 0 and rows[0][1] > 0, "the demo sweep collected no comments and replies"
+    check_panels(store, board, resolve_variables(store, board, now), now)
+
+
+def test_citizen_feedback_panels_run_for_a_founder_with_unanswered_comments(store: Any) -> None:
+    board = load_dashboards()["gospublic-feedback"]
+    now = datetime.now(UTC)
+    # The founder whose organisations' pages have the most recent citizen comments on posts the
+    # page never commented on: certainly unanswered.
+    _, rows = run(
+        store,
+        "SELECT o.founder FROM comments AS c "
+        "INNER JOIN (SELECT org_id, founder FROM organisations FINAL) AS o USING org_id "
+        "WHERE c.author_kind = 'citizen' AND c.posted_at >= now() - INTERVAL 7 DAY "
+        "AND (c.platform, c.page_id, c.post_id) NOT IN "
+        "(SELECT platform, page_id, post_id FROM comments WHERE author_kind = 'page') "
+        "GROUP BY o.founder ORDER BY count() DESC, o.founder LIMIT 1",
+    )
+    assert rows, "no recent unanswered citizen comments in the demo sweep"
+    chosen = {"founder": Selection((rows[0][0],))}
+    check_panels(store, board, resolve_variables(store, board, now, chosen), now)

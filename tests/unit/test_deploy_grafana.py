@@ -17,7 +17,12 @@ from gospublic.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "deploy" / "grafana"
-EXPECTED_UIDS = {"gospublic-region", "gospublic-org", "gospublic-pipeline"}
+EXPECTED_UIDS = {
+    "gospublic-region",
+    "gospublic-org",
+    "gospublic-feedback",
+    "gospublic-pipeline",
+}
 # Exported by prometheus-nats-exporter (-jsz=all) and by Prometheus itself.
 EXTERNAL_METRICS = {
     "up",
