@@ -25,6 +25,7 @@ from nats.js.api import (
     StreamConfig,
 )
 from nats.js.errors import BucketNotFoundError, NotFoundError
+from prometheus_client import Counter
 
 from gospublic import contracts as c
 from gospublic.settings import Settings
@@ -138,18 +139,43 @@ def event_message(subject: str, event: c.Event, *key: object) -> Outgoing:
     return Outgoing(subject, event.to_bytes(), c.message_id(subject, *key))
 
 
+# A dead letter keeps this much of the original; an oversized message is kept in part.
+DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024
+
+REJECTED = Counter(
+    "gospublic_messages_rejected_total",
+    "Messages a consumer dead-lettered, by source and reason kind (contracts.REJECTION_KINDS, "
+    "retries_exhausted, or other)",
+    ["source", "reason"],
+)
+
+
 async def dead_letter(
-    js: JetStreamContext, source: str, data: bytes, reason: str, headers: dict[str, str] | None
+    js: JetStreamContext,
+    source: str,
+    data: bytes,
+    reason: str | c.ContractError,
+    headers: dict[str, str] | None,
+    kind: str = "other",
 ) -> None:
-    """Keep the original bytes and the reason; the consumer then acks the original."""
+    """Keep the original bytes (up to a limit) and the reason; the consumer then acks the original.
+
+    A ``ContractError`` brings its own bounded kind, which labels the rejection counter; the full
+    reason goes only to the record, since it quotes the input.
+    """
+    if isinstance(reason, c.ContractError):
+        kind, reason = reason.kind, reason.reason
     record = {
         "reason": reason,
+        "kind": kind,
         "source": source,
         "headers": headers or {},
-        "payload": data.decode("utf-8", errors="replace"),
+        "payload_bytes": len(data),
+        "payload": data[:DEAD_LETTER_PAYLOAD_BYTES].decode("utf-8", errors="replace"),
     }
     await js.publish(c.deadletter_subject(source), json.dumps(record, ensure_ascii=False).encode())
-    log.warning("dead-lettered a message", extra={"source": source, "reason": reason})
+    REJECTED.labels(source, kind).inc()
+    log.warning("dead-lettered a message", extra={"source": source, "reason": reason[:300]})
 
 
 async def consumer_pending(js: JetStreamContext, stream: str, durable: str) -> tuple[int, int]:

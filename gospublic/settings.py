@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     nats_password: SecretStr = SecretStr("")
     nats_token: SecretStr = SecretStr("")
     events_duplicate_window_s: float = 1200.0
+    # Every consumer dead-letters a larger message unread (reason kind "too_large"); the EVENTS
+    # stream refuses anything above contracts.MAX_EVENT_BYTES (1 MiB) already.
+    max_message_bytes: int = Field(1024 * 1024, ge=1024)
 
     # ClickHouse: empty → chdb://<state_dir>/clickhouse, in process.
     clickhouse_url: str = ""

@@ -143,13 +143,13 @@ class Worker:
 
     async def _handle(self, raw: Msg) -> None:
         try:
-            task = c.decode(raw.data)
+            task = c.decode(raw.data, max_bytes=self.settings.max_message_bytes)
             if not isinstance(task, c.CollectTask) or task.platform.value != self.platform:
-                raise c.ContractError(f"not a {self.platform} CollectTask: {type(task).__name__}")
+                raise c.ContractError(
+                    f"not a {self.platform} CollectTask: {type(task).__name__}", "wrong_type"
+                )
         except c.ContractError as exc:
-            await bus.dead_letter(
-                self.js, self.source, raw.data, exc.reason, dict(raw.headers or {})
-            )
+            await bus.dead_letter(self.js, self.source, raw.data, exc, dict(raw.headers or {}))
             await raw.ack()
             TASKS.labels("invalid").inc()
             return
@@ -210,6 +210,7 @@ class Worker:
                 raw.data,
                 f"after {delivered} attempts: {reason}",
                 dict(raw.headers or {}),
+                kind="retries_exhausted",
             )
             await raw.ack()
             TASKS.labels("dead_letter").inc()

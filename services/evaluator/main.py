@@ -203,7 +203,7 @@ class Evaluator:
                     lambda: self.stopping or len(self.buffer) < self.settings.batch_max_messages
                 )
 
-    def _accept(self, raw: Any) -> str | None:
+    def _accept(self, raw: Any) -> str | c.ContractError | None:
         """Buffer a valid event and return None, or return why the message is dead-lettered."""
         seq = raw.metadata.sequence.stream
         again = self._in_process.get(seq)
@@ -216,11 +216,13 @@ class Evaluator:
         if delivered > limit:
             return f"delivered {delivered} times, limit {limit}"
         try:
-            event = c.decode(raw.data)
+            event = c.decode(raw.data, max_bytes=self.settings.max_message_bytes)
         except c.ContractError as exc:
-            return exc.reason
+            return exc
         if not isinstance(event, HANDLED_EVENTS):
-            return f"{event.schema_} is not an event the evaluator reads"
+            return c.ContractError(
+                f"{event.schema_} is not an event the evaluator reads", "wrong_type"
+            )
         self._in_process[seq] = []
         if self.hold_above is not None and self._hold(raw, event):
             return None
@@ -315,7 +317,7 @@ class Evaluator:
             if self.batch_log is not None:
                 asyncio.get_running_loop().create_task(self.batch_log.forget(token))
 
-    async def _dead_letter(self, raw: Any, reason: str) -> None:
+    async def _dead_letter(self, raw: Any, reason: str | c.ContractError) -> None:
         await bus.dead_letter(self.js, "evaluator", raw.data, reason, dict(raw.headers or {}))
         await raw.ack()
         for other in self._in_process.pop(raw.metadata.sequence.stream, ()):

@@ -272,13 +272,15 @@ class Notifier:
         good: list[tuple[object, AlertEvent]] = []
         for raw in messages:
             try:
-                event = c.decode(raw.data)
+                event = c.decode(raw.data, max_bytes=self.settings.max_message_bytes)
                 if not isinstance(event, c.ViolationOpened | c.ViolationResolved):
-                    raise c.ContractError(f"{event.schema_} does not belong on {raw.subject}")
+                    raise c.ContractError(
+                        f"{event.schema_} does not belong on {raw.subject}", "wrong_type"
+                    )
             except c.ContractError as exc:
                 try:
                     headers = dict(raw.headers or {})
-                    await bus.dead_letter(self.js, "notifier", raw.data, exc.reason, headers)
+                    await bus.dead_letter(self.js, "notifier", raw.data, exc, headers)
                 except Exception:
                     log.exception("cannot dead-letter a malformed alert, will retry")
                     await raw.nak(delay=NAK_DELAY_S)
