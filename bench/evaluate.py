@@ -227,7 +227,12 @@ def count_rows(chdb_dir: Path) -> dict[str, int]:
                 " AND engine LIKE '%MergeTree' AND name != 'schema_migrations' ORDER BY name"
             ).result_rows
         ]
-        return {t: int(client.command(f"SELECT count() FROM gospublic.{t}")) for t in tables}
+        return {
+            t: int(
+                client.command("SELECT count() FROM gospublic.{t:Identifier}", parameters={"t": t})
+            )
+            for t in tables
+        }
     finally:
         client.close()
 
