@@ -11,9 +11,10 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from sys import intern
 from typing import Any
 
-from gospublic.contracts import AlertLabels, Organisation
+from gospublic.contracts import AlertLabels, Organisation, Platform
 
 from .rules import GONE, UNKNOWN
 
@@ -71,9 +72,63 @@ class OpenViolation:
 _LABEL_FIELDS = tuple(AlertLabels.model_fields)
 
 
+@dataclass(frozen=True, slots=True)
+class PageRecord:
+    """A register page as the state keeps it: ``PageRef``'s fields without a pydantic instance."""
+
+    platform: Platform
+    native_id: str
+    org_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.native_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class OrgRecord:
+    """An organisation as the state keeps it, read like an ``Organisation``.
+
+    A national register holds some 175,000 organisations: as validated pydantic models (a dict and
+    a field set per organisation and per page) they cost about 2 kB each, as slotted records with
+    the repeated texts (level, sphere, founder, municipality) shared about a third of that.
+    """
+
+    org_id: str
+    name: str
+    level: str
+    founder: str
+    municipality: str
+    sphere: str
+    exempt: bool
+    pages: tuple[PageRecord, ...]
+
+    @classmethod
+    def of(cls, org: Organisation | OrgRecord) -> OrgRecord:
+        if isinstance(org, OrgRecord):
+            return org
+        org_id = org.org_id
+        return cls(
+            org_id,
+            org.name,
+            intern(org.level),
+            intern(org.founder),
+            intern(org.municipality),
+            intern(org.sphere),
+            org.exempt,
+            tuple(
+                PageRecord(p.platform, p.native_id, org_id if p.org_id == org_id else p.org_id)
+                for p in org.pages
+            ),
+        )
+
+    def page(self, platform: Platform) -> PageRecord | None:
+        return next((p for p in self.pages if p.platform == platform), None)
+
+
 class EvaluatorState:
     def __init__(self) -> None:
-        self.orgs: dict[str, Organisation] = {}
+        self.orgs: dict[str, OrgRecord] = {}
         self.org_by_page: dict[str, str] = {}  # page key (vk:club1) → org_id
         self.pages: dict[str, PageState] = {}  # page key → state
         self.open: dict[Slot, OpenViolation] = {}
@@ -120,7 +175,8 @@ class EvaluatorState:
 
     # --- changes ---------------------------------------------------------------------------
 
-    def put_org(self, org: Organisation, region: str | None = None) -> None:
+    def put_org(self, org: Organisation | OrgRecord, region: str | None = None) -> None:
+        org = OrgRecord.of(org)
         if region is not None and self.region.get(org.org_id) != region:
             self._set(self.region, org.org_id, region)
         old = self.orgs.get(org.org_id)
@@ -200,14 +256,14 @@ class EvaluatorState:
 
     # --- reads -----------------------------------------------------------------------------
 
-    def org_for(self, org_id: str, page_key: str) -> Organisation | None:
+    def org_for(self, org_id: str, page_key: str) -> OrgRecord | None:
         org = self.orgs.get(org_id)
         if org is None:
             other = self.org_by_page.get(page_key)
             org = self.orgs.get(other) if other else None
         return org
 
-    def page_status(self, org: Organisation) -> dict[str, str]:
+    def page_status(self, org: Organisation | OrgRecord) -> dict[str, str]:
         """Page key → live/gone/unknown for the presence rule."""
         status = {}
         for page in org.pages:

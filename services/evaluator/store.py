@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
+from sys import intern
 from typing import Any
 from urllib.parse import urlparse
 
-from gospublic.contracts import AlertLabels, Organisation, PageRef
+from gospublic.contracts import AlertLabels, Platform
 from gospublic.settings import Settings
 
-from .state import EvaluatorState, OpenViolation, PageState
+from .state import EvaluatorState, OpenViolation, OrgRecord, PageRecord, PageState
 
 log = logging.getLogger("gospublic.evaluator.store")
 
@@ -270,21 +271,20 @@ class ClickHouseStore:
             region,
         ) in orgs:
             pages = tuple(
-                PageRef(platform=p, native_id=n, org_id=org_id)
-                for p, n in zip(platforms, ids, strict=True)
+                PageRecord(Platform(p), n, org_id) for p, n in zip(platforms, ids, strict=True)
             )
             state.put_org(
-                Organisation(
-                    org_id=org_id,
-                    name=name,
-                    level=level,
-                    founder=founder,
-                    municipality=municipality,
-                    sphere=sphere,
-                    exempt=bool(exempt),
-                    pages=pages,
+                OrgRecord(
+                    org_id,
+                    name,
+                    intern(level),
+                    intern(founder),
+                    intern(municipality),
+                    intern(sphere),
+                    bool(exempt),
+                    pages,
                 ),
-                str(region),
+                intern(str(region)),
             )
         pages = await self.query(
             "SELECT platform, native_id, page_id, org_id, liveness, name, observed_at, members"
