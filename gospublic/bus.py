@@ -10,6 +10,7 @@ import asyncio
 import builtins
 import json
 import logging
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -35,15 +36,50 @@ log = logging.getLogger("gospublic.bus")
 DAY_S = 86_400.0
 
 
-def connect_options(settings: Settings) -> dict[str, Any]:
-    """Credentials for nats-py and FastStream alike; never logged."""
+def tls_context(settings: Settings, url: str = "") -> ssl.SSLContext | None:
+    """The client TLS context the settings ask for; None for a plain connection."""
+    wanted = settings.nats_tls_ca_file or settings.nats_tls_cert_file or url.startswith("tls://")
+    if not wanted:
+        return None
+    context = ssl.create_default_context(
+        cafile=str(settings.nats_tls_ca_file) if settings.nats_tls_ca_file else None
+    )
+    if settings.nats_tls_cert_file:
+        context.load_cert_chain(
+            str(settings.nats_tls_cert_file),
+            str(settings.nats_tls_key_file) if settings.nats_tls_key_file else None,
+        )
+    return context
+
+
+def connect_options(settings: Settings, url: str = "") -> dict[str, Any]:
+    """Credentials and TLS for nats-py; never logged. (Credentials in the URL work as well.)"""
     options: dict[str, Any] = {}
     if settings.nats_user:
         options["user"] = settings.nats_user
         options["password"] = settings.nats_password.get_secret_value()
     if settings.nats_token.get_secret_value():
         options["token"] = settings.nats_token.get_secret_value()
+    context = tls_context(settings, url)
+    if context is not None:
+        options["tls"] = context
     return options
+
+
+def broker_security(settings: Settings, url: str = ""):
+    """The same credentials and TLS in FastStream's terms (it takes no ``user=`` of its own)."""
+    from faststream.nats import NatsSecurity, NatsToken, NatsUserPassword
+
+    context = tls_context(settings, url)
+    if settings.nats_user:
+        return NatsUserPassword(
+            settings.nats_user, settings.nats_password.get_secret_value(), ssl_context=context
+        )
+    if settings.nats_token.get_secret_value():
+        return NatsToken(settings.nats_token.get_secret_value(), ssl_context=context)
+    if context is not None:
+        return NatsSecurity(ssl_context=context)
+    return None
 
 
 async def connect(url: str, settings: Settings, name: str) -> Client:
@@ -52,7 +88,7 @@ async def connect(url: str, settings: Settings, name: str) -> Client:
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
-        **connect_options(settings),
+        **connect_options(settings, url),
     )
 
 
@@ -213,5 +249,5 @@ def make_broker(url: str, settings: Settings, name: str):
         log_level=logging.DEBUG,
         logger=logging.getLogger("faststream"),
         max_reconnect_attempts=-1,
-        **connect_options(settings),
+        security=broker_security(settings, url),
     )

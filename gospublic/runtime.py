@@ -72,10 +72,26 @@ def _alive(pid: int) -> bool:
 class EmbeddedNats:
     """One nats-server process with JetStream, its store in ``store_dir``."""
 
-    def __init__(self, store_dir: Path, *, host: str = "127.0.0.1", port: int | None = None):
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        user: str = "",
+        password: str = "",
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+    ):
+        """``user``/``password`` require them of every client; ``tls_cert``/``tls_key`` (PEM)
+        make the server TLS-only, as a production NATS is run."""
         self.store_dir = store_dir
         self.host = host
         self.port = port or free_port(host)
+        self.user = user
+        self.password = password
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -91,11 +107,23 @@ class EmbeddedNats:
         binary = find_nats_server()
         # Flags cannot raise max_payload; a config file can, and records how the server was run.
         config = self.store_dir / "nats-server.conf"
-        config.write_text(
+        text = (
             f"listen: {json.dumps(f'{self.host}:{self.port}')}\n"
             f"max_payload: {8 * 1024 * 1024}\n"
             f"jetstream {{ store_dir: {json.dumps(str(self.store_dir / 'jetstream'))} }}\n"
         )
+        if self.user:
+            text += (
+                f"authorization {{ user: {json.dumps(self.user)},"
+                f" password: {json.dumps(self.password)} }}\n"
+            )
+        if self.tls_cert and self.tls_key:
+            text += (
+                f"tls {{ cert_file: {json.dumps(str(self.tls_cert))},"
+                f" key_file: {json.dumps(str(self.tls_key))} }}\n"
+            )
+        config.touch(mode=0o600)  # it may hold the password
+        config.write_text(text)
         cmd = [str(binary), "-c", str(config)]
         log_path = self.store_dir / "nats-server.log"
         with log_path.open("ab") as log_file:

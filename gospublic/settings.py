@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     nats_user: str = ""
     nats_password: SecretStr = SecretStr("")
     nats_token: SecretStr = SecretStr("")
+    # TLS: a private CA (PEM) to trust, and a client certificate and key for servers that want one.
+    # Any of them, or a tls:// URL, turns TLS on.
+    nats_tls_ca_file: Path | None = None
+    nats_tls_cert_file: Path | None = None
+    nats_tls_key_file: Path | None = None
     events_duplicate_window_s: float = 1200.0
     # Every consumer dead-letters a larger message unread (reason kind "too_large"); the EVENTS
     # stream refuses anything above contracts.MAX_EVENT_BYTES (1 MiB) already.

@@ -1,0 +1,143 @@
+"""NATS with a password and TLS: a real nats-server that demands both, a self-signed certificate
+made with ``openssl``, and the settings every service connects with (nats-py and FastStream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+import nats
+import pytest
+from nats.errors import Error as NatsError
+from pydantic import SecretStr
+
+from gospublic import bus
+from gospublic import contracts as c
+from gospublic.runtime import EmbeddedNats
+from gospublic.settings import Settings
+from services.collector import main as collector
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed"),
+]
+
+USER = "gospublic"
+PASSWORD = "nats-pass-7f3c91d2"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """(cert, key): self-signed for 127.0.0.1, so it is its own CA."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def secure_nats(tmp_path: Path, certificate: tuple[Path, Path]):
+    cert, key = certificate
+    server = EmbeddedNats(
+        tmp_path / "nats", user=USER, password=PASSWORD, tls_cert=cert, tls_key=key
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def secure_settings(tmp_path: Path, url: str, ca: Path | None, **extra) -> Settings:
+    return Settings(
+        _env_file=None,
+        state_dir=tmp_path / "state",
+        nats_url=url,
+        nats_tls_ca_file=ca,
+        log_format="text",
+        **extra,
+    )
+
+
+async def try_connect(settings: Settings) -> str:
+    """ "ok" after a JetStream round trip, or the name of the error."""
+    try:
+        nc = await nats.connect(
+            settings.nats_url,
+            allow_reconnect=False,
+            connect_timeout=3,
+            **bus.connect_options(settings, settings.nats_url),
+        )
+    except (NatsError, OSError, ssl.SSLError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}".lower()
+    try:
+        js = nc.jetstream()
+        await bus.ensure_topology(js, settings)
+        await js.publish("events.vk.snapshot", b"{}", headers={"Nats-Msg-Id": "x"})
+        return "ok"
+    finally:
+        await nc.close()
+
+
+async def test_password_and_tls_are_required_and_accepted(
+    secure_nats: EmbeddedNats, certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cert, _ = certificate
+    url = secure_nats.url
+    good = secure_settings(tmp_path, url, cert, nats_user=USER, nats_password=SecretStr(PASSWORD))
+    assert await try_connect(good) == "ok"
+
+    # The same credentials inside the URL, over a tls:// URL.
+    in_url = f"tls://{USER}:{PASSWORD}@127.0.0.1:{secure_nats.port}"
+    assert await try_connect(secure_settings(tmp_path, in_url, cert)) == "ok"
+
+    refused = {
+        "authorization": good.model_copy(update={"nats_password": SecretStr("wrong-password")}),
+        "authorization violation": good.model_copy(update={"nats_user": ""}),
+        "certificate verify failed": good.model_copy(update={"nats_tls_ca_file": None}),
+    }
+    for expected, settings in refused.items():
+        outcome = await try_connect(settings)
+        assert expected in outcome, outcome
+        assert PASSWORD not in outcome
+
+
+async def test_a_service_runs_on_the_secure_server(
+    secure_nats: EmbeddedNats, certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The collector connects with both clients (nats-py for KV, FastStream for its consumer):
+    a broken task comes back as a dead letter, read here over the same secure connection."""
+    cert, _ = certificate
+    settings = secure_settings(
+        tmp_path, secure_nats.url, cert, nats_user=USER, nats_password=SecretStr(PASSWORD),
+        tg_base_url="http://127.0.0.1:9",
+    )  # fmt: skip
+    nc = await bus.connect(settings.nats_url, settings, "test")
+    try:
+        js = nc.jetstream()
+        await bus.ensure_topology(js, settings)
+        stop = asyncio.Event()
+        service = asyncio.create_task(
+            collector.serve(settings.nats_url, settings, argparse.Namespace(platform="tg"), stop)
+        )
+        try:
+            await js.publish(c.task_subject("tg"), b'{"schema": "CollectTask/9"}')
+            sub = await js.pull_subscribe("deadletter.>", stream=c.DEADLETTER_STREAM)
+            [letter] = await sub.fetch(1, timeout=20)
+        finally:
+            stop.set()
+            assert await asyncio.wait_for(service, 30) == 0
+    finally:
+        await nc.close()
+    record = json.loads(letter.data)
+    assert record["source"] == "collector.tg" and record["kind"] == "unsupported_version"
