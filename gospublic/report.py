@@ -82,14 +82,7 @@ class Findings:
 
 
 def open_client(settings: Settings):
-    url = settings.effective_clickhouse_url()
-    if url.startswith("chdb://"):
-        return clickhouse_connect.get_client(dsn=url)
-    return clickhouse_connect.get_client(
-        dsn=url,
-        username=settings.clickhouse_user,
-        password=settings.clickhouse_password.get_secret_value(),
-    )
+    return clickhouse_connect.get_client(**settings.clickhouse_client_args())
 
 
 def load_findings(settings: Settings) -> Findings:

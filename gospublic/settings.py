@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -47,6 +48,8 @@ class Settings(BaseSettings):
     clickhouse_user: str = "default"
     clickhouse_password: SecretStr = SecretStr("")
     clickhouse_database: str = "gospublic"
+    # A private CA (PEM) to verify an https:// ClickHouse with; empty: the system CAs.
+    clickhouse_ca_file: Path | None = None
 
     # Observability: 0 picks a free port (printed at start).
     http_host: str = "127.0.0.1"
@@ -146,3 +149,22 @@ class Settings(BaseSettings):
 
     def effective_clickhouse_url(self) -> str:
         return self.clickhouse_url or f"chdb://{self.clickhouse_dir.resolve()}"
+
+    def clickhouse_client_args(self) -> dict[str, object]:
+        """``clickhouse_connect.get_client`` arguments for the effective URL: credentials (unless
+        the URL carries its own) and, for https, certificate verification against the CA."""
+        url = urlsplit(self.effective_clickhouse_url())
+        args: dict[str, object] = {"dsn": self.effective_clickhouse_url()}
+        if url.scheme not in ("http", "https"):
+            return args
+        if not url.username:
+            args["username"] = self.clickhouse_user
+            args["password"] = self.clickhouse_password.get_secret_value()
+        if url.scheme == "https":
+            # clickhouse-connect reads host and port from the DSN but not its scheme: without this
+            # an https:// URL on any port but 443/8443 would be spoken to in plain HTTP.
+            args["secure"] = True
+            args["verify"] = True
+            if self.clickhouse_ca_file:
+                args["ca_cert"] = str(self.clickhouse_ca_file)
+        return args

@@ -395,10 +395,7 @@ def _connect(url: str, settings: Settings) -> Any:
     import clickhouse_connect
 
     parsed = urlparse(url)
-    kwargs: dict[str, Any] = {"dsn": url, "tz_mode": "aware"}
+    kwargs: dict[str, Any] = {**settings.clickhouse_client_args(), "dsn": url, "tz_mode": "aware"}
     if parsed.scheme == "chdb":
         Path(parsed.path).mkdir(parents=True, exist_ok=True)
-    elif parsed.scheme in ("http", "https") and not parsed.username:
-        kwargs["username"] = settings.clickhouse_user
-        kwargs["password"] = settings.clickhouse_password.get_secret_value()
     return clickhouse_connect.get_client(**kwargs)

@@ -7,15 +7,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import ssl
-import subprocess
 from pathlib import Path
 
 import nats
 import pytest
 from nats.errors import Error as NatsError
 from pydantic import SecretStr
+from tlscert import needs_openssl, self_signed
 
 from gospublic import bus
 from gospublic import contracts as c
@@ -23,10 +22,7 @@ from gospublic.runtime import EmbeddedNats
 from gospublic.settings import Settings
 from services.collector import main as collector
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed"),
-]
+pytestmark = [pytest.mark.integration, needs_openssl]
 
 USER = "gospublic"
 PASSWORD = "nats-pass-7f3c91d2"
@@ -34,16 +30,7 @@ PASSWORD = "nats-pass-7f3c91d2"
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    """(cert, key): self-signed for 127.0.0.1, so it is its own CA."""
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
