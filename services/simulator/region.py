@@ -70,6 +70,12 @@ RULES = (
 # Thresholds of the ``dialog-default`` profile; the ground truth is computed for that profile.
 STALE_THRESHOLDS_DAYS = (7, 30, 90)
 UPCOMING_DAYS = 30  # how far past the epoch active pages keep posting
+# What else the clock brings within UPCOMING_DAYS of the epoch, per page or post. Rare enough to
+# leave a sweep's picture mostly as it was, common enough that a test region of a hundred pages
+# sees each of them within a week or two.
+PAGE_DELETED_RATE = 0.02
+PAGE_CLOSED_RATE = 0.02
+POST_DELETED_RATE = 0.03
 # Page replies by kind: (share of citizen comments answered, reply delay from–to in hours).
 _REPLY_KINDS = {"prompt": (0.92, 0.3, 6.0), "slow": (0.8, 26.0, 72.0), "never": (0.05, 30.0, 90.0)}
 # Wall kinds whose pages keep posting after the epoch (their STALE verdict stays "pass").
@@ -138,7 +144,7 @@ def unit(value: int, shift: int = 0) -> float:
 # Salts for the independent deterministic streams of one group.
 _SALT_DESC, _SALT_CONTACT, _SALT_WALL, _SALT_POST = 1, 2, 3, 4
 SALT_API = 5  # for API-only details (counters, hashes, photos) derived in vk_api
-_SALT_UPCOMING, _SALT_COMMENTS, _SALT_REPLY_KIND = 6, 7, 8
+_SALT_UPCOMING, _SALT_COMMENTS, _SALT_REPLY_KIND, _SALT_FATE = 6, 7, 8, 9
 
 # --- State -------------------------------------------------------------------------------------
 
@@ -202,6 +208,7 @@ class VkGroup:
     has_site: bool
     has_address: bool
     comments_open: bool
+    is_closed: int = 0  # 1: a closed community (the clock can close a page, see Region.fate)
 
     @property
     def screen_name(self) -> str:
@@ -356,8 +363,9 @@ class Region:
     """The world the simulator answers from; everything but the scalars is derived on demand.
 
     ``now`` is the simulated clock: tests move it with :meth:`advance`. The wall as generated is
-    dated relative to ``epoch`` (the ``now`` at generation) and is always there; posts and comments
-    dated after ``epoch`` appear as the clock passes them.
+    dated relative to ``epoch`` (the ``now`` at generation); posts and comments dated after
+    ``epoch`` appear as the clock passes them, and a few posts and pages go (deleted, closed) at
+    seeded times after it. At ``epoch`` the world is exactly the one generated.
     """
 
     preset: str
@@ -391,9 +399,41 @@ class Region:
         return int(self.epoch.timestamp())
 
     def advance(self, seconds: float) -> datetime:
-        """Move the clock forward: new posts, comments and page replies become visible."""
+        """Move the clock forward: new posts, comments and page replies become visible, posts
+        are deleted, and pages whose :meth:`fate` falls in the step are deleted or closed.
+
+        Fates are fixed by the seed and the page id, so two steps of a day give the same world
+        as one of two days.
+        """
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        before = self.now_ts
         self.now = self.now + timedelta(seconds=seconds)
+        for gid in self.groups:  # one hash a page; only the pages due are looked at
+            fate = self.fate(gid)
+            if fate is None or not before < fate[1] <= self.now_ts:
+                continue
+            group = self.groups[gid]
+            if group.live and not group.is_closed:
+                change = {"deactivated": "deleted"} if fate[0] == "deleted" else {"is_closed": 1}
+                self.change_page(gid, **change)
         return self.now
+
+    def fate(self, group: VkGroup | int) -> tuple[str, int] | None:
+        """``("deleted" | "closed", unix time)`` if the page is deleted or closed after the epoch."""
+        b = self.bits(group, _SALT_FATE)
+        u = unit(b)
+        if u >= PAGE_DELETED_RATE + PAGE_CLOSED_RATE:
+            return None
+        kind = "deleted" if u < PAGE_DELETED_RATE else "closed"
+        return kind, self.epoch_ts + _after_epoch(unit(b, 16))
+
+    def post_deleted_at(self, group: VkGroup, post: Post) -> int | None:
+        """When the page deletes ``post``, if it ever does (always after the epoch)."""
+        b = self.bits(group, _SALT_FATE, post.id)
+        if unit(b) >= POST_DELETED_RATE:
+            return None
+        return max(self.epoch_ts, post.date) + _after_epoch(unit(b, 16))
 
     def change_page(self, group_id: int, **fields: object) -> None:
         """Test hook: a page goes private, loses its wall or is deleted between sweeps."""
@@ -636,13 +676,15 @@ class Region:
                 self._wall_cache.clear()
             self._wall_cache[group.id] = cached
         now_ts = self.now_ts if now_ts is None else now_ts
-        if now_ts <= self.epoch_ts or group.wall_kind not in _POSTING_KINDS:
+        if now_ts <= self.epoch_ts:
             return cached
-        new = [p for p in self._upcoming(group, cached) if p.date <= now_ts]
-        if not new:
-            return cached
-        pinned = cached[:1] if cached and cached[0].pinned else []
-        return pinned + new[::-1] + cached[len(pinned) :]
+        wall = cached
+        if group.wall_kind in _POSTING_KINDS:
+            new = [p for p in self._upcoming(group, cached) if p.date <= now_ts]
+            if new:
+                pinned = cached[:1] if cached and cached[0].pinned else []
+                wall = pinned + new[::-1] + cached[len(pinned) :]
+        return [p for p in wall if (self.post_deleted_at(group, p) or now_ts + 1) > now_ts]
 
     def _upcoming(self, group: VkGroup, wall: list[Post]) -> list[Post]:
         """Posts the page will publish after ``epoch``, oldest first (active pages keep posting)."""
@@ -860,6 +902,8 @@ class Region:
         Presence: an exempt organisation is reported (info) and never missing; one whose only
         live channel is Telegram is off the legal list; a deleted or banned VK page of an
         organisation that must keep one is not public, under the id its register link names.
+        A closed page is not public either (exempt or not: the rules apply to the pages kept); its
+        profile is still read, its wall is not, so STALE is left out for it.
         """
         now_ts = (now or self.now).timestamp()
         rows: list[dict[str, str]] = []
@@ -902,6 +946,9 @@ class Region:
                 add(org, "vk", page_id, "CONTACT_PHONE_MISSING", "high")
             if group.wall in (0, 3):
                 add(org, "vk", page_id, "WALL_CLOSED", "high")
+            if group.is_closed:
+                add(org, "vk", page_id, "PAGE_NOT_PUBLIC", "high")
+                continue
             seen = self.posts(group, now_ts)[:window] if group.wall != 0 else []
             own = [p.date for p in seen if p.from_id == -group.id and not p.repost]
             if not own:
@@ -934,11 +981,17 @@ class Region:
     def write_ground_truth(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        document = self.truth_document()
+        path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        return path
+
+    def truth_document(self) -> dict:
+        """The ground truth at the clock, as ``ground_truth.json`` holds it."""
         violations = self.ground_truth()
         counts = dict.fromkeys(RULES, 0)
         for row in violations:
             counts[row["rule"]] += 1
-        document = {
+        return {
             "preset": self.preset,
             "seed": self.seed,
             "now": self.now.isoformat(),
@@ -947,11 +1000,15 @@ class Region:
             "violations": violations,
             "counts": counts,
         }
-        path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        return path
 
 
 # --- Generation ----------------------------------------------------------------------------
+
+
+def _after_epoch(u: float) -> int:
+    """Seconds after the epoch for a fraction ``u``: from six hours to UPCOMING_DAYS, so the
+    world at the epoch (the first sweep, the demo) is exactly the one generated."""
+    return int((0.25 + u * (UPCOMING_DAYS - 0.25)) * DAY_S)
 
 
 def _allocate(total: int, weights: list[float]) -> list[int]:

@@ -3,8 +3,9 @@
 Keep-alive works as with api.vk.com (HTTP/1.1 with Content-Length), so clients exercise their
 connection pools. Requests are not logged line by line; the simulator keeps its own request log.
 The same server answers Odnoklassniki's ``/fb.do`` and Telegram's ``/s/<channel>`` previews when
-given those simulators. ``GET /_sim/stats`` returns the counters and ``POST /_sim/clock?advance=<seconds>`` moves the
-simulated clock, so a process outside can read and steer it.
+given those simulators. ``GET /_sim/stats`` returns the counters, ``POST /_sim/clock?advance=<seconds>``
+moves the simulated clock and ``GET /_sim/truth`` returns the ground truth at the clock, so a
+process outside can read and steer it.
 """
 
 from __future__ import annotations
@@ -86,12 +87,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/_sim/clock" and self.command == "POST":
             try:
                 seconds = float(params.get("advance", "0"))
+                body = {"now": self.simulator.region.advance(seconds).isoformat()}
             except ValueError:
-                self._send(400, "text/plain; charset=utf-8", b"advance must be a number\n")
+                message = b"advance must be a number of seconds, not negative\n"
+                self._send(400, "text/plain; charset=utf-8", message)
                 return
-            body = {"now": self.simulator.region.advance(seconds).isoformat()}
         elif path == "/_sim/clock":
             body = {"now": self.simulator.region.now.isoformat()}
+        elif path == "/_sim/truth":
+            body = self.simulator.region.truth_document()
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found\n")
             return

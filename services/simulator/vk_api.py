@@ -441,7 +441,7 @@ class VkSimulator:
             "id": group.id,
             "name": group.name,
             "screen_name": group.screen_name,
-            "is_closed": 0,
+            "is_closed": group.is_closed,
             "type": group.type,
         }
         if group.deactivated:
@@ -546,6 +546,8 @@ class VkSimulator:
             raise ApiError(18)
         if group.deactivated:
             raise ApiError(15)
+        if group.is_closed:  # the wall of a closed community is for its members only
+            raise ApiError(30)
         return group
 
     def _wall_get(self, params: dict[str, str]) -> dict[str, Any]:

@@ -1,5 +1,7 @@
-"""Comments: read only where the count changed, cursors in NATS KV carry the state between sweeps
-and between instances. Real nats-server, the simulator over HTTP, collectors through ``serve()``.
+"""Sweeps over time: comments read only where the count changed, cursors in NATS KV carrying the
+state between sweeps and instances, and the simulated world moving between sweeps (new posts and
+replies, deleted posts, pages deleted or closed). Real nats-server, the simulator over HTTP,
+collectors through ``serve()``.
 """
 
 from __future__ import annotations
@@ -115,8 +117,12 @@ async def sweep(
 
 
 async def comments_events(js: JetStreamContext, sweep_id: str) -> list[c.CommentsObserved]:
+    return await sweep_events(js, sweep_id, "comments_observed")
+
+
+async def sweep_events(js: JetStreamContext, sweep_id: str, kind: str = "*") -> list[c.Event]:
     sub = await js.pull_subscribe(
-        c.event_subject("vk", "comments_observed"),
+        c.event_subject("vk", kind),
         stream=None,
         config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
     )
@@ -130,15 +136,15 @@ async def comments_events(js: JetStreamContext, sweep_id: str) -> list[c.Comment
             events.extend(c.decode(m.data) for m in msgs)
     finally:
         await sub.unsubscribe()
-    return [e for e in events if e.sweep_id == sweep_id]
+    return [e for e in events if getattr(e, "sweep_id", None) == sweep_id]
 
 
 def expected_counts(region: Region) -> dict[tuple[int, int], int]:
-    """(group id, post id) → visible comments, for the 20 newest posts of every live page."""
+    """(group id, post id) → visible comments, for the 20 newest posts of every readable wall."""
     return {
         (g.id, p.id): len(region.comments(g, p))
         for g in region.groups.values()
-        if g.live and g.wall != 0
+        if g.live and g.wall != 0 and not g.is_closed
         for p in region.posts(g)[:20]
     }
 
@@ -258,3 +264,69 @@ async def test_error_212_closes_a_posts_comments_until_its_count_changes(
             await sweep(js, region, "d-2")
             # Not asked again: the cursor holds the count seen with the comments closed.
             assert all(g != gid for g, _ in requested(sim))
+
+
+async def test_the_world_moves_between_sweeps(settings: Settings) -> None:
+    # Seed 4 at this size: within ten days two pages are closed and one is deleted.
+    region = generate_region("voronezh", seed=4, now=NOW, size=80)
+    step = 10 * DAY
+    due = {
+        g.id: fate[0]
+        for g in region.groups.values()
+        if g.live and (fate := region.fate(g)) is not None and fate[1] <= region.now_ts + step
+    }
+    assert sorted(due.values()) == ["closed", "closed", "deleted"]
+    sim = VkSimulator(region)
+    with VkSimServer(sim) as server:
+        s = settings_for(settings, server.url)
+        async with jetstream(s) as js, serving(s):
+            await sweep(js, region, "w-1")
+            before = _walls(await sweep_events(js, "w-1", "posts_observed"))
+            assert set(due) <= set(before)
+
+            region.advance(step)
+            await sweep(js, region, "w-2")
+            events = await sweep_events(js, "w-2")
+
+    after = _walls([e for e in events if isinstance(e, c.PostsObserved)])
+    down = {
+        getattr(region.resolve(e.page_ref.native_id), "id", None): e
+        for e in events
+        if isinstance(e, c.PageUnavailable)
+    }
+    snapshots = {int(e.page_id): e for e in events if isinstance(e, c.PageSnapshot)}
+    for gid, kind in due.items():
+        if kind == "deleted":
+            assert down[gid].reason == c.Unavailability.DELETED and gid not in snapshots
+        else:  # the profile is still shown, the wall is not
+            assert snapshots[gid].is_closed == 1
+            assert down[gid].reason == c.Unavailability.PRIVATE and down[gid].error_code == 30
+    # Every readable wall is what the simulator shows now: new posts on top, deleted ones gone.
+    for gid, posts in after.items():
+        assert posts == [p.id for p in region.posts(region.groups[gid])[:20]]
+    assert set(after) == set(before) - set(due)
+    new = {(g, p) for g, posts in after.items() for p in posts if p > max(before[g], default=0)}
+    # Gone from the wall, not just pushed below the 20 newest: deleted by the page.
+    gone = {
+        (g, p)
+        for g, posts in before.items()
+        if g in after
+        for p in posts
+        if p not in {q.id for q in region.posts(region.groups[g])}
+    }
+    assert new and gone
+    # Citizens wrote and pages answered after the first sweep, the replies from the page itself.
+    comments = [x for e in events if isinstance(e, c.CommentsObserved) for x in e.comments]
+    late = [x for x in comments if x.posted_at > NOW]
+    assert {x.author_kind for x in late} == {"citizen", "page"}
+    assert all(x.from_id.startswith("-") for x in late if x.author_kind == "page")
+    # The ground truth follows: the deleted page is gone, the closed ones are not public.
+    truth = {(row["page_id"], row["rule"]): row["severity"] for row in region.ground_truth()}
+    for gid, kind in due.items():
+        org = region.org_of(region.groups[gid])
+        page_id = vk_ref_from_link(org.vk) if kind == "deleted" else str(gid)
+        assert truth[(page_id, "PAGE_NOT_PUBLIC")] == ("critical" if kind == "deleted" else "high")
+
+
+def _walls(events: list[c.PostsObserved]) -> dict[int, list[int]]:
+    return {int(e.page_id): [int(p.post_id) for p in e.posts] for e in events}

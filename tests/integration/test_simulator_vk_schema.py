@@ -675,6 +675,9 @@ def test_stats_and_clock_over_http(server: VkSimServer, region: Region) -> None:
     moved = httpx.post(f"{base}/_sim/clock", params={"advance": "0"}).json()["now"]
     assert moved == now
     assert httpx.post(f"{base}/_sim/clock", params={"advance": "x"}).status_code == 400
+    assert httpx.post(f"{base}/_sim/clock", params={"advance": "-60"}).status_code == 400
+    truth = httpx.get(f"{base}/_sim/truth").json()
+    assert truth["now"] == now and truth["violations"] == region.ground_truth()
 
 
 def test_request_counter_and_log(client: httpx.Client, region: Region, sim: VkSimulator) -> None:

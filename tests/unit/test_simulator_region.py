@@ -368,3 +368,33 @@ def test_ground_truth_file(tmp_path: Path, region: Region, truth) -> None:
     assert doc["pages"] == sum(1 for o in region.organisations if o.vk)
     assert doc["violations"] == truth
     assert doc["counts"] == {rule: sum(r["rule"] == rule for r in truth) for rule in RULES}
+
+
+def test_the_clock_moves_the_world_the_same_way_in_any_steps() -> None:
+    one = generate_region("voronezh", seed=3, now=NOW, size=300)
+    steps = generate_region("voronezh", seed=3, now=NOW, size=300)
+    at_epoch = one.ground_truth()
+    one.advance(20 * 86_400)
+    for _ in range(20):
+        steps.advance(86_400)
+    assert one.ground_truth() == steps.ground_truth() != at_epoch
+    states = {(g.id, g.deactivated, g.is_closed) for g in one.groups.values()}
+    assert states == {(g.id, g.deactivated, g.is_closed) for g in steps.groups.values()}
+    for gid in one.groups:
+        assert one.posts(one.groups[gid]) == steps.posts(steps.groups[gid])
+    # Every change is a seeded fate that fell due: pages closed or deleted, posts deleted.
+    fresh = generate_region("voronezh", seed=3, now=NOW, size=300)
+    changed = {g.id for g in one.groups.values() if g != fresh.groups[g.id]}
+    due = {gid for gid in one.groups if (f := one.fate(gid)) and f[1] <= one.now_ts}
+    assert changed and changed <= due
+    assert all(one.groups[gid].is_closed or not one.groups[gid].live for gid in changed)
+    deleted = [
+        (g, p)
+        for g in fresh.groups.values()
+        for p in fresh.posts(g)
+        if p not in one.posts(one.groups[g.id])
+    ]
+    assert deleted
+    assert all((one.post_deleted_at(g, p) or one.now_ts + 1) <= one.now_ts for g, p in deleted)
+    with pytest.raises(ValueError):
+        one.advance(-1)
