@@ -33,6 +33,7 @@ from gospublic.settings import Settings
 
 from .assignment import ProfileBook, load_book
 from .batchlog import BatchLog, Replay
+from .fastdecode import decode
 from .handlers import HANDLED_EVENTS, TABLE_COLUMNS, TABLE_ORDER, process_batch
 from .jsbulk import BulkPublisher, PullIntake
 from .profiles import ProfileError
@@ -216,7 +217,7 @@ class Evaluator:
         if delivered > limit:
             return f"delivered {delivered} times, limit {limit}"
         try:
-            event = c.decode(raw.data, max_bytes=self.settings.max_message_bytes)
+            event = decode(raw.data, max_bytes=self.settings.max_message_bytes)
         except c.ContractError as exc:
             return exc
         if not isinstance(event, HANDLED_EVENTS):
