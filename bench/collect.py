@@ -75,7 +75,8 @@ class Simulator:
     def __init__(self, work: Path, args: argparse.Namespace) -> None:
         self.out = work / "sim"
         argv = [sys.executable, "-m", "gospublic", "simulate", "--preset", args.preset]
-        argv += ["--seed", str(args.seed), "--now", NOW, "--out", str(self.out), "--no-limits"]
+        now = getattr(args, "now", None) or NOW
+        argv += ["--seed", str(args.seed), "--now", now, "--out", str(self.out), "--no-limits"]
         if args.size:
             argv += ["--size", str(args.size)]
         env = child_env(
