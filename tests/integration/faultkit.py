@@ -1,0 +1,162 @@
+"""Helpers for the fault tests: the whole topology as processes on a small region slice.
+
+The topology is ``bench/pipeline.py``'s ``Pipeline`` (the end-to-end benchmark runs the same code on
+the national preset): a VK simulator, an embedded nats-server, an aiosmtpd sink, the evaluator on
+chDB, the notifier and two paced VK collectors. The counts at the end come from ClickHouse rows and
+the SMTP server's messages against the simulator's planted pages and posts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gospublic import bus
+from gospublic import contracts as c
+from services.notifier.mailsink import MailSink
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.pipeline import Pipeline  # noqa: E402
+
+SLICE_ORGS = 120  # about 105 VK pages, 1,400 observations, a few hundred violations
+POSTS_PER_PAGE = 20  # the collector's default: the rows each live page should have
+
+
+class FlakySink(MailSink):
+    """The SMTP sink, answering ``451`` to every message while ``refusing`` is set."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.refusing = False
+        self.refused = 0
+        accept = self.handler.handle_DATA
+
+        async def handle_DATA(server, session, envelope) -> str:
+            if self.refusing:
+                self.refused += 1
+                return "451 4.3.0 Mailbox busy, try again later"
+            return await accept(server, session, envelope)
+
+        self.handler.handle_DATA = handle_DATA
+
+
+def slice_pipelines(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
+    """Start the topology on a small slice; collectors paced so a sweep lasts several seconds."""
+    started: list[Pipeline] = []
+
+    def start(sink: MailSink | None = None, **evaluator_env: str) -> Pipeline:
+        pipeline = Pipeline(
+            tmp_path / "pipeline",
+            preset="voronezh",
+            size=SLICE_ORGS,
+            seed=7,
+            collectors=2,
+            tokens=2,
+            pages_per_task=4,
+            evaluator_env={
+                "GOSPUBLIC_EVALUATOR_ACK_WAIT_S": "8",
+                "GOSPUBLIC_BATCH_MAX_MESSAGES": "40",
+                "GOSPUBLIC_BATCH_MAX_WAIT_S": "0.2",
+                **evaluator_env,
+            },
+            notifier_env={
+                "GOSPUBLIC_SMTP_MAX_ATTEMPTS": "2",
+                "GOSPUBLIC_SMTP_RETRY_BACKOFF_S": "0.1",
+                "GOSPUBLIC_NOTIFIER_TICK_S": "0.1",
+            },
+            # One token per collector at 3 requests/s: about ten seconds of collection.
+            collector_env={"GOSPUBLIC_VK_REQUESTS_PER_SECOND": "3"},
+        )
+        started.append(pipeline)
+        return pipeline.start(sink)
+
+    yield start
+    for pipeline in started:
+        pipeline.stop()
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 60.0
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def tasks_left(js) -> int:
+    return (await js.stream_info(c.TASKS_STREAM)).state.messages
+
+
+async def acked_events(js) -> int:
+    """The evaluator's ack floor on EVENTS (0 before its durable exists)."""
+    try:
+        info = await js.consumer_info(c.EVENTS_STREAM, c.EVALUATOR_DURABLE)
+    except Exception:
+        return 0
+    return info.ack_floor.stream_seq
+
+
+async def dead_letters(js) -> int:
+    return (await js.stream_info(c.DEADLETTER_STREAM)).state.messages
+
+
+def assert_exactly_once(pipeline: Pipeline, max_resent: int = 0) -> dict:
+    """Stop the services; every planted observation stored once, every alert mailed once."""
+    counted = pipeline.results(POSTS_PER_PAGE)
+    assert counted["expected_observations"] > 1000, counted
+    assert counted["alerts"] > 100, counted
+    detail = dict(counted["detail"])
+    resent = detail.pop("emails_resent_same_message_id")
+    assert detail == {
+        "pages": [0, 0],
+        "posts": [0, 0],
+        "alerts": [0, 0],
+        "violations_opened_twice": 0,
+    }, counted
+    # Only a notifier killed between the server's "250" and its own record sends a message
+    # again, under the same Message-ID; at most the deliveries in flight (send concurrency 4).
+    assert resent <= max_resent, counted
+    assert counted["observations"] == counted["expected_observations"]
+    assert (counted["lost"], counted["duplicated"]) == (0, 0)
+    return counted
+
+
+@contextlib.contextmanager
+def unwritable(directory: Path) -> Iterator[None]:
+    """Every directory under ``directory`` refuses new entries, even to root (``chattr +i``)."""
+    # chDB's data/ and metadata/ hold symlinks to store/: chattr would refuse them.
+    dirs = [str(p) for p in [directory, *directory.rglob("*")] if p.is_dir() and not p.is_symlink()]
+    as_root = os.geteuid() == 0
+    if as_root and shutil.which("chattr") is None:
+        pytest.skip("running as root without chattr: cannot make a directory unwritable")
+
+    def apply(on: bool) -> None:
+        if as_root:
+            subprocess.run(["chattr", "+i" if on else "-i", *dirs], check=on)
+        else:
+            for d in dirs:
+                os.chmod(d, 0o555 if on else 0o755)
+
+    try:
+        apply(True)
+        yield
+    finally:
+        apply(False)
+
+
+async def consumer_pending(js, stream: str, durable: str) -> tuple[int, int]:
+    return await bus.consumer_pending(js, stream, durable)

