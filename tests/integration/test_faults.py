@@ -49,6 +49,31 @@ async def test_collector_killed_mid_sweep(slice_pipeline) -> None:
     assert_exactly_once(pipeline)
 
 
+async def test_notifier_killed_mid_stream(slice_pipeline) -> None:
+    pipeline = slice_pipeline()
+    nc, js = await pipeline.connect()
+    try:
+        started = time.monotonic()
+        await pipeline.schedule(js)
+        total = pipeline.tasks
+        # Mail has gone out and alerts are still coming: the collectors are not half-way yet.
+        await wait_until(
+            lambda: _true(len(pipeline.sink.messages) > 0), "the first e-mail", timeout_s=60
+        )
+        victim = pipeline.service("notifier")
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait()
+        assert await tasks_left(js) > 0 and await tasks_left(js) < total
+        mailed_before = len(pipeline.sink.messages)
+        pipeline.spawn_notifier()
+        await pipeline.wait_settled(js, started, SETTLE_S)
+        assert len(pipeline.sink.messages) > mailed_before
+        assert await dead_letters(js) == 0
+    finally:
+        await nc.close()
+    assert_exactly_once(pipeline, max_resent=4)
+
+
 async def _fewer_tasks_than(js, n: int) -> bool:
     return await tasks_left(js) < n
 
