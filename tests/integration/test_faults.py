@@ -10,6 +10,7 @@ evaluator is ``test_evaluator_crash.py``.)
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 
@@ -72,6 +73,26 @@ async def test_notifier_killed_mid_stream(slice_pipeline) -> None:
     finally:
         await nc.close()
     assert_exactly_once(pipeline, max_resent=4)
+
+
+async def test_nats_server_restarted_mid_sweep(slice_pipeline) -> None:
+    pipeline = slice_pipeline()
+    nc, js = await pipeline.connect()
+    try:
+        started = time.monotonic()
+        await pipeline.schedule(js)
+        total = pipeline.tasks
+        await wait_until(lambda: _fewer_tasks_than(js, total * 2 // 3), "a third of the tasks done")
+        await asyncio.to_thread(pipeline.restart_nats, 1.0)
+        # Everyone reconnects: this client too, and the services (their /readyz says so).
+        await wait_until(lambda: _true(nc.is_connected), "the test's reconnection")
+        assert await tasks_left(js) > 0, "the restart came after the sweep"
+        await pipeline.wait_settled(js, started, SETTLE_S)
+        assert all(s.ready() for s in pipeline.group.services)
+        assert await dead_letters(js) == 0
+    finally:
+        await nc.close()
+    assert_exactly_once(pipeline)
 
 
 async def _fewer_tasks_than(js, n: int) -> bool:
