@@ -18,10 +18,14 @@ import pytest
 from faultkit import (
     acked_events,
     assert_exactly_once,
+    consumer_pending,
     dead_letters,
     tasks_left,
+    unwritable,
     wait_until,
 )
+
+from gospublic import contracts as c
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -92,6 +96,40 @@ async def test_nats_server_restarted_mid_sweep(slice_pipeline) -> None:
         assert await dead_letters(js) == 0
     finally:
         await nc.close()
+    assert_exactly_once(pipeline)
+
+
+async def test_clickhouse_failing_for_a_while(slice_pipeline) -> None:
+    pipeline = slice_pipeline()
+    evaluator = pipeline.service("evaluator")
+    nc, js = await pipeline.connect()
+    try:
+        started = time.monotonic()
+        await pipeline.schedule(js)
+        await wait_until(lambda: _more_acked_than(js, 50), "the first batches stored")
+        with unwritable(pipeline.chdb_dir):
+            await wait_until(
+                lambda: asyncio.to_thread(lambda: not evaluator.ready()),
+                "the evaluator to report not ready",
+                timeout_s=30,
+            )
+            # Nothing is acknowledged while nothing can be stored, yet events keep arriving.
+            floor = await acked_events(js)
+            await asyncio.sleep(4)
+            assert await acked_events(js) == floor
+            pending, unacked = await consumer_pending(js, c.EVENTS_STREAM, c.EVALUATOR_DURABLE)
+            assert pending + unacked > 0
+            assert not evaluator.ready()
+        await wait_until(
+            lambda: asyncio.to_thread(evaluator.ready), "the evaluator ready again", timeout_s=60
+        )
+        await pipeline.wait_settled(js, started, SETTLE_S)
+        assert await dead_letters(js) == 0
+    finally:
+        await nc.close()
+    log = evaluator.log_path.read_text()
+    assert "cannot store or publish, not ready" in log
+    assert "storing again, ready" in log
     assert_exactly_once(pipeline)
 
 
