@@ -16,6 +16,7 @@ import time
 
 import pytest
 from faultkit import (
+    FlakySink,
     acked_events,
     assert_exactly_once,
     consumer_pending,
@@ -131,6 +132,26 @@ async def test_clickhouse_failing_for_a_while(slice_pipeline) -> None:
     assert "cannot store or publish, not ready" in log
     assert "storing again, ready" in log
     assert_exactly_once(pipeline)
+
+
+async def test_smtp_server_refusing_then_accepting(slice_pipeline, tmp_path) -> None:
+    sink = FlakySink(tmp_path / "mail")
+    sink.refusing = True
+    pipeline = slice_pipeline(sink=sink)
+    nc, js = await pipeline.connect()
+    try:
+        started = time.monotonic()
+        await pipeline.schedule(js)
+        await wait_until(lambda: _true(sink.refused >= 3), "three refusals", timeout_s=60)
+        await wait_until(lambda: _fewer_tasks_than(js, 1), "the collection done", timeout_s=60)
+        assert sink.messages == []
+        sink.refusing = False
+        await pipeline.wait_settled(js, started, SETTLE_S)
+        assert await dead_letters(js) == 0
+    finally:
+        await nc.close()
+    counted = assert_exactly_once(pipeline)
+    assert counted["emails"] > 0 and sink.refused >= 3
 
 
 async def _fewer_tasks_than(js, n: int) -> bool:
