@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     vk_daily_quota: dict[str, int] = Field(default_factory=lambda: {"wall.get": 5000})
     # Comments are read only for posts whose comment count changed since the last sweep.
     collect_comments: bool = True
+    # A sweep reads only the pages due: active ones every sweep, dormant ones once a day.
+    collect_adaptive: bool = True
     # 500 pages: one groups.getById call and 20 full executes of wall.get per task.
     collect_pages_per_task: int = Field(500, ge=1, le=500)
     # A task that failed for a transient reason is redelivered after this delay, doubled per attempt.

@@ -1,7 +1,8 @@
 """Per-page cursors in NATS KV: where the last sweep left a page.
 
-A cursor records the sweep that last collected the page, the newest post id seen and the comment
-count of each recent post. The collector reads the cursors of a task's pages before it starts and
+A cursor records the sweep that last collected the page, the newest post id seen, the comment
+count of each recent post, when the page was last read and when it was last seen active (for the
+scheduler's adaptive polling, see ``scheduler.due_pages``). The collector reads the cursors of a task's pages before it starts and
 writes them after the task's events are acknowledged, so that
 
 - comments are fetched only for posts whose count changed since the last sweep;
@@ -38,10 +39,18 @@ class Cursor:
     sweep: str = ""  # the sweep that last collected the page
     last_post: int = 0  # the newest post id seen
     comments: dict[str, int] = field(default_factory=dict)  # post id → comment count seen
+    read_at: int = 0  # unix time the page was last read to an answer (0: never)
+    active_at: int = 0  # unix time of its newest post or comment activity seen (0: none)
 
     def to_bytes(self) -> bytes:
         return json.dumps(
-            {"sweep": self.sweep, "last_post": self.last_post, "comments": self.comments},
+            {
+                "sweep": self.sweep,
+                "last_post": self.last_post,
+                "comments": self.comments,
+                "read_at": self.read_at,
+                "active_at": self.active_at,
+            },
             separators=(",", ":"),
         ).encode()
 
@@ -55,6 +64,8 @@ class Cursor:
                 sweep=str(raw.get("sweep") or ""),
                 last_post=int(raw.get("last_post") or 0),
                 comments={str(k): int(v) for k, v in comments.items()},
+                read_at=int(raw.get("read_at") or 0),
+                active_at=int(raw.get("active_at") or 0),
             )
         except (ValueError, TypeError, AttributeError):
             return cls()

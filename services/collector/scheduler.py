@@ -3,6 +3,11 @@
 Tasks carry chunks of pages so that one collector call can batch them (``execute`` takes 25 calls,
 ``groups.getById`` 500 ids). Message ids derive from (sweep, platform, chunk), so scheduling the same
 sweep twice inside the duplicate window publishes nothing new.
+
+Adaptive polling: a sweep takes only the pages that are due (:func:`due_pages`), judged from the
+collector's cursors. A page that posted recently is read every sweep; a quiet one again after a
+share of its quiet time, a dormant one once a day, so the tokens' daily ``wall.get`` quota covers the
+whole register. A page never read is always due: the first sweep reads every page.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import Iterable
-from datetime import datetime
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from nats.js import JetStreamContext
 
@@ -19,10 +26,83 @@ from gospublic import bus
 from gospublic import contracts as c
 from gospublic.registry import load_registry, region_name
 from gospublic.settings import Settings
+from services.collector.cursors import Cursor, CursorStore, cursor_key
+from services.collector.vk_client import next_quota_reset
 
 log = logging.getLogger("gospublic.scheduler")
 
 COLLECTED_PLATFORMS = (c.Platform.VK, c.Platform.OK, c.Platform.TG)
+DAY_S = 86_400
+CURSOR_READ_CHUNK = 2000  # keys per batched KV read (well under the 1 MiB request limit)
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often a page is read, from when it was last seen active."""
+
+    active_within_s: float = 2 * DAY_S  # active this recently: read every sweep
+    quiet_share: float = 0.25  # otherwise read again after this share of the quiet time
+    max_interval_s: float = DAY_S  # a dormant page: once a day
+    # Sweeps do not start on the second: a page due this soon after the sweep counts as due.
+    slack_s: float = 600.0
+
+
+def poll_interval(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> float:
+    """Seconds between reads of the page; 0: every sweep."""
+    if cursor is None or not cursor.read_at:
+        return 0.0
+    quiet = now_ts - cursor.active_at if cursor.active_at else math.inf
+    if quiet <= policy.active_within_s:
+        return 0.0
+    return min(policy.max_interval_s, quiet * policy.quiet_share)
+
+
+def overdue(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> float:
+    """How far past its interval the page is (inf: never read); due when >= 0."""
+    if cursor is None or not cursor.read_at:
+        return math.inf
+    return now_ts - cursor.read_at + policy.slack_s - poll_interval(cursor, now_ts, policy)
+
+
+@dataclass(frozen=True)
+class DuePlan:
+    due: list[c.PageRef]  # to read in this sweep, in register order
+    not_due: int  # read recently enough for how active they are
+    deferred: int  # due, but over the day's budget: the least overdue wait for a later sweep
+
+
+def due_pages(
+    pages: Sequence[c.PageRef],
+    cursors: Mapping[str, Cursor],
+    now_ts: float,
+    policy: PollPolicy,
+    budget_left: int | None = None,
+) -> DuePlan:
+    """The pages a sweep reads; with ``budget_left`` (reads the quota still allows today) the
+    most overdue first, never-read pages before all others.
+    """
+    lateness = [overdue(cursors.get(cursor_key(ref)), now_ts, policy) for ref in pages]
+    due = [i for i, late in enumerate(lateness) if late >= 0]
+    deferred = 0
+    if budget_left is not None and len(due) > budget_left:
+        keep = set(sorted(due, key=lambda i: -lateness[i])[: max(budget_left, 0)])
+        deferred = len(due) - len(keep)
+        due = [i for i in due if i in keep]
+    return DuePlan([pages[i] for i in due], len(pages) - len(due) - deferred, deferred)
+
+
+def reads_today(cursors: Iterable[Cursor], now: datetime) -> int:
+    """Pages read since VK's quota day began (midnight Moscow time): one wall.get each."""
+    start = (next_quota_reset(now) - timedelta(days=1)).timestamp()
+    return sum(1 for cursor in cursors if cursor.read_at >= start)
+
+
+def daily_budget(settings: Settings) -> int | None:
+    """wall.get calls a day all configured VK tokens allow; None where the scheduler cannot tell."""
+    quota = settings.vk_daily_quota.get("wall.get")
+    if not quota or not settings.vk_tokens:
+        return None
+    return quota * len(settings.vk_tokens)
 
 
 def default_platforms(settings: Settings) -> list[c.Platform]:
@@ -38,13 +118,19 @@ def sweep_id_for(moment: datetime) -> str:
 
 
 def plan_tasks(
-    organisations: Iterable[c.Organisation],
+    organisations: Iterable[c.Organisation | c.PageRef],
     platform: c.Platform,
     sweep_id: str,
     pages_per_task: int,
     now: datetime,
 ) -> list[c.CollectTask]:
-    pages = [page for org in organisations for page in org.pages if page.platform == platform]
+    """Tasks for the platform's pages of ``organisations`` (or of the page refs given)."""
+    pages = [
+        page
+        for item in organisations
+        for page in (item.pages if isinstance(item, c.Organisation) else (item,))
+        if page.platform == platform
+    ]
     return [
         c.CollectTask.create(
             observed_at=now,
@@ -56,14 +142,63 @@ def plan_tasks(
     ]
 
 
+def refs_of(organisations: Iterable[c.Organisation], platform: c.Platform) -> list[c.PageRef]:
+    return [page for org in organisations for page in org.pages if page.platform == platform]
+
+
+async def load_cursors(js: JetStreamContext, pages: Sequence[c.PageRef]) -> dict[str, Cursor]:
+    store = await CursorStore(js).start()
+    keys = [cursor_key(ref) for ref in pages]
+    found: dict[str, Cursor] = {}
+    for i in range(0, len(keys), CURSOR_READ_CHUNK):
+        found.update(await store.load(keys[i : i + CURSOR_READ_CHUNK]))
+    return found
+
+
+async def adaptive_pages(
+    js: JetStreamContext,
+    settings: Settings,
+    platform: c.Platform,
+    pages: list[c.PageRef],
+    now: datetime,
+    sweep_id: str,
+) -> list[c.PageRef]:
+    cursors = await load_cursors(js, pages)
+    budget = daily_budget(settings) if platform == c.Platform.VK else None
+    left = None if budget is None else budget - reads_today(cursors.values(), now)
+    plan = due_pages(pages, cursors, now.timestamp(), PollPolicy(), left)
+    log.info(
+        "pages due",
+        extra={
+            "sweep_id": sweep_id,
+            "platform": platform.value,
+            "due": len(plan.due),
+            "not_due": plan.not_due,
+            "deferred": plan.deferred,
+        },
+    )
+    if plan.deferred:
+        log.warning(
+            "the daily wall.get quota does not cover the pages due; the least overdue wait",
+            extra={"sweep_id": sweep_id, "deferred": plan.deferred, "budget_left": left},
+        )
+    return plan.due
+
+
 async def schedule_sweep(
     js: JetStreamContext,
     settings: Settings,
     region: str,
     platforms: Iterable[c.Platform] | None = None,
     sweep_id: str | None = None,
+    *,
+    full: bool = False,
 ) -> tuple[str, int, int]:
-    """Publish one sweep's tasks; return (sweep_id, tasks published, pages)."""
+    """Publish one sweep's tasks; return (sweep_id, tasks published, pages).
+
+    Only the pages due are scheduled (see the module notes), unless ``full`` or
+    ``GOSPUBLIC_COLLECT_ADAPTIVE=false``.
+    """
     platforms = default_platforms(settings) if platforms is None else platforms
     organisations = await load_registry(js, region)
     if not organisations:
@@ -72,7 +207,10 @@ async def schedule_sweep(
     sweep_id = sweep_id or sweep_id_for(now)
     published = pages = 0
     for platform in platforms:
-        tasks = plan_tasks(organisations, platform, sweep_id, settings.collect_pages_per_task, now)
+        refs = refs_of(organisations, platform)
+        if settings.collect_adaptive and not full:
+            refs = await adaptive_pages(js, settings, platform, refs, now, sweep_id)
+        tasks = plan_tasks(refs, platform, sweep_id, settings.collect_pages_per_task, now)
         subject = c.task_subject(platform.value)
         messages = [bus.event_message(subject, t, sweep_id, n) for n, t in enumerate(tasks)]
         published += await bus.publish_all(js, messages)
@@ -95,6 +233,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="platform to collect (repeatable; default: GOSPUBLIC_COLLECT_PLATFORMS, vk)",
     )
     parser.add_argument("--sweep-id", help="sweep id (default: the current UTC minute)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="read every page, due or not (default: only the pages due, see docs/DESIGN.md)",
+    )
 
 
 async def serve(
@@ -107,7 +250,12 @@ async def serve(
         await bus.ensure_topology(js, settings)
         try:
             sweep_id, tasks, pages = await schedule_sweep(
-                js, settings, args.region, platforms, args.sweep_id
+                js,
+                settings,
+                args.region,
+                platforms,
+                args.sweep_id,
+                full=getattr(args, "full", False),
             )
         except LookupError as exc:
             print(f"error: {exc}; run 'gospublic registry import FILE --region ...' first")

@@ -119,17 +119,40 @@ async def collect(
     new_cursors: dict[str, Cursor] = {}
     for i in todo:
         old = cursors.get(keys[i]) or Cursor()
-        new_cursors[keys[i]] = Cursor(task.sweep_id, old.last_post, dict(old.comments))
+        new_cursors[keys[i]] = Cursor(
+            task.sweep_id, old.last_post, dict(old.comments), old.read_at, old.active_at
+        )
     fetched = 0
     if comments:
         fetched = await _comments(client, chunk, keys, cursors, new_cursors)
     for i in todo:
-        posts = next((e for e in chunk.events[i] if isinstance(e, c.PostsObserved)), None)
-        if posts is not None and posts.posts:
-            cursor = new_cursors[keys[i]]
-            cursor.last_post = max(cursor.last_post, *(int(p.post_id) for p in posts.posts))
+        _note_activity(new_cursors[keys[i]], cursors.get(keys[i]), chunk.events[i])
     events = [event for i in todo for event in chunk.events[i]]
     return Collected(events, new_cursors, resumed, fetched)
+
+
+def _note_activity(cursor: Cursor, old: Cursor | None, events: list[c.PageEvent]) -> None:
+    """When the page was read and last active, for the scheduler's adaptive polling.
+
+    A page counts as read when the platform answered for it (gone and closed pages included, so
+    they are read as rarely as dormant ones); an API error leaves it due. Activity is the newest
+    post, or this read when a comment count moved since the last one (known only where comments
+    are tracked: the old cursor has counts).
+    """
+    if any(isinstance(e, c.PageUnavailable) and e.reason == API_ERROR for e in events):
+        return
+    if events:
+        cursor.read_at = int(events[0].observed_at.timestamp())
+    posts = next((e for e in events if isinstance(e, c.PostsObserved)), None)
+    if posts is None or not posts.posts:
+        return
+    cursor.last_post = max(cursor.last_post, *(int(p.post_id) for p in posts.posts))
+    newest = max(int(p.posted_at.timestamp()) for p in posts.posts)
+    cursor.active_at = max(cursor.active_at, newest)
+    if old is not None and old.comments:
+        counts = {p.post_id: p.comments_count for p in posts.posts}
+        if changed_posts(counts, old):
+            cursor.active_at = max(cursor.active_at, int(posts.observed_at.timestamp()))
 
 
 def _done(cursor: Cursor | None, sweep_id: str) -> bool:

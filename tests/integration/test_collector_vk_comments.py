@@ -21,10 +21,17 @@ from pydantic import SecretStr
 
 from gospublic import bus
 from gospublic import contracts as c
+from gospublic.registry import store_registry
 from gospublic.settings import Settings
 from services.collector import main as collector
 from services.collector.cursors import Cursor, cursor_key
-from services.collector.scheduler import plan_tasks
+from services.collector.scheduler import (
+    PollPolicy,
+    due_pages,
+    load_cursors,
+    plan_tasks,
+    schedule_sweep,
+)
 from services.simulator.region import Region, generate_region, vk_ref_from_link
 from services.simulator.server import VkSimServer
 from services.simulator.vk_api import VkSimulator
@@ -330,3 +337,46 @@ async def test_the_world_moves_between_sweeps(settings: Settings) -> None:
 
 def _walls(events: list[c.PostsObserved]) -> dict[int, list[int]]:
     return {int(e.page_id): [int(p.post_id) for p in e.posts] for e in events}
+
+
+async def test_after_a_sweep_only_the_active_pages_are_due(settings: Settings) -> None:
+    # Dated at the real present: the collector stamps its reads with the real clock.
+    now = c.utcnow()
+    region = generate_region("voronezh", seed=11, now=now, size=120)
+    pages = refs(region)
+    sim = VkSimulator(region)
+    with VkSimServer(sim) as server:
+        s = settings_for(settings, server.url)
+        async with jetstream(s) as js:
+            async with serving(s):
+                await sweep(js, region, "a-1")
+            cursors = await load_cursors(js, pages)
+            organisations = [
+                c.Organisation(
+                    org_id=o.ogrn,
+                    name=o.name,
+                    level=o.level,
+                    founder=o.founder,
+                    municipality=o.municipality,
+                    sphere=o.sphere,
+                    pages=tuple(p for p in pages if p.org_id == o.ogrn),
+                )
+                for o in region.organisations
+            ]
+            await store_registry(js, "adaptive", organisations)
+            _, _, scheduled = await schedule_sweep(js, s, "adaptive", sweep_id="a-2")
+            _, _, full = await schedule_sweep(js, s, "adaptive", sweep_id="a-3", full=True)
+
+    # Every page was read to an answer; activity is the newest post the collector saw.
+    assert all(cursors[cursor_key(p)].read_at >= int(now.timestamp()) for p in pages)
+    plan = due_pages(pages, cursors, c.utcnow().timestamp(), PollPolicy())
+    recent = now.timestamp() - PollPolicy().active_within_s
+    expected = []
+    for page in pages:
+        group = region.resolve(page.native_id)
+        if group is None or not group.live or group.wall == 0 or group.is_closed:
+            continue
+        if max((p.date for p in region.posts(group)[:20]), default=0) >= recent:
+            expected.append(page)
+    assert plan.due == expected and 0 < len(expected) < len(pages) / 2
+    assert scheduled == len(expected) and full == len(pages)

@@ -26,7 +26,7 @@ def test_cursor_keys_are_valid_kv_keys(native_id: str, key: str) -> None:
 
 
 def test_cursor_round_trip_and_garbage() -> None:
-    cursor = Cursor("20250301T0900Z", 512, {"510": 3, "512": 1})
+    cursor = Cursor("20250301T0900Z", 512, {"510": 3, "512": 1}, 1740819600, 1740800000)
     assert Cursor.from_bytes(cursor.to_bytes()) == cursor
     for garbage in (b"", b"not json", b"[1]", b'{"last_post": "x"}', b'{"comments": [1]}'):
         assert Cursor.from_bytes(garbage) == Cursor()
