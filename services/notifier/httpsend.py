@@ -12,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -48,8 +49,20 @@ def _retryable(status: int) -> bool:
     return status in RETRY_STATUSES or status >= 500
 
 
-def _error_text(exc: Exception, url: str) -> str:
-    text = str(exc).replace(url, "<url>")
+def _scrub(text: str, url: str, headers: dict[str, str] | None) -> str:
+    """Take the URL, its path and query, and every header value (and its last word, the token of
+    ``Bearer <token>``) out of a text: an error page or a proxy may echo the request back."""
+    parts = urlsplit(url)
+    sensitive = {url, parts.netloc, parts.path, parts.query}
+    for value in (headers or {}).values():
+        sensitive.update((value, value.split()[-1] if value.split() else value))
+    for item in sorted((s for s in sensitive if len(s) >= 4), key=len, reverse=True):
+        text = text.replace(item, "<redacted>")
+    return text
+
+
+def _error_text(exc: Exception, url: str, headers: dict[str, str] | None = None) -> str:
+    text = _scrub(str(exc).replace(url, "<url>"), url, headers)
     return f"{type(exc).__name__}: {' '.join(text.split())[:MAX_ERROR_CHARS]}"
 
 
@@ -76,7 +89,7 @@ async def request(
                 method, url, json=json, headers=headers, timeout=timeout_s
             )
         except httpx.HTTPError as exc:
-            result = HttpResult(False, attempt, None, _error_text(exc, url))
+            result = HttpResult(False, attempt, None, _error_text(exc, url, headers))
         else:
             if response.is_success:
                 try:
@@ -84,7 +97,7 @@ async def request(
                 except ValueError:
                     body = None
                 return HttpResult(True, attempt, response.status_code, body=body)
-            reason = " ".join(response.text.split())[:MAX_ERROR_CHARS]
+            reason = " ".join(_scrub(response.text, url, headers).split())[:MAX_ERROR_CHARS]
             result = HttpResult(
                 False, attempt, response.status_code, f"HTTP {response.status_code}: {reason}"
             )

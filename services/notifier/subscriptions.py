@@ -46,6 +46,7 @@ inhibit_rules:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -137,6 +138,11 @@ class Receiver:
 
     @property
     def key(self) -> str:
+        """Identity in the notification log (kept in NATS KV): a webhook URL, which may carry a
+        bot token, is stored as its origin and a hash of the whole URL."""
+        if self.kind == "webhook":
+            digest = hashlib.sha256(self.address.encode()).hexdigest()[:16]
+            return f"{self.display}#{digest}"
         return f"{self.kind}:{self.address}"
 
     @property

@@ -1,0 +1,55 @@
+"""Receiver URLs and tokens stay out of logs and the notification log, even when echoed back."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+from services.notifier.httpsend import request
+from services.notifier.subscriptions import Receiver
+
+HOOK = "https://bridge.example.org/bot/123456:bot-token-abcdef/send?chat=1"
+
+
+def test_a_webhook_receiver_key_keeps_only_the_origin_and_a_hash() -> None:
+    key = Receiver("webhook", HOOK).key
+    assert key.startswith("webhook:https://bridge.example.org#")
+    assert "bot-token" not in key and "123456" not in key
+    assert key != Receiver("webhook", HOOK + "2").key  # still one entry per URL
+    assert Receiver("email", "a@b.example").key == "email:a@b.example"
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Answers 401 with the request's path and Authorization header in the page."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = f"denied: {self.path} {self.headers.get('Authorization')}".encode()
+        self.send_response(401)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_an_error_page_that_echoes_the_request_is_scrubbed() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/bot/123456:bot-token-abcdef/send?chat=1"
+    try:
+        async with httpx.AsyncClient() as client:
+            result = await request(
+                client, "POST", url, json={}, headers={"Authorization": "Bearer glsa_secret-token"},
+                timeout_s=5, attempts=1, backoff_s=0, target="webhook",
+            )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not result.ok and result.status == 401
+    assert result.error.startswith("HTTP 401: denied:")
+    for secret in ("bot-token", "glsa_secret-token", "/bot/123456"):
+        assert secret not in result.error
