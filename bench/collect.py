@@ -77,6 +77,7 @@ class Simulator:
         argv = [sys.executable, "-m", "gospublic", "simulate", "--preset", args.preset]
         now = getattr(args, "now", None) or NOW
         argv += ["--seed", str(args.seed), "--now", now, "--out", str(self.out), "--no-limits"]
+        argv += ["--no-truth"]  # what is planted is computed in process where a bench needs it
         if args.size:
             argv += ["--size", str(args.size)]
         env = child_env(

@@ -5,7 +5,8 @@ The same contracts as VK: ``PageSnapshot``, ``PostsObserved``, ``CommentsObserve
 ``PageUnavailable``. A group missing from ``group.getInfo`` is ``not_found``; ``status: BLOCKED`` is
 ``banned``; a closed group (``private``) gets its snapshot with ``is_closed = 1`` and, since its
 topics are refused (error 10), ``PageUnavailable(private)``. The page's own replies are comments with
-``author_type: GROUP``.
+``author_type: GROUP``. A register link by short name (``ok.ru/<shortname>``) is resolved to the
+group id with ``url.getInfo`` first; a name that names no group is ``not_found``.
 """
 
 from __future__ import annotations
@@ -52,24 +53,25 @@ async def collect(
         keys[i]: Cursor(task.sweep_id, (cursors.get(keys[i]) or Cursor()).last_post, {})
         for i in events
     }
-    numeric = [i for i in events if refs[i].native_id.isdigit()]
-    for i in events:
-        if i not in numeric:
-            events[i].append(
-                _down(refs[i], task, c.Unavailability.API_ERROR, "OK short names are not resolved")
-            )
+    ids = {i: refs[i].native_id for i in events if refs[i].native_id.isdigit()}
+    named = [i for i in events if i not in ids]
+    names = await asyncio.gather(*(_resolve(client, refs[i].native_id) for i in named))
+    for i, outcome in zip(named, names, strict=True):
+        if isinstance(outcome, str):
+            ids[i] = outcome
+        else:
+            events[i].append(_down(refs[i], task, *outcome))
+    numeric = sorted(ids)
     live: dict[int, dict[str, Any]] = {}
     for start in range(0, len(numeric), UIDS_PER_CALL):
         part = numeric[start : start + UIDS_PER_CALL]
-        await _profiles(client, task, refs, part, events, live)
+        await _profiles(client, task, refs, ids, part, events, live)
 
     read = 0
-    walls = await asyncio.gather(
-        *(_topics(client, refs[i].native_id, posts_per_page) for i in live)
-    )
+    walls = await asyncio.gather(*(_topics(client, ids[i], posts_per_page) for i in live))
     for i, outcome in zip(list(live), walls, strict=True):
         ref = refs[i]
-        gid = ref.native_id
+        gid = ids[i]
         if isinstance(outcome, OkError | VkGarbage):
             code = outcome.code if isinstance(outcome, OkError) else None
             reason = (
@@ -123,15 +125,37 @@ async def collect(
     return Collected(flat, new_cursors, resumed, read)
 
 
+async def _resolve(client: OkClient, name: str) -> str | tuple[c.Unavailability, str, int | None]:
+    """The group id behind ``ok.ru/<name>``, or why there is none (the reason, a detail, the
+    error code)."""
+    try:
+        answer = await client.call("url.getInfo", {"url": f"https://ok.ru/{name}"})
+    except OkError as exc:
+        reason = c.Unavailability.NOT_FOUND if exc.code == NOT_FOUND else c.Unavailability.API_ERROR
+        return reason, f"url.getInfo: {exc}", exc.code
+    except VkGarbage as exc:
+        return c.Unavailability.API_ERROR, f"url.getInfo: {exc}", None
+    if not isinstance(answer, dict):
+        return c.Unavailability.API_ERROR, "url.getInfo: expected an object", None
+    kind, object_id = answer.get("type"), answer.get("objectId")
+    if kind != "GROUP":
+        detail = f"url.getInfo: ok.ru/{name} is not a group ({str(kind)[:20]})"
+        return c.Unavailability.NOT_FOUND, detail, None
+    if not isinstance(object_id, int | str) or not str(object_id).isdigit():
+        return c.Unavailability.API_ERROR, "url.getInfo: objectId is not a number", None
+    return str(object_id)
+
+
 async def _profiles(
     client: OkClient,
     task: c.CollectTask,
     refs: list[c.PageRef],
+    ids: Mapping[int, str],
     part: list[int],
     events: dict[int, list[c.PageEvent]],
     live: dict[int, dict[str, Any]],
 ) -> None:
-    uids = ",".join(dict.fromkeys(refs[i].native_id for i in part))
+    uids = ",".join(dict.fromkeys(ids[i] for i in part))
     fields = "uid,name,description,shortname,members_count,private,status,homepage_url,premium"
     try:
         answer = await client.call("group.getInfo", {"uids": uids, "fields": fields})
@@ -148,7 +172,7 @@ async def _profiles(
     at = c.utcnow()
     for i in part:
         ref = refs[i]
-        group = by_uid.get(ref.native_id)
+        group = by_uid.get(ids[i])
         if group is None:
             events[i].append(
                 _down(ref, task, c.Unavailability.NOT_FOUND, "group.getInfo did not return it")

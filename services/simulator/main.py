@@ -104,9 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--truth",
         action=argparse.BooleanOptionalAction,
-        default=None,
-        help="write ground_truth.json (default: yes, except for the national preset, where it "
-        "means reading every wall)",
+        default=True,
+        help="write ground_truth.json before serving (default: yes; for the national preset "
+        "that reads every wall, about a minute)",
     )
     parser.add_argument(
         "--write-only",
@@ -127,8 +127,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         flush=True,
     )
     print(f"register:     {registry}", flush=True)
-    write_truth = args.truth if args.truth is not None else region.preset != "national"
-    if write_truth:
+    if args.truth:
         truth = region.write_ground_truth(out / "ground_truth.json")
         print(f"ground truth: {truth}", flush=True)
     if args.write_only:

@@ -43,6 +43,7 @@ from services.simulator.region import (
     Region,
     VkGroup,
     bits,
+    ok_link,
     unit,
 )
 
@@ -396,7 +397,8 @@ class World:
             or (scenario in ("live", "exempt_live") and self._ok.unit(i) < 0.35)
         )
         if has_ok:
-            org.ok = f"https://ok.ru/group/{70_000_000_000_000 + 97 * i + bits(self.seed, i) % 97}"
+            org.ok_id = 70_000_000_000_000 + 97 * i + bits(self.seed, i) % 97
+            org.ok = ok_link(org, org.ok_id, self.seed, i)
         base_has_vk = scenario not in _NO_VK
         if scenario == "tg_only" or (base_has_vk and self._tg.unit(i) < 0.3):
             org.telegram = f"https://t.me/{slug}"

@@ -1,5 +1,6 @@
 """Odnoklassniki's REST API (``fb.do``) answered from the simulated region.
 
+``url.getInfo`` (a group link, by id or short name, to ``{"type": "GROUP", "objectId": …}``),
 ``group.getInfo``, ``mediatopic.getTopics`` and ``discussions.getComments``, JSON format. Every
 request must carry ``application_key``, ``access_token`` and ``sig``: the md5 of the sorted
 ``key=value`` pairs (all but ``sig`` and ``access_token``) followed by
@@ -22,6 +23,8 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from gospublic.contracts import Platform
+from gospublic.registry import parse_page_link
 from services.simulator.other_pages import ok_group, ok_private
 from services.simulator.region import Region, VkGroup
 
@@ -123,6 +126,8 @@ class OkSimulator:
             raise OkError(100, "Only format=json is simulated")
 
     def _dispatch(self, method: str, params: dict[str, str]) -> Any:
+        if method == "url.getInfo":
+            return self._url_info(params)
         if method == "group.getInfo":
             return self._group_info(params)
         if method == "mediatopic.getTopics":
@@ -130,6 +135,24 @@ class OkSimulator:
         if method == "discussions.getComments":
             return self._comments(params)
         raise OkError(3, f"Method {method or '(none)'} not found")
+
+    # --- url.getInfo ------------------------------------------------------------------------
+    def _url_info(self, params: dict[str, str]) -> dict[str, Any]:
+        url = params.get("url", "")
+        if not url:
+            raise OkError(100, "Missing required parameter url")
+        try:
+            ref = parse_page_link(Platform.OK, url)
+        except ValueError:
+            raise OkError(100, f"url: not an ok.ru link {url[:60]}") from None
+        if ref.isdigit():
+            group = ok_group(self.region, int(ref))
+        else:
+            org = self.region.org_by_ok_name(ref)
+            group = ok_group(self.region, org.ok_id) if org is not None else None
+        if group is None or group.deactivated == "deleted":
+            raise OkError(300, f"Object {ref[:60]} not found")
+        return {"type": "GROUP", "objectId": group.id, "objectIdEncoded": f"g{group.id:x}"}
 
     # --- group.getInfo ----------------------------------------------------------------------
     def _group_info(self, params: dict[str, str]) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.simulator.region import Organisation, Region, VkGroup, bits, unit
+from services.simulator.region import Organisation, Region, VkGroup, bits, ok_shortname, unit
 
 OK_PREFIX = "https://ok.ru/group/"
 TG_PREFIX = "https://t.me/"
@@ -63,7 +63,7 @@ def ok_group(region: Region, ok_id: int) -> VkGroup | None:
         id=ok_id,
         org=i,
         name=org.name[:200],
-        custom_screen_name=org.slug.replace("_", "")[:30],
+        custom_screen_name=ok_shortname(org),
         type="group",
         deactivated=deactivated,
         wall=1,

@@ -105,6 +105,19 @@ def vk_ref_from_link(link: str) -> str:
     return ref
 
 
+def ok_shortname(org: Organisation) -> str:
+    """The short name of the organisation's OK group (``ok.ru/<name>``); the dot keeps the
+    national preset's index readable at the end."""
+    return org.slug.replace("_", ".")
+
+
+def ok_link(org: Organisation, ok_id: int, seed: int, index: int) -> str:
+    """The register's OK link: by group id, or for a share of organisations by short name."""
+    if unit(bits(seed, index, _SALT_OK_LINK)) < OK_BY_NAME_RATE:
+        return f"https://ok.ru/{ok_shortname(org)}"
+    return f"https://ok.ru/group/{ok_id}"
+
+
 def group_id_from_ref(ref: str) -> int | None:
     """Numeric id of ``123``, ``club123``, ``public123`` or ``event123``; None for screen names."""
     m = re.fullmatch(r"(?:club|public|event)?(\d+)", ref.strip().lower())
@@ -145,6 +158,8 @@ def unit(value: int, shift: int = 0) -> float:
 _SALT_DESC, _SALT_CONTACT, _SALT_WALL, _SALT_POST = 1, 2, 3, 4
 SALT_API = 5  # for API-only details (counters, hashes, photos) derived in vk_api
 _SALT_UPCOMING, _SALT_COMMENTS, _SALT_REPLY_KIND, _SALT_FATE = 6, 7, 8, 9
+_SALT_OK_LINK = 10
+OK_BY_NAME_RATE = 0.3  # OK links in the register that name the group by short name
 
 # --- State -------------------------------------------------------------------------------------
 
@@ -166,6 +181,7 @@ class Organisation:
     group_id: int | None = None  # VK group id behind the link (also for ids that do not exist)
     slug: str = ""
     municipality_index: int = -1
+    ok_id: int = 0  # OK group id behind the ``ok`` link, which may name it by short name
 
     @property
     def org_id(self) -> str:
@@ -483,16 +499,33 @@ class Region:
 
     def org_by_ok(self, ok_id: int) -> Organisation | None:
         """The organisation whose register row links OK group ``ok_id``."""
-        link = f"https://ok.ru/group/{ok_id}"
         world = getattr(self.organisations, "world", None)
         if world is not None:  # national: the id carries the index
             i = (ok_id - 70_000_000_000_000) // 97
             org = self.organisations[i] if 0 <= i < len(self.organisations) else None
-            return org if org is not None and org.ok == link else None
+            return org if org is not None and org.ok and org.ok_id == ok_id else None
         by_ok = self._lookups.get("ok")
         if by_ok is None:
-            by_ok = self._lookups["ok"] = {o.ok: o for o in self.organisations if o.ok}
-        return by_ok.get(link)
+            by_ok = self._lookups["ok"] = {o.ok_id: o for o in self.organisations if o.ok}
+        return by_ok.get(ok_id)
+
+    def org_by_ok_name(self, name: str) -> Organisation | None:
+        """The organisation whose OK group has the short name ``name`` (linked by name or not)."""
+        name = name.lower()
+        world = getattr(self.organisations, "world", None)
+        if world is not None:  # national: the name ends in the index
+            try:
+                i = int(name.rsplit(".", 1)[1], 36)
+            except (IndexError, ValueError):
+                return None
+            org = self.organisations[i] if 0 <= i < len(self.organisations) else None
+            return org if org is not None and org.ok and ok_shortname(org) == name else None
+        by_name = self._lookups.get("ok_name")
+        if by_name is None:
+            by_name = self._lookups["ok_name"] = {
+                ok_shortname(o).lower(): o for o in self.organisations if o.ok
+            }
+        return by_name.get(name)
 
     def org_by_telegram(self, name: str) -> Organisation | None:
         """The organisation whose register row links the Telegram channel ``@name``."""
@@ -1171,7 +1204,8 @@ def generate_region(
             or (scenario in ("live", "exempt_live") and rng.random() < 0.35)
         )
         if has_ok:
-            org.ok = f"https://ok.ru/group/{rng.randint(70_000_000_000_000, 70_000_099_999_999)}"
+            org.ok_id = rng.randint(70_000_000_000_000, 70_000_099_999_999)
+            org.ok = ok_link(org, org.ok_id, seed, i)
         if scenario == "tg_only" or (base_has_vk and rng.random() < 0.3):
             org.telegram = f"https://t.me/{org.slug}"
         if not base_has_vk:

@@ -145,9 +145,7 @@ def kinds(events: list[c.PageEvent]) -> Counter[str]:
 
 async def test_ok_sweep(settings: Settings, region: Region, server: VkSimServer) -> None:
     events = await sweep(ok_settings(settings, server), region, "ok")
-    groups = [
-        (o, ok_group(region, int(o.ok.rsplit("/", 1)[1]))) for o in region.organisations if o.ok
-    ]
+    groups = [(o, ok_group(region, o.ok_id)) for o in region.organisations if o.ok]
     expected: Counter[str] = Counter()
     for _, g in groups:
         if g.deactivated == "deleted":
@@ -172,6 +170,18 @@ async def test_ok_sweep(settings: Settings, region: Region, server: VkSimServer)
     posts = [p for e in events if isinstance(e, c.PostsObserved) for p in e.posts]
     assert any(p.is_own for p in posts) and any(p.is_repost for p in posts)
     assert all(e.platform == c.Platform.OK for e in events)
+    # Links by short name were resolved through url.getInfo to the group's id.
+    named = [
+        e
+        for e in events
+        if isinstance(e, c.PageSnapshot | c.PostsObserved) and not e.page_ref.native_id.isdigit()
+    ]
+    assert len({e.page_ref.native_id for e in named}) > 20
+    for e in named:
+        assert e.page_id == str(region.org_by_ok_name(e.page_ref.native_id).ok_id)
+    assert server.ok.requests["url.getInfo"] == sum(
+        1 for o in region.organisations if o.ok and "/group/" not in o.ok
+    )
 
 
 async def test_ok_with_a_wrong_secret_stops_and_keeps_the_task(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 
+from gospublic.cli import main
 from gospublic.registry import ogrn_is_valid
 from services.simulator.national import PAGES, organisations_for
 from services.simulator.region import (
@@ -109,3 +111,14 @@ def test_a_changed_page_stays_changed() -> None:
         national.groups.get(gid)
     assert national.groups[org.group_id].deactivated == "deleted"
     assert group_id_from_ref(f"club{org.group_id}") == org.group_id
+
+
+def test_the_national_preset_writes_its_ground_truth_by_default(tmp_path) -> None:
+    out = tmp_path / "sim"
+    argv = ["simulate", "--preset", "national", "--size", "1500", "--write-only"]
+    assert main([*argv, "--now", NOW.isoformat(), "--out", str(out)]) == 0
+    truth = json.loads((out / "ground_truth.json").read_text(encoding="utf-8"))
+    assert truth["preset"] == "national" and truth["organisations"] == 1500
+    assert truth["counts"]["STALE"] > 0 and truth["counts"]["PAGE_NOT_PUBLIC"] > 0
+    assert main([*argv, "--no-truth", "--out", str(tmp_path / "bare")]) == 0
+    assert not (tmp_path / "bare" / "ground_truth.json").exists()

@@ -30,7 +30,7 @@ def signed(**params: str) -> dict[str, str]:
 def groups(region: Region):
     for org in region.organisations:
         if org.ok:
-            yield ok_group(region, int(org.ok.rsplit("/", 1)[1]))
+            yield ok_group(region, org.ok_id)
 
 
 def test_ok_planted_states(region: Region) -> None:
@@ -94,3 +94,34 @@ def test_telegram_missing_channels_answer_200_without_a_channel(region: Region) 
     live = next(n for n in names if n not in missing)
     status, body = tg.page(live)
     assert status == 200 and b"tgme_channel_info" in body and b"tgme_widget_message_views" in body
+
+
+def test_ok_links_by_short_name_resolve_through_url_get_info(region: Region) -> None:
+    sim = OkSimulator(region, KEY, SECRET)
+    linked = [o for o in region.organisations if o.ok]
+    by_name = [o for o in linked if "/group/" not in o.ok]
+    assert 0.2 < len(by_name) / len(linked) < 0.4  # the rest link the group id
+    live = [o for o in by_name if ok_group(region, o.ok_id).deactivated != "deleted"]
+    for org in live[:20]:
+        answer = sim.handle(signed(method="url.getInfo", url=org.ok))
+        assert answer["type"] == "GROUP" and answer["objectId"] == org.ok_id
+        info = sim.handle(signed(method="group.getInfo", uids=str(org.ok_id)))
+        assert org.ok.endswith("/" + info[0]["shortname"])
+    by_id = next(o for o in linked if "/group/" in o.ok)
+    if ok_group(region, by_id.ok_id).deactivated != "deleted":
+        assert sim.handle(signed(method="url.getInfo", url=by_id.ok))["objectId"] == by_id.ok_id
+    gone = next(o for o in by_name if ok_group(region, o.ok_id).deactivated == "deleted")
+    assert sim.handle(signed(method="url.getInfo", url=gone.ok))["error_code"] == 300
+    unknown = sim.handle(signed(method="url.getInfo", url="https://ok.ru/no.such.group"))
+    assert unknown["error_code"] == 300
+    elsewhere = sim.handle(signed(method="url.getInfo", url="https://example.org/x"))
+    assert elsewhere["error_code"] == 100
+
+
+def test_national_ok_short_names_carry_the_index() -> None:
+    national = generate_region("national", seed=42, now=NOW, size=3000)
+    by_name = [o for o in national.organisations if o.ok and "/group/" not in o.ok]
+    assert by_name
+    for org in by_name[:50]:
+        assert national.org_by_ok_name(org.ok.rsplit("/", 1)[1]).ogrn == org.ogrn
+        assert national.org_by_ok(org.ok_id).ogrn == org.ogrn

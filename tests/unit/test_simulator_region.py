@@ -21,6 +21,7 @@ from services.simulator.region import (
     Region,
     generate_region,
     has_phone,
+    ok_shortname,
     vk_ref_from_link,
 )
 
@@ -138,7 +139,9 @@ def test_links_look_like_the_real_ones(region: Region) -> None:
                 if group is not None:
                     assert group.screen_name == ref
         if org.ok:
-            assert re.fullmatch(r"https://ok\.ru/group/\d{14}", org.ok), org.ok
+            # By id, or by the group's short name (resolved through url.getInfo).
+            assert re.fullmatch(r"https://ok\.ru/(group/\d{14}|[a-z][a-z0-9.]+)", org.ok), org.ok
+            assert parse_page_link(Platform.OK, org.ok) in (str(org.ok_id), ok_shortname(org))
         if org.telegram:
             assert re.fullmatch(r"https://t\.me/[a-z][a-z0-9_]{4,31}", org.telegram), org.telegram
     assert by_name > 50
