@@ -514,11 +514,7 @@ class Region:
         name = name.lower()
         world = getattr(self.organisations, "world", None)
         if world is not None:  # national: the name ends in the index
-            try:
-                i = int(name.rsplit(".", 1)[1], 36)
-            except (IndexError, ValueError):
-                return None
-            org = self.organisations[i] if 0 <= i < len(self.organisations) else None
+            org = self._org_named(name, ".")
             return org if org is not None and org.ok and ok_shortname(org) == name else None
         by_name = self._lookups.get("ok_name")
         if by_name is None:
@@ -527,16 +523,20 @@ class Region:
             }
         return by_name.get(name)
 
+    def _org_named(self, name: str, separator: str) -> Organisation | None:
+        """National: the organisation whose index (base 36) ends ``name`` after ``separator``."""
+        try:
+            i = int(name.rsplit(separator, 1)[1], 36)
+        except (IndexError, ValueError):
+            return None
+        return self.organisations[i] if 0 <= i < len(self.organisations) else None
+
     def org_by_telegram(self, name: str) -> Organisation | None:
         """The organisation whose register row links the Telegram channel ``@name``."""
         link = f"https://t.me/{name}"
         world = getattr(self.organisations, "world", None)
         if world is not None:  # national: the name ends in the index
-            try:
-                i = int(name.rsplit("_", 1)[1], 36)
-            except (IndexError, ValueError):
-                return None
-            org = self.organisations[i] if 0 <= i < len(self.organisations) else None
+            org = self._org_named(name, "_")
             return org if org is not None and org.telegram == link else None
         by_tg = self._lookups.get("tg")
         if by_tg is None:

@@ -91,13 +91,9 @@ async def jetstream(settings: Settings) -> AsyncIterator[JetStreamContext]:
         await nc.close()
 
 
-async def sweep(
-    js: JetStreamContext, region: Region, sweep_id: str, *, again: bool = False
-) -> None:
-    """Publish the sweep's tasks and wait for them; ``again``: without message ids, as a
-    redelivery would bring them (the scheduler's ids would be dropped as duplicates).
-    """
-    organisations = [
+def registered(region: Region) -> list[c.Organisation]:
+    """The register of the region's VK pages, one organisation a page."""
+    return [
         c.Organisation(
             org_id=ref.org_id,
             name="x",
@@ -109,7 +105,15 @@ async def sweep(
         )
         for ref in refs(region)
     ]
-    tasks = plan_tasks(organisations, c.Platform.VK, sweep_id, 50, NOW)
+
+
+async def sweep(
+    js: JetStreamContext, region: Region, sweep_id: str, *, again: bool = False
+) -> None:
+    """Publish the sweep's tasks and wait for them; ``again``: without message ids, as a
+    redelivery would bring them (the scheduler's ids would be dropped as duplicates).
+    """
+    tasks = plan_tasks(registered(region), c.Platform.VK, sweep_id, 50, NOW)
     subject = c.task_subject("vk")
     if again:
         for task in tasks:
@@ -351,19 +355,7 @@ async def test_after_a_sweep_only_the_active_pages_are_due(settings: Settings) -
             async with serving(s):
                 await sweep(js, region, "a-1")
             cursors = await load_cursors(js, pages)
-            organisations = [
-                c.Organisation(
-                    org_id=o.ogrn,
-                    name=o.name,
-                    level=o.level,
-                    founder=o.founder,
-                    municipality=o.municipality,
-                    sphere=o.sphere,
-                    pages=tuple(p for p in pages if p.org_id == o.ogrn),
-                )
-                for o in region.organisations
-            ]
-            await store_registry(js, "adaptive", organisations)
+            await store_registry(js, "adaptive", registered(region))
             _, _, scheduled = await schedule_sweep(js, s, "adaptive", sweep_id="a-2")
             _, _, full = await schedule_sweep(js, s, "adaptive", sweep_id="a-3", full=True)
 
