@@ -13,7 +13,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,6 +47,12 @@ def event_subject(platform: str, kind: str) -> str:
 
 def alert_subject(severity: str, rule: str) -> str:
     return f"alerts.{severity.lower()}.{rule.lower()}"
+
+
+def scores_subject(org_id: str) -> str:
+    """Scores share the ALERTS stream (and its consumers) with the violations, under their own
+    subject: ``alerts.scores.<org_id>`` (no severity is called "scores")."""
+    return f"alerts.scores.{org_id}"
 
 
 def deadletter_subject(source: str) -> str:
@@ -292,6 +298,38 @@ class ViolationResolved(Event):
     resolved_at: AwareDatetime
 
 
+class OrgLabels(_Model):
+    """The organisation's part of ``AlertLabels``: what a subscription matches scores by."""
+
+    org_id: str
+    org_name: str
+    founder: str
+    municipality: str
+    sphere: str
+    level: str
+
+
+# Score components, each 0..100: "Оформление", "Частотность", "Вовлеченность", "Отклик" (the mean
+# over the organisation's pages that have one) and the organisation's overall compliance.
+ScoreComponent = Literal["design", "frequency", "engagement", "response", "compliance"]
+SCORE_COMPONENTS: tuple[str, ...] = get_args(ScoreComponent)
+ScoreValue = Annotated[float, Field(ge=0, le=100)]
+
+
+class ScoresUpdated(Event):
+    """An organisation's scores after a change (rounded to 0.1), with its labels for routing.
+
+    ``scores`` holds the components known for it; a component it lacks has no data yet (no
+    comments, say). ``scored_at`` is the observation time of the newest score in it.
+    """
+
+    NAME: ClassVar[str] = "ScoresUpdated"
+
+    labels: OrgLabels
+    scores: dict[ScoreComponent, ScoreValue]
+    scored_at: AwareDatetime
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.NAME: cls
     for cls in (
@@ -303,6 +341,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CollectTask,
         ViolationOpened,
         ViolationResolved,
+        ScoresUpdated,
     )
 }
 

@@ -26,11 +26,13 @@ from gospublic.contracts import (
     Event,
     Organisation,
     OrganisationsRegistered,
+    OrgLabels,
     PageEvent,
     PageSnapshot,
     PageUnavailable,
     Platform,
     PostsObserved,
+    ScoresUpdated,
     Severity,
     Unavailability,
     ViolationOpened,
@@ -104,6 +106,11 @@ HANDLED_EVENTS = (
 ANY_PLATFORM = "any"
 _OPENED = ViolationOpened.schema_id()
 _RESOLVED = ViolationResolved.schema_id()
+_SCORES = ScoresUpdated.schema_id()
+# Score components on a 0..1 scale in the scores table (design is a percentage already); "er",
+# the raw engagement rate, is not a score and is not published.
+_FRACTIONS = frozenset({"frequency", "engagement", "response", "compliance"})
+_PUBLISHED = _FRACTIONS | {"design"}
 
 
 def page_url(platform: str, page_id: str) -> str:
@@ -187,6 +194,8 @@ class BatchOutput:
         default_factory=lambda: {t: Columns(len(c)) for t, c in TABLE_COLUMNS.items()}
     )
     alerts: list[ViolationOpened | ViolationResolved] = field(default_factory=list)
+    # Organisations whose rounded scores changed in the batch, one event each.
+    scores: list[ScoresUpdated] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
     # Every verdict with its page, when asked for (``gospublic check``); None on the stream path.
     verdicts: list[tuple[str, str, str, r.RuleResult]] | None = None
@@ -213,6 +222,8 @@ class _Step:
         self._rule_count = self._count_rules(self.profile)
         self.out = BatchOutput()
         self._check = self.out.rows["check_results"].append
+        # Organisations scored in this batch and the time of their newest score.
+        self._scored: dict[str, tuple[Organisation, datetime]] = {}
 
     def _count_rules(self, profile: Profile) -> int:
         count = self._rule_counts.get(profile.name)
@@ -375,6 +386,34 @@ class _Step:
                 org.municipality if org else "",
             )
         )  # fmt: skip
+        if org is not None and component in _PUBLISHED:
+            self.state.set_score(org_id, platform, page_id, component, float(value))
+            held = self._scored.get(org_id)
+            if held is None or at > held[1]:
+                self._scored[org_id] = (org, at)
+
+    def publish_scores(self) -> None:
+        """One ScoresUpdated per organisation scored in the batch whose rounded scores changed."""
+        for org_id, (org, at) in self._scored.items():
+            scores = org_scores(self.state.scores.get(org_id, {}))
+            if not scores or scores == self.state.published_scores.get(org_id):
+                continue
+            self.state.set_published_scores(org_id, scores)
+            labels = OrgLabels.model_construct(
+                org_id=org_id, org_name=org.name, founder=org.founder,
+                municipality=org.municipality, sphere=org.sphere, level=org.level,
+            )  # fmt: skip
+            self.out.scores.append(
+                ScoresUpdated.model_construct(
+                    schema_=_SCORES,
+                    event_id=message_id("ScoresUpdated", org_id, at.isoformat(),
+                                        sorted(scores.items())),
+                    observed_at=at,
+                    labels=labels,
+                    scores=scores,
+                    scored_at=at,
+                )
+            )  # fmt: skip
 
     def _compliance(self, org: Organisation) -> float:
         """Share of the profile's rules the organisation has no open violation of (info aside)."""
@@ -612,6 +651,17 @@ class _Step:
             self._set_liveness(key, previous, org, new, at, event.sweep_id)
 
 
+def org_scores(scores: dict[tuple[str, str, str], float]) -> dict[str, float]:
+    """An organisation's components 0..100, rounded: the mean over its pages that have one."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for (_, _, component), value in scores.items():
+        percent = value * 100 if component in _FRACTIONS else value
+        sums[component] = sums.get(component, 0.0) + percent
+        counts[component] = counts.get(component, 0) + 1
+    return {c: round(min(100.0, max(0.0, sums[c] / counts[c])), 1) for c in sorted(sums)}
+
+
 _CALENDARS: dict[tuple, WorkCalendar] = {}
 
 
@@ -653,4 +703,5 @@ def process_batch(
             step.registered(event)
         elif isinstance(event, CommentsObserved):
             step.comments(event)
+    step.publish_scores()
     return step.out

@@ -124,6 +124,10 @@ def alert_message(event: c.ViolationOpened | c.ViolationResolved) -> bus.Outgoin
     return bus.Outgoing(subject, event.to_bytes(), event.event_id)
 
 
+def scores_message(event: c.ScoresUpdated) -> bus.Outgoing:
+    return bus.Outgoing(c.scores_subject(event.labels.org_id), event.to_bytes(), event.event_id)
+
+
 class _JetStreamPublisher:
     """``bus.publish_all`` behind the ``BulkPublisher`` interface (tests that drive ``Evaluator``)."""
 
@@ -468,7 +472,9 @@ class Evaluator:
                 written,
             )
             inserted = time.perf_counter()
-            await self.publisher.publish_all([alert_message(a) for a in out.alerts])
+            await self.publisher.publish_all(
+                [alert_message(a) for a in out.alerts] + [scores_message(x) for x in out.scores]
+            )
             published = time.perf_counter()
             await self.store.insert_tables(
                 [(t, out.rows[t], TABLE_COLUMNS[t], f"evaluator-{token}-{t}") for t in last],

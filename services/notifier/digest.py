@@ -1,14 +1,19 @@
 """Weekly digest per e-mail subscriber: one HTML e-mail with the state of their organisations.
 
 A subscriber is an e-mail address of a route with ``digest: true`` (the default); their alerts are
-the ones any of their routes matches, less what inhibit rules and silences mute. The digest lists
-their organisations with open violations counted by severity, what changed in the period (opened,
-resolved), and the fixes that would clear the most, most severe first.
+the ones any of their routes matches, less what inhibit rules and silences mute. Their organisations
+are those with such alerts and those whose scores a route covers: every matcher of the route on an
+organisation label (org_id, org_name, founder, municipality, sphere, level) matches; matchers on
+the other labels (rule, severity, platform, page) do not narrow the scores. The digest lists each
+organisation with its open violations counted by severity, its scores and their change since the
+previous weekly digest, what changed in the period (opened, resolved), and what to fix there first;
+then the fixes that would clear the most overall, most severe first.
 
 The notifier owns no ClickHouse (in the embedded default only the evaluator may open the store), so
-a digest is built from what the notifier already keeps: the open alerts and the resolutions it saw
-(both in NATS KV). Organisations without a single violation are therefore not listed; the dashboard
-link covers them. Building is pure and runs on a snapshot; the schedule is a weekday and a local time
+a digest is built from what the notifier already keeps: the open alerts, the resolutions it saw and
+each organisation's latest ``ScoresUpdated`` with the scores as of the previous digest (all in NATS
+KV). An organisation the evaluator has not scored yet and without violations is not listed; the
+dashboard link covers it. Building is pure and runs on a snapshot; the schedule is a weekday and a local time
 in a time zone (Monday 09:00 Europe/Moscow by default).
 """
 
@@ -23,7 +28,13 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gospublic.contracts import Severity, ViolationOpened, ViolationResolved
+from gospublic.contracts import (
+    OrgLabels,
+    ScoresUpdated,
+    Severity,
+    ViolationOpened,
+    ViolationResolved,
+)
 from gospublic.settings import Settings
 
 from . import email as mail
@@ -34,6 +45,16 @@ PERIOD = timedelta(days=7)
 MAX_ORGANISATIONS = 300
 MAX_CHANGES = 100
 TOP_FIXES = 5
+ORG_FIXES = 3
+ORG_LABELS = frozenset(OrgLabels.model_fields)
+# The score components in the order the digest shows them, with their names.
+SCORE_TITLES = {
+    "compliance": "Соответствие",
+    "design": "Оформление",
+    "frequency": "Частотность",
+    "engagement": "Вовлеченность",
+    "response": "Отклик",
+}
 SEVERITIES = tuple(s.value for s in Severity)
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
@@ -74,6 +95,18 @@ class OrgRow:
     open: dict[str, int] = field(default_factory=dict)  # severity → open violations
     opened: int = 0
     resolved: int = 0
+    scores: dict[str, float] = field(default_factory=dict)  # component → 0..100
+    # The scores as of the previous weekly digest; None when there was none for the organisation.
+    previous: dict[str, float] | None = None
+    fixes: tuple[str, ...] = ()  # the organisation's open rules, most severe first
+
+    def change(self, component: str) -> float | None:
+        """The change of a score since the previous digest (None: nothing to compare with)."""
+        if self.previous is None or component not in self.previous:
+            return None
+        if component not in self.scores:
+            return None
+        return round(self.scores[component] - self.previous[component], 1)
 
     @property
     def total(self) -> int:
@@ -132,6 +165,11 @@ def _within(value: datetime, start: datetime, end: datetime) -> bool:
     return start <= value < end
 
 
+def covers_organisation(route: Route, labels: Mapping[str, str]) -> bool:
+    """Whether the route's matchers on organisation labels all match (see the module text)."""
+    return all(m.matches(labels) for m in route.matchers if m.label in ORG_LABELS)
+
+
 def build(
     subscriptions: Subscriptions,
     open_alerts: Iterable[ViolationOpened],
@@ -139,8 +177,16 @@ def build(
     start: datetime,
     end: datetime,
     muted: frozenset[str] = frozenset(),
+    scores: Iterable[ScoresUpdated] = (),
+    baseline: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[Digest]:
-    """One digest per subscriber; ``muted`` holds the violation ids inhibited or silenced now."""
+    """One digest per subscriber; ``muted`` holds the violation ids inhibited or silenced now.
+
+    ``scores`` holds each organisation's latest scores, ``baseline`` (org_id → scores) the scores
+    as of the previous weekly digest.
+    """
+    scored = [(e, {k: str(v) for k, v in e.labels.model_dump().items()}) for e in scores]
+    baseline = baseline or {}
     firing = [(e, labels_of(e)) for e in open_alerts if e.violation_id not in muted]
     firing_ids = {e.violation_id: e for e, _ in firing}
     fixed = []
@@ -162,17 +208,26 @@ def build(
 
         mine_open = [(e, labels) for e, labels in firing if theirs(labels)]
         mine_fixed = [(e, labels) for e, labels in fixed if theirs(labels)]
-        digests.append(_digest(address, routes, start, end, mine_open, mine_fixed))
+        mine_scores = [
+            e for e, labels in scored if any(covers_organisation(r, labels) for r in routes)
+        ]
+        digests.append(
+            _digest(address, routes, start, end, mine_open, mine_fixed, mine_scores, baseline)
+        )
     return digests
 
 
-def _digest(address, routes, start, end, mine_open, mine_fixed) -> Digest:
+def _digest(
+    address, routes, start, end, mine_open, mine_fixed, mine_scores=(), baseline=None
+) -> Digest:
     rows: dict[str, dict] = {}
+    baseline = baseline or {}
 
     def row(event) -> dict:
         labels = event.labels
         entry = rows.setdefault(
-            labels.org_id, {"open": {}, "opened": 0, "resolved": 0, "labels": labels}
+            labels.org_id,
+            {"open": {}, "opened": 0, "resolved": 0, "labels": labels, "rules": {}},
         )
         return entry
 
@@ -182,6 +237,8 @@ def _digest(address, routes, start, end, mine_open, mine_fixed) -> Digest:
         entry = row(event)
         severity = event.labels.severity.value
         entry["open"][severity] = entry["open"].get(severity, 0) + 1
+        rank = _RANK.get(severity, 99)
+        entry["rules"][event.labels.rule] = min(rank, entry["rules"].get(event.labels.rule, 99))
         if _within(event.opened_at, start, end):
             opened[event.violation_id] = event
         fix = fixes.setdefault(event.labels.rule, {"severity": severity, "n": 0, "orgs": set()})
@@ -199,6 +256,13 @@ def _digest(address, routes, start, end, mine_open, mine_fixed) -> Digest:
             entry["resolved"] += 1
     for event in opened.values():
         row(event)["opened"] += 1
+    latest: dict[str, ScoresUpdated] = {}
+    for event in mine_scores:
+        held = latest.get(event.labels.org_id)
+        if held is None or held.scored_at <= event.scored_at:
+            latest[event.labels.org_id] = event
+    for event in latest.values():
+        row(event)["scores"] = event.scores
 
     organisations = sorted(
         (
@@ -209,6 +273,13 @@ def _digest(address, routes, start, end, mine_open, mine_fixed) -> Digest:
                 open=entry["open"],
                 opened=entry["opened"],
                 resolved=entry["resolved"],
+                scores=dict(entry.get("scores", {})),
+                previous=dict(baseline[org_id]) if org_id in baseline else None,
+                fixes=tuple(
+                    sorted(entry["rules"], key=lambda rule: (entry["rules"][rule], rule))[
+                        :ORG_FIXES
+                    ]
+                ),
             )
             for org_id, entry in rows.items()
         ),
@@ -264,6 +335,25 @@ def subject(digest: Digest, settings: Settings) -> str:
     )
 
 
+def _number(value: float) -> str:
+    return f"{value:.1f}".replace(".", ",")
+
+
+def score_texts(row: OrgRow) -> list[str]:
+    """Each known score as "Отклик 62,5 (+4,0)", the change since the previous digest in brackets."""
+    out = []
+    for component, title in SCORE_TITLES.items():
+        if component not in row.scores:
+            continue
+        text = f"{title} {_number(row.scores[component])}"
+        change = row.change(component)
+        if change is not None:
+            sign = "±" if change == 0 else ("+" if change > 0 else "−")
+            text += f" ({sign}{_number(abs(change))})"
+        out.append(text)
+    return out
+
+
 def _event_line(event) -> str:
     labels = event.labels
     return (
@@ -290,6 +380,11 @@ def render_text(digest: Digest, settings: Settings) -> str:
                 f"{number}. {mail.clean(row.org_name)} ({mail.clean(row.municipality, 200)}): "
                 f"{counts or 'нет открытых'}; за неделю +{row.opened} / −{row.resolved}"
             )
+            if row.scores:
+                lines.append(f"   Оценки: {', '.join(score_texts(row))}")
+            if row.fixes:
+                titles = "; ".join(mail.clean(mail.rule_title(r), 200) for r in row.fixes)
+                lines.append(f"   Исправить: {titles}")
             card = mail.org_link(row.org_id, settings)
             if card:
                 lines.append(f"   {card}")
@@ -338,7 +433,7 @@ def render_html(digest: Digest, settings: Settings) -> str:
     ]
     if digest.organisations:
         head = ["Организация", "Муниципалитет", *(_SHORT[s] for s in SEVERITIES)]
-        head += ["Всего", "Новые", "Устранены"]
+        head += ["Всего", "Новые", "Устранены", "Оценки (изменение за неделю)", "Что исправить"]
         parts.append('<table style="border-collapse:collapse">')
         parts.append("<tr>" + "".join(f'<th style="{_TH}">{h}</th>' for h in head) + "</tr>")
         for row in digest.organisations[:MAX_ORGANISATIONS]:
@@ -349,6 +444,10 @@ def render_html(digest: Digest, settings: Settings) -> str:
             numbers = [row.open.get(s, 0) for s in SEVERITIES]
             numbers += [row.total, row.opened, row.resolved]
             cells += [f'<td style="{_TDN}">{n or ""}</td>' for n in numbers]
+            scores = "<br>".join(html.escape(t, quote=True) for t in score_texts(row))
+            cells.append(f'<td style="{_TD};white-space:nowrap">{scores}</td>')
+            fixes = "<br>".join(mail.html_text(mail.rule_title(r), 200) for r in row.fixes)
+            cells.append(f'<td style="{_TD}">{fixes}</td>')
             parts.append("<tr>" + "".join(cells) + "</tr>")
         parts.append("</table>")
         if extra := len(digest.organisations) - MAX_ORGANISATIONS:

@@ -3,14 +3,17 @@
 The pieces around the pure :class:`~services.notifier.pipeline.Pipeline`:
 
 - a batch pull consumer on ``alerts.>`` (durable, explicit ack): each alert is stored in the KV
-  bucket and recorded in its groups, then acked; a malformed message is dead-lettered;
+  bucket and recorded in its groups, then acked; an organisation's ``ScoresUpdated`` (on
+  ``alerts.scores.*``) is kept as its latest scores, for the digest only; a malformed message is
+  dead-lettered;
 - a follower of the ``silences`` KV bucket: the stored silences are loaded before the first flush,
   and every later change (``gospublic silence add|expire``) reaches the pipeline within moments;
 - a ticker that asks the pipeline what is due and delivers each notification in a task of its own,
   so a slow Grafana or webhook never holds up e-mail; each delivery is recorded in the log;
 - the receivers: e-mail (SMTP), webhook (Alertmanager's JSON) and Grafana annotations;
 - the weekly digest, sent from the same ticker when its slot comes (Monday 09:00 Moscow time by
-  default), built from the open alerts and resolutions kept in KV;
+  default), built from the open alerts, resolutions and scores kept in KV; once every subscriber
+  has it, the scores of that moment become the base of the next digest's "change since last week";
 - the KV notification log itself, loaded at start so a restart neither resends nor forgets.
 
 ``gospublic notifier check-config FILE`` validates a subscriptions file offline and prints what it
@@ -79,6 +82,9 @@ ALERTS_RECEIVED = Counter(
 )
 for _state in ("firing", "resolved"):
     ALERTS_RECEIVED.labels(state=_state)
+SCORES_RECEIVED = Counter(
+    "gospublic_notifier_scores_received_total", "ScoresUpdated events taken in for the digest"
+)
 DEAD_LETTERS = Counter(
     "gospublic_notifier_dead_letters_total", "Malformed ALERTS messages sent to the dead letters"
 )
@@ -210,6 +216,9 @@ class Notifier:
         self.http = http
         self.annotator: Annotator | None = None
         self.resolutions: dict[str, c.ViolationResolved] = {}
+        # Each organisation's latest scores, and its scores as of the last weekly digest.
+        self.scores: dict[str, c.ScoresUpdated] = {}
+        self.baseline: dict[str, dict[str, float]] = {}
         self.digest_slot: datetime | None = None
         self.ready = False
         self._kv_lock = asyncio.Lock()
@@ -231,6 +240,9 @@ class Notifier:
         await self._forget()
         for event in await store.load_resolutions(now):
             self._remember_resolution(event)
+        for scores in await store.load_scores():
+            self._remember_scores(scores)
+        self.baseline = await store.load_baseline()
         annotations = await store.load_annotations()
         if self.http is not None:
             self.annotator = Annotator(self.http, self.settings, store, annotations)
@@ -247,6 +259,7 @@ class Notifier:
                 "log_entries": len(entries),
                 "groups": len(self.pipeline.groups),
                 "resolutions": len(self.resolutions),
+                "scored_organisations": len(self.scores),
                 "annotations": len(annotations),
             },
         )
@@ -259,6 +272,14 @@ class Notifier:
         SILENCES_ACTIVE.set(len(self.pipeline.silences.active_ids(c.utcnow())))
         log.info("silences updated", extra={"silences": len(silences)})
 
+    def _remember_scores(self, event: c.ScoresUpdated) -> bool:
+        """Keep the newer of the held and the given scores; True if the given ones were newer."""
+        held = self.scores.get(event.labels.org_id)
+        if held is not None and held.scored_at > event.scored_at:
+            return False
+        self.scores[event.labels.org_id] = event
+        return True
+
     def _remember_resolution(self, event: c.ViolationResolved) -> None:
         held = self.resolutions.get(event.violation_id)
         if held is None or held.resolved_at <= event.resolved_at:
@@ -270,9 +291,13 @@ class Notifier:
         assert self.js is not None and self.store is not None
         log.debug("alert batch received", extra={"count": len(messages)})
         good: list[tuple[object, AlertEvent]] = []
+        scored: list[tuple[object, c.ScoresUpdated]] = []
         for raw in messages:
             try:
                 event = c.decode(raw.data, max_bytes=self.settings.max_message_bytes)
+                if isinstance(event, c.ScoresUpdated):
+                    scored.append((raw, event))
+                    continue
                 if not isinstance(event, c.ViolationOpened | c.ViolationResolved):
                     raise c.ContractError(
                         f"{event.schema_} does not belong on {raw.subject}", "wrong_type"
@@ -289,6 +314,8 @@ class Notifier:
                 await raw.ack()
                 continue
             good.append((raw, event))
+        if scored:
+            await self._take_scores(scored)
         if not good:
             return
         async with self._kv_lock:
@@ -319,6 +346,34 @@ class Notifier:
                 self.pipeline.ingest(event, now)
             await self._forget_locked()
         for raw, _ in good:
+            await raw.ack()
+
+    async def _take_scores(self, scored: list[tuple[object, c.ScoresUpdated]]) -> None:
+        """Store the newest scores per organisation, then ack; on a KV failure nak them all."""
+        assert self.store is not None
+        newest: dict[str, c.ScoresUpdated] = {}
+        for _, event in scored:
+            held = newest.get(event.labels.org_id)
+            if held is None or held.scored_at <= event.scored_at:
+                newest[event.labels.org_id] = event
+        async with self._kv_lock:
+            fresh = [
+                e
+                for e in newest.values()
+                if (held := self.scores.get(e.labels.org_id)) is None
+                or held.scored_at <= e.scored_at
+            ]
+            try:
+                await self.store.save_scores(fresh)
+            except Exception:
+                log.exception("cannot store scores, will retry", extra={"count": len(scored)})
+                for raw, _ in scored:
+                    await raw.nak(delay=NAK_DELAY_S)
+                return
+            for event in fresh:
+                self._remember_scores(event)
+        SCORES_RECEIVED.inc(len(scored))
+        for raw, _ in scored:
             await raw.ack()
 
     # --- ticker ----------------------------------------------------------------------------
@@ -472,8 +527,18 @@ class Notifier:
             for event in (*open_alerts, *resolutions)
             if self.pipeline.mute_reason(labels_of(event), now) is not None
         )
+        scores = list(self.scores.values())
+        baseline = dict(self.baseline)
         return await asyncio.to_thread(
-            digest.build, self.subscriptions, open_alerts, resolutions, start, end, muted
+            digest.build,
+            self.subscriptions,
+            open_alerts,
+            resolutions,
+            start,
+            end,
+            muted,
+            scores,
+            baseline,
         )
 
     async def send_digest(self, item: digest.Digest) -> bool:
@@ -515,6 +580,7 @@ class Notifier:
             await self.store.set_digest_slot(slot)
             self.digest_slot = slot
             self._digest_retry_at = None
+            await self._move_baseline(slot)
             await self.store.forget_digest_marks(slot, [item.address for item in items])
             cutoff = c.utcnow() - RESOLUTION_RETENTION
             for vid in [v for v, e in self.resolutions.items() if e.resolved_at < cutoff]:
@@ -523,6 +589,19 @@ class Notifier:
         except Exception:
             self._digest_retry_at = c.utcnow() + DIGEST_RETRY
             log.exception("weekly digest failed, will retry")
+
+    async def _move_baseline(self, slot: datetime) -> None:
+        """The scores now become what the next digest compares with."""
+        assert self.store is not None
+        current = {org_id: dict(e.scores) for org_id, e in self.scores.items()}
+        changed = {o: s for o, s in current.items() if self.baseline.get(o) != s}
+        try:
+            await self.store.save_baseline(changed, slot)
+        except Exception:
+            # The next digest then shows the change over two weeks: worth a warning, not a retry.
+            log.warning("cannot store the scores of this digest", exc_info=True)
+            return
+        self.baseline.update(changed)
 
     async def digest_now(self) -> int:
         now = c.utcnow()

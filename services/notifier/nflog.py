@@ -14,6 +14,8 @@ Two kinds of keys live in the bucket:
   :data:`RESOLUTION_RETENTION` so the weekly digest can say what was fixed (the notifier has no
   ClickHouse: the open alerts and these resolutions are everything a digest is built from).
 - ``grafana.<hash>`` — the id of the Grafana annotation of an open violation, to close it later.
+- ``scores.<hash>`` — an organisation's latest ``ScoresUpdated``; ``scores-week.<hash>`` — its
+  scores as of the last weekly digest, the base the next digest shows the change from.
 - ``digest.slot`` — the last weekly digest slot fully delivered; ``digest.sent.<hash>`` — one
   subscriber's digest of one slot delivered, so a restart in the middle sends nobody a second copy.
 
@@ -51,6 +53,8 @@ ALERT_PREFIX = "alert."
 LOG_PREFIX = "nflog."
 RESOLVED_PREFIX = "resolved."
 GRAFANA_PREFIX = "grafana."
+SCORES_PREFIX = "scores."
+BASELINE_PREFIX = "scores-week."
 DIGEST_SLOT_KEY = "digest.slot"
 DIGEST_SENT_PREFIX = "digest.sent."
 # Two digest periods: a late digest still sees the whole of its week.
@@ -169,6 +173,47 @@ class NotificationLog:
 
     async def forget_resolutions(self, violation_ids: list[str]) -> None:
         await _bounded([self.kv.delete(RESOLVED_PREFIX + _hash(v)) for v in violation_ids])
+
+    # --- scores ----------------------------------------------------------------------------
+
+    async def save_scores(self, events: list[c.ScoresUpdated]) -> None:
+        await _bounded(
+            [self.kv.put(SCORES_PREFIX + _hash(e.labels.org_id), e.to_bytes()) for e in events]
+        )
+
+    async def load_scores(self) -> list[c.ScoresUpdated]:
+        found = []
+        for key, value in await self._scan(SCORES_PREFIX):
+            try:
+                event = c.decode(value)
+            except c.ContractError as exc:
+                log.warning("skipping unreadable scores", extra={"key": key, "reason": exc.reason})
+                continue
+            if isinstance(event, c.ScoresUpdated):
+                found.append(event)
+        return found
+
+    async def save_baseline(self, baseline: dict[str, dict[str, float]], slot: datetime) -> None:
+        """Each organisation's scores as of the digest of ``slot``."""
+        puts = []
+        for org_id, scores in baseline.items():
+            record = {"org_id": org_id, "scores": scores, "slot": slot.isoformat()}
+            value = json.dumps(record, ensure_ascii=False).encode()
+            puts.append(self.kv.put(BASELINE_PREFIX + _hash(org_id), value))
+        await _bounded(puts)
+
+    async def load_baseline(self) -> dict[str, dict[str, float]]:
+        found: dict[str, dict[str, float]] = {}
+        for key, value in await self._scan(BASELINE_PREFIX):
+            try:
+                record = json.loads(value)
+                scores = {str(k): float(v) for k, v in record["scores"].items()}
+                found[str(record["org_id"])] = scores
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning(
+                    "skipping unreadable baseline scores", extra={"key": key, "reason": str(exc)}
+                )
+        return found
 
     # --- Grafana annotation ids ------------------------------------------------------------
 

@@ -318,3 +318,109 @@ async def test_weekly_digest_once_per_slot_and_on_demand(nats_server, config, si
     )
     assert summaries == {"ops@x.org": 2, "mo@x.org": 1}
     await nc.close()
+
+
+def scored(n: int, at, municipality: str = "Борисоглеб", **values: float) -> bus.Outgoing:
+    event = c.ScoresUpdated.create(
+        observed_at=at,
+        labels=c.OrgLabels(
+            org_id=f"1023600{n:06d}",
+            org_name=f"Школа №{n}",
+            founder="Отдел образования",
+            municipality=municipality,
+            sphere="education",
+            level="municipal",
+        ),
+        scores=values,
+        scored_at=at,
+    )
+    return bus.Outgoing(c.scores_subject(event.labels.org_id), event.to_bytes(), event.event_id)
+
+
+async def weekly_digest_to(running_with, store: NotificationLog, sink: MailSink, to: str) -> str:
+    """Run the notifier from last week's slot until this week's digest is sent; its plain text."""
+    slot = digest.slot_of(c.utcnow(), running_with.settings)
+    await store.set_digest_slot(slot - digest.PERIOD)
+    before = len([m for m in mails(sink, to) if "Сводка" in m["Subject"]])
+    running = Running(running_with.url, running_with.settings)
+    try:
+        await wait_for(
+            lambda: len([m for m in mails(sink, to) if "Сводка" in m["Subject"]]) > before
+        )
+        deadline = time.monotonic() + 10
+        while await store.digest_slot() != slot and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert await store.digest_slot() == slot
+    finally:
+        assert await running.close() == 0
+    weekly = [m for m in mails(sink, to) if "Сводка" in m["Subject"]][-1]
+    return weekly.get_body(("plain",)).get_content() + weekly.get_body(("html",)).get_content()
+
+
+async def test_weekly_digest_shows_scores_and_their_change_across_restarts(
+    nats_server, config, sink
+) -> None:
+    """ScoresUpdated and violations in, a digest with the scores out; the latest scores and the
+    week's base survive restarts (NATS KV), so the next digest shows the change."""
+    nc, js = await connect(nats_server.url, config)
+    store = await NotificationLog.open(js)
+    target = argparse.Namespace(url=nats_server.url, settings=config)
+    now = c.utcnow()
+    running = Running(nats_server.url, config)
+    try:
+        await bus.publish_all(
+            js,
+            [
+                outgoing(opened(1, rule="STALE", severity="critical")),
+                scored(1, now, compliance=60.0, design=70.5, response=40.0),
+                scored(9, now, compliance=100.0, design=90.0),  # covered, without violations
+                scored(8, now, municipality="Анна", compliance=10.0),  # not mo@'s
+            ],
+        )
+        await wait_for(lambda: len(mails(sink)) == 1)
+
+        async def consumed() -> bool:
+            pending = await bus.consumer_pending(js, c.ALERTS_STREAM, c.NOTIFIER_DURABLE)
+            return pending == (0, 0)
+
+        deadline = time.monotonic() + 10
+        while not await consumed():
+            assert time.monotonic() < deadline, "the notifier did not take the scores"
+            await asyncio.sleep(0.05)
+    finally:
+        assert await running.close() == 0
+    assert {e.labels.org_id[-1] for e in await store.load_scores()} == {"1", "8", "9"}
+
+    first = await weekly_digest_to(target, store, sink, "mo@x.org")
+    assert "Школа №1" in first and "Школа №9" in first and "Школа №8" not in first
+    assert "Оценки: Соответствие 60,0, Оформление 70,5, Отклик 40,0" in first
+    assert "Соответствие 100,0<br>Оформление 90,0" in first
+    assert "Исправить: Давно нет собственных публикаций" in first
+    baseline = await store.load_baseline()
+    assert baseline["1023600000001"] == {"compliance": 60.0, "design": 70.5, "response": 40.0}
+
+    # A week later: new scores for 1 (an older, late message for it changes nothing).
+    running = Running(nats_server.url, config)
+    try:
+        later = c.utcnow()
+        await bus.publish_all(
+            js,
+            [
+                scored(1, later, compliance=75.0, design=70.5, response=35.5),
+                scored(1, now - digest.PERIOD, compliance=1.0),
+            ],
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            held = {e.labels.org_id: e for e in await store.load_scores()}
+            if held["1023600000001"].scores.get("compliance") == 75.0:
+                break
+            assert time.monotonic() < deadline, "the notifier did not store the new scores"
+            await asyncio.sleep(0.05)
+    finally:
+        assert await running.close() == 0
+
+    second = await weekly_digest_to(target, store, sink, "mo@x.org")
+    assert "Оценки: Соответствие 75,0 (+15,0), Оформление 70,5 (±0,0), Отклик 35,5 (−4,5)" in second
+    assert "Соответствие 75,0 (+15,0)<br>Оформление 70,5 (±0,0)<br>Отклик 35,5 (−4,5)" in second
+    await nc.close()

@@ -317,3 +317,61 @@ def test_rollback_restores_organisations() -> None:
     state.rollback()
     assert state.org_by_page == {"vk:club100": ORG_A}
     assert state.orgs[ORG_A].pages[0].native_id == "club100"
+
+
+# --- ScoresUpdated ---------------------------------------------------------------------------
+
+
+def test_scores_are_published_per_organisation_on_change_only() -> None:
+    from gospublic.contracts import ScoresUpdated, decode
+
+    state = EvaluatorState()
+    profile = load_profile("dialog-default")
+    first = process_batch(state, [registered(organisation(ORG_A, (Platform.VK, "club100")))],
+                          profile, T0)  # fmt: skip
+    assert [x.labels.org_id for x in first.scores] == [ORG_A]
+    assert first.scores[0].scores == {"compliance": 100.0}
+
+    # A snapshot and the posts in one batch: one event with every component they give.
+    at = T0 + timedelta(hours=1)
+    out = process_batch(state, [snapshot(at), posts(at, timedelta(days=1))], profile, at)
+    assert len(out.scores) == 1
+    event = out.scores[0]
+    assert set(event.scores) >= {"design", "frequency", "compliance"}
+    assert all(0 <= v <= 100 and round(v, 1) == v for v in event.scores.values())
+    assert event.labels.org_name == "Школа 1" and event.labels.municipality == "Лискинский район"
+    assert event.scored_at == at
+    assert decode(event.to_bytes()) == ScoresUpdated.model_validate(event.model_dump(by_alias=True))
+
+    # The same observations again: the scores did not change, nothing goes out.
+    later = at + timedelta(minutes=5)
+    assert process_batch(state, [snapshot(later), posts(later, timedelta(days=1))], profile,
+                         later).scores == []  # fmt: skip
+
+
+def test_scores_of_a_failed_batch_go_out_again_with_the_same_id() -> None:
+    state = EvaluatorState()
+    profile = load_profile("dialog-default")
+    process_batch(state, [registered(organisation(ORG_A, (Platform.VK, "club100")))], profile, T0)
+    state.begin()
+    out = process_batch(state, [snapshot(T0)], profile, T0)
+    state.rollback()
+    assert out.scores
+    state.begin()
+    again = process_batch(state, [snapshot(T0)], profile, T0)
+    state.commit()
+    assert [x.event_id for x in again.scores] == [x.event_id for x in out.scores]
+
+
+def test_organisation_scores_are_the_mean_over_its_pages() -> None:
+    from services.evaluator.handlers import org_scores
+
+    scores = org_scores(
+        {
+            ("vk", "1", "design"): 80.0,
+            ("ok", "2", "design"): 61.0,
+            ("vk", "1", "response"): 0.5,
+            ("any", "", "compliance"): 0.875,
+        }
+    )
+    assert scores == {"compliance": 87.5, "design": 70.5, "response": 50.0}

@@ -194,3 +194,101 @@ def test_render_is_multipart_linked_and_safe() -> None:
     assert digest.render(item, SETTINGS, END)["Message-ID"] == message["Message-ID"]
     later = digest.Digest(**{**item.__dict__, "start": END, "end": END + digest.PERIOD})
     assert digest.render(later, SETTINGS, END)["Message-ID"] != message["Message-ID"]
+
+
+# --- scores ----------------------------------------------------------------------------------
+
+
+def scores(org: str, at: datetime, municipality: str = "Борисоглеб", **values: float):
+    from gospublic.contracts import OrgLabels, ScoresUpdated
+
+    return ScoresUpdated.create(
+        observed_at=at,
+        labels=OrgLabels(
+            org_id=f"10236000000{org}",
+            org_name=f"Школа {org}",
+            founder="Отдел образования",
+            municipality=municipality,
+            sphere="education",
+            level="municipal",
+        ),
+        scores=values,
+        scored_at=at,
+    )
+
+
+SCORES = [
+    scores("01", START + DAY, compliance=60.0, design=50.0, response=40.0),
+    scores("01", START + 2 * DAY, compliance=62.5, design=55.5, response=40.0),  # the latest
+    scores("05", START + DAY, compliance=100.0, design=90.0),  # no violations at all
+    scores("06", START + DAY, municipality="Анна", compliance=75.0),
+]
+BASELINE = {"1023600000001": {"compliance": 70.0, "design": 55.5, "response": 30.0}}
+
+
+def build_with_scores() -> dict[str, digest.Digest]:
+    items = digest.build(
+        SUBSCRIPTIONS, OPEN, RESOLVED, START, END, frozenset({"muted"}), SCORES, BASELINE
+    )
+    return {item.address: item for item in items}
+
+
+def test_scores_reach_the_subscribers_whose_routes_cover_the_organisation() -> None:
+    items = build_with_scores()
+    mo = {row.org_id[-2:]: row for row in items["mo@x.org"].organisations}
+    cur = {row.org_id[-2:]: row for row in items["cur@x.org"].organisations}
+    # Борисоглеб's route covers 05 (scored, no violations), not Анна's 06; "cur" covers all.
+    assert set(mo) == {"01", "04", "05"}
+    assert set(cur) == {"01", "02", "04", "05", "06"}
+    # Organisations with violations first; the scored ones without them after.
+    assert [row.org_id[-2:] for row in items["cur@x.org"].organisations][-2:] == ["05", "06"]
+    assert mo["05"].total == 0 and mo["05"].scores == {"compliance": 100.0, "design": 90.0}
+    assert mo["04"].scores == {}
+
+
+def test_scores_change_since_the_previous_digest_and_the_fixes_per_organisation() -> None:
+    row = {r.org_id[-2:]: r for r in build_with_scores()["cur@x.org"].organisations}["01"]
+    assert row.scores == {"compliance": 62.5, "design": 55.5, "response": 40.0}
+    assert row.change("compliance") == -7.5
+    assert row.change("design") == 0
+    assert row.change("response") == 10.0
+    assert row.change("frequency") is None
+    assert digest.score_texts(row) == [
+        "Соответствие 62,5 (−7,5)",
+        "Оформление 55,5 (±0,0)",
+        "Отклик 40,0 (+10,0)",
+    ]
+    assert row.fixes == ("STALE", "DESCRIPTION_MISSING")  # critical first
+    new = {r.org_id[-2:]: r for r in build_with_scores()["cur@x.org"].organisations}["05"]
+    assert new.previous is None and digest.score_texts(new) == [
+        "Соответствие 100,0",
+        "Оформление 90,0",
+    ]
+
+
+def test_scores_render_in_both_parts_escaped() -> None:
+    hostile = scores("07", START + DAY, compliance=12.5)
+    hostile = hostile.model_copy(
+        update={"labels": hostile.labels.model_copy(update={"org_name": HOSTILE})}
+    )
+    [item] = digest.build(
+        parse_subscriptions({"routes": [{"name": "r", "receivers": {"email": ["a@x.org"]}}]}),
+        [opened("x", "01", START + DAY, rule="STALE", severity="critical")],
+        [],
+        START,
+        END,
+        scores=[*SCORES[:2], hostile],
+        baseline=BASELINE,
+    )
+    _, message = parsed(item)
+    html_body = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert "Оценки (изменение за неделю)" in html_body
+    assert "Соответствие 62,5 (−7,5)<br>Оформление 55,5 (±0,0)<br>Отклик 40,0 (+10,0)" in html_body
+    assert "Оценки: Соответствие 62,5 (−7,5), Оформление 55,5 (±0,0), Отклик 40,0 (+10,0)" in text
+    assert "Исправить: " in text
+    assert "Соответствие 12,5" in text and "Соответствие 12,5" in html_body
+    assert "<script>" not in html_body and "&lt;script&gt;" in html_body
+    assert "\u202e" not in html_body and "\u202e" not in text
+    head = message.as_string().split("\n\n", 1)[0]
+    assert "\nBcc:" not in head
