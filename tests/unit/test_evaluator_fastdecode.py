@@ -10,12 +10,31 @@ import pytest
 
 from gospublic import contracts as c
 from services.evaluator import fastdecode
-from services.evaluator.fastdecode import PageRefRecord, PostRecord, PostsObservedRecord
+from services.evaluator.fastdecode import (
+    OrganisationRecord,
+    OrganisationsRegisteredRecord,
+    PageRefRecord,
+    PostRecord,
+    PostsObservedRecord,
+)
+from services.evaluator.handlers import process_batch
+from services.evaluator.profiles import load_profile
+from services.evaluator.state import EvaluatorState
 
 
 def _plain(event: c.Event) -> dict:
     """An event's fields as plain data, whichever decoder built it (posts read by attribute)."""
-    fields = {name: getattr(event, name) for name in type(event).model_fields if name != "posts"}
+    fields = {name: getattr(event, name) for name in type(event).model_fields}
+    if isinstance(event, c.OrganisationsRegistered):
+        fields["organisations"] = [
+            {
+                **{n: getattr(o, n) for n in c.Organisation.model_fields},
+                "pages": [{n: getattr(p, n) for n in c.PageRef.model_fields} for p in o.pages],
+            }
+            for o in event.organisations
+        ]
+        return fields
+    fields.pop("posts", None)
     fields["page_ref"] = {n: getattr(event.page_ref, n) for n in c.PageRef.model_fields}
     posts = getattr(event, "posts", None)
     if posts is not None:
@@ -70,6 +89,37 @@ def _posts_event(i: int) -> c.PostsObserved:
     )
 
 
+def _register(first: int, count: int) -> c.OrganisationsRegistered:
+    organisations = tuple(
+        c.Organisation(
+            org_id=f"{1027700000000 + i}",
+            name=f"МБОУ «Школа № {i}»",
+            level=("municipal", "regional")[i % 2],
+            founder="Управление образования",
+            municipality="Лискинский район",
+            sphere="education",
+            exempt=i % 7 == 0,
+            pages=(
+                c.PageRef(
+                    platform=c.Platform.VK, native_id=f"club{i}", org_id=f"{1027700000000 + i}"
+                ),
+            )
+            if i % 5
+            else (),
+        )
+        for i in range(first, first + count)
+    )
+    return c.OrganisationsRegistered.create(
+        event_id=f"registry-{first}",
+        observed_at=NOW - timedelta(hours=1),
+        registry_version="2026-11",
+        region="36",
+        chunk=0,
+        chunks=1,
+        organisations=organisations,
+    )
+
+
 def _posts_payloads(pages: int = 30) -> list[bytes]:
     return [_posts_event(i).to_bytes() for i in range(1, pages + 1)]
 
@@ -82,6 +132,37 @@ def test_the_sweep_decodes_to_the_same_events() -> None:
         assert isinstance(fast, c.PostsObserved)
         assert all(isinstance(p, PostRecord) for p in fast.posts)  # it took the fast path
         assert _outcome(fastdecode.decode, data) == _outcome(c.decode, data)
+
+
+def test_a_register_decodes_to_the_same_event() -> None:
+    data = _register(1, 40).to_bytes()
+    fast = fastdecode.decode(data)
+    assert isinstance(fast, c.OrganisationsRegistered)
+    assert all(isinstance(o, OrganisationRecord) for o in fast.organisations)
+    assert _outcome(fastdecode.decode, data) == _outcome(c.decode, data)
+
+
+def test_either_decoder_gives_the_same_rows_and_alerts() -> None:
+    payloads = [_register(1, 40).to_bytes(), *_posts_payloads(40)]
+    outputs = []
+    for decode in (c.decode, fastdecode.decode):
+        events = [decode(data) for data in payloads]
+        out = process_batch(EvaluatorState(), events, load_profile("dialog-default"), NOW)
+        outputs.append(({t: list(rows) for t, rows in out.rows.items()}, out.alerts))
+    assert outputs[0][0]["post_observations"]
+    assert outputs[0][1]
+    assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize(
+    "org_id",
+    ["1027700000001", "102770000000", "1027700000001\n", " 1027700000001", "١٠٢٧٧٠٠٠٠٠٠٠١"],
+)
+def test_a_register_with_an_unusual_ogrn_gets_the_same_verdict(org_id: str) -> None:
+    raw = json.loads(_register(1, 3).to_bytes())
+    raw["organisations"][1]["org_id"] = org_id
+    data = json.dumps(raw, ensure_ascii=False).encode()
+    assert _outcome(fastdecode.decode, data) == _outcome(c.decode, data)
 
 
 def _mutated(change) -> bytes:
@@ -174,7 +255,13 @@ def test_too_large_and_other_events_go_the_usual_way() -> None:
 
 @pytest.mark.parametrize(
     ("record", "model"),
-    [(PostRecord, c.Post), (PageRefRecord, c.PageRef), (PostsObservedRecord, c.PostsObserved)],
+    [
+        (PostRecord, c.Post),
+        (PageRefRecord, c.PageRef),
+        (PostsObservedRecord, c.PostsObserved),
+        (OrganisationRecord, c.Organisation),
+        (OrganisationsRegisteredRecord, c.OrganisationsRegistered),
+    ],
 )
 def test_the_mirror_has_the_model_fields_and_defaults(record: type, model: type) -> None:
     mirror = {f.name: f for f in msgspec.structs.fields(record)}
