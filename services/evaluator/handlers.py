@@ -21,6 +21,7 @@ from typing import Any
 
 from gospublic.contracts import (
     PAGE_GONE,
+    SCORE_COMPONENTS,
     AlertLabels,
     CommentsObserved,
     Event,
@@ -395,10 +396,11 @@ class _Step:
     def publish_scores(self) -> None:
         """One ScoresUpdated per organisation scored in the batch whose rounded scores changed."""
         for org_id, (org, at) in self._scored.items():
-            scores = org_scores(self.state.scores.get(org_id, {}))
-            if not scores or scores == self.state.published_scores.get(org_id):
+            scores = org_scores(self.state.scores.get(org_id, ()))
+            digest = hash(tuple(scores.items()))
+            if not scores or digest == self.state.published_scores.get(org_id):
                 continue
-            self.state.set_published_scores(org_id, scores)
+            self.state.set_published_scores(org_id, digest)
             labels = OrgLabels.model_construct(
                 org_id=org_id, org_name=org.name, founder=org.founder,
                 municipality=org.municipality, sphere=org.sphere, level=org.level,
@@ -406,8 +408,7 @@ class _Step:
             self.out.scores.append(
                 ScoresUpdated.model_construct(
                     schema_=_SCORES,
-                    event_id=message_id("ScoresUpdated", org_id, at.isoformat(),
-                                        sorted(scores.items())),
+                    event_id=message_id("ScoresUpdated", org_id, at.isoformat(), scores),
                     observed_at=at,
                     labels=labels,
                     scores=scores,
@@ -651,15 +652,29 @@ class _Step:
             self._set_liveness(key, previous, org, new, at, event.sweep_id)
 
 
-def org_scores(scores: dict[tuple[str, str, str], float]) -> dict[str, float]:
-    """An organisation's components 0..100, rounded: the mean over its pages that have one."""
+def org_scores(scores: tuple) -> dict[str, float]:
+    """An organisation's components 0..100, rounded: the mean over its pages that have one.
+
+    ``scores`` is the state's flat tuple: (platform, page_id, component, value, platform, ...).
+    """
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
-    for (_, _, component), value in scores.items():
-        percent = value * 100 if component in _FRACTIONS else value
-        sums[component] = sums.get(component, 0.0) + percent
-        counts[component] = counts.get(component, 0) + 1
-    return {c: round(min(100.0, max(0.0, sums[c] / counts[c])), 1) for c in sorted(sums)}
+    for i in range(2, len(scores), 4):
+        component, value = scores[i], scores[i + 1]
+        if component in _FRACTIONS:
+            value *= 100
+        if component in sums:
+            sums[component] += value
+            counts[component] += 1
+        else:
+            sums[component] = value
+            counts[component] = 1
+    out = {}
+    for component in SCORE_COMPONENTS:  # one order, so equal scores compare and hash equal
+        if component in sums:
+            mean = sums[component] / counts[component]
+            out[component] = round(100.0 if mean > 100 else 0.0 if mean < 0 else mean, 1)
+    return out
 
 
 _CALENDARS: dict[tuple, WorkCalendar] = {}

@@ -366,12 +366,27 @@ def test_scores_of_a_failed_batch_go_out_again_with_the_same_id() -> None:
 def test_organisation_scores_are_the_mean_over_its_pages() -> None:
     from services.evaluator.handlers import org_scores
 
-    scores = org_scores(
-        {
-            ("vk", "1", "design"): 80.0,
-            ("ok", "2", "design"): 61.0,
-            ("vk", "1", "response"): 0.5,
-            ("any", "", "compliance"): 0.875,
-        }
-    )
+    flat = (
+        "vk", "1", "design", 80.0,
+        "ok", "2", "design", 61.0,
+        "vk", "1", "response", 0.5,
+        "any", "", "compliance", 0.875,
+    )  # fmt: skip
+    scores = org_scores(flat)
     assert scores == {"compliance": 87.5, "design": 70.5, "response": 50.0}
+
+
+def test_a_page_score_is_replaced_in_place_and_rolled_back() -> None:
+    state = EvaluatorState()
+    state.set_score(ORG_A, "vk", "1", "design", 80.0)
+    state.set_score(ORG_A, "ok", "2", "design", 60.0)
+    state.begin()
+    state.set_score(ORG_A, "vk", "1", "design", 40.0)
+    state.set_score(ORG_A, "vk", "1", "response", 0.5)
+    assert state.scores[ORG_A] == (
+        "vk", "1", "design", 40.0,
+        "ok", "2", "design", 60.0,
+        "vk", "1", "response", 0.5,
+    )  # fmt: skip
+    state.rollback()
+    assert state.scores[ORG_A] == ("vk", "1", "design", 80.0, "ok", "2", "design", 60.0)
