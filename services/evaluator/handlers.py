@@ -387,7 +387,8 @@ class _Step:
                 org.municipality if org else "",
             )
         )  # fmt: skip
-        if org is not None and component in _PUBLISHED:
+        # value == value: a NaN would make an event the notifier rejects.
+        if org is not None and component in _PUBLISHED and value == value:
             self.state.set_score(org_id, platform, page_id, component, float(value))
             held = self._scored.get(org_id)
             if held is None or at > held[1]:
