@@ -60,7 +60,7 @@ from gospublic.registry import read_registry_file, store_registry  # noqa: E402
 from gospublic.runtime import EmbeddedNats  # noqa: E402
 from gospublic.settings import Settings  # noqa: E402
 from services.collector.scheduler import schedule_sweep  # noqa: E402
-from services.notifier.mailsink import MailSink  # noqa: E402
+from services.notifier.mailsink import MailSink, Received  # noqa: E402
 
 REGION = "bench"
 COLLECTOR_DURABLE = c.COLLECTOR_DURABLE.format(platform="vk")
@@ -101,9 +101,10 @@ class Mailbox:
     """What the SMTP server received: new alerts per group title, and messages sent again.
 
     A notifier killed after the server accepted a message and before it recorded the sending
-    sends that message again, under the same Message-ID (the receiver's key to drop it): SMTP
-    cannot do better. Such a resend is counted apart; an alert announced as new in two different
-    messages is a duplicate.
+    does not know it was sent: it sends it again, under the same Message-ID (the receiver's key to
+    drop it) when nothing joined its group meanwhile, else as a new message in which the alerts of
+    the lost one are new again. A resend under the same Message-ID is counted apart; an alert
+    announced as new in two different messages is a duplicate.
     """
 
     messages: int
@@ -111,11 +112,11 @@ class Mailbox:
     resent: int
 
 
-def read_mailbox(sink: MailSink) -> Mailbox:
+def read_mailbox(messages: list[Received]) -> Mailbox:
     new: Counter = Counter()
     seen: set[str] = set()
     resent = 0
-    for received in sink.messages:
+    for received in messages:
         message = email.message_from_bytes(received.content, policy=policy.default)
         if message["Message-ID"] in seen:
             resent += 1
@@ -125,7 +126,7 @@ def read_mailbox(sink: MailSink) -> Mailbox:
         title, count = _TITLE.search(subject), _NEW.search(subject)
         if title and count:
             new[title[1]] += int(count[1])
-    return Mailbox(len(sink.messages), new, resent)
+    return Mailbox(len(messages), new, resent)
 
 
 @dataclass
@@ -445,7 +446,7 @@ class Pipeline:
         assert self.sink is not None
         self.stop_services()
         stored = read_clickhouse(self.chdb_dir, self.sweep_id)
-        mailbox = read_mailbox(self.sink)
+        mailbox = read_mailbox(self.sink.messages)
         expected = planted(self.args_for_truth(), self.now, posts_per_page)
         lost_pages, dup_pages = compare(expected.pages, stored.pages)
         lost_posts, dup_posts = compare(expected.posts, stored.posts)
