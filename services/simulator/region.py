@@ -66,9 +66,16 @@ RULES = (
     "CONTACT_PHONE_MISSING",
     "WALL_CLOSED",
     "STALE",
+    "LOW_FREQUENCY",
 )
 # Thresholds of the ``dialog-default`` profile; the ground truth is computed for that profile.
 STALE_THRESHOLDS_DAYS = (7, 30, 90)
+FREQUENCY_MIN_PER_WEEK = 3  # own posts a week, counted over FREQUENCY_WEEKS
+FREQUENCY_WEEKS = 4
+# Share of the posting pages (``_POSTING_KINDS``) that post too rarely: an own post every 3.5–7
+# days, at most 8 in the window (the floor is 12). The others post every 0.25–1.2 days, at least
+# 16 own posts among the 20 the platform returns, all inside the window.
+LOW_FREQUENCY_RATE = 0.2
 UPCOMING_DAYS = 30  # how far past the epoch active pages keep posting
 # What else the clock brings within UPCOMING_DAYS of the epoch, per page or post. Rare enough to
 # leave a sweep's picture mostly as it was, common enough that a test region of a hundred pages
@@ -159,6 +166,7 @@ _SALT_DESC, _SALT_CONTACT, _SALT_WALL, _SALT_POST = 1, 2, 3, 4
 SALT_API = 5  # for API-only details (counters, hashes, photos) derived in vk_api
 _SALT_UPCOMING, _SALT_COMMENTS, _SALT_REPLY_KIND, _SALT_FATE = 6, 7, 8, 9
 _SALT_OK_LINK = 10
+_SALT_FREQUENCY = 11
 OK_BY_NAME_RATE = 0.3  # OK links in the register that name the group by short name
 
 # --- State -------------------------------------------------------------------------------------
@@ -345,10 +353,21 @@ _BAND = {
 }
 
 
+# Ages (days) no post may come closer to than the margin: the STALE thresholds by a day, the
+# LOW_FREQUENCY window's edge by half a day (a day each way would leave no room below 30).
+_CLEARANCES = (
+    *((float(t), 1.0) for t in STALE_THRESHOLDS_DAYS),
+    (FREQUENCY_WEEKS * 7.0, 0.5),
+)
+
+
 def _away_from_thresholds(age: float) -> float:
-    for t in STALE_THRESHOLDS_DAYS:
-        if t - 1.0 < age < t + 1.0:
-            return t + 1.05 if age >= t else t - 1.05
+    for _ in range(len(_CLEARANCES) + 1):
+        near = next(((t, m) for t, m in _CLEARANCES if t - m < age < t + m), None)
+        if near is None:
+            break
+        t, m = near
+        age = t + m + 0.05 if age >= t else t - m - 0.05
     return max(age, 0.02)
 
 
@@ -700,6 +719,12 @@ class Region:
         return f"https://{(org.slug or str(group.id)).replace('_', '-')}.gosuslugi.ru"
 
     # Wall ------------------------------------------------------------------------------------
+    def posts_rarely(self, group: VkGroup) -> bool:
+        """A posting page planted to post below the LOW_FREQUENCY floor (fixed by the page id)."""
+        if group.wall_kind not in _POSTING_KINDS:
+            return False
+        return unit(self.bits(group, _SALT_FREQUENCY)) < LOW_FREQUENCY_RATE
+
     def posts(self, group: VkGroup, now_ts: float | None = None) -> list[Post]:
         """The wall at ``now_ts`` (default: the clock) in wall.get order: pinned, then newest."""
         cached = self._wall_cache.get(group.id)
@@ -725,7 +750,11 @@ class Region:
         if cached is not None:
             return cached
         rng = self.rng(group, _SALT_UPCOMING)
-        per_day = 0.2 + 1.1 * rng.random()
+        # Each page keeps the habit its wall shows: a post every few days or about one a day.
+        if self.posts_rarely(group):
+            per_day = 0.12 + 0.16 * rng.random()
+        else:
+            per_day = 0.9 + 0.6 * rng.random()
         post_id = max((p.id for p in wall), default=0)
         age = -0.25  # the first new post comes at least six hours after the epoch
         posts = []
@@ -829,13 +858,29 @@ class Region:
                 author = OWN if roll < 0.82 else REPOST if roll < 0.96 or not user_ok else USER
                 plan.append((age, author))
 
+        def posting(age: float) -> None:
+            """Older posts of a page that keeps posting, clear of the LOW_FREQUENCY floor of 12
+            own posts in 28 days among the 20 returned (a pinned post and three newer ones by
+            others take at most four of them)."""
+            if self.posts_rarely(group):
+                # The k-th older post is at least 3.5·k days older than the newest: 8 own at most.
+                older_than(age, rng.randint(3, 30 - len(plan)), gap=(3.5, 7.0))
+                return
+            for _ in range(16):  # all inside the window: at most 5.6 + 16 × 1.2 = 24.8 days
+                age += rng.uniform(0.25, 1.2)
+                plan.append((age, OWN))
+            older_than(age, rng.randint(0, 30 - len(plan)))
+
         if kind in ("empty", "disabled"):
             pass
         elif kind in ("active", "stale_medium", "stale_high", "stale_critical"):
             a0 = band({"active": "fresh"}.get(kind, kind.removeprefix("stale_")))
             plan.append((a0, OWN))
             newer_than(a0, rng.randint(0, 3), USER if user_ok and rng.random() < 0.3 else REPOST)
-            older_than(a0, rng.randint(3, 30 - len(plan)))
+            if kind == "active":
+                posting(a0)
+            else:
+                older_than(a0, rng.randint(3, 30 - len(plan)))
             if kind == "active" and rng.random() < 0.25 and len(plan) > 3:
                 # An ordinary pinned post: one of the older own posts.
                 pinned_age = max(a for a, k in plan if k == OWN)
@@ -859,7 +904,7 @@ class Region:
             pinned_age = rng.uniform(120.0, 400.0)
             a0 = band("fresh")
             plan.append((a0, OWN))
-            older_than(a0, rng.randint(4, 20), gap=(0.3, 4.0))
+            posting(a0)
         elif kind.startswith("pinned_old_reposts_"):
             pinned_age = band(kind.removeprefix("pinned_old_reposts_"))
             if pinned_age < 40:  # keep it clear of the reposts' span for readability
@@ -927,6 +972,8 @@ class Region:
         *,
         description_min_chars: int = DESCRIPTION_MIN_CHARS,
         stale_days: tuple[float, float, float] = STALE_THRESHOLDS_DAYS,
+        min_posts_per_week: float = FREQUENCY_MIN_PER_WEEK,
+        frequency_weeks: int = FREQUENCY_WEEKS,
         window: int = WALL_WINDOW,
         now: datetime | None = None,
     ) -> list[dict[str, str]]:
@@ -936,7 +983,10 @@ class Region:
         live channel is Telegram is off the legal list; a deleted or banned VK page of an
         organisation that must keep one is not public, under the id its register link names.
         A closed page is not public either (exempt or not: the rules apply to the pages kept); its
-        profile is still read, its wall is not, so STALE is left out for it.
+        profile is still read, its wall is not, so STALE and LOW_FREQUENCY are left out for it.
+        LOW_FREQUENCY counts own posts (not reposts) of the window among the ``window`` posts
+        wall.get returns; when all of those fall inside it and the wall holds more, the verdict
+        is "not evaluable", no violation.
         """
         now_ts = (now or self.now).timestamp()
         rows: list[dict[str, str]] = []
@@ -982,7 +1032,8 @@ class Region:
             if group.is_closed:
                 add(org, "vk", page_id, "PAGE_NOT_PUBLIC", "high")
                 continue
-            seen = self.posts(group, now_ts)[:window] if group.wall != 0 else []
+            wall = self.posts(group, now_ts) if group.wall != 0 else []
+            seen = wall[:window]
             own = [p.date for p in seen if p.from_id == -group.id and not p.repost]
             if not own:
                 severity = "critical"
@@ -999,6 +1050,15 @@ class Region:
                 )
             if severity:
                 add(org, "vk", page_id, "STALE", severity)
+            # Own posts a week in the window, among the posts returned; a low count proves
+            # nothing when all of them fall inside the window and the wall holds more.
+            since = now_ts - frequency_weeks * 7 * DAY_S
+            recent = sum(1 for date in own if date >= since)
+            if recent / frequency_weeks < min_posts_per_week:
+                unpinned = [p.date for p in seen if not p.pinned]
+                unseen = len(wall) > len(seen) and bool(unpinned) and min(unpinned) >= since
+                if not unseen:
+                    add(org, "vk", page_id, "LOW_FREQUENCY", "medium")
         return rows
 
     def write_registry_csv(self, path: str | Path) -> Path:

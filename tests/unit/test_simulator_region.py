@@ -356,6 +356,66 @@ def test_the_stale_traps_are_what_they_claim(region: Region) -> None:
         assert g.wall == 1 and region.posts(g)[0].from_id > 0
 
 
+def _own_in_window(region: Region, g) -> tuple[int, list]:
+    """Own posts of the last four weeks among the 20 wall.get returns, and those 20."""
+    seen = region.posts(g)[:20]
+    since = region.now_ts - 28 * 86_400
+    return sum(1 for p in seen if p.from_id == -g.id and not p.repost and p.date >= since), seen
+
+
+def test_low_frequency_is_planted_on_a_fifth_of_the_posting_pages(region: Region, truth) -> None:
+    flagged = by_rule(truth, "LOW_FREQUENCY")
+    assert set(flagged.values()) == {"medium"}
+    posting = [
+        g for g in live_groups(region)
+        if g.wall_kind in ("active", "pinned_old_fresh") and not g.is_closed
+    ]  # fmt: skip
+    rarely = [g for g in posting if region.posts_rarely(g)]
+    assert 0.15 <= len(rarely) / len(posting) <= 0.25, (len(rarely), len(posting))
+    for g in posting:
+        own, _ = _own_in_window(region, g)
+        if region.posts_rarely(g):
+            assert own <= 8 and flagged.get(str(g.id)) == "medium", (g.wall_kind, own)
+        else:  # the floor is 12: three a week for four weeks
+            assert own >= 16 and str(g.id) not in flagged, (g.wall_kind, own)
+    # Every page that is not posting fails it, or is not evaluable: all 20 posts it returned
+    # fall inside the window and the wall holds more.
+    for g in live_groups(region):
+        if g in posting or g.is_closed:
+            continue
+        own, seen = _own_in_window(region, g)
+        assert own < 12
+        unpinned = [p.date for p in seen if not p.pinned]
+        unseen = (
+            len(region.posts(g)) > 20 and g.wall != 0
+            and unpinned and min(unpinned) >= region.now_ts - 28 * 86_400
+        )  # fmt: skip
+        assert (str(g.id) in flagged) == (not unseen), g.wall_kind
+    kinds = Counter(g.wall_kind for g in live_groups(region) if str(g.id) not in flagged)
+    assert kinds["reposts_only"] > 0  # the "not evaluable" case is planted too
+
+
+def test_no_post_is_near_the_edge_of_the_frequency_window(region: Region) -> None:
+    for g in live_groups(region):
+        for p in region.posts(g):
+            age = (region.now_ts - p.date) / 86_400
+            assert abs(age - 28) >= 0.5, (g.wall_kind, age)
+
+
+def test_pages_keep_their_posting_habit_after_the_epoch() -> None:
+    later = generate_region("voronezh", seed=42, now=NOW, size=400)
+    later.advance(14 * 86_400)
+    flagged = by_rule(later.ground_truth(), "LOW_FREQUENCY")
+    posting = [
+        g for g in live_groups(later)
+        if g.wall_kind in ("active", "pinned_old_fresh") and not g.is_closed
+    ]  # fmt: skip
+    rarely = [g for g in posting if later.posts_rarely(g)]
+    assert rarely and all(str(g.id) in flagged for g in rarely)
+    regular = [g for g in posting if not later.posts_rarely(g)]
+    assert sum(str(g.id) not in flagged for g in regular) >= 0.9 * len(regular)
+
+
 def test_a_run_taking_minutes_flips_no_verdict(region: Region, truth) -> None:
     assert region.ground_truth(now=NOW + timedelta(minutes=90)) == truth
     assert region.ground_truth(now=NOW - timedelta(minutes=30)) == truth
