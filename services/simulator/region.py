@@ -67,6 +67,7 @@ RULES = (
     "WALL_CLOSED",
     "STALE",
     "LOW_FREQUENCY",
+    "UNANSWERED_COMMENT",
 )
 # Thresholds of the ``dialog-default`` profile; the ground truth is computed for that profile.
 STALE_THRESHOLDS_DAYS = (7, 30, 90)
@@ -76,6 +77,13 @@ FREQUENCY_WEEKS = 4
 # days, at most 8 in the window (the floor is 12). The others post every 0.25–1.2 days, at least
 # 16 own posts among the 20 the platform returns, all inside the window.
 LOW_FREQUENCY_RATE = 0.2
+REPLY_SLA_HOURS = 24  # UNANSWERED_COMMENT: wall-clock hours for the page's first reply
+REPLY_WINDOW_DAYS = 30  # citizen comments older than this are not judged
+# Ages (seconds, at the epoch) no citizen comment comes closer to than two hours: the reply SLA
+# and the edge of its window, so a run taking minutes flips no verdict.
+_COMMENT_CLEARANCES = tuple(
+    (t, 2 * 3600) for t in (REPLY_SLA_HOURS * 3600, REPLY_WINDOW_DAYS * DAY_S)
+)
 UPCOMING_DAYS = 30  # how far past the epoch active pages keep posting
 # What else the clock brings within UPCOMING_DAYS of the epoch, per page or post. Rare enough to
 # leave a sweep's picture mostly as it was, common enough that a test region of a hundred pages
@@ -83,8 +91,11 @@ UPCOMING_DAYS = 30  # how far past the epoch active pages keep posting
 PAGE_DELETED_RATE = 0.02
 PAGE_CLOSED_RATE = 0.02
 POST_DELETED_RATE = 0.03
-# Page replies by kind: (share of citizen comments answered, reply delay from–to in hours).
-_REPLY_KINDS = {"prompt": (0.92, 0.3, 6.0), "slow": (0.8, 26.0, 72.0), "never": (0.05, 30.0, 90.0)}
+# Page replies by kind: (share of citizen comments answered, reply delay from–to in hours). A
+# page that answered a comment answers the citizen's follow-up in the thread the same way, so a
+# prompt page keeps every reply within hours (well inside the 24-hour SLA) and the slow and silent
+# pages, about a third, are the UNANSWERED_COMMENT cases.
+_REPLY_KINDS = {"prompt": (1.0, 0.3, 6.0), "slow": (0.8, 26.0, 72.0), "never": (0.05, 30.0, 90.0)}
 # Wall kinds whose pages keep posting after the epoch (their STALE verdict stays "pass").
 _POSTING_KINDS = frozenset({"active", "pinned_old_fresh"})
 DESCRIPTION_MIN_CHARS = 50
@@ -802,7 +813,7 @@ class Region:
             b1 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 2 * n + 1)
             b2 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 2 * n + 2)
             delay = min(-math.log(1.0 - unit(b1)) * 8 * 3600, 10 * DAY_S)
-            date = post.date + 300 + int(delay)
+            date = self._clear_of_sla(post.date + 300 + int(delay))
             author = 1_000_000 + b2 % 800_000_000
             top = len(drafts)
             drafts.append((date, author, -1, (b2 >> 32) & 0xFF))
@@ -810,8 +821,11 @@ class Region:
                 date += int((lo + (hi - lo) * unit(b1, 32)) * 3600)
                 drafts.append((date, -group.id, top, (b2 >> 40) & 0xFF))
                 if unit(b1, 48) < 0.2:
-                    date += int((0.2 + 29.8 * unit(b2, 48)) * 3600)
+                    date = self._clear_of_sla(date + int((0.2 + 29.8 * unit(b2, 48)) * 3600))
                     drafts.append((date, author, top, (b2 >> 56) & 0xFF))
+                    b3 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 32 + n)
+                    date += int((lo + (hi - lo) * unit(b3)) * 3600)
+                    drafts.append((date, -group.id, top, (b3 >> 16) & 0xFF))
         order = sorted(range(len(drafts)), key=lambda i: (drafts[i][0], i))
         ids = {i: post.id * 1000 + n + 1 for n, i in enumerate(order)}
         comments = []
@@ -829,6 +843,43 @@ class Region:
                 )
             )
         return comments
+
+    def _clear_of_sla(self, date: int) -> int:
+        """A citizen comment's date, moved a little later if its age at the epoch is near the
+        reply SLA or the window's edge (later keeps it after the post and the reply it follows)."""
+        for threshold, margin in _COMMENT_CLEARANCES:
+            if threshold - margin < self.epoch_ts - date < threshold + margin:
+                date = self.epoch_ts - (threshold - margin) + 60
+        return date
+
+    def unanswered_comments(
+        self,
+        group: VkGroup,
+        posts: Sequence[Post],
+        now_ts: float,
+        hours: float = REPLY_SLA_HOURS,
+        window_days: float = REPLY_WINDOW_DAYS,
+    ) -> list[tuple[Comment, float]]:
+        """Citizen comments of the window on ``posts`` that waited for the page's first reply
+        longer than ``hours`` (or are still waiting), with the hours waited.
+
+        The page answers a citizen comment with a comment in its thread written after it; a
+        citizen's follow-up in a thread the page answered before waits for its own answer.
+        """
+        since = now_ts - window_days * DAY_S
+        late = []
+        for post in posts:
+            comments = self.comments(group, post, now_ts)
+            page = [c for c in comments if c.from_id == -group.id and c.thread]
+            for c in comments:
+                if c.from_id == -group.id or c.date < since:
+                    continue
+                root = c.thread or c.id
+                replies = [p.date for p in page if p.thread == root and p.date >= c.date]
+                waited = max(0.0, ((min(replies) if replies else now_ts) - c.date) / 3600)
+                if waited > hours:
+                    late.append((c, waited))
+        return late
 
     def comment_text(self, comment: Comment) -> str:
         if comment.from_id < 0:
@@ -986,7 +1037,8 @@ class Region:
         profile is still read, its wall is not, so STALE and LOW_FREQUENCY are left out for it.
         LOW_FREQUENCY counts own posts (not reposts) of the window among the ``window`` posts
         wall.get returns; when all of those fall inside it and the wall holds more, the verdict
-        is "not evaluable", no violation.
+        is "not evaluable", no violation. UNANSWERED_COMMENT judges the comments on those posts
+        (see :meth:`unanswered_comments`).
         """
         now_ts = (now or self.now).timestamp()
         rows: list[dict[str, str]] = []
@@ -1059,6 +1111,8 @@ class Region:
                 unseen = len(wall) > len(seen) and bool(unpinned) and min(unpinned) >= since
                 if not unseen:
                     add(org, "vk", page_id, "LOW_FREQUENCY", "medium")
+            if self.comments_open(group) and self.unanswered_comments(group, seen, now_ts):
+                add(org, "vk", page_id, "UNANSWERED_COMMENT", "high")
         return rows
 
     def write_registry_csv(self, path: str | Path) -> Path:

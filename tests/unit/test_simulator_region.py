@@ -416,6 +416,40 @@ def test_pages_keep_their_posting_habit_after_the_epoch() -> None:
     assert sum(str(g.id) not in flagged for g in regular) >= 0.9 * len(regular)
 
 
+def test_unanswered_comments_are_the_slow_and_silent_pages(region: Region, truth) -> None:
+    flagged = by_rule(truth, "UNANSWERED_COMMENT")
+    assert set(flagged.values()) == {"high"}
+    judged = Counter()
+    for g in live_groups(region):
+        if g.is_closed or not region.comments_open(g):
+            assert str(g.id) not in flagged
+            continue
+        late = region.unanswered_comments(g, region.posts(g)[:20], region.now_ts)
+        assert (str(g.id) in flagged) == bool(late)
+        # Well past the 24-hour SLA: slow replies take 26 hours or more, and no comment still
+        # waiting is within two hours of it.
+        assert all(waited >= 25.9 for _, waited in late), late
+        judged[region.reply_kind(g), bool(late)] += 1
+    assert judged["prompt", True] == 0 and judged["prompt", False] > 300
+    assert judged["slow", True] > 100 and judged["never", True] > 60
+    assert 0.15 <= len(flagged) / len(live_groups(region)) <= 0.35, len(flagged)
+
+
+def test_no_citizen_comment_is_near_the_reply_sla_or_its_window(region: Region) -> None:
+    near = {24 * 3600: 2 * 3600, 30 * 86_400: 2 * 3600}
+    comments = 0
+    for g in live_groups(region):
+        for post in region.posts(g)[:20]:
+            for c in region.comments(g, post):
+                if c.from_id == -g.id:
+                    continue
+                comments += 1
+                age = region.now_ts - c.date
+                assert all(abs(age - t) >= m for t, m in near.items()), age
+                assert c.date > post.date
+    assert comments > 1000
+
+
 def test_a_run_taking_minutes_flips_no_verdict(region: Region, truth) -> None:
     assert region.ground_truth(now=NOW + timedelta(minutes=90)) == truth
     assert region.ground_truth(now=NOW - timedelta(minutes=30)) == truth
