@@ -68,6 +68,7 @@ RULES = (
     "STALE",
     "LOW_FREQUENCY",
     "UNANSWERED_COMMENT",
+    "LOW_REPLY_RATE",
 )
 # Thresholds of the ``dialog-default`` profile; the ground truth is computed for that profile.
 STALE_THRESHOLDS_DAYS = (7, 30, 90)
@@ -79,10 +80,13 @@ FREQUENCY_WEEKS = 4
 LOW_FREQUENCY_RATE = 0.2
 REPLY_SLA_HOURS = 24  # UNANSWERED_COMMENT: wall-clock hours for the page's first reply
 REPLY_WINDOW_DAYS = 30  # citizen comments older than this are not judged
-# Ages (seconds, at the epoch) no citizen comment comes closer to than two hours: the reply SLA
-# and the edge of its window, so a run taking minutes flips no verdict.
+REPLY_RATE_MIN = 0.8  # LOW_REPLY_RATE: share of citizen comments answered within ...
+REPLY_RATE_DAYS = 7  # ... this many days; a younger unanswered one is not judged yet
+# Ages (seconds, at the epoch) no citizen comment comes closer to than two hours: the reply SLA,
+# the edge of its window and the reply-rate allowance, so a run taking minutes flips no verdict.
 _COMMENT_CLEARANCES = tuple(
-    (t, 2 * 3600) for t in (REPLY_SLA_HOURS * 3600, REPLY_WINDOW_DAYS * DAY_S)
+    (t, 2 * 3600)
+    for t in (REPLY_SLA_HOURS * 3600, REPLY_WINDOW_DAYS * DAY_S, REPLY_RATE_DAYS * DAY_S)
 )
 UPCOMING_DAYS = 30  # how far past the epoch active pages keep posting
 # What else the clock brings within UPCOMING_DAYS of the epoch, per page or post. Rare enough to
@@ -881,6 +885,26 @@ class Region:
                     late.append((c, waited))
         return late
 
+    def reply_rate(
+        self, group: VkGroup, posts: Sequence[Post], now_ts: float, days: float = REPLY_RATE_DAYS
+    ) -> float | None:
+        """Share of the citizen comments on ``posts`` the page answered within ``days``, among
+        those answered or older than that (None when there is none to judge)."""
+        within = days * DAY_S
+        judged = answered = 0
+        for post in posts:
+            comments = self.comments(group, post, now_ts)
+            page = [c for c in comments if c.from_id == -group.id and c.thread]
+            for c in comments:
+                if c.from_id == -group.id:
+                    continue
+                root = c.thread or c.id
+                replies = [p.date for p in page if p.thread == root and p.date >= c.date]
+                if replies or now_ts - c.date >= within:
+                    judged += 1
+                    answered += bool(replies) and min(replies) - c.date <= within
+        return answered / judged if judged else None
+
     def comment_text(self, comment: Comment) -> str:
         if comment.from_id < 0:
             return REPLY_TEXTS[comment.text % len(REPLY_TEXTS)]
@@ -1038,7 +1062,7 @@ class Region:
         LOW_FREQUENCY counts own posts (not reposts) of the window among the ``window`` posts
         wall.get returns; when all of those fall inside it and the wall holds more, the verdict
         is "not evaluable", no violation. UNANSWERED_COMMENT judges the comments on those posts
-        (see :meth:`unanswered_comments`).
+        (see :meth:`unanswered_comments`), LOW_REPLY_RATE the share answered in a week.
         """
         now_ts = (now or self.now).timestamp()
         rows: list[dict[str, str]] = []
@@ -1113,6 +1137,9 @@ class Region:
                     add(org, "vk", page_id, "LOW_FREQUENCY", "medium")
             if self.comments_open(group) and self.unanswered_comments(group, seen, now_ts):
                 add(org, "vk", page_id, "UNANSWERED_COMMENT", "high")
+            share = self.reply_rate(group, seen, now_ts) if self.comments_open(group) else None
+            if share is not None and share < REPLY_RATE_MIN:
+                add(org, "vk", page_id, "LOW_REPLY_RATE", "medium")
         return rows
 
     def write_registry_csv(self, path: str | Path) -> Path:

@@ -44,6 +44,9 @@ def test_findings_equal_the_planted_ground_truth(demo_result):
         "CONTACT_PHONE_MISSING",
         "STALE",
         "WALL_CLOSED",
+        "LOW_FREQUENCY",
+        "UNANSWERED_COMMENT",
+        "LOW_REPLY_RATE",
     }
     assert sorted(demo_result.agreement) == planted
     for rule in planted:

@@ -435,8 +435,26 @@ def test_unanswered_comments_are_the_slow_and_silent_pages(region: Region, truth
     assert 0.15 <= len(flagged) / len(live_groups(region)) <= 0.35, len(flagged)
 
 
+def test_low_reply_rate_is_the_share_answered_within_a_week(region: Region, truth) -> None:
+    flagged = by_rule(truth, "LOW_REPLY_RATE")
+    assert set(flagged.values()) == {"medium"}
+    kinds = Counter()
+    for g in live_groups(region):
+        if g.is_closed or not region.comments_open(g):
+            assert str(g.id) not in flagged
+            continue
+        share = region.reply_rate(g, region.posts(g)[:20], region.now_ts)
+        assert (str(g.id) in flagged) == (share is not None and share < 0.8), share
+        if share is not None:
+            kinds[region.reply_kind(g), share < 0.8] += 1
+    # Prompt pages answer everything; silent ones almost nothing; slow ones about 80 %.
+    assert kinds["prompt", True] == 0 and kinds["prompt", False] > 300
+    assert kinds["never", True] > 60 and kinds["never", False] <= 0.05 * kinds["never", True]
+    assert kinds["slow", True] > 10 and kinds["slow", False] > 10
+
+
 def test_no_citizen_comment_is_near_the_reply_sla_or_its_window(region: Region) -> None:
-    near = {24 * 3600: 2 * 3600, 30 * 86_400: 2 * 3600}
+    near = {24 * 3600: 2 * 3600, 30 * 86_400: 2 * 3600, 7 * 86_400: 2 * 3600}
     comments = 0
     for g in live_groups(region):
         for post in region.posts(g)[:20]:
