@@ -856,42 +856,16 @@ class Region:
                 date = self.epoch_ts - (threshold - margin) + 60
         return date
 
-    def unanswered_comments(
-        self,
-        group: VkGroup,
-        posts: Sequence[Post],
-        now_ts: float,
-        hours: float = REPLY_SLA_HOURS,
-        window_days: float = REPLY_WINDOW_DAYS,
-    ) -> list[tuple[Comment, float]]:
-        """Citizen comments of the window on ``posts`` that waited for the page's first reply
-        longer than ``hours`` (or are still waiting), with the hours waited.
+    def first_replies(
+        self, group: VkGroup, posts: Sequence[Post], now_ts: float
+    ) -> list[tuple[Comment, int | None]]:
+        """Each citizen comment on ``posts`` visible at ``now_ts`` with the date of the page's
+        first reply to it (None while unanswered).
 
         The page answers a citizen comment with a comment in its thread written after it; a
         citizen's follow-up in a thread the page answered before waits for its own answer.
         """
-        since = now_ts - window_days * DAY_S
-        late = []
-        for post in posts:
-            comments = self.comments(group, post, now_ts)
-            page = [c for c in comments if c.from_id == -group.id and c.thread]
-            for c in comments:
-                if c.from_id == -group.id or c.date < since:
-                    continue
-                root = c.thread or c.id
-                replies = [p.date for p in page if p.thread == root and p.date >= c.date]
-                waited = max(0.0, ((min(replies) if replies else now_ts) - c.date) / 3600)
-                if waited > hours:
-                    late.append((c, waited))
-        return late
-
-    def reply_rate(
-        self, group: VkGroup, posts: Sequence[Post], now_ts: float, days: float = REPLY_RATE_DAYS
-    ) -> float | None:
-        """Share of the citizen comments on ``posts`` the page answered within ``days``, among
-        those answered or older than that (None when there is none to judge)."""
-        within = days * DAY_S
-        judged = answered = 0
+        out: list[tuple[Comment, int | None]] = []
         for post in posts:
             comments = self.comments(group, post, now_ts)
             page = [c for c in comments if c.from_id == -group.id and c.thread]
@@ -900,9 +874,42 @@ class Region:
                     continue
                 root = c.thread or c.id
                 replies = [p.date for p in page if p.thread == root and p.date >= c.date]
-                if replies or now_ts - c.date >= within:
-                    judged += 1
-                    answered += bool(replies) and min(replies) - c.date <= within
+                out.append((c, min(replies) if replies else None))
+        return out
+
+    @staticmethod
+    def unanswered_comments(
+        replies: Sequence[tuple[Comment, int | None]],
+        now_ts: float,
+        hours: float = REPLY_SLA_HOURS,
+        window_days: float = REPLY_WINDOW_DAYS,
+    ) -> list[tuple[Comment, float]]:
+        """Citizen comments of the window (from :meth:`first_replies`) that waited for the
+        page's first reply longer than ``hours`` or are still waiting, with the hours waited."""
+        since = now_ts - window_days * DAY_S
+        late = []
+        for c, replied in replies:
+            if c.date < since:
+                continue
+            waited = max(0.0, ((now_ts if replied is None else replied) - c.date) / 3600)
+            if waited > hours:
+                late.append((c, waited))
+        return late
+
+    @staticmethod
+    def reply_rate(
+        replies: Sequence[tuple[Comment, int | None]],
+        now_ts: float,
+        days: float = REPLY_RATE_DAYS,
+    ) -> float | None:
+        """Share of the citizen comments answered within ``days``, among those answered or older
+        than that (None when there is none to judge)."""
+        within = days * DAY_S
+        judged = answered = 0
+        for c, replied in replies:
+            if replied is not None or now_ts - c.date >= within:
+                judged += 1
+                answered += replied is not None and replied - c.date <= within
         return answered / judged if judged else None
 
     def comment_text(self, comment: Comment) -> str:
@@ -1062,7 +1069,7 @@ class Region:
         LOW_FREQUENCY counts own posts (not reposts) of the window among the ``window`` posts
         wall.get returns; when all of those fall inside it and the wall holds more, the verdict
         is "not evaluable", no violation. UNANSWERED_COMMENT judges the comments on those posts
-        (see :meth:`unanswered_comments`), LOW_REPLY_RATE the share answered in a week.
+        (see :meth:`first_replies`), LOW_REPLY_RATE the share answered within a week.
         """
         now_ts = (now or self.now).timestamp()
         rows: list[dict[str, str]] = []
@@ -1135,9 +1142,12 @@ class Region:
                 unseen = len(wall) > len(seen) and bool(unpinned) and min(unpinned) >= since
                 if not unseen:
                     add(org, "vk", page_id, "LOW_FREQUENCY", "medium")
-            if self.comments_open(group) and self.unanswered_comments(group, seen, now_ts):
+            if not self.comments_open(group):
+                continue
+            replies = self.first_replies(group, seen, now_ts)
+            if self.unanswered_comments(replies, now_ts):
                 add(org, "vk", page_id, "UNANSWERED_COMMENT", "high")
-            share = self.reply_rate(group, seen, now_ts) if self.comments_open(group) else None
+            share = self.reply_rate(replies, now_ts)
             if share is not None and share < REPLY_RATE_MIN:
                 add(org, "vk", page_id, "LOW_REPLY_RATE", "medium")
         return rows

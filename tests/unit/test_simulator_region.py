@@ -424,7 +424,8 @@ def test_unanswered_comments_are_the_slow_and_silent_pages(region: Region, truth
         if g.is_closed or not region.comments_open(g):
             assert str(g.id) not in flagged
             continue
-        late = region.unanswered_comments(g, region.posts(g)[:20], region.now_ts)
+        replies = region.first_replies(g, region.posts(g)[:20], region.now_ts)
+        late = region.unanswered_comments(replies, region.now_ts)
         assert (str(g.id) in flagged) == bool(late)
         # Well past the 24-hour SLA: slow replies take 26 hours or more, and no comment still
         # waiting is within two hours of it.
@@ -443,7 +444,8 @@ def test_low_reply_rate_is_the_share_answered_within_a_week(region: Region, trut
         if g.is_closed or not region.comments_open(g):
             assert str(g.id) not in flagged
             continue
-        share = region.reply_rate(g, region.posts(g)[:20], region.now_ts)
+        replies = region.first_replies(g, region.posts(g)[:20], region.now_ts)
+        share = region.reply_rate(replies, region.now_ts)
         assert (str(g.id) in flagged) == (share is not None and share < 0.8), share
         if share is not None:
             kinds[region.reply_kind(g), share < 0.8] += 1
