@@ -83,9 +83,11 @@ LOG_EVERY_S = 5.0
 GC_THRESHOLDS = (100_000, 50, 100)
 MAX_NAK_DELAY_S = 30.0
 ORGANISATIONS_PER_MESSAGE = 5  # see batch_weight
-# A batch whose flush failed for a passing reason is tried again in place this many times.
-IN_PLACE_RETRIES = 3
+# A batch whose flush failed for a passing reason (ClickHouse or NATS away) is tried again in
+# place, backing off up to the cap, for as long as the outage lasts: storage failures must not use
+# up the messages' deliveries and send good events to the dead letters.
 IN_PLACE_BACKOFF_S = 0.5
+IN_PLACE_BACKOFF_CAP_S = 15.0
 # How long a restarted evaluator waits for the messages of a batch it must replay.
 REPLAY_PATIENCE_S = 600.0
 
@@ -398,6 +400,11 @@ class Evaluator:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), timeout)
 
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.25))
+
     async def stop(self) -> None:
         self.stopping = True
         self._wakeup.set()
@@ -419,19 +426,21 @@ class Evaluator:
         replayed = token is not None
         token = token or batch_token(batch)
         failure = await self._flush_once(batch, stored, token, replayed)
-        # A passing failure (a timeout under load) is retried in place first: handing the batch
-        # back to JetStream would let later batches overtake it, and verdicts depend on order
-        # (a page's posts read the members its snapshot gave).
-        for attempt in range(IN_PLACE_RETRIES):
-            if failure is None or failure[1] or self.stopping:
-                break
+        # A passing failure (a timeout, storage away) is retried in place until it passes or the
+        # process stops: handing the batch back to JetStream would let later batches overtake it,
+        # and verdicts depend on order (a page's posts read the members its snapshot gave).
+        attempt = 0
+        while failure is not None and not failure[1] and not self.stopping:
+            attempt += 1
             FLUSH_FAILURES.inc()
             log.warning(
                 "batch not stored, retrying in place",
-                extra={"messages": len(batch), "attempt": attempt + 1,
+                extra={"messages": len(batch), "attempt": attempt,
                        "error": f"{type(failure[0]).__name__}: {failure[0]}"[:300]},
             )  # fmt: skip
-            await asyncio.sleep(IN_PLACE_BACKOFF_S * 2**attempt)
+            await self._sleep_unless_stopping(
+                min(IN_PLACE_BACKOFF_CAP_S, IN_PLACE_BACKOFF_S * 2 ** (attempt - 1))
+            )
             for raw, _ in batch:
                 with contextlib.suppress(Exception):
                     await raw.in_progress()

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from gospublic import bus
 from gospublic import contracts as c
@@ -288,8 +289,9 @@ async def _has(js, stream: str, n: int) -> bool:
     return await stream_count(js, stream) >= n
 
 
-async def test_failed_insert_is_retried_then_dead_lettered(settings: Settings) -> None:
-    """A real ClickHouse failure (tables not there yet): nak with a delay, then dead-letter."""
+async def test_storage_away_holds_the_batch_until_it_can_be_stored(settings: Settings) -> None:
+    """A real ClickHouse failure (tables not there yet) neither acks nor dead-letters: the batch
+    waits in place, not ready, and is stored once the tables exist."""
     from services.evaluator.main import Evaluator
     from services.evaluator.profiles import load_profile
     from services.evaluator.state import EvaluatorState
@@ -303,35 +305,32 @@ async def test_failed_insert_is_retried_then_dead_lettered(settings: Settings) -
     state = EvaluatorState()
     evaluator = Evaluator(settings, load_profile("foundation"), store, state, js)
 
-    async def deliver(expected: int) -> list:
-        messages = await sub.fetch(expected, timeout=10)
-        assert len(messages) == expected
-        await evaluator.receive(messages)
-        token, batch = evaluator.next_batch()  # a retried batch comes back whole, same token
-        await evaluator.flush(batch, token=token)
-        return messages
-
     try:
-        await bus.publish_all(js, [register()])
-        first = await deliver(1)
-        assert first[0].metadata.num_delivered == 1
-        assert state.orgs == {}  # rolled back
+        await bus.publish_all(js, sweep_events("s1", stale_days=40))
+        messages = await sub.fetch(3, timeout=10)
+        assert len(messages) == 3
+        await evaluator.receive(messages)
+        token, batch = evaluator.next_batch()
+        flushing = asyncio.create_task(evaluator.flush(batch, token=token))
+
+        def failures() -> float:
+            return REGISTRY.get_sample_value("gospublic_evaluator_flush_failures_total") or 0.0
+
+        async def retried_twice() -> bool:
+            return failures() >= failures_before + 2
+
+        failures_before = failures()
+        await wait_for(retried_twice, "two failed attempts", timeout=20)
+        assert not flushing.done()
+        assert not evaluator.storing  # /readyz says not ready
         assert await stream_count(js, c.DEADLETTER_STREAM) == 0
-
-        second = await deliver(1)  # redelivered after the nak delay, fails again: the limit
-        assert second[0].metadata.num_delivered == 2
-
-        async def one_dead_letter() -> bool:
-            return await stream_count(js, c.DEADLETTER_STREAM) == 1
-
-        await wait_for(one_dead_letter, "the dead letter", timeout=10)
-        (dead,) = await stream_messages(js, c.DEADLETTER_STREAM)
-        assert dead["reason"].startswith("failed 2 deliveries, last error:")
+        assert await bus.consumer_pending(js, c.EVENTS_STREAM, "test-evaluator") == (0, 3)
 
         await store.migrate()
-        await bus.publish_all(js, sweep_events("s1", stale_days=40))
-        await deliver(3)
+        await asyncio.wait_for(flushing, timeout=30)
+        assert evaluator.storing
         assert (await store.table_rows())["post_observations"] == 5
+        assert await stream_count(js, c.DEADLETTER_STREAM) == 0
 
         async def all_acked() -> bool:  # an ack is a message of its own: it may still be on its way
             return await bus.consumer_pending(js, c.EVENTS_STREAM, "test-evaluator") == (0, 0)
