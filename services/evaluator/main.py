@@ -441,7 +441,7 @@ class Evaluator:
             await self._sleep_unless_stopping(
                 min(IN_PLACE_BACKOFF_CAP_S, IN_PLACE_BACKOFF_S * 2 ** (attempt - 1))
             )
-            for raw, _ in batch:
+            for raw, _ in (*batch, *self.buffer):  # the batch fetched ahead waits too
                 with contextlib.suppress(Exception):
                     await raw.in_progress()
             failure = await self._flush_once(batch, failure[2], token, replayed)
