@@ -262,13 +262,18 @@ class CollectTask(Event):
     pages: tuple[PageRef, ...]
 
 
-class AlertLabels(_Model):
+class OrgLabels(_Model):
+    """The organisation's part of ``AlertLabels``: what a subscription matches scores by."""
+
     org_id: str
     org_name: str
     founder: str
     municipality: str
     sphere: str
     level: str
+
+
+class AlertLabels(OrgLabels):
     platform: str
     page_id: str
     page_url: str
@@ -296,17 +301,6 @@ class ViolationResolved(Event):
     summary: str = Field(max_length=5000)
     opened_at: AwareDatetime
     resolved_at: AwareDatetime
-
-
-class OrgLabels(_Model):
-    """The organisation's part of ``AlertLabels``: what a subscription matches scores by."""
-
-    org_id: str
-    org_name: str
-    founder: str
-    municipality: str
-    sphere: str
-    level: str
 
 
 # Score components, each 0..100: "Оформление", "Частотность", "Вовлеченность", "Отклик" (the mean
