@@ -101,10 +101,9 @@ class Mailbox:
     """What the SMTP server received: new alerts per group title, and messages sent again.
 
     A notifier killed after the server accepted a message and before it recorded the sending
-    does not know it was sent: it sends it again, under the same Message-ID (the receiver's key to
-    drop it) when nothing joined its group meanwhile, else as a new message in which the alerts of
-    the lost one are new again. A resend under the same Message-ID is counted apart; an alert
-    announced as new in two different messages is a duplicate.
+    finds its recorded intent on restart and sends that very message again, under the same
+    Message-ID (the receiver's key to drop it). A resend under the same Message-ID is counted
+    apart; an alert announced as new in two different messages is a duplicate.
     """
 
     messages: int

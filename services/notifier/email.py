@@ -20,6 +20,8 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from email import message_from_bytes
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
@@ -336,6 +338,13 @@ def render_text(notification: Notification, settings: Settings) -> str:
 
 def message_id(notification: Notification) -> str:
     return f"<{notification.message_key}@gospublic>"
+
+
+def from_bytes(data: bytes) -> EmailMessage:
+    """A message rendered earlier, as it was (same headers, Message-ID included)."""
+    message = message_from_bytes(data, policy=email_policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
 
 
 def render(notification: Notification, settings: Settings, now: datetime) -> EmailMessage:

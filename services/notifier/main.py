@@ -39,6 +39,7 @@ import logging
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from functools import partial
 from pathlib import Path
 
@@ -54,11 +55,12 @@ from gospublic.settings import Settings
 
 from . import digest, email, webhook
 from .grafana import Annotator
-from .nflog import RESOLUTION_RETENTION, NotificationLog
+from .nflog import RESOLUTION_RETENTION, Intent, NotificationLog
 from .pipeline import (
     INHIBITED,
     SILENCED,
     AlertEvent,
+    LogEntry,
     LogKey,
     Notification,
     Pipeline,
@@ -225,6 +227,8 @@ class Notifier:
         self._email_slots = asyncio.Semaphore(settings.notifier_send_concurrency)
         self._http_slots = asyncio.Semaphore(settings.notifier_send_concurrency)
         self._inflight: dict[LogKey, asyncio.Task] = {}
+        # E-mails begun before a restart and not recorded: sent again as they were, first.
+        self._intents: dict[LogKey, Intent] = {}
         self._digest_task: asyncio.Task | None = None
         self._digest_retry_at: datetime | None = None
         self._gauges_at = datetime.min.replace(tzinfo=UTC)
@@ -232,7 +236,7 @@ class Notifier:
     async def restore(self, store: NotificationLog, *, schedule: bool = True) -> None:
         """Load the log, the alerts, the resolutions and the annotation ids from KV."""
         self.store = store
-        alerts, entries = await store.load()
+        alerts, entries, self._intents = await store.load_state()
         now = c.utcnow()
         self.pipeline = Pipeline(self.subscriptions, log=entries, silences=self.silences())
         for event in alerts:
@@ -257,6 +261,7 @@ class Notifier:
             extra={
                 "alerts": len(alerts),
                 "log_entries": len(entries),
+                "unrecorded_emails": len(self._intents),
                 "groups": len(self.pipeline.groups),
                 "resolutions": len(self.resolutions),
                 "scored_organisations": len(self.scores),
@@ -380,6 +385,12 @@ class Notifier:
 
     async def tick(self) -> None:
         now = c.utcnow()
+        for key, intent in list(self._intents.items()):
+            # Before any flush of its group: that flush is skipped while this is in flight.
+            if key not in self._inflight:
+                task = asyncio.create_task(self._redeliver(key, intent), name="redeliver")
+                self._inflight[key] = task
+                task.add_done_callback(partial(self._delivered, key))
         for notification in self.pipeline.due(now):
             key = notification.log_key
             if key in self._inflight:
@@ -431,11 +442,9 @@ class Notifier:
         if kind == "email":
             async with self._email_slots:
                 # Building MIME is the costliest step here; off the loop, NATS keeps flowing.
-                message = await asyncio.to_thread(
-                    email.render, notification, self.settings, c.utcnow()
-                )
-                result = await email.send(self.settings, message)
-            return result.ok, result.code, result.error, {"message_id": message["Message-ID"]}
+                message, intent = await asyncio.to_thread(self._render_email, notification)
+                ok, code, error = await self._send_email(notification.log_key, message, intent)
+            return ok, code, error, {"message_id": message["Message-ID"]}
         if kind == "webhook":
             assert self.http is not None
             async with self._http_slots:
@@ -446,6 +455,72 @@ class Notifier:
         else:
             return False, None, f"unknown receiver kind {kind!r}", {}
         return http_result.ok, http_result.status, http_result.error, {}
+
+    def _render_email(self, notification: Notification) -> tuple[EmailMessage, Intent]:
+        message = email.render(notification, self.settings, c.utcnow())
+        intent = Intent(
+            str(message["Message-ID"]),
+            message.as_bytes(),
+            notification.firing_ids,
+            notification.resolved_ids,
+        )
+        return message, intent
+
+    async def _send_email(
+        self, key: LogKey, message: EmailMessage, intent: Intent
+    ) -> tuple[bool, int | None, str]:
+        """Record the intent, then send; a refused message takes its intent back."""
+        assert self.store is not None
+        previous = self.pipeline.log.get(key)
+        try:
+            await self.store.begin(key, previous, intent)
+        except Exception as exc:
+            # Unsent is better than sent without a trace: the next flush decides again.
+            log.warning("cannot record an e-mail before sending it", exc_info=True)
+            return False, None, f"intent not recorded: {type(exc).__name__}"
+        result = await email.send(self.settings, message)
+        if not result.ok:
+            try:
+                await self.store.abandon(key, previous)
+            except Exception:
+                # Left in place it is sent on restart: a retry the next flush would make anyway.
+                log.warning("cannot take back the intent of an unsent e-mail", exc_info=True)
+        return result.ok, result.code, result.error
+
+    async def _redeliver(self, key: LogKey, intent: Intent) -> None:
+        """Send an e-mail begun before a restart exactly as it was, then record it."""
+        assert self.store is not None
+        extra = {"route": key[0], "message_id": intent.message_id}
+        async with self._email_slots:
+            result = await email.send(self.settings, email.from_bytes(intent.message))
+        receiver = f"{key[0]}/email"
+        if not result.ok:
+            NOTIFICATIONS.labels(receiver=receiver, result="failed").inc()
+            log.error(
+                "unrecorded e-mail not sent again; retried at the next tick",
+                extra={**extra, "code": result.code, "error": result.error},
+            )
+            return
+        NOTIFICATIONS.labels(receiver=receiver, result="sent").inc()
+        log.info("unrecorded e-mail sent again under its Message-ID", extra=extra)
+        entry = LogEntry(intent.firing, intent.resolved, c.utcnow())
+        self.pipeline.record(key, entry)
+        self._intents.pop(key, None)
+        await self._put_entry(key, entry, extra)
+
+    async def _put_entry(self, key: LogKey, entry: LogEntry, extra: dict) -> None:
+        assert self.store is not None
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                await self.store.put_entry(key, entry)
+                return
+            except Exception:
+                if attempt == RECORD_ATTEMPTS:
+                    # Delivered but not recorded: this process will not resend; a restart
+                    # sends the same message again under its Message-ID.
+                    log.exception("cannot record a notification in the log", extra=extra)
+                else:
+                    await asyncio.sleep(0.2 * attempt)
 
     async def _deliver(self, notification: Notification) -> None:
         assert self.store is not None
@@ -478,16 +553,7 @@ class Notifier:
             NOTIFICATIONS.labels(receiver=receiver, result="sent").inc()
             log.info("notification sent", extra={**extra, **more})
         entry = self.pipeline.mark_sent(notification, c.utcnow())
-        for attempt in range(1, RECORD_ATTEMPTS + 1):
-            try:
-                await self.store.record(notification, entry)
-                break
-            except Exception:
-                if attempt == RECORD_ATTEMPTS:
-                    # Delivered but not recorded: this process will not resend; a restart might.
-                    log.exception("cannot record a notification in the log", extra=extra)
-                else:
-                    await asyncio.sleep(0.2 * attempt)
+        await self._put_entry(notification.log_key, entry, extra)
 
     async def _forget(self) -> None:
         async with self._kv_lock:

@@ -7,6 +7,12 @@ Two kinds of keys live in the bucket:
   dedup decision needs "is anything firing now that was not in the last message" and "was this
   resolved alert ever announced", which a single hash cannot answer. A log entry with nothing firing
   decides exactly like no entry, so it is deleted instead of stored.
+  While an e-mail is being sent, the same key holds its *intent* as well (``pending``): the exact
+  rendered message (with its Message-ID) and the firing and resolved ids it will record. SMTP cannot
+  be asked whether a message arrived, so a notifier killed after the server's ``250`` and before
+  its record finds the intent on restart, sends that very message again (same Message-ID: the
+  receiver's key to drop it) and records it, before its group may flush. One key for both means
+  recording the sending clears the intent in the same write.
 - ``alert.<hash>`` — the latest event (``ViolationOpened`` or ``ViolationResolved``) of every alert
   the notifier still holds. It is written before the ALERTS message is acked and deleted once the
   pipeline forgets the alert (resolved and notified).
@@ -32,9 +38,12 @@ and the log entries keep that from resending anything already delivered.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
+import zlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from nats.js import JetStreamContext
@@ -88,14 +97,58 @@ def encode_entry(key: LogKey, entry: LogEntry) -> bytes:
     return json.dumps(record, ensure_ascii=False).encode()
 
 
-def decode_entry(data: bytes) -> tuple[LogKey, LogEntry]:
+@dataclass(frozen=True)
+class Intent:
+    """An e-mail about to be sent: the message as rendered and the log entry it leads to."""
+
+    message_id: str
+    message: bytes
+    firing: frozenset[str]
+    resolved: frozenset[str]
+
+
+def encode_intent(key: LogKey, previous: LogEntry | None, intent: Intent) -> bytes:
+    """The log value while ``intent`` is in flight: the previous entry (if any) plus the intent."""
+    route, receiver, group = key
+    record: dict = {"route": route, "receiver": receiver, "group": group}
+    if previous is not None:
+        record.update(json.loads(encode_entry(key, previous)))
+    record["pending"] = {
+        "message_id": intent.message_id,
+        # Compressed: a municipality's message lists thousands of alerts in text and HTML.
+        "message": base64.b64encode(zlib.compress(intent.message, 6)).decode(),
+        "firing": sorted(intent.firing),
+        "resolved": sorted(intent.resolved),
+    }
+    return json.dumps(record, ensure_ascii=False).encode()
+
+
+def decode_value(data: bytes) -> tuple[LogKey, LogEntry | None, Intent | None]:
+    """A log value: its entry (None while only an intent exists) and its intent, if any."""
     record = json.loads(data)
     key = (str(record["route"]), str(record["receiver"]), str(record["group"]))
-    entry = LogEntry(
-        frozenset(map(str, record["firing"])),
-        frozenset(map(str, record["resolved"])),
-        datetime.fromisoformat(record["sent_at"]),
-    )
+    entry = None
+    if "sent_at" in record:
+        entry = LogEntry(
+            frozenset(map(str, record["firing"])),
+            frozenset(map(str, record["resolved"])),
+            datetime.fromisoformat(record["sent_at"]),
+        )
+    intent = None
+    if (pending := record.get("pending")) is not None:
+        intent = Intent(
+            str(pending["message_id"]),
+            zlib.decompress(base64.b64decode(pending["message"])),
+            frozenset(map(str, pending["firing"])),
+            frozenset(map(str, pending["resolved"])),
+        )
+    return key, entry, intent
+
+
+def decode_entry(data: bytes) -> tuple[LogKey, LogEntry]:
+    key, entry, _ = decode_value(data)
+    if entry is None:
+        raise ValueError("a log value with an intent only")
     return key, entry
 
 
@@ -118,6 +171,13 @@ class NotificationLog:
 
     async def load(self) -> tuple[list[AlertEvent], dict[LogKey, LogEntry]]:
         """Active alerts (oldest first) and the log; unreadable values are logged and skipped."""
+        alerts, entries, _ = await self.load_state()
+        return alerts, entries
+
+    async def load_state(
+        self,
+    ) -> tuple[list[AlertEvent], dict[LogKey, LogEntry], dict[LogKey, Intent]]:
+        """Like :meth:`load`, plus the e-mails whose sending was begun and not recorded."""
         alerts: list[AlertEvent] = []
         for key, value in await self._scan(ALERT_PREFIX):
             try:
@@ -131,16 +191,20 @@ class NotificationLog:
                 alerts.append(event)
         alerts.sort(key=lambda e: e.observed_at)
         entries: dict[LogKey, LogEntry] = {}
+        intents: dict[LogKey, Intent] = {}
         for key, value in await self._scan(LOG_PREFIX):
             try:
-                log_id, entry = decode_entry(value)
-            except (ValueError, KeyError, TypeError) as exc:
+                log_id, entry, intent = decode_value(value)
+            except (ValueError, KeyError, TypeError, zlib.error) as exc:
                 log.warning(
                     "skipping an unreadable log entry", extra={"key": key, "reason": str(exc)}
                 )
                 continue
-            entries[log_id] = entry
-        return alerts, entries
+            if entry is not None:
+                entries[log_id] = entry
+            if intent is not None:
+                intents[log_id] = intent
+        return alerts, entries, intents
 
     async def save_alerts(self, events: list[AlertEvent]) -> None:
         """Store each alert's latest event; a resolution is also kept for the digest."""
@@ -287,9 +351,20 @@ class NotificationLog:
     async def forget_alerts(self, violation_ids: list[str]) -> None:
         await _bounded([self.kv.delete(alert_key(vid)) for vid in violation_ids])
 
+    async def begin(self, key: LogKey, previous: LogEntry | None, intent: Intent) -> None:
+        """Before sending: store the intent next to the entry it will replace."""
+        await self.kv.put(log_key(key), encode_intent(key, previous, intent))
+
+    async def abandon(self, key: LogKey, previous: LogEntry | None) -> None:
+        """The e-mail was not accepted: the log goes back to the previous entry, no intent."""
+        await self.put_entry(key, previous)
+
     async def record(self, notification: Notification, entry: LogEntry) -> None:
-        key = notification.log_key
-        if entry.firing:
+        await self.put_entry(notification.log_key, entry)
+
+    async def put_entry(self, key: LogKey, entry: LogEntry | None) -> None:
+        """Store ``entry`` as the whole value of its key (so any intent there is cleared)."""
+        if entry is not None and entry.firing:
             await self.kv.put(log_key(key), encode_entry(key, entry))
         else:
             await self.kv.delete(log_key(key))

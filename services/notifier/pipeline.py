@@ -346,6 +346,14 @@ class Pipeline:
                 self._finish(gkey, group)
         return entry
 
+    def record(self, key: LogKey, entry: LogEntry) -> None:
+        """Record a message sent outside a flush: an intent found on restart, sent again."""
+        self._changes += 1
+        if entry.firing:
+            self.log[key] = entry
+        else:
+            self.log.pop(key, None)
+
     def take_forgotten(self) -> list[str]:
         """Violation ids no group holds any more (resolved and dealt with) since the last call."""
         forgotten, self._forgotten = self._forgotten, []

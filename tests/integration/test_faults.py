@@ -4,10 +4,10 @@ The whole topology runs as processes on a small region slice (``conftest.slice_p
 collector or the notifier is killed with SIGKILL and started again, the nats-server is restarted on
 its store, ClickHouse's directory is made unwritable for a while, the SMTP server refuses mail for a
 while. Afterwards every page and post the simulator planted is a row in ClickHouse exactly once,
-and every violation opened reached the SMTP server as a new alert exactly once — except that a
-notifier killed between the server's acceptance and its own record announces the alerts of that
-message again (SMTP cannot be told twice is once; see docs/DESIGN.md). (The kill -9 of the
-evaluator is ``test_evaluator_crash.py``.)
+and every violation opened reached the SMTP server as a new alert under exactly one Message-ID. A
+notifier killed between the server's acceptance and its own record sends that very message again
+after the restart, under the same Message-ID (SMTP cannot be told twice is once; see
+docs/DESIGN.md). (The kill -9 of the evaluator is ``test_evaluator_crash.py``.)
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from gospublic.settings import Settings
 from services.notifier import email as mail
 from services.notifier.mailsink import MailSink
 from services.notifier.main import serve
+from services.notifier.nflog import Intent, NotificationLog
 from services.notifier.pipeline import Pipeline
 from services.notifier.subscriptions import parse_subscriptions
 
@@ -347,3 +348,63 @@ async def test_auth_without_leaking_the_password(scripted, caplog) -> None:
         result = await mail.send(bad, a_message())
     assert not result.ok and result.code == 535
     assert "wrong-Pa55word" not in caplog.text and "wrong-Pa55word" not in result.error
+
+
+async def test_an_email_sent_but_not_recorded_is_sent_again_as_it_was(
+    nats_server, notifier_settings, sink
+) -> None:
+    """The state a kill -9 between the server's 250 and the record leaves: the intent, no entry."""
+    nc = await bus.connect(nats_server.url, notifier_settings, "test")
+    js = nc.jetstream()
+    await bus.ensure_topology(js, notifier_settings)
+    school = opened("v1", "МБОУ СОШ №1")
+    await bus.publish_all(js, [outgoing(school)])
+    running = Running(nats_server.url, notifier_settings)
+    try:
+        # cur: two addresses; founder: one.
+        await wait_for(lambda: len(sink.messages) >= 3)
+        await wait_for(lambda: pending() == 0)
+    finally:
+        assert await running.close() == 0
+
+    store = await NotificationLog.open(js)
+    _, entries, intents = await store.load_state()
+    assert intents == {}
+    [key] = [k for k in entries if k[0] == "cur" and "ops@cur.example.org" in k[1]]
+    [first] = [r for r in sink.messages if list(r.rcpt_tos) == ["ops@cur.example.org"]]
+    first_id = parsed(first.content)["Message-ID"]
+    intent = Intent(first_id, first.content, entries[key].firing, entries[key].resolved)
+    await store.begin(key, None, intent)
+    # Meanwhile another alert joined the group: it alone is new in the next message.
+    newcomer = opened("v4", "МБОУ СОШ №4")
+    await bus.publish_all(js, [outgoing(newcomer)])
+
+    running = Running(nats_server.url, notifier_settings)
+    try:
+        await wait_for(lambda: len(sink.messages) >= 7)
+        await wait_for(lambda: pending() == 0)
+        await asyncio.sleep(1.2)
+        later = [parsed(r.content) for r in sink.messages[3:]]
+        assert len(later) == 4
+    finally:
+        assert await running.close() == 0
+        await nc.close()
+    to_ops = [m for m in later if m["To"] == "ops@cur.example.org"]
+    assert to_ops[0]["Message-ID"] == first_id
+    assert to_ops[0]["Subject"] == f"[GosPublic] {TOWN}: 1 нарушение (1 новое)"
+    assert to_ops[1]["Message-ID"] != first_id
+    assert to_ops[1]["Subject"] == f"[GosPublic] {TOWN}: 2 нарушения (1 новое)"
+    assert sorted(m["Subject"] for m in later if m["To"] != "ops@cur.example.org") == [
+        f"[GosPublic] {TOWN}: 2 нарушения (1 новое)",
+        "[GosPublic] Отдел образования: 2 нарушения (1 новое)",
+    ]
+    _, entries, intents = await _reload(nats_server.url, notifier_settings)
+    assert intents == {} and entries[key].firing == frozenset({"v1", "v4"})
+
+
+async def _reload(url: str, settings: Settings):
+    nc = await bus.connect(url, settings, "test-reload")
+    try:
+        return await (await NotificationLog.open(nc.jetstream())).load_state()
+    finally:
+        await nc.close()
