@@ -116,7 +116,7 @@ def encode_intent(key: LogKey, previous: LogEntry | None, intent: Intent) -> byt
     record["pending"] = {
         "message_id": intent.message_id,
         # Compressed: a municipality's message lists thousands of alerts in text and HTML.
-        "message": base64.b64encode(zlib.compress(intent.message, 6)).decode(),
+        "message": base64.b64encode(zlib.compress(intent.message, 1)).decode(),
         "firing": sorted(intent.firing),
         "resolved": sorted(intent.resolved),
     }

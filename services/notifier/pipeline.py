@@ -174,14 +174,27 @@ class Group:
     next_flush: datetime
     alerts: dict[str, Alert] = field(default_factory=dict)
     inflight: _Flush | None = None
+    # Kept with every change: a flush of a group of thousands reads them instead of a scan.
+    firing: set[str] = field(default_factory=set)
+    resolved: set[str] = field(default_factory=set)
 
     @property
     def id(self) -> str:
         return group_id(self.route.name, self.key)
 
+    def put(self, alert: Alert) -> None:
+        vid = alert.violation_id
+        self.alerts[vid] = alert
+        (self.firing if alert.firing else self.resolved).add(vid)
+        (self.resolved if alert.firing else self.firing).discard(vid)
+
+    def drop(self, violation_id: str) -> None:
+        self.alerts.pop(violation_id, None)
+        self.firing.discard(violation_id)
+        self.resolved.discard(violation_id)
+
     def ids(self) -> tuple[frozenset[str], frozenset[str]]:
-        firing = frozenset(a.violation_id for a in self.alerts.values() if a.firing)
-        return firing, frozenset(self.alerts) - firing
+        return frozenset(self.firing), frozenset(self.resolved)
 
 
 class Pipeline:
@@ -209,6 +222,7 @@ class Pipeline:
         self._mute_cache: dict[str, str | None] = {}
         self._mute_version: object = None
         self._mute_now = datetime.min
+        self._active_silences: object = ()
 
     # --- ingest ----------------------------------------------------------------------------
 
@@ -232,13 +246,13 @@ class Pipeline:
                     continue
                 group = Group(route, gkey[1], now, now + route.group_wait)
                 self.groups[gkey] = group
-            group.alerts[vid] = alert
+            group.put(alert)
             keys.add(gkey)
         # Labels can change (an organisation renamed or moved): leave the groups it no longer fits.
         for gkey in self._members.get(vid, set()) - keys:
             group = self.groups.get(gkey)
             if group is not None:
-                group.alerts.pop(vid, None)
+                group.drop(vid)
                 if not group.alerts and group.inflight is None:
                     del self.groups[gkey]
         if keys:
@@ -273,12 +287,16 @@ class Pipeline:
     def _unmuted(self, group: Group, now: datetime) -> tuple[frozenset[str], frozenset[str]]:
         """The firing and resolved ids the group may speak of, after inhibition and silences."""
         self._mutes_as_of(now)
+        if not self.inhibitor.sources and not self._active_silences:
+            # Nothing can be muted (the common case): no per-alert look at a group of thousands.
+            return group.ids()
         alerts = self._silence(self._inhibit(group.alerts.values()))
         firing = frozenset(a.violation_id for a in alerts if a.firing)
         return firing, frozenset(a.violation_id for a in alerts) - firing
 
     def _mutes_as_of(self, now: datetime) -> None:
-        version = (self.inhibitor.version, self.silences.active_ids(now))
+        self._active_silences = self.silences.active_ids(now)
+        version = (self.inhibitor.version, self._active_silences)
         if version != self._mute_version or len(self._mute_cache) > 2 * len(self.alerts) + 100:
             self._mute_version = version
             self._mute_cache = {}
@@ -443,7 +461,7 @@ class Pipeline:
         for vid, event_id in group.inflight.resolved.items():
             alert = group.alerts.get(vid)
             if alert is not None and not alert.firing and alert.event.event_id == event_id:
-                del group.alerts[vid]
+                group.drop(vid)
                 members = self._members.get(vid, set())
                 members.discard(gkey)
                 if not members:
