@@ -21,8 +21,8 @@ from email import policy
 from pathlib import Path
 
 import pytest
+from nats.js.errors import NotFoundError
 
-from gospublic import bus
 from gospublic import contracts as c
 from services.notifier.mailsink import MailSink
 
@@ -108,7 +108,7 @@ async def acked_events(js) -> int:
     """The evaluator's ack floor on EVENTS (0 before its durable exists)."""
     try:
         info = await js.consumer_info(c.EVENTS_STREAM, c.EVALUATOR_DURABLE)
-    except Exception:
+    except NotFoundError:
         return 0
     return info.ack_floor.stream_seq
 
@@ -177,7 +177,3 @@ def unwritable(directory: Path) -> Iterator[None]:
         yield
     finally:
         apply(False)
-
-
-async def consumer_pending(js, stream: str, durable: str) -> tuple[int, int]:
-    return await bus.consumer_pending(js, stream, durable)

@@ -21,13 +21,13 @@ from faultkit import (
     FlakySink,
     acked_events,
     assert_exactly_once,
-    consumer_pending,
     dead_letters,
     tasks_left,
     unwritable,
     wait_until,
 )
 
+from gospublic import bus
 from gospublic import contracts as c
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -120,7 +120,7 @@ async def test_clickhouse_failing_for_a_while(slice_pipeline) -> None:
             floor = await acked_events(js)
             await asyncio.sleep(4)
             assert await acked_events(js) == floor
-            pending, unacked = await consumer_pending(js, c.EVENTS_STREAM, c.EVALUATOR_DURABLE)
+            pending, unacked = await bus.consumer_pending(js, c.EVENTS_STREAM, c.EVALUATOR_DURABLE)
             assert pending + unacked > 0
             assert not evaluator.ready()
         await wait_until(
