@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gospublic.contracts import Organisation
 from gospublic.registry import LEVELS
 
-from .profiles import Profile, ProfileError, load_profile
+from .profiles import Profile, ProfileError, load_profile, read_yaml
 
 ASSIGNMENT_FILE = Path(__file__).resolve().parent / "assignment.yaml"
 # Keys an entry may match on, most decisive first (see the module docstring).
@@ -171,13 +170,7 @@ def parse_assignment(data: Any, source: str) -> list[tuple[Match, str]]:
 
 
 def load_assignment(path: Path) -> list[tuple[Match, str]]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"profile assignment {path}: not valid YAML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"profile assignment {path}: cannot read: {exc}") from None
-    return parse_assignment(data, str(path))
+    return parse_assignment(read_yaml(path, "profile assignment"), str(path))
 
 
 def load_book(

@@ -330,10 +330,14 @@ def load_profile(name: str, profiles_dir: Path | None = None) -> Profile:
     if not path.is_file():
         known = ", ".join(available_profiles(profiles_dir)) or "none"
         raise ProfileError(f"profile {name!r} not found at {path}; available: {known}")
+    return parse_profile(read_yaml(path, "profile"), str(path), default_name=path.stem)
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """A configuration file's YAML, or a ProfileError naming ``what`` and the path."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ProfileError(f"profile {path}: not valid YAML: {exc}") from None
+        raise ProfileError(f"{what} {path}: not valid YAML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"profile {path}: cannot read: {exc}") from None
-    return parse_profile(data, str(path), default_name=path.stem)
+        raise ProfileError(f"{what} {path}: cannot read: {exc}") from None
