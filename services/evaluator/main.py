@@ -22,6 +22,7 @@ import gc
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from gospublic.settings import Settings
 from .assignment import ProfileBook, load_book
 from .batchlog import BatchLog, Replay
 from .fastdecode import decode
-from .handlers import HANDLED_EVENTS, TABLE_COLUMNS, TABLE_ORDER, process_batch
+from .handlers import HANDLED_EVENTS, TABLE_COLUMNS, TABLE_ORDER, BatchOutput, process_batch
 from .jsbulk import BulkPublisher, PullIntake
 from .profiles import ProfileError
 
@@ -70,6 +71,11 @@ ROWS_WRITTEN = Counter(
 )
 VIOLATIONS = Counter(
     "gospublic_evaluator_violations_total", "Violation transitions published", ["transition"]
+)
+EVALUATED_AHEAD = Counter(
+    "gospublic_evaluator_batches_evaluated_ahead_total",
+    "Batches evaluated while the previous one was stored: used, or undone when it was not stored",
+    ["outcome"],
 )
 FLUSH_FAILURES = Counter(
     "gospublic_evaluator_flush_failures_total", "Batches that could not be stored or published"
@@ -154,6 +160,13 @@ class _JetStreamPublisher:
         return await bus.publish_all(self.js, messages)
 
 
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    batch: list[tuple[Any, c.Event]]
+    out: BatchOutput
+    evaluate_s: float
+
+
 class Evaluator:
     """The buffer, the flush and the acks; the rules and the rows live in ``handlers``."""
 
@@ -196,6 +209,8 @@ class Evaluator:
         self.storing = True
         self._wakeup = asyncio.Event()
         self._space = asyncio.Condition()
+        # The next batch, evaluated while the current one was being stored (see ``_evaluate_ahead``).
+        self._ahead: _Ahead | None = None
         self._since_log = {"messages": 0, "rows": 0, "opened": 0, "resolved": 0, "flushes": 0}
         self._last_log = 0.0  # the first flush is logged at once
 
@@ -366,6 +381,9 @@ class Evaluator:
                 await self._keep_held()
             if self.replays and time.monotonic() - self._replays_since > REPLAY_PATIENCE_S:
                 self._give_up_replays()
+            if self._ahead is not None:
+                await self.flush(self._ahead.batch)
+                continue
             if self.ready:
                 token, batch = self.next_batch()
                 await self.flush(batch, token=token)
@@ -473,19 +491,30 @@ class Evaluator:
         from .store import is_data_error
 
         started = time.perf_counter()
-        self.state.begin()
-        if replayed:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.batch is batch:
+            out, started = ahead.out, time.perf_counter() - ahead.evaluate_s
+            EVALUATED_AHEAD.labels("used").inc()
+        else:
+            if ahead is not None:  # not the batch it was evaluated for: evaluate again
+                self.state.rollback()
+                self._put_back(ahead.batch)
+            out = None
+        if out is None:
+            self.state.begin()
+        if out is None and replayed:
             # A replayed batch: the restored cohorts may already hold its own pages' new rates
             # (their scores were stored before the crash); evaluate as the first time, in order.
             for _, event in batch:
                 if isinstance(event, c.PostsObserved):
                     self.state.drop_engagement(event.page_ref.key)
-        try:
-            out = process_batch(self.state, [e for _, e in batch], self.profile, c.utcnow())
-        except Exception as exc:
-            self.state.rollback()
-            log.exception("an event could not be evaluated")
-            return exc, True, stored
+        if out is None:
+            try:
+                out = process_batch(self.state, [e for _, e in batch], self.profile, c.utcnow())
+            except Exception as exc:
+                self.state.rollback()
+                log.exception("an event could not be evaluated")
+                return exc, True, stored
         evaluated = time.perf_counter()
         written: dict[str, int] = {}
         # The violation log goes in after the alerts: a crash between the two leaves the
@@ -498,10 +527,15 @@ class Evaluator:
                 await self.batch_log.record(
                     token, [raw.metadata.sequence.stream for raw, _ in batch]
                 )
-            await self.store.insert_tables(
-                [(t, out.rows[t], TABLE_COLUMNS[t], f"evaluator-{token}-{t}") for t in first],
-                written,
+            storing = asyncio.ensure_future(
+                self.store.insert_tables(
+                    [(t, out.rows[t], TABLE_COLUMNS[t], f"evaluator-{token}-{t}") for t in first],
+                    written,
+                )
             )
+            await asyncio.sleep(0)  # the insert starts in its thread
+            ahead_s = await self._evaluate_ahead()
+            await storing
             inserted = time.perf_counter()
             await self.publisher.publish_all(
                 [alert_message(a) for a in out.alerts] + [scores_message(x) for x in out.scores]
@@ -514,6 +548,10 @@ class Evaluator:
             for table, n in written.items():
                 ROWS_WRITTEN.labels(table).inc(n)
         except Exception as exc:
+            if self._ahead is not None:  # evaluated on top of this batch: undone first
+                self.state.rollback()
+                self._put_back(self._ahead.batch)
+                self._ahead = None
             self.state.rollback()
             data_error = is_data_error(exc)
             if not data_error:
@@ -537,7 +575,7 @@ class Evaluator:
 
         FLUSH_SECONDS.observe(acked - started)
         FLUSH_PHASE_SECONDS.labels("evaluate").observe(evaluated - started)
-        FLUSH_PHASE_SECONDS.labels("insert").observe(inserted - evaluated)
+        FLUSH_PHASE_SECONDS.labels("insert").observe(inserted - evaluated - ahead_s)
         FLUSH_PHASE_SECONDS.labels("publish").observe(published - inserted)
         FLUSH_PHASE_SECONDS.labels("ack").observe(acked - published)
         BATCH_MESSAGES.observe(len(batch))
@@ -550,6 +588,46 @@ class Evaluator:
             VIOLATIONS.labels("resolved").inc(resolved)
         self._log_progress(len(batch), sum(written.values()), opened, resolved)
         return None
+
+    async def _evaluate_ahead(self) -> float:
+        """Evaluate the next full batch while this one is being stored; seconds it took.
+
+        The store works in its thread (chDB in C++ most of the time), so the evaluation, which is
+        Python, overlaps it instead of waiting. Its state changes are a transaction of their own on
+        top of this batch's: kept if this batch is stored, undone first if it is not. Only in the
+        steady state: nothing to replay or hold, and a full batch waiting, so that it is the batch
+        the loop would flush next anyway.
+        """
+        if (
+            self._ahead is not None
+            or self.ready
+            or self.replays
+            or self.hold_above is not None
+            or self._weight < self.settings.batch_max_messages
+        ):
+            return 0.0
+        started = time.perf_counter()
+        batch, self.buffer, self._weight = self.buffer, [], 0
+        self.state.begin()
+        try:
+            out = process_batch(self.state, [e for _, e in batch], self.profile, c.utcnow())
+        except Exception:  # evaluated again on its own, where a bad event is isolated
+            self.state.rollback()
+            self._put_back(batch)
+            return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self._ahead = _Ahead(batch, out, elapsed)
+        async with self._space:
+            self._space.notify_all()
+        return elapsed
+
+    def _put_back(self, batch: list[tuple[Any, c.Event]]) -> None:
+        """Return the messages of a batch taken ahead to the front of the buffer."""
+        EVALUATED_AHEAD.labels("undone").inc()
+        self.buffer = batch + self.buffer
+        self._weight += sum(batch_weight(event) for _, event in batch)
+        if self.buffer:
+            self.buffer_since = time.monotonic()
 
     def _set_storing(self, storing: bool, exc: Exception | None = None) -> None:
         if storing != self.storing:

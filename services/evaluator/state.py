@@ -149,18 +149,30 @@ class EvaluatorState:
         self.last_change = datetime(1970, 1, 1, tzinfo=UTC)
         # One instance of values many pages hold (see ``_share``); never changed, never undone.
         self._common: dict[tuple, tuple] = {}
-        self._journal: list[tuple[Any, Any, Any]] | None = None
+        self._journals: list[list[tuple[Any, Any, Any]]] = []
+        self._journal: list[tuple[Any, Any, Any]] | None = None  # the newest of ``_journals``
 
     # --- transactions ----------------------------------------------------------------------
 
     def begin(self) -> None:
+        """Open a transaction; one already open stays open beneath it.
+
+        Two are open while a batch is stored and the next one is evaluated: the older is
+        committed first (``commit``), the newer rolled back first (``rollback``).
+        """
         self._journal = []
+        self._journals.append(self._journal)
 
     def commit(self) -> None:
-        self._journal = None
+        """Keep the changes of the oldest open transaction."""
+        if self._journals:
+            self._journals.pop(0)
+        self._journal = self._journals[-1] if self._journals else None
 
     def rollback(self) -> None:
-        journal, self._journal = self._journal or [], None
+        """Undo the newest open transaction."""
+        journal = self._journals.pop() if self._journals else []
+        self._journal = self._journals[-1] if self._journals else None
         if any(target is self.engagement for target, _, _ in journal):
             self._cohorts = None
         for target, key, old in reversed(journal):
@@ -170,6 +182,10 @@ class EvaluatorState:
                 target.pop(key, None)
             else:
                 target[key] = old
+
+    @property
+    def open_transactions(self) -> int:
+        return len(self._journals)
 
     def _set(self, target: dict, key: Any, value: Any) -> None:
         if self._journal is not None:

@@ -339,3 +339,74 @@ async def test_storage_away_holds_the_batch_until_it_can_be_stored(settings: Set
     finally:
         await store.close()
         await nc.close()
+
+
+async def test_a_batch_evaluated_ahead_is_undone_with_a_failed_store_and_used_after(
+    settings: Settings,
+) -> None:
+    """The next full batch is evaluated while one is stored. While storing fails it is undone
+    each time (the state as if it had not been seen); once storing works both batches are stored,
+    and rows, violations and state equal one evaluation of all events in order."""
+    from services.evaluator.handlers import process_batch
+    from services.evaluator.main import Evaluator
+    from services.evaluator.profiles import load_profile
+    from services.evaluator.state import EvaluatorState
+
+    def ahead(outcome: str) -> float:
+        sample = "gospublic_evaluator_batches_evaluated_ahead_total"
+        return REGISTRY.get_sample_value(sample, {"outcome": outcome}) or 0.0
+
+    settings = settings.model_copy(update={"batch_max_messages": 3})
+    profile = load_profile("foundation")
+    nc = await bus.connect(settings.nats_url, settings, "test")
+    js = nc.jetstream()
+    await bus.ensure_topology(js, settings)
+    sub = await js.pull_subscribe("events.>", durable="test-evaluator", stream=c.EVENTS_STREAM)
+    store = await ClickHouseStore.open(settings)
+    evaluator = Evaluator(settings, profile, store, EvaluatorState(), js)
+    used, undone = ahead("used"), ahead("undone")
+    try:
+        await bus.publish_all(js, sweep_events("s1", stale_days=40))
+        await bus.publish_all(js, sweep_events("s2", stale_days=0))
+        messages = await sub.fetch(6, timeout=10)
+        assert len(messages) == 6
+        events = [c.decode(m.data) for m in messages]
+        receiving = asyncio.create_task(evaluator.receive(messages))  # waits at a full buffer
+        await wait_for(_async(lambda: len(evaluator.buffer) == 3), "the first batch")
+        token, first = evaluator.next_batch()
+        async with evaluator._space:
+            evaluator._space.notify_all()
+        await wait_for(_async(lambda: len(evaluator.buffer) == 3), "the second batch")
+        flushing = asyncio.create_task(evaluator.flush(first, token=token))
+        await wait_for(_async(lambda: ahead("undone") >= undone + 2), "two undone evaluations")
+        assert evaluator.state.open_transactions == 0
+        assert len(evaluator.buffer) == 3 and not flushing.done()
+
+        await store.migrate()
+        await asyncio.wait_for(flushing, timeout=30)
+        assert ahead("used") == used and evaluator._ahead is not None
+        await asyncio.wait_for(evaluator.flush(evaluator._ahead.batch), timeout=30)
+        assert ahead("used") == used + 1 and evaluator.state.open_transactions == 0
+        await receiving
+
+        expected_state = EvaluatorState()
+        expected = process_batch(expected_state, events[:3], profile, c.utcnow())
+        expected_second = process_batch(expected_state, events[3:], profile, c.utcnow())
+        assert set(evaluator.state.open) == set(expected_state.open)
+        assert evaluator.state.pages == expected_state.pages
+        rows = await store.table_rows()
+        assert rows["post_observations"] == 10
+        stored = len(expected.rows["violations"]) + len(expected_second.rows["violations"])
+        assert rows["violations"] == stored
+        assert expected_second.resolved >= 1  # the second sweep resolved the stale page
+        assert await stream_count(js, c.DEADLETTER_STREAM) == 0
+    finally:
+        await store.close()
+        await nc.close()
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def run() -> bool:
+        return check()
+
+    return run
