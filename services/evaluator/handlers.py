@@ -111,7 +111,7 @@ _SCORES = ScoresUpdated.schema_id()
 # Score components on a 0..1 scale in the scores table (design is a percentage already); "er",
 # the raw engagement rate, is not a score and is not published.
 _FRACTIONS = frozenset({"frequency", "engagement", "response", "compliance"})
-_PUBLISHED = _FRACTIONS | {"design"}
+_PUBLISHED = frozenset(SCORE_COMPONENTS)
 
 
 def page_url(platform: str, page_id: str) -> str:

@@ -143,7 +143,8 @@ class EvaluatorState:
         # last published (a ScoresUpdated goes out only when they change). Flat and hashed because
         # a national register has 175,000 organisations: about 320 bytes each instead of 870
         # (tracemalloc, one page per organisation).
-        # Neither is restored from the store: after a restart the first scores go out again.
+        # The scores are restored from the store, the hashes are not: after a restart each
+        # organisation's first scores go out again (a crash may have come before they went out).
         self.scores: dict[str, tuple] = {}
         self.published_scores: dict[str, int] = {}
         self.last_change = datetime(1970, 1, 1, tzinfo=UTC)

@@ -20,7 +20,7 @@ from sys import intern
 from typing import Any
 from urllib.parse import urlparse
 
-from gospublic.contracts import AlertLabels, Platform
+from gospublic.contracts import SCORE_COMPONENTS, AlertLabels, Platform
 from gospublic.settings import Settings
 
 from .state import EvaluatorState, OpenViolation, OrgRecord, PageRecord, PageState
@@ -307,18 +307,27 @@ class ClickHouseStore:
                 slot,
                 OpenViolation.of(v["violation_id"], v["severity"], labels, _aware(v["opened_at"])),
             )
-        # The latest engagement rate of each page, for the cohorts of LOW_ENGAGEMENT.
-        rates = await self.query(
-            "SELECT platform, page_id, org_id, argMax(value, scored_at) FROM {db}.scores"
-            " WHERE component = 'er' GROUP BY platform, page_id, org_id"
+        # The latest score of each page and component: the engagement rate ("er") places the page
+        # in its cohort for LOW_ENGAGEMENT; the published components are what an organisation's
+        # next ScoresUpdated averages, so that it covers all its pages, not only those seen since.
+        latest = await self.query(
+            "SELECT platform, page_id, org_id, component, argMax(value, scored_at) FROM {db}.scores"
+            " WHERE component IN {components:Array(String)}"
+            " GROUP BY platform, page_id, org_id, component",
+            {"components": ["er", *SCORE_COMPONENTS]},
         )
         keys = {(k.split(":", 1)[0], p.page_id): k for k, p in state.pages.items()}
-        for platform, page_id, org_id, rate in rates:
-            key = keys.get((platform, page_id))
+        for platform, page_id, org_id, component, value in latest:
             org = state.orgs.get(org_id)
-            if key is not None and org is not None:
+            if org is None:
+                continue
+            if component != "er":
+                state.set_score(org_id, platform, page_id, component, float(value))
+                continue
+            key = keys.get((platform, page_id))
+            if key is not None:
                 cohort = (platform, org.level, org.sphere, state.region.get(org_id, ""))
-                state.set_engagement(key, cohort, float(rate))
+                state.set_engagement(key, cohort, float(value))
         last = await self.query("SELECT max(changed_at), count() FROM {db}.violations")
         if last and last[0][1]:
             state.last_change = max(state.last_change, _aware(last[0][0]))

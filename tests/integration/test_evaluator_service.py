@@ -19,6 +19,7 @@ from gospublic import contracts as c
 from gospublic.runtime import free_port
 from gospublic.settings import Settings
 from services.evaluator.main import serve
+from services.evaluator.state import EvaluatorState
 from services.evaluator.store import ClickHouseStore
 
 pytestmark = pytest.mark.integration
@@ -294,7 +295,6 @@ async def test_storage_away_holds_the_batch_until_it_can_be_stored(settings: Set
     waits in place, not ready, and is stored once the tables exist."""
     from services.evaluator.main import Evaluator
     from services.evaluator.profiles import load_profile
-    from services.evaluator.state import EvaluatorState
 
     settings = settings.model_copy(update={"max_deliver": 2})
     nc = await bus.connect(settings.nats_url, settings, "test")
@@ -350,7 +350,6 @@ async def test_a_batch_evaluated_ahead_is_undone_with_a_failed_store_and_used_af
     from services.evaluator.handlers import process_batch
     from services.evaluator.main import Evaluator
     from services.evaluator.profiles import load_profile
-    from services.evaluator.state import EvaluatorState
 
     def ahead(outcome: str) -> float:
         sample = "gospublic_evaluator_batches_evaluated_ahead_total"
@@ -410,3 +409,54 @@ def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
         return check()
 
     return run
+
+
+async def test_a_restarted_evaluator_averages_scores_over_pages_it_has_not_seen_again(
+    settings: Settings,
+) -> None:
+    """Page scores come back from ClickHouse: after a restart an organisation's ScoresUpdated
+    still averages all its pages, not only the one seen since."""
+    from services.evaluator.handlers import TABLE_COLUMNS, TABLE_ORDER, process_batch
+    from services.evaluator.profiles import load_profile
+
+    profile = load_profile("dialog-default")
+    now = c.utcnow()
+    vk, ok = page_ref(ORG_A, "club100"), c.PageRef(platform="ok", native_id="500", org_id=ORG_A)
+    organisation = org(ORG_A, "club100").model_copy(update={"pages": (vk, ok)})
+
+    def posts(ref: c.PageRef, count: int, at) -> c.PostsObserved:
+        return c.PostsObserved.create(
+            observed_at=at, platform=ref.platform, page_ref=ref, sweep_id="s", page_id="1",
+            posts=tuple(
+                c.Post(post_id=str(i), posted_at=at - timedelta(hours=8 * i + 1), is_own=True,
+                       is_repost=False, likes=3)
+                for i in range(count)
+            ),
+        )  # fmt: skip
+
+    registered = c.OrganisationsRegistered.create(
+        observed_at=now, registry_version="1", region="36", chunk=0, chunks=1,
+        organisations=(organisation,),
+    )  # fmt: skip
+    state = EvaluatorState()
+    first = process_batch(state, [registered, posts(vk, 10, now), posts(ok, 1, now)], profile, now)
+    store = await ClickHouseStore.open(settings)
+    try:
+        await store.migrate()
+        await store.insert_tables(
+            [(t, first.rows[t], TABLE_COLUMNS[t], None) for t in TABLE_ORDER], {}
+        )
+        restored = await store.load_state()
+    finally:
+        await store.close()
+    entries = lambda s: {tuple(s[i : i + 4]) for i in range(0, len(s), 4)}  # noqa: E731
+    assert entries(restored.scores[ORG_A]) == entries(state.scores[ORG_A])
+
+    later = now + timedelta(hours=1)
+    again = [posts(vk, 2, later)]  # only the VK page is read after the restart
+    without_restart = process_batch(state, again, profile, later)
+    after_restart = process_batch(restored, again, profile, later)
+    [expected] = without_restart.scores
+    [got] = after_restart.scores
+    assert got.scores == expected.scores
+    assert "frequency" in got.scores
