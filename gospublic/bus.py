@@ -82,14 +82,54 @@ def broker_security(settings: Settings, url: str = ""):
     return None
 
 
+class ConnectionLog:
+    """One log line per change of the connection instead of a traceback per reconnect attempt.
+
+    Left alone, nats-py logs every failed attempt (two a second while the server is away) at
+    ERROR with a traceback; an operator needs to know when the connection went, why, and when it
+    came back.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.client: Client | None = None
+        self.failed_attempts = 0
+        self.last_error = ""
+
+    async def error(self, exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {exc}"[:300]
+        self.failed_attempts += 1
+        if text != self.last_error:
+            self.last_error = text
+            log.warning("nats client error", extra={"client": self.name, "error": text})
+
+    async def disconnected(self) -> None:
+        if self.client is not None and self.client.is_closed:  # our own close()
+            log.debug("nats connection closed", extra={"client": self.name})
+        else:
+            log.warning("nats disconnected, reconnecting", extra={"client": self.name})
+
+    async def reconnected(self) -> None:
+        log.info(
+            "nats reconnected",
+            extra={"client": self.name, "failed_attempts": self.failed_attempts},
+        )
+        self.failed_attempts, self.last_error = 0, ""
+
+
 async def connect(url: str, settings: Settings, name: str) -> Client:
-    return await nats.connect(
+    events = ConnectionLog(name)
+    events.client = await nats.connect(
         url,
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
+        error_cb=events.error,
+        disconnected_cb=events.disconnected,
+        reconnected_cb=events.reconnected,
         **connect_options(settings, url),
     )
+    return events.client
 
 
 def stream_configs(settings: Settings) -> list[StreamConfig]:
