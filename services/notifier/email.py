@@ -17,13 +17,14 @@ import logging
 import re
 import smtplib
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, getaddresses
 from urllib.parse import quote, urlsplit
 
 from gospublic.contracts import Severity
@@ -407,8 +408,8 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile)
 
 
-def send_now(settings: Settings, message: EmailMessage) -> None:
-    """One delivery attempt (blocking); raises the smtplib/OS error as it came."""
+def _open(settings: Settings) -> smtplib.SMTP:
+    """A connected, greeted (and, as configured, encrypted and logged-in) SMTP client."""
     timeout = settings.smtp_timeout_s
     if settings.smtp_ssl:
         client: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -423,14 +424,122 @@ def send_now(settings: Settings, message: EmailMessage) -> None:
             client.ehlo()
         if settings.smtp_user:
             client.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+    except BaseException:
+        _quit(client)
+        raise
+    return client
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    # Not ``with client``: its QUIT may fail (a 4xx reply, a reset) after the server accepted
+    # the message, and that error would make the caller retry, i.e. send the mail twice.
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
+
+
+def _transmit(client: smtplib.SMTP, message: EmailMessage, data: bytes | None) -> None:
+    """One transaction (MAIL, RCPT, DATA); ``data`` is ``message`` as already flattened.
+
+    Sending those bytes spares flattening the message a second time; the envelope is read from the
+    headers as ``send_message`` reads it. A message needing more (Bcc to strip, non-ASCII
+    addresses for SMTPUTF8) goes through ``send_message`` itself."""
+    if data is None or any(name in message for name in _SEND_MESSAGE_HEADERS):
         client.send_message(message)
-    finally:
-        # Not ``with client``: its QUIT may fail (a 4xx reply, a reset) after the server accepted
-        # the message, and that error would make the caller retry, i.e. send the mail twice.
+        return
+    sender = getaddresses([str(message["Sender"] or message["From"])])[0][1]
+    fields = [str(message[name]) for name in ("To", "Cc") if message[name] is not None]
+    recipients = [address for _, address in getaddresses(fields)]
+    if not all(address.isascii() for address in (sender, *recipients)):
+        client.send_message(message)
+        return
+    # Flattened with "\n" line ends (``as_bytes``); SMTP wants CRLF, which smtplib adds to text but
+    # not to bytes. The same lines as ``send_message`` would write: every line end becomes CRLF.
+    client.sendmail(sender, recipients, _LINE_END.sub(b"\r\n", data))
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_SEND_MESSAGE_HEADERS = ("Bcc", "Resent-Date", "Resent-From", "Resent-Sender")
+# A reused connection that turns out closed: the message never reached the server.
+_GONE = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+class Connections:
+    """SMTP connections kept open between the messages of a burst, one per concurrent sender.
+
+    A group flush can send hundreds of e-mails within seconds; a connection (TCP, EHLO, maybe TLS
+    and AUTH) per message costs more than the message. A connection goes back here only after a
+    message on it was accepted (250) and is closed after any error, so its next message starts
+    from a clean session. One idle for longer than ``idle_s`` is closed rather than reused (a
+    relay drops idle clients), and each is closed after ``max_messages``.
+    """
+
+    def __init__(self, settings: Settings, *, idle_s: float = 30.0, max_messages: int = 100):
+        self.settings = settings
+        self.idle_s = idle_s
+        self.max_messages = max_messages
+        self._idle: list[tuple[smtplib.SMTP, float, int]] = []  # client, idle since, messages
+        self._lock = threading.Lock()
+
+    def _take(self) -> tuple[smtplib.SMTP, int] | None:
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                client, since, sent = self._idle.pop()
+            if now - since <= self.idle_s:
+                return client, sent
+            _quit(client)
+
+    def _give_back(self, client: smtplib.SMTP, sent: int) -> None:
+        if sent >= self.max_messages:
+            _quit(client)
+            return
+        with self._lock:
+            self._idle.append((client, time.monotonic(), sent))
+
+    def send(self, message: EmailMessage, data: bytes | None = None) -> None:
+        """One delivery attempt (blocking) on a kept connection, or a new one; raises like
+        :func:`send_now`. A kept connection found closed is replaced once, at once: the message
+        had not been accepted on it."""
+        taken = self._take()
+        if taken is not None:
+            client, sent = taken
+            try:
+                _transmit(client, message, data)
+            except _GONE:
+                client.close()
+            except BaseException:
+                _quit(client)
+                raise
+            else:
+                self._give_back(client, sent + 1)
+                return
+        client = _open(self.settings)
         try:
-            client.quit()
-        except (smtplib.SMTPException, OSError):
-            client.close()
+            _transmit(client, message, data)
+        except BaseException:
+            _quit(client)
+            raise
+        self._give_back(client, 1)
+
+    def close(self) -> None:
+        """Say QUIT on every kept connection (blocking)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for client, _, _ in idle:
+            _quit(client)
+
+
+def send_now(settings: Settings, message: EmailMessage, data: bytes | None = None) -> None:
+    """One delivery attempt (blocking) on a connection of its own; raises the smtplib/OS error."""
+    client = _open(settings)
+    try:
+        _transmit(client, message, data)
+    finally:
+        _quit(client)
 
 
 async def send(
@@ -439,15 +548,23 @@ async def send(
     *,
     attempts: int | None = None,
     backoff_s: float | None = None,
+    data: bytes | None = None,
+    connections: Connections | None = None,
 ) -> SendResult:
-    """Deliver with retries on temporary failures; never raises for an SMTP or network error."""
+    """Deliver with retries on temporary failures; never raises for an SMTP or network error.
+
+    ``data`` is the message as already flattened (the bytes sent); ``connections`` keeps the
+    connection open for the next message, otherwise each attempt opens and closes its own."""
     attempts = attempts or settings.smtp_max_attempts
     delay = settings.smtp_retry_backoff_s if backoff_s is None else backoff_s
     failure = _Failure(None, "not attempted", False)
     for attempt in range(1, attempts + 1):
         started = time.monotonic()
         try:
-            await asyncio.to_thread(send_now, settings, message)
+            if connections is None:
+                await asyncio.to_thread(send_now, settings, message, data)
+            else:
+                await asyncio.to_thread(connections.send, message, data)
             return SendResult(True, attempt)
         except (smtplib.SMTPException, OSError) as exc:
             failure = _classify(exc)

@@ -226,6 +226,8 @@ class Notifier:
         self.ready = False
         self._kv_lock = asyncio.Lock()
         self._email_slots = asyncio.Semaphore(settings.notifier_send_concurrency)
+        # One kept SMTP connection per e-mail slot at most: a flush's burst shares them.
+        self.smtp = email.Connections(settings)
         self._http_slots = asyncio.Semaphore(settings.notifier_send_concurrency)
         self._inflight: dict[LogKey, asyncio.Task] = {}
         # E-mails begun before a restart and not recorded: sent again as they were, first.
@@ -430,6 +432,7 @@ class Notifier:
         if self._digest_task is not None:
             await asyncio.gather(self._digest_task, return_exceptions=True)
         await self._forget()
+        await asyncio.to_thread(self.smtp.close)
 
     async def run_ticker(self, stop: asyncio.Event) -> None:
         try:
@@ -485,7 +488,9 @@ class Notifier:
             # Unsent is better than sent without a trace: the next flush decides again.
             log.warning("cannot record an e-mail before sending it", exc_info=True)
             return False, None, f"intent not recorded: {type(exc).__name__}"
-        result = await email.send(self.settings, message)
+        result = await email.send(
+            self.settings, message, data=intent.message, connections=self.smtp
+        )
         if not result.ok:
             try:
                 await self.store.abandon(key, previous)
@@ -499,7 +504,12 @@ class Notifier:
         assert self.store is not None
         extra = {"route": key[0], "message_id": intent.message_id}
         async with self._email_slots:
-            result = await email.send(self.settings, email.from_bytes(intent.message))
+            result = await email.send(
+                self.settings,
+                email.from_bytes(intent.message),
+                data=intent.message,
+                connections=self.smtp,
+            )
         receiver = f"{key[0]}/email"
         if not result.ok:
             NOTIFICATIONS.labels(receiver=receiver, result="failed").inc()
@@ -617,7 +627,7 @@ class Notifier:
     async def send_digest(self, item: digest.Digest) -> bool:
         message = await asyncio.to_thread(digest.render, item, self.settings, c.utcnow())
         async with self._email_slots:
-            result = await email.send(self.settings, message)
+            result = await email.send(self.settings, message, connections=self.smtp)
         extra = {
             "to": item.address,
             "organisations": len(item.organisations),
@@ -682,6 +692,7 @@ class Notifier:
         sent = 0
         for item in items:
             sent += await self.send_digest(item)
+        await asyncio.to_thread(self.smtp.close)
         print(f"notifier: digest sent to {sent} of {len(items)} subscriber(s)", flush=True)
         return 0 if sent == len(items) else 1
 
