@@ -12,6 +12,7 @@ and reported with the SMTP code. The password never reaches a log line or an exc
 from __future__ import annotations
 
 import asyncio
+import heapq
 import html
 import logging
 import re
@@ -162,17 +163,24 @@ def subject(notification: Notification) -> str:
     return header_value(f"{BRAND} {title}: {count} ({', '.join(notes)})")
 
 
+def _severity_order(event) -> tuple:
+    labels = event.labels
+    return (
+        _SEVERITY_RANK.get(labels.severity, 99),
+        labels.org_name,
+        labels.rule,
+        event.violation_id,
+    )
+
+
 def by_severity(events):
     """Most severe first, then by organisation, rule and id: the order every receiver shows."""
-    return sorted(
-        events,
-        key=lambda e: (
-            _SEVERITY_RANK.get(e.labels.severity, 99),
-            e.labels.org_name,
-            e.labels.rule,
-            e.violation_id,
-        ),
-    )
+    return sorted(events, key=_severity_order)
+
+
+def most_severe(events, count: int = MAX_ROWS) -> list:
+    """The first ``count`` of :func:`by_severity`, without sorting a group of thousands."""
+    return heapq.nsmallest(count, events, key=_severity_order)
 
 
 def _safe_url(url: str) -> str | None:
@@ -222,7 +230,7 @@ def _org_cell(org_name: str, org_id: str, settings: Settings) -> str:
 
 def _html_rows(events, new_ids: frozenset[str], settings: Settings, *, resolved: bool) -> list[str]:
     rows = []
-    for event in by_severity(events)[:MAX_ROWS]:
+    for event in most_severe(events):
         labels = event.labels
         colour = _SEVERITY_COLOUR.get(labels.severity, "#555555")
         badge = ""
@@ -295,7 +303,7 @@ def _text_lines(
     events, new_ids: frozenset[str], settings: Settings, *, resolved: bool
 ) -> list[str]:
     lines = []
-    for number, event in enumerate(by_severity(events)[:MAX_ROWS], start=1):
+    for number, event in enumerate(most_severe(events), start=1):
         labels = event.labels
         mark = " [новое]" if not resolved and event.violation_id in new_ids else ""
         lines.append(

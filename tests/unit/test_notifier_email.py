@@ -234,3 +234,16 @@ def test_unknown_rule_falls_back_to_its_id() -> None:
     n = notify(opened("a", rule="SOMETHING_NEW"))
     text, html_body = parts(mail.render(n, SETTINGS, T0))
     assert "SOMETHING_NEW" in text and "SOMETHING_NEW" in html_body
+
+
+def test_the_rows_shown_are_the_first_of_the_full_order() -> None:
+    severities = ["low", "critical", "high", "medium", "info"]
+    events = [
+        opened(
+            f"v{n:04d}",
+            **{"org_name": f"Школа {n % 7}", "severity": severities[n % 5], "rule": "STALE"},
+        )
+        for n in range(700)
+    ]
+    assert mail.most_severe(events) == mail.by_severity(events)[: mail.MAX_ROWS]
+    assert mail.most_severe(events[:3]) == mail.by_severity(events[:3])
