@@ -204,6 +204,9 @@ class Evaluator:
         self._weight = 0  # of the buffer, in messages (see ``batch_weight``)
         self.buffer_since = 0.0
         self.stopping = False
+        # The intake is handing over its last messages: take them without waiting for space, or
+        # a flush that cannot finish (NATS away) would hold the intake's stop, and so the stop.
+        self.receiving_last = False
         # False from a failed store or publish until the next batch goes through: /readyz says
         # so, and an orchestrator sends no traffic to an evaluator that cannot store it.
         self.storing = True
@@ -243,7 +246,11 @@ class Evaluator:
         self._wakeup.set()
         async with self._space:
             await self._space.wait_for(
-                lambda: self.stopping or self._weight < self.settings.batch_max_messages
+                lambda: (
+                    self.stopping
+                    or self.receiving_last
+                    or self._weight < self.settings.batch_max_messages
+                )
             )
 
     def _accept(self, raw: Any) -> str | c.ContractError | None:
@@ -381,6 +388,9 @@ class Evaluator:
                 await self._keep_held()
             if self.replays and time.monotonic() - self._replays_since > REPLAY_PATIENCE_S:
                 self._give_up_replays()
+            if self.stopping and not self.storing:
+                self._leave_unflushed()
+                return
             if self._ahead is not None:
                 await self.flush(self._ahead.batch)
                 continue
@@ -405,6 +415,19 @@ class Evaluator:
                 self._space.notify_all()
             await self.flush(batch)
 
+    def _leave_unflushed(self) -> None:
+        """Stopping while nothing can be stored or published: what is left stays unacknowledged
+        and comes back after ack_wait, rather than holding the stop for every batch's timeout."""
+        left = len(self.buffer) + (len(self._ahead.batch) if self._ahead is not None else 0)
+        if self._ahead is not None:
+            self.state.rollback()
+            self._ahead = None
+        if left:
+            log.warning(
+                "stopping with messages not stored, to be redelivered", extra={"messages": left}
+            )
+        self._emit_progress()
+
     def next_batch(self) -> tuple[str | None, list[tuple[Any, c.Event]]]:
         """(token to reuse or None, messages): a batch to replay first, else the whole buffer."""
         if self.ready:
@@ -422,6 +445,11 @@ class Evaluator:
         deadline = time.monotonic() + seconds
         while not self.stopping and (left := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(left, 0.25))
+
+    async def receive_last(self) -> None:
+        self.receiving_last = True
+        async with self._space:
+            self._space.notify_all()
 
     async def stop(self) -> None:
         self.stopping = True
@@ -650,6 +678,7 @@ class Evaluator:
         """Nak for a delayed redelivery; the redelivered messages are put together again into
         the same batch, under the same token, since some of its inserts may have succeeded."""
         again: list[int] = []
+        nak_failed: Exception | None = None
         for raw, _ in batch:
             seq = raw.metadata.sequence.stream
             self._in_process.pop(seq, None)
@@ -659,10 +688,17 @@ class Evaluator:
                 await self._dead_letter_quietly(raw, reason)
                 continue
             again.append(seq)
+            if nak_failed is not None:  # the connection is away: the rest would fail the same way
+                continue
             try:
                 await raw.nak(delay=min(MAX_NAK_DELAY_S, 0.5 * 2**delivered))
             except Exception as exc:  # the server redelivers after ack_wait anyway
-                log.warning("nak failed", extra={"error": str(exc)[:300]})
+                nak_failed = exc
+        if nak_failed is not None:
+            log.warning(
+                "nak failed, the server redelivers after ack_wait",
+                extra={"messages": len(again), "error": str(nak_failed)[:300]},
+            )
         if token and again:
             self.replays[token] = Replay(token, frozenset(again))
             self._replay_of.update(dict.fromkeys(again, token))
@@ -796,6 +832,7 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
             flusher.result()
             return 1
         readiness["consuming"] = False
+        await evaluator.receive_last()
         await intake.stop()
         await evaluator.stop()
         await flusher

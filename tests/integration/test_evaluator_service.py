@@ -460,3 +460,32 @@ async def test_a_restarted_evaluator_averages_scores_over_pages_it_has_not_seen_
     [got] = after_restart.scores
     assert got.scores == expected.scores
     assert "frequency" in got.scores
+
+
+async def test_the_last_messages_are_taken_without_waiting_for_a_flush(settings: Settings) -> None:
+    """On stop the intake hands over what arrived; a full buffer must not hold that hand-over
+    (with NATS away the flush that would make room may not end until the stop)."""
+    from services.evaluator.main import Evaluator
+    from services.evaluator.profiles import load_profile
+
+    settings = settings.model_copy(update={"batch_max_messages": 3})
+    nc = await bus.connect(settings.nats_url, settings, "test")
+    js = nc.jetstream()
+    await bus.ensure_topology(js, settings)
+    sub = await js.pull_subscribe("events.>", durable="test-evaluator", stream=c.EVENTS_STREAM)
+    store = await ClickHouseStore.open(settings)
+    evaluator = Evaluator(settings, load_profile("foundation"), store, EvaluatorState(), js)
+    try:
+        await bus.publish_all(js, sweep_events("s1", stale_days=40))
+        await bus.publish_all(js, sweep_events("s2", stale_days=0))
+        messages = await sub.fetch(6, timeout=10)
+        receiving = asyncio.create_task(evaluator.receive(messages))
+        await wait_for(_async(lambda: len(evaluator.buffer) == 3), "a full buffer")
+        await asyncio.sleep(0.2)
+        assert not receiving.done()  # waiting for space
+        await evaluator.receive_last()
+        await asyncio.wait_for(receiving, timeout=5)
+        assert len(evaluator.buffer) == 6
+    finally:
+        await store.close()
+        await nc.close()
