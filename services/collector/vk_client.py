@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import msgspec
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
 from pydantic import SecretStr
@@ -120,6 +121,9 @@ def execute_code(calls: Sequence[tuple[str, dict[str, Any]]]) -> str:
     return "return [" + ",".join(parts) + "];"
 
 
+_JSON = msgspec.json.Decoder()
+
+
 def parse_body(status: int, content_type: str, body: bytes) -> dict[str, Any]:
     """The JSON object of a VK answer, or ``VkGarbage`` saying why it is not one."""
     data = parse_json(status, content_type, body)
@@ -136,6 +140,13 @@ def parse_json(status: int, content_type: str, body: bytes) -> Any:
         raise VkGarbage(f"HTTP {status} ({content_type or 'no content type'}, {len(body)} bytes)")
     if not body.strip():
         raise VkGarbage(f"empty body (HTTP {status})")
+    try:
+        # msgspec reads the JSON it accepts exactly as ``json`` does, in a third of the time (a
+        # collector spends a third of its CPU here); anything it refuses (NaN, huge numbers,
+        # broken input) goes the ``json`` way, which decides and explains as before.
+        return _JSON.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        pass
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -415,3 +415,43 @@ def test_naive_times_are_not_events() -> None:
         assert exc.kind == "invalid" and "observed_at" in exc.reason
     else:
         raise AssertionError("a naive time was accepted")
+
+
+# --- the answer's JSON itself ---------------------------------------------------------------------
+
+
+def _parsed(body: bytes) -> object:
+    from services.collector.vk_client import VkGarbage, parse_json
+
+    try:
+        return ("value", parse_json(200, "application/json", body))
+    except VkGarbage as exc:
+        return ("garbage", str(exc))
+
+
+def _by_json(body: bytes) -> object:
+    try:
+        return ("value", json.loads(body.decode("utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return ("garbage",)
+
+
+@CORPUS
+@given(value=junk, spaces=st.sampled_from(["", " ", "\n  "]))
+def test_json_is_read_as_the_json_module_reads_it(value: object, spaces: str) -> None:
+    """The fast reader and the ``json`` module agree on every JSON text (NaN and huge numbers
+    included): the same value, compared through its repr so that NaN equals NaN."""
+    body = (spaces + json.dumps(value, ensure_ascii=bool(len(spaces) % 2)) + spaces).encode()
+    assert repr(_parsed(body)) == repr(_by_json(body))
+
+
+@CORPUS
+@given(body=st.binary(max_size=80) | junk.map(lambda v: json.dumps(v).encode()[:-1]))
+def test_broken_json_is_garbage_with_a_reason_or_what_json_reads(body: bytes) -> None:
+    kind, *detail = _parsed(body)
+    expected = _by_json(body)
+    if kind == "value":
+        assert repr((kind, *detail)) == repr(expected)
+    else:
+        assert expected[0] == "garbage" or body[:512].lstrip().startswith(b"<") or not body.strip()
+        assert detail and detail[0]
