@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import email
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -40,7 +38,6 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from email import policy
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +46,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.collect import _cpu_seconds  # noqa: E402
-from bench.pipeline import SUBSCRIPTIONS  # noqa: E402
+from bench.pipeline import SUBSCRIPTIONS, read_mailbox  # noqa: E402
 from gospublic import bus  # noqa: E402
 from gospublic import contracts as c  # noqa: E402
 from gospublic.runtime import EmbeddedNats, free_port  # noqa: E402
@@ -66,8 +63,6 @@ RULES = (
     ("BANNED_PLATFORM_LINKS", "critical", "Ссылка на instagram.com в описании"),
     ("LOW_FREQUENCY", "medium", "1 публикация за 7 дней при норме 3"),
 )
-_NEW = re.compile(r"\((\d+) нов")
-_TITLE = re.compile(r"^\S+ (.*): \d+ наруш")
 
 
 def say(text: str) -> None:
@@ -143,24 +138,6 @@ async def fill(js, messages: list[bus.Outgoing]) -> float:
         if (start // 2000) % 50 == 49:
             say(f"  filled {start + 2000} messages")
     return time.perf_counter() - started
-
-
-def new_by_group(contents: list[bytes]) -> tuple[Counter, int]:
-    """New alerts per group title from the subjects, and messages resent under a seen Message-ID."""
-    new: Counter = Counter()
-    seen: set[str] = set()
-    resent = 0
-    for content in contents:
-        message = email.message_from_bytes(content, policy=policy.default)
-        if message["Message-ID"] in seen:
-            resent += 1
-            continue
-        seen.add(message["Message-ID"])
-        subject = str(message["Subject"])
-        title, count = _TITLE.search(subject), _NEW.search(subject)
-        if title and count:
-            new[title[1]] += int(count[1])
-    return new, resent
 
 
 def _get(port: int, path: str) -> str | None:
@@ -272,8 +249,8 @@ async def drain_once(
             process.kill()
             process.wait()
         await nc.close()
-    contents = [m.content for m in sink.messages[mail_before:]]
-    new, resent = new_by_group(contents)
+    mailbox = read_mailbox(sink.messages[mail_before:])
+    new, resent = mailbox.new_by_group, mailbox.resent
     lost = sum(max(0, n - new.get(k, 0)) for k, n in expected.items())
     duplicated = sum(max(0, n - expected.get(k, 0)) for k, n in new.items())
     drain_s = end - ready
@@ -281,7 +258,7 @@ async def drain_once(
         "events": events,
         "events_per_s": round(events / drain_s, 1),
         "cpu_s": round(cpu_end - cpu_ready, 1),
-        "emails": len(contents),
+        "emails": mailbox.messages,
         "peak_rss_mb": rss,
         "drain_s": round(drain_s, 2),
         "startup_s": round(ready - spawned, 2),

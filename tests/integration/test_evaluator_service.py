@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -111,6 +114,32 @@ def register() -> bus.Outgoing:
         ),
     )
     return bus.event_message("events.registry.organisations", event, "2026-03", 0)
+
+
+@dataclass
+class Driven:
+    """An ``Evaluator`` driven by the test itself: messages fetched from its own pull consumer."""
+
+    js: Any
+    sub: Any
+    store: ClickHouseStore
+    evaluator: Any
+
+
+@contextlib.asynccontextmanager
+async def driven_evaluator(settings: Settings, profile: Any) -> AsyncIterator[Driven]:
+    from services.evaluator.main import Evaluator
+
+    nc = await bus.connect(settings.nats_url, settings, "test")
+    js = nc.jetstream()
+    await bus.ensure_topology(js, settings)
+    sub = await js.pull_subscribe("events.>", durable="test-evaluator", stream=c.EVENTS_STREAM)
+    store = await ClickHouseStore.open(settings)
+    try:
+        yield Driven(js, sub, store, Evaluator(settings, profile, store, EvaluatorState(), js))
+    finally:
+        await store.close()
+        await nc.close()
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
@@ -293,19 +322,11 @@ async def _has(js, stream: str, n: int) -> bool:
 async def test_storage_away_holds_the_batch_until_it_can_be_stored(settings: Settings) -> None:
     """A real ClickHouse failure (tables not there yet) neither acks nor dead-letters: the batch
     waits in place, not ready, and is stored once the tables exist."""
-    from services.evaluator.main import Evaluator
     from services.evaluator.profiles import load_profile
 
     settings = settings.model_copy(update={"max_deliver": 2})
-    nc = await bus.connect(settings.nats_url, settings, "test")
-    js = nc.jetstream()
-    await bus.ensure_topology(js, settings)
-    sub = await js.pull_subscribe("events.>", durable="test-evaluator", stream=c.EVENTS_STREAM)
-    store = await ClickHouseStore.open(settings)
-    state = EvaluatorState()
-    evaluator = Evaluator(settings, load_profile("foundation"), store, state, js)
-
-    try:
+    async with driven_evaluator(settings, load_profile("foundation")) as d:
+        js, sub, store, evaluator = d.js, d.sub, d.store, d.evaluator
         await bus.publish_all(js, sweep_events("s1", stale_days=40))
         messages = await sub.fetch(3, timeout=10)
         assert len(messages) == 3
@@ -336,9 +357,6 @@ async def test_storage_away_holds_the_batch_until_it_can_be_stored(settings: Set
             return await bus.consumer_pending(js, c.EVENTS_STREAM, "test-evaluator") == (0, 0)
 
         await wait_for(all_acked, "the acks", timeout=10)
-    finally:
-        await store.close()
-        await nc.close()
 
 
 async def test_a_batch_evaluated_ahead_is_undone_with_a_failed_store_and_used_after(
@@ -348,7 +366,6 @@ async def test_a_batch_evaluated_ahead_is_undone_with_a_failed_store_and_used_af
     each time (the state as if it had not been seen); once storing works both batches are stored,
     and rows, violations and state equal one evaluation of all events in order."""
     from services.evaluator.handlers import process_batch
-    from services.evaluator.main import Evaluator
     from services.evaluator.profiles import load_profile
 
     def ahead(outcome: str) -> float:
@@ -357,14 +374,9 @@ async def test_a_batch_evaluated_ahead_is_undone_with_a_failed_store_and_used_af
 
     settings = settings.model_copy(update={"batch_max_messages": 3})
     profile = load_profile("foundation")
-    nc = await bus.connect(settings.nats_url, settings, "test")
-    js = nc.jetstream()
-    await bus.ensure_topology(js, settings)
-    sub = await js.pull_subscribe("events.>", durable="test-evaluator", stream=c.EVENTS_STREAM)
-    store = await ClickHouseStore.open(settings)
-    evaluator = Evaluator(settings, profile, store, EvaluatorState(), js)
-    used, undone = ahead("used"), ahead("undone")
-    try:
+    async with driven_evaluator(settings, profile) as d:
+        js, sub, store, evaluator = d.js, d.sub, d.store, d.evaluator
+        used, undone = ahead("used"), ahead("undone")
         await bus.publish_all(js, sweep_events("s1", stale_days=40))
         await bus.publish_all(js, sweep_events("s2", stale_days=0))
         messages = await sub.fetch(6, timeout=10)
@@ -399,9 +411,6 @@ async def test_a_batch_evaluated_ahead_is_undone_with_a_failed_store_and_used_af
         assert rows["violations"] == stored
         assert expected_second.resolved >= 1  # the second sweep resolved the stale page
         assert await stream_count(js, c.DEADLETTER_STREAM) == 0
-    finally:
-        await store.close()
-        await nc.close()
 
 
 def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
@@ -465,17 +474,11 @@ async def test_a_restarted_evaluator_averages_scores_over_pages_it_has_not_seen_
 async def test_the_last_messages_are_taken_without_waiting_for_a_flush(settings: Settings) -> None:
     """On stop the intake hands over what arrived; a full buffer must not hold that hand-over
     (with NATS away the flush that would make room may not end until the stop)."""
-    from services.evaluator.main import Evaluator
     from services.evaluator.profiles import load_profile
 
     settings = settings.model_copy(update={"batch_max_messages": 3})
-    nc = await bus.connect(settings.nats_url, settings, "test")
-    js = nc.jetstream()
-    await bus.ensure_topology(js, settings)
-    sub = await js.pull_subscribe("events.>", durable="test-evaluator", stream=c.EVENTS_STREAM)
-    store = await ClickHouseStore.open(settings)
-    evaluator = Evaluator(settings, load_profile("foundation"), store, EvaluatorState(), js)
-    try:
+    async with driven_evaluator(settings, load_profile("foundation")) as d:
+        js, sub, evaluator = d.js, d.sub, d.evaluator
         await bus.publish_all(js, sweep_events("s1", stale_days=40))
         await bus.publish_all(js, sweep_events("s2", stale_days=0))
         messages = await sub.fetch(6, timeout=10)
@@ -486,6 +489,3 @@ async def test_the_last_messages_are_taken_without_waiting_for_a_flush(settings:
         await evaluator.receive_last()
         await asyncio.wait_for(receiving, timeout=5)
         assert len(evaluator.buffer) == 6
-    finally:
-        await store.close()
-        await nc.close()
