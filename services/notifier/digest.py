@@ -503,7 +503,7 @@ def message_id(digest: Digest) -> str:
 
 def render(digest: Digest, settings: Settings, now: datetime) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = subject(digest, settings)
+    mail.set_subject(message, subject(digest, settings))
     message["From"] = mail.header_value(settings.mail_from, 300)
     message["To"] = mail.header_value(digest.address, 300)
     message["Date"] = format_datetime(now)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes
 from email import policy as email_policy
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from urllib.parse import quote, urlsplit
@@ -356,9 +357,20 @@ def from_bytes(data: bytes) -> EmailMessage:
     return message
 
 
+def set_subject(message: EmailMessage, text: str) -> None:
+    """The Subject, encoded so that every space survives the trip.
+
+    The email package folds a long non-ASCII subject into encoded words split at a space, and
+    that space is lost on reading (RFC 2047 ignores the whitespace between two encoded words): in
+    a national run one subject in six read "69нарушений (68 новых)". ``Header`` splits inside the
+    text instead, with the spaces encoded in the words. Stored as it is: lines of at most 76.
+    """
+    message.set_raw("Subject", Header(text, "utf-8", header_name="Subject").encode())
+
+
 def render(notification: Notification, settings: Settings, now: datetime) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = subject(notification)
+    set_subject(message, subject(notification))
     message["From"] = header_value(settings.mail_from, 300)
     message["To"] = header_value(notification.receiver.address, 300)
     message["Date"] = format_datetime(now)

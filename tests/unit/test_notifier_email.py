@@ -9,6 +9,8 @@ from email import policy
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gospublic.contracts import AlertLabels, ViolationOpened, ViolationResolved
 from gospublic.settings import Settings
@@ -247,3 +249,37 @@ def test_the_rows_shown_are_the_first_of_the_full_order() -> None:
     ]
     assert mail.most_severe(events) == mail.by_severity(events)[: mail.MAX_ROWS]
     assert mail.most_severe(events[:3]) == mail.by_severity(events[:3])
+
+
+_SUBJECT_WORDS = st.lists(
+    st.sampled_from(
+        ["[GosPublic]", "Камчатский", "край:", "69", "нарушений", "(68", "новых)", "МБОУ", "«Школа",
+         "№", "12»", "Ханты-Мансийский", "a", "bb", "x" * 40]
+    ),
+    min_size=1,
+    max_size=30,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(words=_SUBJECT_WORDS)
+def test_a_subject_reads_back_with_every_space(words: list[str]) -> None:
+    """The email package's own folding lost the space at an encoded-word split ("69нарушений")."""
+    text = " ".join(words)
+    message = EmailMessage()
+    mail.set_subject(message, text)
+    message["From"] = "monitor@example.org"
+    message.set_content("x")
+    for flatten in (policy.default, policy.SMTP):
+        raw = message.as_bytes(policy=flatten)
+        head = raw.replace(b"\r\n", b"\n").split(b"\n\n")[0]
+        assert all(len(line) <= 78 for line in head.split(b"\n"))
+        assert str(email.message_from_bytes(raw, policy=policy.default)["Subject"]) == text
+
+
+def test_the_subject_that_lost_its_space_in_a_national_run() -> None:
+    text = "[GosPublic] Камчатский край: 69 нарушений (68 новых)"
+    message = EmailMessage()
+    mail.set_subject(message, text)
+    message.set_content("x")
+    assert str(mail.from_bytes(message.as_bytes())["Subject"]) == text
