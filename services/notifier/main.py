@@ -54,6 +54,7 @@ from gospublic.observability import HealthServer
 from gospublic.settings import Settings
 
 from . import digest, email, webhook
+from .compact import compact
 from .grafana import Annotator
 from .nflog import RESOLUTION_RETENTION, Intent, NotificationLog
 from .pipeline import (
@@ -286,13 +287,13 @@ class Notifier:
         held = self.scores.get(event.labels.org_id)
         if held is not None and held.scored_at > event.scored_at:
             return False
-        self.scores[event.labels.org_id] = event
+        self.scores[event.labels.org_id] = compact(event)
         return True
 
     def _remember_resolution(self, event: c.ViolationResolved) -> None:
         held = self.resolutions.get(event.violation_id)
         if held is None or held.resolved_at <= event.resolved_at:
-            self.resolutions[event.violation_id] = event
+            self.resolutions[event.violation_id] = compact(event)
 
     # --- consumer --------------------------------------------------------------------------
 
