@@ -72,7 +72,7 @@ async def test_notifier_killed_mid_stream(slice_pipeline) -> None:
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait()
         assert await tasks_left(js) > 0 and await tasks_left(js) < total
-        mailed_before = len(pipeline.sink.messages)
+        mailed_before = await _settled_count(pipeline.sink.messages)
         pipeline.spawn_notifier()
         await pipeline.wait_settled(js, started, SETTLE_S)
         assert len(pipeline.sink.messages) > mailed_before
@@ -162,6 +162,17 @@ async def _fewer_tasks_than(js, n: int) -> bool:
 
 async def _more_acked_than(js, n: int) -> bool:
     return await acked_events(js) > n
+
+
+async def _settled_count(messages: list, quiet_s: float = 0.5) -> int:
+    """How many messages the server holds once none has come for ``quiet_s``: one whose data had
+    all arrived before the kill may still be on its way to the list."""
+    count = len(messages)
+    while True:
+        await asyncio.sleep(quiet_s)
+        if len(messages) == count:
+            return count
+        count = len(messages)
 
 
 async def _true(value: bool) -> bool:
