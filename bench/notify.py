@@ -46,7 +46,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.collect import _cpu_seconds  # noqa: E402
-from bench.pipeline import SUBSCRIPTIONS, read_mailbox  # noqa: E402
+from bench.pipeline import SUBSCRIPTIONS, peak_rss_mb, read_mailbox  # noqa: E402
 from gospublic import bus  # noqa: E402
 from gospublic import contracts as c  # noqa: E402
 from gospublic.runtime import EmbeddedNats, free_port  # noqa: E402
@@ -156,16 +156,6 @@ def _metric(port: int, name: str) -> float | None:
     return None
 
 
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return 0.0
-
-
 async def drain_once(
     nats: EmbeddedNats,
     settings: Settings,
@@ -241,7 +231,7 @@ async def drain_once(
                 reported = now
                 say(f"  {now - ready:.0f} s: to do {sum(pending)}, e-mails {count}")
             await asyncio.sleep(0.1)
-        rss = _peak_rss_mb(process.pid)
+        rss = peak_rss_mb(process.pid)
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 60)
     finally:
