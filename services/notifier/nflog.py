@@ -284,8 +284,8 @@ class NotificationLog:
         for org_id, scores in baseline.items():
             record = {"org_id": org_id, "scores": scores, "slot": slot.isoformat()}
             value = json.dumps(record, ensure_ascii=False).encode()
-            puts.append(self.kv.put(BASELINE_PREFIX + _hash(org_id), value))
-        await _bounded(puts)
+            puts.append((BASELINE_PREFIX + _hash(org_id), value))
+        await self._put_all(puts)
 
     async def load_baseline(self) -> dict[str, dict[str, float]]:
         found: dict[str, dict[str, float]] = {}
