@@ -22,6 +22,7 @@ import gc
 import hashlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,10 @@ EVALUATED_AHEAD = Counter(
 FLUSH_FAILURES = Counter(
     "gospublic_evaluator_flush_failures_total", "Batches that could not be stored or published"
 )
+LATE_COPIES = Counter(
+    "gospublic_evaluator_late_copies_total",
+    "Redelivered copies of messages already stored and acknowledged: acknowledged, not evaluated",
+)
 
 LOG_EVERY_S = 5.0
 # The cyclic collector is tuned for a process that holds a large acyclic state and allocates
@@ -96,6 +101,16 @@ IN_PLACE_BACKOFF_S = 0.5
 IN_PLACE_BACKOFF_CAP_S = 15.0
 # How long a restarted evaluator waits for the messages of a batch it must replay.
 REPLAY_PATIENCE_S = 600.0
+# Stream seqs remembered as done, for dropping late redelivered copies: far more than can be
+# delivered and not yet acknowledged at once (max_ack_pending), a few MB.
+REMEMBERED_DONE = 200_000
+
+
+class _Done:
+    """``_accept``'s answer for a copy of a message already stored and acknowledged."""
+
+
+DONE = _Done()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -190,6 +205,9 @@ class Evaluator:
         self._replays_since = time.monotonic()
         self.ready: list[tuple[str, list[tuple[Any, c.Event]]]] = []
         self._in_process: dict[int, list[Any]] = {}  # stream seq → other deliveries of it
+        # Stream seqs stored and acknowledged lately, oldest first (see ``_acknowledge``).
+        self._done: deque[int] = deque()
+        self._done_set: set[int] = set()
         self._last_progress = 0.0
         self.hold_above: int | None = None
         self.held: list[tuple[Any, c.Event]] = []
@@ -227,7 +245,9 @@ class Evaluator:
         try:
             for raw in messages:
                 reason = self._accept(raw)
-                if reason is not None:
+                if reason is DONE:
+                    await self._acknowledge_late_copy(raw)
+                elif reason is not None:
                     await self._dead_letter(raw, reason)
                 done += 1
                 if self._weight >= self.settings.batch_max_messages:
@@ -253,8 +273,9 @@ class Evaluator:
                 )
             )
 
-    def _accept(self, raw: Any) -> str | c.ContractError | None:
-        """Buffer a valid event and return None, or return why the message is dead-lettered."""
+    def _accept(self, raw: Any) -> str | c.ContractError | _Done | None:
+        """Buffer a valid event and return None, or return why the message is dead-lettered
+        (``DONE``: it was stored already, only this copy is left to acknowledge)."""
         seq = raw.metadata.sequence.stream
         again = self._in_process.get(seq)
         if again is not None:
@@ -262,6 +283,8 @@ class Evaluator:
             # acknowledge the others with it.
             again.append(raw)
             return None
+        if seq in self._done_set:
+            return DONE
         delivered, limit = raw.metadata.num_delivered, self.settings.max_deliver
         if delivered > limit:
             return f"delivered {delivered} times, limit {limit}"
@@ -370,10 +393,35 @@ class Evaluator:
 
     async def _dead_letter(self, raw: Any, reason: str | c.ContractError) -> None:
         await bus.dead_letter(self.js, "evaluator", raw.data, reason, dict(raw.headers or {}))
-        await raw.ack()
-        for other in self._in_process.pop(raw.metadata.sequence.stream, ()):
-            await other.ack()
+        await self._acknowledge(raw)
         DEAD_LETTERS.inc()
+
+    async def _acknowledge(self, raw: Any) -> None:
+        """Ack a message done with (stored, or dead-lettered) and the copies of it held here.
+
+        Its seq is remembered for a while: JetStream redelivers a message whose ack_wait ran out
+        while it waited in the intake or the buffer, and such a copy may arrive after this ack.
+        Evaluated again, it would store the page's rows a second time.
+        """
+        seq = raw.metadata.sequence.stream
+        self._remember_done(seq)  # first: a failed ack below brings a copy back too
+        await raw.ack()
+        for other in self._in_process.pop(seq, ()):
+            await other.ack()
+
+    def _remember_done(self, seq: int) -> None:
+        if seq not in self._done_set:
+            self._done.append(seq)
+            self._done_set.add(seq)
+            if len(self._done) > REMEMBERED_DONE:
+                self._done_set.discard(self._done.popleft())
+
+    async def _acknowledge_late_copy(self, raw: Any) -> None:
+        LATE_COPIES.inc()
+        try:
+            await raw.ack()
+        except Exception as exc:  # it comes back once more, and is dropped again
+            log.warning("ack of a late copy failed", extra={"error": str(exc)[:300]})
 
     # --- flushing --------------------------------------------------------------------------
 
@@ -587,11 +635,11 @@ class Evaluator:
             return exc, data_error, stored | frozenset(written)
         self.state.commit()
         self._set_storing(True)
+        for raw, _ in batch:  # all of it is stored, even if an ack below fails
+            self._remember_done(raw.metadata.sequence.stream)
         try:
             for raw, _ in batch:
-                await raw.ack()
-                for other in self._in_process.pop(raw.metadata.sequence.stream, ()):
-                    await other.ack()
+                await self._acknowledge(raw)
         except Exception as exc:
             log.warning("ack failed after the batch was stored", extra={"error": str(exc)[:300]})
         if self.batch_log is not None:

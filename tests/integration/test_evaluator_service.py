@@ -489,3 +489,47 @@ async def test_the_last_messages_are_taken_without_waiting_for_a_flush(settings:
         await evaluator.receive_last()
         await asyncio.wait_for(receiving, timeout=5)
         assert len(evaluator.buffer) == 6
+
+
+async def test_a_copy_redelivered_after_its_ack_is_acknowledged_and_not_stored_again(
+    settings: Settings,
+) -> None:
+    """JetStream redelivers a message whose ack_wait ran out while it waited in the intake or the
+    buffer (a long backlog ahead of it). A copy that arrives after the original was stored and
+    acknowledged is acknowledged too, and its page's rows are not stored a second time."""
+    from nats.js.api import ConsumerConfig
+
+    from services.evaluator.profiles import load_profile
+
+    def late_copies() -> float:
+        return REGISTRY.get_sample_value("gospublic_evaluator_late_copies_total") or 0.0
+
+    async with driven_evaluator(settings, load_profile("foundation")) as d:
+        js, store, evaluator = d.js, d.store, d.evaluator
+        await store.migrate()
+        sub = await js.pull_subscribe(
+            "events.>", durable="test-late", stream=c.EVENTS_STREAM,
+            config=ConsumerConfig(ack_wait=1),
+        )  # fmt: skip
+        await bus.publish_all(js, sweep_events("s1", stale_days=40))
+        originals = await sub.fetch(3, timeout=10)
+        await asyncio.sleep(1.5)  # ack_wait runs out: the server sends every message again
+        copies = await sub.fetch(3, timeout=10)
+        assert [m.metadata.num_delivered for m in copies] == [2, 2, 2]
+
+        await evaluator.receive(originals)
+        token, batch = evaluator.next_batch()
+        await evaluator.flush(batch, token=token)
+        stored = await store.table_rows()
+        assert stored["post_observations"] == 5 and stored["page_snapshots"] == 1
+        before = late_copies()
+
+        await evaluator.receive(copies)
+        assert not evaluator.buffer
+        assert late_copies() == before + 3
+        assert await store.table_rows() == stored
+
+        async def all_acked() -> bool:
+            return await bus.consumer_pending(js, c.EVENTS_STREAM, "test-late") == (0, 0)
+
+        await wait_for(all_acked, "the copies acknowledged", timeout=10)
