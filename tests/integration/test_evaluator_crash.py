@@ -31,6 +31,11 @@ from bench.sweep import sweep_messages  # noqa: E402
 
 PAGES = int(os.environ.get("GOSPUBLIC_CRASH_TEST_PAGES", "600"))
 ACK_WAIT_S = 8
+# Per run: generous for the default backlog, and growing with a bigger one (the evaluator drains
+# well over 100 pages a second even in the small batches set below).
+RUN_TIMEOUT_S = max(240.0, PAGES / 100)
+# The whole test: filling, two drains and a third part, under the suite's own limit by default.
+TEST_TIMEOUT_S = max(300, int(PAGES * 0.03))
 
 
 def spawn(settings: Settings, chdb: Path, log: Path) -> subprocess.Popen:
@@ -62,7 +67,7 @@ async def consumer(js) -> tuple[int, int, int]:
     return info.ack_floor.stream_seq, info.num_pending, info.num_ack_pending
 
 
-async def wait(js, done, what: str, process: subprocess.Popen, log: Path, timeout=240.0):
+async def wait(js, done, what: str, process: subprocess.Popen, log: Path, timeout=RUN_TIMEOUT_S):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -121,6 +126,7 @@ def tables(chdb: Path) -> dict[str, object]:
         client.close()
 
 
+@pytest.mark.timeout(TEST_TIMEOUT_S)
 async def test_kill_9_mid_backlog_then_restart_stores_the_same_rows(
     tmp_path: Path, settings: Settings
 ) -> None:
@@ -168,7 +174,7 @@ async def test_kill_9_mid_backlog_then_restart_stores_the_same_rows(
     try:
         await wait(
             js, lambda floor, pending, unacked: floor >= last, "the restarted run", process,
-            log_b, timeout=240 + ACK_WAIT_S,
+            log_b, timeout=RUN_TIMEOUT_S + ACK_WAIT_S,
         )  # fmt: skip
     finally:
         stop(process)
