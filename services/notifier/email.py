@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import html
+import io
 import logging
 import re
 import smtplib
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes
 from email import policy as email_policy
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
@@ -382,6 +384,26 @@ def render(notification: Notification, settings: Settings, now: datetime) -> Ema
     return message
 
 
+class _Generator(BytesGenerator):
+    """``BytesGenerator`` writing a body's lines in one piece, with the same line ends.
+
+    The standard one writes each line and each line end of a body separately: thousands of
+    writes for a message of a few hundred alerts, most of the time its flattening takes."""
+
+    def _write_lines(self, lines: str) -> None:
+        # Each line end (CRLF, a lone CR, a lone LF) becomes the policy's, as NLCRE.split made it.
+        if lines:
+            lines = lines.replace("\r\n", "\n").replace("\r", "\n")
+            self.write(lines if self._NL == "\n" else lines.replace("\n", self._NL))
+
+
+def flatten(message: EmailMessage) -> bytes:
+    """The same bytes as ``message.as_bytes()``, in about half the time."""
+    out = io.BytesIO()
+    _Generator(out, mangle_from_=False, policy=message.policy).flatten(message)
+    return out.getvalue()
+
+
 # --- sending ---------------------------------------------------------------------------------
 
 
@@ -474,12 +496,19 @@ def _transmit(client: smtplib.SMTP, message: EmailMessage, data: bytes | None) -
     if not all(address.isascii() for address in (sender, *recipients)):
         client.send_message(message)
         return
-    # Flattened with "\n" line ends (``as_bytes``); SMTP wants CRLF, which smtplib adds to text but
+    # Flattened with "\n" line ends (``flatten``, as ``as_bytes``); SMTP wants CRLF, which smtplib adds to text but
     # not to bytes. The same lines as ``send_message`` would write: every line end becomes CRLF.
-    client.sendmail(sender, recipients, _LINE_END.sub(b"\r\n", data))
+    client.sendmail(sender, recipients, crlf(data))
 
 
-_LINE_END = re.compile(rb"\r\n|\r|\n")
+def crlf(data: bytes) -> bytes:
+    """Every line end (CRLF, a lone CR, a lone LF) as CRLF.
+
+    Three ``bytes.replace`` rather than one regular expression substitution: a message of a few
+    hundred alerts has thousands of lines, and the substitution took longer than the sending."""
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
 _SEND_MESSAGE_HEADERS = ("Bcc", "Resent-Date", "Resent-From", "Resent-Sender")
 # A reused connection that turns out closed: the message never reached the server.
 _GONE = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)

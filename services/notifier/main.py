@@ -481,7 +481,7 @@ class Notifier:
         message = email.render(notification, self.settings, c.utcnow())
         intent = Intent(
             str(message["Message-ID"]),
-            message.as_bytes(),
+            email.flatten(message),
             notification.firing_ids,
             notification.resolved_ids,
         )

@@ -283,3 +283,40 @@ def test_the_subject_that_lost_its_space_in_a_national_run() -> None:
     mail.set_subject(message, text)
     message.set_content("x")
     assert str(mail.from_bytes(message.as_bytes())["Subject"]) == text
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    data=st.lists(st.sampled_from([b"a", b"\xd0\x96", b"\r", b"\n", b"\r\n", b" "])).map(b"".join)
+)
+def test_line_ends_become_crlf_as_the_regular_expression_made_them(data: bytes) -> None:
+    assert mail.crlf(data) == re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+
+
+def test_a_rendered_notification_flattens_to_the_bytes_of_as_bytes() -> None:
+    events = [opened(f"v{n:03d}", summary=f"Строка {n}\r\nещё\rи ещё\n") for n in range(250)]
+    for n in (notify(*events), notify(opened("a"), opened("b", rule="STALE"))):
+        message = mail.render(n, SETTINGS, T0)
+        assert mail.flatten(message) == message.as_bytes()
+
+
+_BODY = st.lists(
+    st.sampled_from(["a", "Жж", " ", "\r", "\n", "\r\n", "From x", ".", "=", "😀"])
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    text=_BODY,
+    html_body=_BODY,
+    cte=st.sampled_from(["base64", "quoted-printable", "8bit"]),
+    flatten_policy=st.sampled_from([policy.default, policy.SMTP]),
+)
+def test_flatten_writes_the_bytes_of_as_bytes(
+    text: str, html_body: str, cte: str, flatten_policy
+) -> None:
+    message = EmailMessage(policy=flatten_policy)
+    message["Subject"] = "x"
+    message.set_content(text, cte=cte)
+    message.add_alternative(html_body, subtype="html", cte=cte)
+    assert mail.flatten(message) == message.as_bytes()
