@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from gospublic.contracts import ViolationOpened, ViolationResolved
 
@@ -110,8 +111,8 @@ class Alert:
 
 def needs_update(
     entry: LogEntry | None,
-    firing: frozenset[str],
-    resolved: frozenset[str],
+    firing: Set[str],
+    resolved: Set[str],
     route: Route,
     now: datetime,
     *,
@@ -195,6 +196,10 @@ class Group:
     @property
     def id(self) -> str:
         return group_id(self.route.name, self.key)
+
+    @cached_property
+    def key_text(self) -> str:
+        return group_key_text(self.key)
 
     def put(self, alert: Alert) -> None:
         vid = alert.violation_id
@@ -409,15 +414,22 @@ class Pipeline:
         if self._pending[0] == version:
             return self._pending[1]
         count = 0
+        self._mutes_as_of(now)
+        mutable = self.inhibitor.sources or self._active_silences
         for group in self.groups.values():
             if group.inflight and group.inflight.outstanding:
                 count += 1
                 continue
-            firing, resolved = self._unmuted(group, now)
+            if mutable:
+                firing, resolved = self._unmuted(group, now)
+            else:
+                # Nothing can be muted (the common case): the group's own sets, only read here,
+                # rather than copies of every id held.
+                firing, resolved = group.firing, group.resolved
             if not firing and not resolved:
                 continue  # everything muted: nothing to say, as at a flush
             for receiver in group.route.receivers:
-                entry = self.log.get((group.route.name, receiver.key, group_key_text(group.key)))
+                entry = self.log.get((group.route.name, receiver.key, group.key_text))
                 if needs_update(entry, firing, resolved, group.route, now, repeat=False):
                     count += 1
                     break
@@ -431,11 +443,14 @@ class Pipeline:
             return self._muted[1]
         counts = {INHIBITED: 0, SILENCED: 0}
         self._mutes_as_of(now)
-        for alert in self.alerts.values():
-            if alert.firing:
-                reason = self._cached_reason(alert)
-                if reason is not None:
-                    counts[reason] += 1
+        # Nothing can be muted without an inhibiting alert or a silence in force (the common
+        # case): then no look at each of the hundreds of thousands of alerts held.
+        if self.inhibitor.sources or self._active_silences:
+            for alert in self.alerts.values():
+                if alert.firing:
+                    reason = self._cached_reason(alert)
+                    if reason is not None:
+                        counts[reason] += 1
         self._muted = (version, counts)
         return counts
 
@@ -451,7 +466,7 @@ class Pipeline:
         flush_id: int,
     ) -> Notification | None:
         route = group.route
-        entry = self.log.get((route.name, receiver.key, group_key_text(group.key)))
+        entry = self.log.get((route.name, receiver.key, group.key_text))
         if not needs_update(entry, firing, resolved, route, now):
             return None
         known = entry.firing if entry else frozenset()
