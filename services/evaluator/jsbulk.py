@@ -1,4 +1,4 @@
-"""Bulk JetStream I/O for the evaluator: a pull-consumer intake and a pipelined publisher.
+"""The evaluator's pull-consumer intake: JetStream's pull protocol spoken directly.
 
 nats-py's ``fetch`` waits for every message with a fresh task and timer, and returns early when
 messages trickle in while it runs; measured here it costs more per message than decoding one, which
@@ -10,10 +10,6 @@ One pull request is outstanding at a time. The next one is sent when the previou
 (its messages all arrived, or the server answered 404/408/409) and the handler has taken the
 messages, so a handler that blocks (a full buffer) throttles the pulls. The messages are ordinary
 ``nats.aio.msg.Msg`` objects: ``ack``, ``nak(delay)`` and ``metadata`` work as usual.
-
-``BulkPublisher`` does what ``bus.publish_all`` does (``Nats-Msg-Id`` on every message, raise unless
-every message was stored) without a future, a semaphore task and a parsed ``PubAck`` per message:
-the acknowledgements of one call arrive on one wildcard inbox and are only counted.
 """
 
 from __future__ import annotations
@@ -37,10 +33,6 @@ _HEARTBEAT = "100"
 _QUIET = frozenset({"404", "408", "409"})
 _RETRY_AFTER_ERROR_S = 0.5
 _MAX_REQUEST_BYTES = 64 * 1024 * 1024
-
-
-class PublishError(RuntimeError):
-    pass
 
 
 class PullIntake:
@@ -152,81 +144,3 @@ class PullIntake:
                 continue
             received, self._received = self._received, []
             await self.handle(received)
-
-
-class BulkPublisher:
-    def __init__(self, nc: Any, timeout_s: float = 30.0) -> None:
-        self.nc = nc
-        self.timeout_s = timeout_s
-        self._prefix = ""
-        self._sub: Any = None
-        self._calls = 0
-        self._waiting: dict[str, _Acks] = {}
-
-    async def start(self) -> None:
-        self._prefix = self.nc.new_inbox()
-        self._sub = await self.nc.subscribe(
-            f"{self._prefix}.*.*", cb=self._on_ack, pending_msgs_limit=-1, pending_bytes_limit=-1
-        )
-
-    async def stop(self) -> None:
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-
-    async def publish_all(self, messages: list[Any]) -> int:
-        """Publish ``bus.Outgoing`` messages; return how many were new (not duplicates)."""
-        if not messages:
-            return 0
-        if self._sub is None:
-            await self.start()
-        self._calls += 1
-        call = str(self._calls)
-        acks = self._waiting[call] = _Acks(len(messages))
-        try:
-            for i, message in enumerate(messages):
-                await self.nc.publish(
-                    message.subject,
-                    message.payload,
-                    reply=f"{self._prefix}.{call}.{i}",
-                    headers={"Nats-Msg-Id": message.msg_id},
-                )
-            await self.nc.flush()
-            try:
-                await asyncio.wait_for(acks.done.wait(), self.timeout_s)
-            except TimeoutError:
-                raise PublishError(
-                    f"{acks.remaining} of {len(messages)} publishes not acknowledged in "
-                    f"{self.timeout_s:.0f} s"
-                ) from None
-        finally:
-            del self._waiting[call]
-        if acks.error:
-            raise PublishError(acks.error)
-        return len(messages) - acks.duplicates
-
-    async def _on_ack(self, msg: Any) -> None:
-        call = msg.subject[len(self._prefix) + 1 :].split(".", 1)[0]
-        acks = self._waiting.get(call)
-        if acks is None:
-            return
-        data = msg.data
-        if not data and msg.headers and msg.headers.get(_STATUS):  # 503: no stream listens
-            acks.error = acks.error or f"publish refused: status {msg.headers.get(_STATUS)}"
-        elif b'"error"' in data:
-            acks.error = acks.error or f"publish refused: {data[:300].decode(errors='replace')}"
-        elif b'"duplicate": true' in data or b'"duplicate":true' in data:
-            acks.duplicates += 1
-        acks.remaining -= 1
-        if acks.remaining <= 0:
-            acks.done.set()
-
-
-class _Acks:
-    __slots__ = ("done", "duplicates", "error", "remaining")
-
-    def __init__(self, expected: int) -> None:
-        self.remaining = expected
-        self.duplicates = 0
-        self.error = ""
-        self.done = asyncio.Event()

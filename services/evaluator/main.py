@@ -37,7 +37,7 @@ from .assignment import ProfileBook, load_book
 from .batchlog import BatchLog, Replay
 from .fastdecode import decode
 from .handlers import HANDLED_EVENTS, TABLE_COLUMNS, TABLE_ORDER, BatchOutput, process_batch
-from .jsbulk import BulkPublisher, PullIntake
+from .jsbulk import PullIntake
 from .profiles import ProfileError
 
 log = logging.getLogger("gospublic.evaluator")
@@ -836,7 +836,7 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
         nc = await bus.connect(nats_url, settings, "evaluator")
         js = nc.jetstream()
         await bus.ensure_topology(js, settings)
-        publisher = BulkPublisher(nc)
+        publisher = bus.BulkPublisher(nc)
         await publisher.start()
         batch_log = BatchLog(js)
         replays = await batch_log.open()

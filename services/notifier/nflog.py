@@ -40,19 +40,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import itertools
 import json
 import logging
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import Header
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from gospublic import bus
 from gospublic import contracts as c
 
 from .grafana import Annotation
@@ -162,88 +160,24 @@ async def _bounded(coros: list) -> None:
         await asyncio.gather(*coros[start : start + _CONCURRENCY])
 
 
-@dataclass
-class _PutBatch:
-    waiting: set[int]  # indices of the puts not confirmed yet
-    done: asyncio.Future
-
-
-class PutError(Exception):
-    """The server did not store a put: it answered with an error or a status instead of an ack."""
-
-
-def _put_error(msg: Msg) -> Exception | None:
-    """Why a put's reply is not a stored-ack, or None when it is one."""
-    status = msg.headers.get(Header.STATUS) if msg.headers else None
-    if status:
-        return PutError(f"status {status} {msg.headers.get(Header.DESCRIPTION, '')}".strip())
-    try:
-        reply = json.loads(msg.data)
-    except ValueError:
-        return PutError(f"unreadable reply {msg.data[:80]!r}")
-    if not isinstance(reply, dict) or "error" in reply or "seq" not in reply:
-        return PutError(f"not stored: {reply!r:.200}")
-    return None
-
-
 class NotificationLog:
     def __init__(self, kv: KeyValue, js: JetStreamContext, bucket: str = c.NOTIFICATION_LOG_BUCKET):
         self.kv = kv
         self.js = js
         self._subject_prefix = f"$KV.{bucket}."
-        # The connection under ``js``: puts are published on it directly, see ``_put_all``.
-        self._nc = js._nc
-        self._reply_inbox: str | None = None
-        self._subscribing = asyncio.Lock()
-        self._batches: dict[str, _PutBatch] = {}
-        self._batch_ids = itertools.count(1)
+        # Puts are published on the connection under ``js``, confirmed on one reply inbox.
+        self._puts = bus.BulkPublisher(js._nc, timeout_s=PUT_TIMEOUT_S)
 
     async def _put_all(self, items: list[tuple[str, bytes]]) -> None:
         """Put many values, pipelined, and return once the server has stored every one.
 
-        Each value is published with a reply subject of its own under one shared reply
-        subscription, and the batch waits once for all the acks: a batch of a few hundred puts
-        goes out in one write. (``publish_async`` would make a task, a timer and a trip through
-        the event loop per value, and so a socket write per value.) Any failure or a missing
-        confirmation raises, as ``kv.put`` does.
+        A batch of a few hundred puts goes out in one write and waits once for all the acks
+        (``bus.BulkPublisher``), where as many ``kv.put`` calls would each be a request with a
+        timer and a task. Any failure or a missing confirmation raises, as ``kv.put`` does.
         """
-        if not items:
-            return
-        inbox = await self._replies()
-        batch_id = str(next(self._batch_ids))
-        batch = _PutBatch(set(range(len(items))), asyncio.get_running_loop().create_future())
-        self._batches[batch_id] = batch
-        reply_prefix = f"{inbox}.{batch_id}."
-        try:
-            for index, (key, value) in enumerate(items):
-                await self._nc.publish(
-                    self._subject_prefix + key, value, reply=reply_prefix + str(index)
-                )
-            await asyncio.wait_for(batch.done, PUT_TIMEOUT_S)
-        finally:
-            del self._batches[batch_id]
-
-    async def _replies(self) -> str:
-        """The inbox the put acks come back to, subscribed at the first put."""
-        async with self._subscribing:
-            if self._reply_inbox is None:
-                inbox = self._nc.new_inbox()
-                await self._nc.subscribe(inbox + ".*.*", cb=self._on_reply)
-                self._reply_inbox = inbox
-        return self._reply_inbox
-
-    async def _on_reply(self, msg: Msg) -> None:
-        _, batch_id, index = msg.subject.rsplit(".", 2)
-        batch = self._batches.get(batch_id)
-        if batch is None or batch.done.done():
-            return  # a batch that gave up (timed out or failed) already
-        error = _put_error(msg)
-        if error is not None:
-            batch.done.set_exception(error)
-            return
-        batch.waiting.discard(int(index))
-        if not batch.waiting:
-            batch.done.set_result(None)
+        await self._puts.publish_all(
+            [bus.Outgoing(self._subject_prefix + key, value, "") for key, value in items]
+        )
 
     @classmethod
     async def open(cls, js: JetStreamContext) -> NotificationLog:
