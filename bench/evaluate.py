@@ -216,22 +216,25 @@ def _cpu_by_thread(pid: int) -> dict[str, float]:
 
 
 def count_rows(chdb_dir: Path) -> dict[str, int]:
+    """Rows per table. A roll-up table counts as merged (``FINAL``): how many rows its unmerged
+    parts hold depends on when the background merges ran, not on what was written."""
     import clickhouse_connect
 
     client = clickhouse_connect.get_client(dsn=f"chdb://{chdb_dir}")
     try:
-        tables = [
-            str(r[0])
-            for r in client.query(
-                "SELECT name FROM system.tables WHERE database = 'gospublic'"
-                " AND engine LIKE '%MergeTree' AND name != 'schema_migrations' ORDER BY name"
-            ).result_rows
-        ]
+        tables = client.query(
+            "SELECT name, engine FROM system.tables WHERE database = 'gospublic'"
+            " AND engine LIKE '%MergeTree' AND name != 'schema_migrations' ORDER BY name"
+        ).result_rows
         return {
-            t: int(
-                client.command("SELECT count() FROM gospublic.{t:Identifier}", parameters={"t": t})
+            str(name): int(
+                client.command(
+                    "SELECT count() FROM gospublic.{t:Identifier}"
+                    + (" FINAL" if engine != "MergeTree" else ""),
+                    parameters={"t": name},
+                )
             )
-            for t in tables
+            for name, engine in tables
         }
     finally:
         client.close()
