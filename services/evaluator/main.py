@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import hashlib
 import logging
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from gospublic import bus
+from gospublic import bus, runtime
 from gospublic import contracts as c
 from gospublic.settings import Settings
 
@@ -87,11 +86,6 @@ LATE_COPIES = Counter(
 )
 
 LOG_EVERY_S = 5.0
-# The cyclic collector is tuned for a process that holds a large acyclic state and allocates
-# millions of short-lived objects per minute: with the default gen-0 threshold (700) it would walk
-# every buffered event hundreds of times per batch and re-walk the whole state in full collections,
-# which costs more than the evaluation itself. Batches are freed by reference counting anyway.
-GC_THRESHOLDS = (100_000, 50, 100)
 MAX_NAK_DELAY_S = 30.0
 ORGANISATIONS_PER_MESSAGE = 5  # see batch_weight
 # A batch whose flush failed for a passing reason (ClickHouse or NATS away) is tried again in
@@ -830,9 +824,7 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
                 "open_violations": len(state.open),
             },
         )
-        gc.collect()
-        gc.freeze()  # the loaded state is long-lived: keep it out of every later collection
-        gc.set_threshold(*GC_THRESHOLDS)
+        runtime.keep_loaded_state_out_of_gc()
         nc = await bus.connect(nats_url, settings, "evaluator")
         js = nc.jetstream()
         await bus.ensure_topology(js, settings)

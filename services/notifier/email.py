@@ -496,8 +496,9 @@ def _transmit(client: smtplib.SMTP, message: EmailMessage, data: bytes | None) -
     if not all(address.isascii() for address in (sender, *recipients)):
         client.send_message(message)
         return
-    # Flattened with "\n" line ends (``flatten``, as ``as_bytes``); SMTP wants CRLF, which smtplib adds to text but
-    # not to bytes. The same lines as ``send_message`` would write: every line end becomes CRLF.
+    # Flattened with "\n" line ends (``flatten``, as ``as_bytes``); SMTP wants CRLF, which smtplib
+    # adds to text but not to bytes. The same lines as ``send_message`` would write: every line end
+    # becomes CRLF.
     client.sendmail(sender, recipients, crlf(data))
 
 

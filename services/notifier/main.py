@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import sys
 import time
@@ -51,7 +50,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from prometheus_client import Counter, Gauge, Histogram
 
-from gospublic import bus
+from gospublic import bus, runtime
 from gospublic import contracts as c
 from gospublic.observability import HealthServer
 from gospublic.settings import Settings
@@ -127,12 +126,6 @@ DIGEST_RETRY = timedelta(minutes=5)
 RECORD_ATTEMPTS = 3
 GAUGE_PERIOD = timedelta(seconds=5)
 PENDING_SHARE = 19  # wait 19 times as long as the last pending-groups count took
-# The notifier holds every firing alert and every organisation's scores (hundreds of thousands of
-# objects, none in a cycle) while it allocates a few dozen short-lived objects per message. With
-# the default thresholds (700, 10, 10) the cyclic collector re-walks the whole held state in a
-# full collection each time it grows by a quarter: about a seventh of the CPU of a backlog. The
-# held alerts and the batches are freed by reference counting anyway.
-GC_THRESHOLDS = (100_000, 50, 100)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -802,9 +795,7 @@ async def _run(nats_url: str, settings: Settings, notifier: Notifier, stop: asyn
         await bus.ensure_topology(js, settings)
         notifier.js = js
         await notifier.restore(await NotificationLog.open(js))
-        gc.collect()
-        gc.freeze()  # the loaded state is long-lived: keep it out of every later collection
-        gc.set_threshold(*GC_THRESHOLDS)
+        runtime.keep_loaded_state_out_of_gc()
         # Silences first: a group may flush on the first tick, and a silenced alert must not slip.
         silences_ready = asyncio.Event()
         watcher = asyncio.create_task(
