@@ -204,15 +204,28 @@ class Outgoing:
 
 
 async def publish_all(js: JetStreamContext, messages: Iterable[Outgoing]) -> int:
-    """Publish with ``Nats-Msg-Id`` dedup, pipelined; raise if any publish was not acknowledged."""
-    futures = [
-        await js.publish_async(m.subject, m.payload, headers={"Nats-Msg-Id": m.msg_id})
-        for m in messages
-    ]
-    if futures:
-        acks = await asyncio.gather(*futures)
-        return sum(1 for ack in acks if not ack.duplicate)
-    return 0
+    """Publish with ``Nats-Msg-Id`` dedup, pipelined; return how many were new (not duplicates).
+
+    Raises ``PublishError`` with the server's reason when it refuses any message, or when a
+    message is not acknowledged in time (see ``BulkPublisher``).
+    """
+    return await connection_publisher(js._nc).publish_all(list(messages))
+
+
+# One publisher (so one reply subscription) per connection. Not a WeakKeyDictionary: the
+# publisher holds its connection, so the connection would never be collected; closed
+# connections are dropped instead whenever another connection gets its publisher.
+_publishers: dict[Any, BulkPublisher] = {}
+
+
+def connection_publisher(nc: Any) -> BulkPublisher:
+    """The ``BulkPublisher`` shared by every ``publish_all`` on this connection."""
+    publisher = _publishers.get(nc)
+    if publisher is None:
+        for closed in [other for other in _publishers if other.is_closed]:
+            del _publishers[closed]
+        publisher = _publishers[nc] = BulkPublisher(nc)
+    return publisher
 
 
 class PublishError(RuntimeError):
@@ -222,11 +235,15 @@ class PublishError(RuntimeError):
 class BulkPublisher:
     """Publish many messages and return once the server has stored every one (or raise).
 
-    What ``publish_all`` does (``Nats-Msg-Id`` on every message that has one, raise unless every
-    message was stored) without a future, a task and a parsed ``PubAck`` per message: each message
-    gets a reply subject of its own under one wildcard inbox, where the acknowledgements of a call
-    are only counted, and a call's messages go out in one write. (``publish_async`` in nats-py 2.16
-    also never resolves a publish the server answers with an error: its caller sees a timeout.)
+    ``Nats-Msg-Id`` goes on every message that has one; a call raises unless every message was
+    stored. Unlike nats-py's ``publish_async`` there is no future, task or parsed ``PubAck`` per
+    message: each message gets a reply subject of its own under one wildcard inbox, where the
+    acknowledgements of a call are only counted, and a call's messages go out in one write.
+    (``publish_async`` in nats-py 2.16 also never resolves a publish the server answers with an
+    error such as a stream limit: its caller waits for ever.)
+
+    Calls may overlap: each has its own number in the reply subjects. ``timeout_s`` counts from
+    the moment a call's messages are written.
     """
 
     def __init__(self, nc: Any, timeout_s: float = 30.0) -> None:
@@ -251,6 +268,7 @@ class BulkPublisher:
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
+            self._sub = None  # a later call subscribes again
 
     async def publish_all(self, messages: list[Any]) -> int:
         """Publish ``Outgoing`` messages; return how many were new (not duplicates)."""
@@ -260,7 +278,7 @@ class BulkPublisher:
             await self.start()
         self._calls += 1
         call = str(self._calls)
-        acks = self._waiting[call] = _Acks(len(messages))
+        acks = self._waiting[call] = _Acks(messages)
         try:
             for i, message in enumerate(messages):
                 await self.nc.publish(
@@ -275,25 +293,25 @@ class BulkPublisher:
             except TimeoutError:
                 raise PublishError(
                     f"{acks.remaining} of {len(messages)} publishes not acknowledged in "
-                    f"{self.timeout_s:.0f} s"
+                    f"{self.timeout_s:.0f} s" + (f"; {acks.error()}" if acks.refused else "")
                 ) from None
         finally:
             del self._waiting[call]
-        if acks.error:
-            raise PublishError(acks.error)
+        if acks.refused:
+            raise PublishError(acks.error())
         return len(messages) - acks.duplicates
 
     async def _on_ack(self, msg: Any) -> None:
-        call = msg.subject[len(self._prefix) + 1 :].split(".", 1)[0]
+        call, _, index = msg.subject[len(self._prefix) + 1 :].partition(".")
         acks = self._waiting.get(call)
-        if acks is None:
+        if acks is None:  # the call timed out or was cancelled
             return
         data = msg.data
-        if not data and msg.headers and msg.headers.get(_STATUS):  # 503: no stream listens
-            acks.error = acks.error or f"publish refused: status {msg.headers.get(_STATUS)}"
-        elif b'"error"' in data:
-            acks.error = acks.error or f"publish refused: {data[:300].decode(errors='replace')}"
-        elif b'"duplicate": true' in data or b'"duplicate":true' in data:
+        if not data and msg.headers and msg.headers.get(_STATUS):
+            acks.refuse(index, _status_reason(msg.headers))
+        elif b'"error":' in data:
+            acks.refuse(index, _error_reason(data))
+        elif b'"duplicate":true' in data or b'"duplicate": true' in data:
             acks.duplicates += 1
         acks.remaining -= 1
         if acks.remaining <= 0:
@@ -301,13 +319,45 @@ class BulkPublisher:
 
 
 class _Acks:
-    __slots__ = ("done", "duplicates", "error", "remaining")
+    __slots__ = ("done", "duplicates", "first_refusal", "messages", "refused", "remaining")
 
-    def __init__(self, expected: int) -> None:
-        self.remaining = expected
+    def __init__(self, messages: list[Any]) -> None:
+        self.messages = messages
+        self.remaining = len(messages)
         self.duplicates = 0
-        self.error = ""
+        self.refused = 0
+        self.first_refusal = ""
         self.done = asyncio.Event()
+
+    def refuse(self, index: str, reason: str) -> None:
+        self.refused += 1
+        if not self.first_refusal:
+            self.first_refusal = f"{self.messages[int(index)].subject}: {reason}"
+
+    def error(self) -> str:
+        return (
+            f"{self.refused} of {len(self.messages)} publishes refused; "
+            f"the first, to {self.first_refusal}"
+        )
+
+
+def _status_reason(headers: dict[str, str]) -> str:
+    """The reason of a status reply; 503 is the server's "no responders"."""
+    status = headers.get(_STATUS, "")
+    if status == "503":
+        return "no stream captures the subject (status 503, no responders)"
+    return f"status {status} {headers.get('Description', '')}".strip()
+
+
+def _error_reason(data: bytes) -> str:
+    """The server's description of a refusal (e.g. a stream limit), from the PubAck JSON."""
+    try:
+        error = json.loads(data)["error"]
+        return (
+            f"{error['description']} (code {error.get('code')}, err_code {error.get('err_code')})"
+        )
+    except (ValueError, KeyError, TypeError):
+        return data[:300].decode(errors="replace")
 
 
 def event_message(subject: str, event: c.Event, *key: object) -> Outgoing:

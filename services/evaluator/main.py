@@ -159,16 +159,6 @@ def scores_message(event: c.ScoresUpdated) -> bus.Outgoing:
     return bus.Outgoing(c.scores_subject(event.labels.org_id), event.to_bytes(), event.event_id)
 
 
-class _JetStreamPublisher:
-    """``bus.publish_all`` behind the ``BulkPublisher`` interface (tests that drive ``Evaluator``)."""
-
-    def __init__(self, js: Any) -> None:
-        self.js = js
-
-    async def publish_all(self, messages: list[bus.Outgoing]) -> int:
-        return await bus.publish_all(self.js, messages)
-
-
 @dataclass(frozen=True, slots=True)
 class _Ahead:
     batch: list[tuple[Any, c.Event]]
@@ -186,12 +176,10 @@ class Evaluator:
         store: Any,
         state: Any,
         js: Any,
-        publisher: Any = None,
         batch_log: BatchLog | None = None,
         replays: dict[str, Replay] | None = None,
     ):
         self.settings = settings
-        self.publisher = publisher or _JetStreamPublisher(js)
         self.batch_log = batch_log
         # Batches a previous run left half-stored: their messages are held back until all are here.
         self.replays: dict[str, Replay] = replays or {}
@@ -607,8 +595,9 @@ class Evaluator:
             ahead_s = await self._evaluate_ahead()
             await storing
             inserted = time.perf_counter()
-            await self.publisher.publish_all(
-                [alert_message(a) for a in out.alerts] + [scores_message(x) for x in out.scores]
+            await bus.publish_all(
+                self.js,
+                [alert_message(a) for a in out.alerts] + [scores_message(x) for x in out.scores],
             )
             published = time.perf_counter()
             await self.store.insert_tables(
@@ -828,11 +817,9 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
         nc = await bus.connect(nats_url, settings, "evaluator")
         js = nc.jetstream()
         await bus.ensure_topology(js, settings)
-        publisher = bus.BulkPublisher(nc)
-        await publisher.start()
         batch_log = BatchLog(js)
         replays = await batch_log.open()
-        evaluator = Evaluator(settings, profile, store, state, js, publisher, batch_log, replays)
+        evaluator = Evaluator(settings, profile, store, state, js, batch_log, replays)
 
         batch = settings.batch_max_messages
         intake = PullIntake(

@@ -1,0 +1,62 @@
+"""``bus.publish_all``: the server's reason for a refusal, duplicates, calls that overlap."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nats.js.api import DiscardPolicy, StreamConfig
+
+from gospublic import bus
+from gospublic.runtime import EmbeddedNats
+from gospublic.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def batch(prefix: str, n: int) -> list[bus.Outgoing]:
+    return [bus.Outgoing(f"t.{i}", b"x" * 100, f"{prefix}-{i}") for i in range(n)]
+
+
+async def test_a_refused_publish_raises_the_servers_reason_at_once(
+    nats_server: EmbeddedNats, settings: Settings
+) -> None:
+    nc = await bus.connect(nats_server.url, settings, "test")
+    try:
+        js = nc.jetstream()
+        await js.add_stream(
+            StreamConfig(name="T", subjects=["t.>"], max_msgs=2, discard=DiscardPolicy.NEW)
+        )
+        # Bounded well below the publisher's 30 s: a refusal must not look like a lost ack.
+        with pytest.raises(bus.PublishError, match=r"nowhere\.x: no stream captures"):
+            await asyncio.wait_for(bus.publish_all(js, [bus.Outgoing("nowhere.x", b"a", "")]), 5)
+        with pytest.raises(bus.PublishError, match=r"2 of 4 .* maximum messages exceeded"):
+            await asyncio.wait_for(bus.publish_all(js, batch("full", 4)), 5)
+        # The same connection goes on publishing after a refusal.
+        await js.purge_stream("T")
+        assert await bus.publish_all(js, batch("after", 2)) == 2
+    finally:
+        await nc.close()
+
+
+async def test_duplicates_are_not_new_and_calls_may_overlap(
+    nats_server: EmbeddedNats, settings: Settings
+) -> None:
+    nc = await bus.connect(nats_server.url, settings, "test")
+    try:
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="T", subjects=["t.>"]))
+        assert await bus.publish_all(js, batch("a", 500)) == 500
+        assert await bus.publish_all(js, batch("a", 502)) == 2  # same ids: 500 duplicates
+        assert await bus.publish_all(js, []) == 0
+        # Overlapping calls share the connection's publisher; each counts its own acks.
+        counts = await asyncio.gather(
+            bus.publish_all(js, batch("b", 300)),
+            bus.publish_all(js, batch("a", 10) + batch("c", 20)),
+        )
+        assert counts == [300, 20]
+        assert (await js.stream_info("T")).state.messages == 822
+        publisher = bus.connection_publisher(nc)
+        assert publisher is bus.connection_publisher(nc) and publisher._waiting == {}
+    finally:
+        await nc.close()
