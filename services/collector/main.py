@@ -180,7 +180,8 @@ class Worker:
             self.exit_code = 1
             self.stop.set()
             return
-        except (VkTransient, NatsError, OSError, TimeoutError) as exc:
+        # A refused publish (a stream limit, no stream) is an outage like the others, not a bug.
+        except (VkTransient, NatsError, bus.PublishError, OSError, TimeoutError) as exc:
             hint = exc.retry_after if isinstance(exc, VkTransient) else 0.0
             await self._retry_or_dead_letter(raw, task, f"{type(exc).__name__}: {exc}", hint)
             return
