@@ -118,7 +118,7 @@ class PageRef(_Model):
 class Organisation(_Model):
     """One row of a regional register, validated."""
 
-    org_id: str = Field(min_length=13, max_length=15, pattern=r"^\d+$")
+    org_id: str = Field(min_length=13, max_length=15, pattern=r"^[0-9]+$")
     name: str = Field(min_length=1, max_length=1000)
     level: str = Field(max_length=64)
     founder: str = Field(max_length=1000)
@@ -405,7 +405,7 @@ def _decode_carefully(data: bytes) -> Event:
     cls = EVENT_TYPES.get(name)
     if cls is None:
         raise ContractError(f"unknown schema {name!r:.80}", "unknown_schema")
-    if not version_text.isdigit():
+    if not (version_text.isascii() and version_text.isdigit()):
         raise ContractError(f"malformed schema version {version_text!r:.20}", "no_schema")
     if int(version_text) != cls.VERSION:
         raise ContractError(

@@ -73,7 +73,8 @@ class RegistryError(Exception):
 # --- Page links --------------------------------------------------------------------------------
 
 _SCREEN_NAME = re.compile(r"^[A-Za-z0-9_.]{2,64}$")
-_VK_NUMERIC = re.compile(r"^(?:club|public|event)?(\d{1,12})$")
+# [0-9], not \d: \d also takes other scripts' digits ("club١٢٣"), which no API call accepts.
+_VK_NUMERIC = re.compile(r"^(?:club|public|event)?([0-9]{1,12})$")
 _PLATFORM_HOSTS = {
     c.Platform.VK: {"vk.com", "m.vk.com", "vk.ru", "m.vk.ru", "www.vk.com"},
     c.Platform.OK: {"ok.ru", "m.ok.ru", "www.ok.ru", "odnoklassniki.ru"},
@@ -109,7 +110,7 @@ def parse_page_link(platform: c.Platform, text: str) -> str:
     elif platform == c.Platform.OK:
         if path.startswith("group/"):
             path = path.removeprefix("group/")
-            if not path.isdigit():
+            if not (path.isascii() and path.isdigit()):
                 raise ValueError(f"OK group id is not numeric: {text!r:.80}")
             return path
     elif platform == c.Platform.TG:
@@ -129,7 +130,7 @@ def ogrn_check_digit(first: str) -> int:
 
 def ogrn_is_valid(value: str) -> bool:
     """OGRN (13 digits) and OGRNIP (15 digits) carry a control digit in the last position."""
-    if not value.isdigit() or len(value) not in (13, 15):
+    if not (value.isascii() and value.isdigit()) or len(value) not in (13, 15):
         return False
     return ogrn_check_digit(value[:-1]) == int(value[-1])
 

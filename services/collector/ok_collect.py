@@ -53,7 +53,11 @@ async def collect(
         keys[i]: Cursor(task.sweep_id, (cursors.get(keys[i]) or Cursor()).last_post, {})
         for i in events
     }
-    ids = {i: refs[i].native_id for i in events if refs[i].native_id.isdigit()}
+    ids = {
+        i: refs[i].native_id
+        for i in events
+        if refs[i].native_id.isascii() and refs[i].native_id.isdigit()
+    }
     named = [i for i in events if i not in ids]
     names = await asyncio.gather(*(_resolve(client, refs[i].native_id) for i in named))
     for i, outcome in zip(named, names, strict=True):
@@ -141,9 +145,13 @@ async def _resolve(client: OkClient, name: str) -> str | tuple[c.Unavailability,
     if kind != "GROUP":
         detail = f"url.getInfo: ok.ru/{name} is not a group ({str(kind)[:20]})"
         return c.Unavailability.NOT_FOUND, detail, None
-    if not isinstance(object_id, int | str) or not str(object_id).isdigit():
+    if (
+        not isinstance(object_id, int | str)
+        or not (text := str(object_id)).isascii()
+        or not text.isdigit()
+    ):
         return c.Unavailability.API_ERROR, "url.getInfo: objectId is not a number", None
-    return str(object_id)
+    return text
 
 
 async def _profiles(

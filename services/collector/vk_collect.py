@@ -64,7 +64,7 @@ KIND = {
 COMMENTS_PAGE = 100  # wall.getComments returns at most 100 comments a call
 THREAD_ITEMS = 10  # and at most 10 replies of each thread inline
 COMMENTS_DENIED = 212
-_SCREEN_ID = re.compile(r"^(?:club|public|event)(\d+)$")
+_SCREEN_ID = re.compile(r"^(?:club|public|event)([0-9]+)$")
 
 
 class VkApi(Protocol):
@@ -329,7 +329,7 @@ def match_group(
     """The group a registry id names: a numeric id, ``club123``/``public123``, or a screen name."""
     key = native_id.strip().lower()
     numeric = key.lstrip("-")
-    if numeric.isdigit():
+    if numeric.isascii() and numeric.isdigit():
         return by_id.get(int(numeric))
     screen = by_screen.get(key)
     if screen is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -135,3 +136,22 @@ def test_a_name_longer_than_the_contract_allows_is_a_row_error() -> None:
     [error] = rejected_or_accepted(text.encode())
     assert (error.line, error.column_name) == (2, "name")
     assert "at most 1000 characters" in error.message
+
+
+@pytest.mark.parametrize(
+    ("platform", "text"),
+    [
+        (c.Platform.VK, "club١٢٣"),  # Arabic-Indic digits: \d and str.isdigit take them
+        (c.Platform.VK, "https://vk.com/club１２"),  # fullwidth digits
+        (c.Platform.VK, "-٤٥"),
+        (c.Platform.OK, "ok.ru/group/١٢٣"),
+    ],
+)
+def test_digits_of_other_scripts_are_not_page_ids(platform: c.Platform, text: str) -> None:
+    with pytest.raises(ValueError):
+        r.parse_page_link(platform, text)
+
+
+def test_digits_of_other_scripts_are_not_an_ogrn() -> None:
+    assert r.ogrn_is_valid("1023601547177")
+    assert not r.ogrn_is_valid("١٠٢٣٦٠١٥٤٧١٧٧")
