@@ -38,6 +38,7 @@ from gospublic.contracts import (
     Unavailability,
     ViolationOpened,
     ViolationResolved,
+    built,
     message_id,
 )
 
@@ -245,7 +246,8 @@ class _Step:
         org_id, platform, page_id, rule = slot
         # Built from validated events and the profile: constructed, not validated again (a first
         # sweep opens hundreds of thousands of these).
-        return AlertLabels.model_construct(
+        return built(
+            AlertLabels,
             org_id=org_id,
             org_name=org.name if org else "",
             founder=org.founder if org else "",
@@ -263,7 +265,8 @@ class _Step:
         labels = self._labels(org, slot, result.severity)
         vid = violation_id(*slot[:3], slot[3], result.severity)
         value, threshold = result.value[:500], result.threshold[:500]
-        event = ViolationOpened.model_construct(
+        event = built(
+            ViolationOpened,
             schema_=_OPENED,
             event_id=message_id("ViolationOpened", vid, at.isoformat()),
             observed_at=at,
@@ -288,7 +291,8 @@ class _Step:
 
     def _resolve(self, slot: Slot, current: OpenViolation, at: datetime, summary: str) -> None:
         labels = current.labels
-        event = ViolationResolved.model_construct(
+        event = built(
+            ViolationResolved,
             schema_=_RESOLVED,
             event_id=message_id("ViolationResolved", current.violation_id, at.isoformat()),
             observed_at=at,
@@ -402,12 +406,14 @@ class _Step:
             if not scores or digest == self.state.published_scores.get(org_id):
                 continue
             self.state.set_published_scores(org_id, digest)
-            labels = OrgLabels.model_construct(
+            labels = built(
+                OrgLabels,
                 org_id=org_id, org_name=org.name, founder=org.founder,
                 municipality=org.municipality, sphere=org.sphere, level=org.level,
             )  # fmt: skip
             self.out.scores.append(
-                ScoresUpdated.model_construct(
+                built(
+                    ScoresUpdated,
                     schema_=_SCORES,
                     event_id=message_id("ScoresUpdated", org_id, at.isoformat(), scores),
                     observed_at=at,

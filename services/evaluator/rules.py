@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from difflib import SequenceMatcher
+from typing import NamedTuple
 
 from gospublic.contracts import (
     Comment,
@@ -236,8 +237,10 @@ DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 
 
-@dataclass(frozen=True, slots=True)
-class RuleResult:
+class RuleResult(NamedTuple):
+    """One verdict. A named tuple rather than a frozen dataclass: a first national sweep builds
+    some four million of them, and a tuple is built in a third of the time."""
+
     rule: str
     status: str  # PASS | FAIL | NOT_EVALUABLE
     severity: str

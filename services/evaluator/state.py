@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sys import intern
 from typing import Any
 
-from gospublic.contracts import AlertLabels, Organisation, Platform
+from gospublic.contracts import AlertLabels, Organisation, Platform, built
 
 from .rules import GONE, UNKNOWN
 
@@ -64,9 +64,7 @@ class OpenViolation:
 
     @property
     def labels(self) -> AlertLabels:
-        return AlertLabels.model_construct(
-            **dict(zip(_LABEL_FIELDS, self.label_values, strict=True))
-        )
+        return built(AlertLabels, **dict(zip(_LABEL_FIELDS, self.label_values, strict=True)))
 
 
 _LABEL_FIELDS = tuple(AlertLabels.model_fields)
