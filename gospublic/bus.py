@@ -20,6 +20,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import (
+    ConsumerConfig,
     DiscardPolicy,
     KeyValueConfig,
     RetentionPolicy,
@@ -401,6 +402,19 @@ async def dead_letter(
     await js.publish(c.deadletter_subject(source), json.dumps(record, ensure_ascii=False).encode())
     REJECTED.labels(source, kind).inc()
     log.warning("dead-lettered a message", extra={"source": source, "reason": reason[:300]})
+
+
+async def ensure_pull_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    """Create a durable pull consumer, or leave one that exists as it is.
+
+    What ``pull_subscribe`` does about the consumer, without the subscription it returns: a
+    service that pulls with its own requests would leave that inbox idle. An existing durable is
+    not updated, so a deployment whose settings changed keeps the consumer's delivery state.
+    """
+    try:
+        await js.consumer_info(stream, config.durable_name)
+    except NotFoundError:
+        await js.add_consumer(stream, config)
 
 
 async def consumer_pending(js: JetStreamContext, stream: str, durable: str) -> tuple[int, int]:

@@ -804,12 +804,16 @@ async def _run(nats_url: str, settings: Settings, notifier: Notifier, stop: asyn
         )
         await asyncio.wait_for(silences_ready.wait(), SILENCES_LOAD_TIMEOUT_S)
 
-        # Creates the durable, or binds to it as it is; the batches are pulled by the Puller.
-        await js.pull_subscribe(
-            "alerts.>",
-            durable=c.NOTIFIER_DURABLE,
-            stream=c.ALERTS_STREAM,
-            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S),
+        await bus.ensure_pull_consumer(
+            js,
+            c.ALERTS_STREAM,
+            ConsumerConfig(
+                name=c.NOTIFIER_DURABLE,
+                durable_name=c.NOTIFIER_DURABLE,
+                filter_subject="alerts.>",
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=ACK_WAIT_S,
+            ),
         )
         puller = await Puller(nc, c.ALERTS_STREAM, c.NOTIFIER_DURABLE).start()
         tasks.append(asyncio.create_task(consume_alerts(puller, notifier, finish), name="consumer"))

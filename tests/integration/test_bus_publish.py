@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
-from nats.js.api import DiscardPolicy, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, StreamConfig
 
 from gospublic import bus
 from gospublic.runtime import EmbeddedNats
@@ -58,5 +59,31 @@ async def test_duplicates_are_not_new_and_calls_may_overlap(
         assert (await js.stream_info("T")).state.messages == 822
         publisher = bus.connection_publisher(nc)
         assert publisher is bus.connection_publisher(nc) and publisher._waiting == {}
+    finally:
+        await nc.close()
+
+
+async def test_a_pull_consumer_is_created_once_and_an_existing_one_is_left_as_it_is(
+    nats_server: EmbeddedNats, settings: Settings
+) -> None:
+    nc = await bus.connect(nats_server.url, settings, "test")
+    try:
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="C", subjects=["c.>"]))
+        first = ConsumerConfig(
+            name="d", durable_name="d", filter_subject="c.>", ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=60,
+        )  # fmt: skip
+        await bus.ensure_pull_consumer(js, "C", first)
+        await bus.publish_all(js, [bus.Outgoing(f"c.{i}", b"x", f"c-{i}") for i in range(3)])
+        sub = await js.pull_subscribe_bind("d", stream="C")
+        (msg,) = await sub.fetch(1, timeout=5)
+        await msg.ack()
+        changed = dataclasses.replace(first, ack_wait=120)
+        await bus.ensure_pull_consumer(js, "C", changed)
+        info = await js.consumer_info("C", "d")
+        assert info.config.ack_wait == 60  # not updated
+        assert info.num_pending == 2 and info.ack_floor.stream_seq == 1  # its progress kept
+        assert [x.name for x in await js.consumers_info("C")] == ["d"]
     finally:
         await nc.close()
