@@ -75,6 +75,8 @@ class RegistryError(Exception):
 _SCREEN_NAME = re.compile(r"^[A-Za-z0-9_.]{2,64}$")
 # [0-9], not \d: \d also takes other scripts' digits ("club١٢٣"), which no API call accepts.
 _VK_NUMERIC = re.compile(r"^(?:club|public|event)?([0-9]{1,12})$")
+# OK group ids are 14 digits today; the bound keeps an id within the contract's and the API's reach.
+_OK_GROUP_ID = re.compile(r"[0-9]{1,20}")
 _PLATFORM_HOSTS = {
     c.Platform.VK: {"vk.com", "m.vk.com", "vk.ru", "m.vk.ru", "www.vk.com"},
     c.Platform.OK: {"ok.ru", "m.ok.ru", "www.ok.ru", "odnoklassniki.ru"},
@@ -110,8 +112,8 @@ def parse_page_link(platform: c.Platform, text: str) -> str:
     elif platform == c.Platform.OK:
         if path.startswith("group/"):
             path = path.removeprefix("group/")
-            if not (path.isascii() and path.isdigit()):
-                raise ValueError(f"OK group id is not numeric: {text!r:.80}")
+            if not _OK_GROUP_ID.fullmatch(path):
+                raise ValueError(f"OK group id is not a number of 1 to 20 digits: {text!r:.80}")
             return path
     elif platform == c.Platform.TG:
         path = path.removeprefix("s/")

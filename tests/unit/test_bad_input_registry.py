@@ -31,7 +31,8 @@ HOSTS = [
 ]  # fmt: skip
 SCHEMES = ["https://", "http://", "", "ftp://", "file://", "javascript:", "//", "HTTPS://"]
 PATHS = ["club123", "public1", "group/555", "s/school1", "school1", "a", "../../etc", "x?y=1",
-         "club1#f", "-123", "%2e%2e", "id 1", "школа", ""]  # fmt: skip
+         "club1#f", "-123", "%2e%2e", "id 1", "школа", "", "group/" + "9" * 70, "club" + "9" * 13,
+         "group/１２", "group/-1", "group/1 2"]  # fmt: skip
 
 links = (
     st.builds(
@@ -155,3 +156,21 @@ def test_digits_of_other_scripts_are_not_page_ids(platform: c.Platform, text: st
 def test_digits_of_other_scripts_are_not_an_ogrn() -> None:
     assert r.ogrn_is_valid("1023601547177")
     assert not r.ogrn_is_valid("١٠٢٣٦٠١٥٤٧١٧٧")
+
+
+@pytest.mark.parametrize("digits", [21, 65, 201, 5000])
+def test_an_ok_group_id_longer_than_any_real_one_is_rejected(digits: int) -> None:
+    """An unbounded id broke the contract (200 characters: the import crashed with pydantic's
+    error) or the ids' shape (65 digits), instead of naming the cell."""
+    link = "https://ok.ru/group/" + "9" * digits
+    with pytest.raises(ValueError, match="1 to 20 digits"):
+        r.parse_page_link(c.Platform.OK, link)
+    text = (
+        ",".join(r.COLUMNS) + f"\n1023601547177,Школа,municipal,Отдел,Лиски,education,0,,{link},\n"
+    )
+    [error] = rejected_or_accepted(text.encode())
+    assert (error.line, error.column_name) == (2, "ok")
+
+
+def test_an_ok_group_id_of_twenty_digits_is_kept() -> None:
+    assert r.parse_page_link(c.Platform.OK, "ok.ru/group/" + "7" * 20) == "7" * 20
