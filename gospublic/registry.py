@@ -140,15 +140,20 @@ def ogrn_is_valid(value: str) -> bool:
 # --- Parsing -----------------------------------------------------------------------------------
 
 
-def _rows(text: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+def _rows(text: str) -> tuple[list[str], Iterator[tuple[int, list[str] | csv.Error]]]:
+    """The header and the numbered rows. A row the reader refuses (a cell over its field size
+    limit, 128 KiB) comes as its ``csv.Error`` and ends the rows; a refused header raises it."""
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, [])
 
-    def numbered() -> Iterator[tuple[int, list[str]]]:
-        for row in reader:
-            yield reader.line_num, row
+    def numbered() -> Iterator[tuple[int, list[str] | csv.Error]]:
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as exc:
+            yield reader.line_num, exc
 
     return [h.strip().lower() for h in header], numbered()
 
@@ -160,7 +165,10 @@ def parse_registry(name: str, data: bytes) -> list[c.Organisation]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RegistryError([RowError(name, 1, 1, "file", f"not UTF-8 text: {exc}")]) from None
-    header, rows = _rows(text)
+    try:
+        header, rows = _rows(text)
+    except csv.Error as exc:
+        raise RegistryError([RowError(name, 1, 1, "file", f"unreadable CSV: {exc}")]) from None
     if header and header[0] == "org_id":
         header[0] = "ogrn"
     missing = [col for col in COLUMNS if col not in header]
@@ -177,6 +185,9 @@ def parse_registry(name: str, data: bytes) -> list[c.Organisation]:
     seen_orgs: dict[str, int] = {}
     seen_pages: dict[str, tuple[str, int]] = {}
     for line, row in rows:
+        if isinstance(row, csv.Error):
+            errors.append(RowError(name, line, 1, "row", f"unreadable CSV: {row}"))
+            break
         if not any(cell.strip() for cell in row):
             continue
 

@@ -174,3 +174,24 @@ def test_an_ok_group_id_longer_than_any_real_one_is_rejected(digits: int) -> Non
 
 def test_an_ok_group_id_of_twenty_digits_is_kept() -> None:
     assert r.parse_page_link(c.Platform.OK, "ok.ru/group/" + "7" * 20) == "7" * 20
+
+
+HEADER = ",".join(r.COLUMNS)
+ROW = "1023601547177,Школа,municipal,Отдел,Лиски,education,0,club1,,"
+HUGE = "Я" * 200_000
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (f"{HEADER}\n{ROW.replace('Школа', HUGE)}\n", 2),
+        (f"{HEADER}\n{ROW}\n{ROW.replace('Школа', chr(34) + HUGE + chr(34))}\n", 3),
+        (f"{HEADER},{HUGE}\n{ROW}\n", 1),
+    ],
+    ids=["cell", "quoted cell on the third line", "header"],
+)
+def test_a_cell_over_the_csv_readers_limit_is_an_error_with_its_line(text: str, line: int) -> None:
+    """The csv module refuses a field over 128 KiB with ``csv.Error``, which escaped the import."""
+    errors = rejected_or_accepted(text.encode())
+    assert isinstance(errors[-1], r.RowError)
+    assert errors[-1].line == line and "field larger than field limit" in errors[-1].message
