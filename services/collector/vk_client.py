@@ -147,6 +147,8 @@ def parse_json(status: int, content_type: str, body: bytes) -> Any:
         return _JSON.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
         pass
+    except RecursionError:  # json would fail the same way: nesting deeper than the stack
+        raise VkGarbage(f"invalid JSON: nested too deeply ({len(body)} bytes)") from None
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -160,6 +162,10 @@ def parse_json(status: int, content_type: str, body: bytes) -> Any:
         cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         kind = "truncated JSON" if cut else "invalid JSON"
         raise VkGarbage(f"{kind}: {exc.msg} at char {exc.pos} of {len(text)}") from None
+    except ValueError as exc:  # a number of over 4,300 digits, which Python will not convert
+        raise VkGarbage(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise VkGarbage(f"invalid JSON: nested too deeply ({len(body)} bytes)") from None
     return data
 
 

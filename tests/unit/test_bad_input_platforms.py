@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -432,8 +433,8 @@ def _parsed(body: bytes) -> object:
 def _by_json(body: bytes) -> object:
     try:
         return ("value", json.loads(body.decode("utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return ("garbage",)
+    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSONDecodeError and
+        return ("garbage",)  # a number of over 4,300 digits
 
 
 @CORPUS
@@ -455,3 +456,20 @@ def test_broken_json_is_garbage_with_a_reason_or_what_json_reads(body: bytes) ->
     else:
         assert expected[0] == "garbage" or body[:512].lstrip().startswith(b"<") or not body.strip()
         assert detail and detail[0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"1" * 5000,
+        b'{"response": {"count": -' + b"9" * 4301 + b"}}",
+        b"[" * 5000 + b"]" * 5000,
+        b'{"response": ' + b'{"a": ' * 1500 + b"1" + b"}" * 1501,
+    ],
+    ids=["huge number", "huge count", "deep arrays", "deep objects"],
+)
+def test_json_that_python_cannot_hold_is_garbage_with_a_reason(body: bytes) -> None:
+    """A number of over 4,300 digits (ValueError) or nesting deeper than the interpreter's stack
+    (RecursionError) escaped the reader and failed the whole task, not just its call."""
+    kind, *detail = _parsed(body)
+    assert kind == "garbage" and detail[0].startswith("invalid JSON")
