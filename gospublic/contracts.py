@@ -421,6 +421,8 @@ def _decode_carefully(data: bytes) -> Event:
         raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ContractError(f"not JSON: {exc}", "not_json") from None
+    except (ValueError, RecursionError) as exc:  # a number of over 4,300 digits; deep nesting
+        raise ContractError(f"not JSON this build reads: {exc}", "not_json") from None
     if not isinstance(raw, dict):
         raise ContractError(f"not a JSON object but {type(raw).__name__}", "not_object")
     schema = raw.get("schema")
@@ -430,7 +432,7 @@ def _decode_carefully(data: bytes) -> Event:
     cls = EVENT_TYPES.get(name)
     if cls is None:
         raise ContractError(f"unknown schema {name!r:.80}", "unknown_schema")
-    if not (version_text.isascii() and version_text.isdigit()):
+    if not (version_text.isascii() and version_text.isdigit() and len(version_text) <= 9):
         raise ContractError(f"malformed schema version {version_text!r:.20}", "no_schema")
     if int(version_text) != cls.VERSION:
         raise ContractError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -204,3 +205,22 @@ def test_oversized_payload_is_rejected_as_too_large_before_parsing() -> None:
     assert outcome(data, lambda d: c.decode(d, max_bytes=len(d)))[0] == "ok"
     kind, reason = outcome(data, lambda d: c.decode(d, max_bytes=len(d) - 1))[1]
     assert kind == "too_large" and "exceeds the limit" in reason
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"1" * 5000, "not_json"),
+        (b'{"schema":"PageSnapshot/1","members":' + b"9" * 4301 + b"}", "not_json"),
+        (b'{"schema":"PostsObserved/1","total_count":-' + b"9" * 4301 + b"}", "not_json"),
+        (b"[" * 5000 + b"]" * 5000, "not_json"),
+        (b'{"schema":"PostsObserved/1","posts":' + b"[" * 3000 + b"]" * 3000 + b"}", "not_json"),
+        (b'{"schema":"PageSnapshot/' + b"1" * 5000 + b'"}', "no_schema"),
+    ],
+    ids=["huge number", "huge member count", "huge total", "deep", "deep posts", "huge version"],
+)
+def test_what_python_cannot_read_is_rejected_with_a_reason(data: bytes, kind: str) -> None:
+    """A number of over 4,300 digits (ValueError from json or int) and nesting deeper than the
+    interpreter's stack (RecursionError) escaped ``decode`` instead of a ``ContractError``."""
+    assert check(data)[0] == "rejected"
+    assert outcome(data)[1][0] == kind
