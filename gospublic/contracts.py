@@ -395,6 +395,27 @@ REJECTION_KINDS = (
 _SCHEMA_PREFIX = re.compile(rb'\A\s*\{\s*"schema"\s*:\s*"([A-Za-z]{1,64})/([0-9]{1,9})"')
 
 
+# json reads "\ud800" (and, from bytes, its CESU-8 form) as a lone surrogate, which no UTF-8 text can
+# carry: an event holding one could be decoded but never encoded, stored or published again.
+_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _holds_a_lone_surrogate(value: object) -> bool:
+    todo = [value]
+    while todo:  # a loop, not recursion: the value may nest as deep as json could read
+        item = todo.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            todo.extend(item)
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
+
+
 def decode(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
     """Parse and validate one message; raise ``ContractError`` with a readable reason."""
     if len(data) > max_bytes:
@@ -423,6 +444,8 @@ def _decode_carefully(data: bytes) -> Event:
         raise ContractError(f"not JSON: {exc}", "not_json") from None
     except (ValueError, RecursionError) as exc:  # a number of over 4,300 digits; deep nesting
         raise ContractError(f"not JSON this build reads: {exc}", "not_json") from None
+    if _SURROGATE_HINT.search(data) and _holds_a_lone_surrogate(raw):
+        raise ContractError("not JSON: a string holds a lone UTF-16 surrogate", "not_json")
     if not isinstance(raw, dict):
         raise ContractError(f"not a JSON object but {type(raw).__name__}", "not_object")
     schema = raw.get("schema")

@@ -68,6 +68,8 @@ json_scalars = (
     | st.text(max_size=40)
     | st.sampled_from(["", "vk", "deleted", "2026-03-02T09:00:00Z", "1e400", "club1", "-1"])
     | st.sampled_from(["2026-03-02T09:00:00", "2026-03-02", "2026-03-02T09:00:00+03:00", "0.5"])
+    # Lone surrogates (st.text never draws them), digits of other scripts, NUL.
+    | st.sampled_from(["\ud800", "a\udfffb", "\ud83d", "\ud83d\ude00", "١٢٣", "\x00"])
 )
 json_values = st.recursive(
     json_scalars,
@@ -176,7 +178,7 @@ def mutated_events(draw) -> bytes:
     if draw(st.booleans()):
         # Producers here write "schema" first; others may not, which takes the careful path.
         text = json.dumps(dict(reversed(list(doc.items())))) if isinstance(doc, dict) else text
-    return text.encode()
+    return text.encode("utf-8", "surrogatepass")  # a lone surrogate in CESU-8, as some write it
 
 
 @settings(CORPUS, max_examples=1500)
@@ -224,3 +226,37 @@ def test_what_python_cannot_read_is_rejected_with_a_reason(data: bytes, kind: st
     interpreter's stack (RecursionError) escaped ``decode`` instead of a ``ContractError``."""
     assert check(data)[0] == "rejected"
     assert outcome(data)[1][0] == kind
+
+
+def _with(event: c.Event, old: bytes, new: bytes) -> bytes:
+    data = event.to_bytes()
+    assert old in data
+    return data.replace(old, new, 1)
+
+
+COMMENTS, OPENED, SNAPSHOT = VALID_EVENTS[2], VALID_EVENTS[5], VALID_EVENTS[0]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _with(COMMENTS, b'"comment_id":"5"', b'"comment_id":"5\\ud800"'),
+        _with(COMMENTS, b'"from_id":"7"', b'"from_id":"\\udfff7"'),
+        _with(OPENED, b'"violation_id":"v1"', b'"violation_id":"v1\\uDBFF"'),
+        _with(SNAPSHOT, b'"links":["', b'"links":["\\ud83d'),
+        _with(SNAPSHOT, b'"links":["', b'"links":["\xed\xa0\x80'),  # the same in CESU-8 bytes
+        _with(COMMENTS, b'"schema"', b'"\\udc00":1,"schema"'),
+    ],
+    ids=["comment id", "from id", "violation id", "link", "link in bytes", "key"],
+)
+def test_a_lone_surrogate_is_not_an_event(data: bytes) -> None:
+    """json reads "\\ud800" as a lone surrogate; where a field has no length limit, pydantic took
+    it, and the accepted event could not be encoded again (to store, publish or dead-letter)."""
+    assert check(data)[0] == "rejected"
+    assert outcome(data)[1][0] == "not_json"
+
+
+def test_a_surrogate_pair_is_one_character() -> None:
+    data = _with(COMMENTS, b'"comment_id":"5"', b'"comment_id":"5\\ud83d\\ude00"')
+    status, event = check(data)
+    assert status == "ok" and event.comments[0].comment_id == "5\U0001f600"
