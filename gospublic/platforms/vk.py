@@ -264,21 +264,24 @@ def _post(p: dict[str, Any], owner_id: int) -> c.Post:
         posted_at = datetime.fromtimestamp(date, UTC)
     except (OverflowError, OSError, ValueError):
         raise MalformedResponse(f"date: out of range: {date}") from None
-    return c.Post(
-        post_id=str(post_id),
-        posted_at=posted_at,
-        from_id="" if from_id is None else str(from_id),
-        is_own=from_id == owner_id and not copy_history,
-        is_repost=bool(copy_history),
-        is_pinned=bool(_flag(p, "is_pinned", "")),
-        comments_count=comments_count,
-        comments_open=comments_open,
-        likes=_counter(p, "likes") or 0,
-        reposts=_counter(p, "reposts") or 0,
-        views=_counter(p, "views"),
-        text=_str(p, "text", ""),
-        links=_unique(links),
-    )
+    try:
+        return c.Post(
+            post_id=str(post_id),
+            posted_at=posted_at,
+            from_id="" if from_id is None else str(from_id),
+            is_own=from_id == owner_id and not copy_history,
+            is_repost=bool(copy_history),
+            is_pinned=bool(_flag(p, "is_pinned", "")),
+            comments_count=comments_count,
+            comments_open=comments_open,
+            likes=_counter(p, "likes") or 0,
+            reposts=_counter(p, "reposts") or 0,
+            views=_counter(p, "views"),
+            text=_str(p, "text", ""),
+            links=_unique(links),
+        )
+    except ValidationError as exc:  # an id of over 64 digits, say
+        raise MalformedResponse(_first_error(exc)) from None
 
 
 def _counter(post: dict[str, Any], key: str) -> int | None:
@@ -345,6 +348,8 @@ def comment_from(item: object, group_id: int, post_id: str) -> c.Comment:
             posted_at=posted_at,
             text=_str(p, "text", ""),
         )
+    except ValidationError as exc:
+        raise MalformedResponse(f"comment {p.get('id')!r:.20}.{_first_error(exc)}") from None
     except MalformedResponse as exc:
         raise MalformedResponse(f"comment {p.get('id')!r:.20}.{exc.reason}") from None
 

@@ -304,19 +304,22 @@ def _post(topic: dict[str, Any], gid: str) -> c.Post:
     )
     author = topic.get("author_ref")
     author = author if isinstance(author, str) else ""
-    return c.Post(
-        post_id=topic_id,
-        posted_at=posted_at,
-        # Group authors as VK writes them: a negative id.
-        from_id=(f"-{author[6:]}" if author.startswith("group:") else author[5:])[:64],
-        is_own=author == f"group:{gid}" and not reshare,
-        is_repost=reshare,
-        is_pinned=topic.get("is_sticky") is True,
-        comments_count=_count(topic, "discussion_summary", "comments_count"),
-        likes=_count(topic, "like_summary"),
-        reposts=_count(topic, "reshare_summary"),
-        text=text[:100_000],
-    )
+    try:
+        return c.Post(
+            post_id=topic_id,
+            posted_at=posted_at,
+            # Group authors as VK writes them: a negative id.
+            from_id=(f"-{author[6:]}" if author.startswith("group:") else author[5:])[:64],
+            is_own=author == f"group:{gid}" and not reshare,
+            is_repost=reshare,
+            is_pinned=topic.get("is_sticky") is True,
+            comments_count=_count(topic, "discussion_summary", "comments_count"),
+            likes=_count(topic, "like_summary"),
+            reposts=_count(topic, "reshare_summary"),
+            text=text[:100_000],
+        )
+    except ValidationError as exc:
+        raise vn.MalformedResponse(_first_error(exc)) from None
 
 
 async def _comments(client: OkClient, gid: str, topic: str) -> list[c.Comment]:
@@ -361,15 +364,24 @@ def _comment(item: Any, gid: str, topic: str) -> c.Comment:
             raise vn.MalformedResponse(f"comment {item.get('id')!r:.20}.{key}: not an id")
     page = item.get("author_type") == "GROUP" and str(item.get("author_id")) == gid
     reply_to = item.get("reply_to_comment_id")
-    return c.Comment(
-        comment_id=str(item.get("id")),
-        post_id=topic,
-        from_id=f"-{gid}" if page else str(item.get("author_id")),
-        author_kind="page" if page else "citizen",
-        reply_to=None if reply_to is None else str(reply_to),
-        posted_at=posted,
-        text=text[:100_000] if isinstance(text := item.get("text"), str) else "",
-    )
+    try:
+        return c.Comment(
+            comment_id=str(item.get("id")),
+            post_id=topic,
+            from_id=f"-{gid}" if page else str(item.get("author_id")),
+            author_kind="page" if page else "citizen",
+            reply_to=None if reply_to is None else str(reply_to),
+            posted_at=posted,
+            text=text[:100_000] if isinstance(text := item.get("text"), str) else "",
+        )
+    except ValidationError as exc:
+        raise vn.MalformedResponse(f"comment {item.get('id')!r:.20}.{_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    """Where and why a value does not fit the contract (a text with a lone surrogate, say)."""
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def _down(

@@ -46,7 +46,10 @@ junk = st.recursive(
     ),
     max_leaves=8,
 )
-ints = st.integers(min_value=-(2**63), max_value=2**63) | st.sampled_from([0, 1, -1, 2**40])
+# JSON numbers have no bound: ids and counts beyond 64 bits, and over 64 digits, come too.
+ints = st.integers(min_value=-(2**63), max_value=2**63) | st.sampled_from(
+    [0, 1, -1, 2**40, 2**64, -(10**70), 10**70]
+)
 flags = st.sampled_from([0, 1, True, False, 2, -1, "1", None])
 texts = st.text(max_size=60) | st.sampled_from(["", " ", "https://vk.com", "+7 (473) 255-12-34"])
 
@@ -473,3 +476,35 @@ def test_json_that_python_cannot_hold_is_garbage_with_a_reason(body: bytes) -> N
     (RecursionError) escaped the reader and failed the whole task, not just its call."""
     kind, *detail = _parsed(body)
     assert kind == "garbage" and detail[0].startswith("invalid JSON")
+
+
+def _huge(digits: int = 70) -> int:
+    return 10 ** (digits - 1)
+
+
+@pytest.mark.parametrize(
+    ("call", "where"),
+    [
+        (lambda: vk.build_posts({"items": [{"id": _huge(), "date": 0}]}, 1, VK_REF, "s", NOW),
+         "post_id"),
+        (lambda: vk.build_posts({"items": [{"id": 1, "date": 0, "from_id": -_huge()}]}, 1,
+                                VK_REF, "s", NOW), "from_id"),
+        (lambda: vk.build_posts({"items": [{"id": 1, "date": 0, "text": "a\ud800"}]}, 1,
+                                VK_REF, "s", NOW), "text"),
+        (lambda: vk.comments_page({"items": [{"id": 1, "from_id": 2, "date": 0,
+                                              "text": "\udfff"}]}, 1, "1"), "text"),
+        (lambda: ok_collect._posts({"media_topics": [{"id": "1", "created_ms": 0, "media": [
+            {"type": "text", "text": "\ud800"}]}]}, "555", OK_REF, "s"), "text"),
+        (lambda: ok_collect._comment({"id": "1", "date": "2026-03-01 10:00:00",
+                                      "text": "\ud800"}, "555", "1"), "text"),
+    ],
+    ids=["VK post id", "VK post author", "VK post text", "VK comment text", "OK topic text",
+         "OK comment text"],
+)  # fmt: skip
+def test_a_post_or_comment_that_does_not_fit_the_contract_is_malformed(call, where: str) -> None:
+    """pydantic's ValidationError escaped the mapping (an id of 70 digits is a valid JSON
+    number) and failed the whole task instead of the page."""
+    with pytest.raises(MALFORMED) as caught:
+        call()
+    must_be_malformed(caught.value)
+    assert f".{where}: " in caught.value.reason
