@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -166,7 +167,46 @@ def parse_json(status: int, content_type: str, body: bytes) -> Any:
         raise VkGarbage(f"invalid JSON: {exc}") from None
     except RecursionError:
         raise VkGarbage(f"invalid JSON: nested too deeply ({len(body)} bytes)") from None
+    if _SURROGATE_ESCAPE.search(text):
+        data = _without_lone_surrogates(data)
     return data
+
+
+# json reads "\ud800" as a lone surrogate (msgspec refuses it), which no UTF-8 text can carry: an
+# event holding one could not be published. It is read as U+FFFD, as a broken UTF-8 byte would be.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _repaired(text: str) -> str:
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with its strings (keys too) repaired, lists and objects in place."""
+    if isinstance(value, str):
+        return _repaired(value)
+    todo = [value]
+    while todo:  # a loop, not recursion: the value may nest as deep as json could read
+        item = todo.pop()
+        if isinstance(item, list):
+            for i, element in enumerate(item):
+                if isinstance(element, str):
+                    item[i] = _repaired(element)
+                elif isinstance(element, list | dict):
+                    todo.append(element)
+        elif isinstance(item, dict):
+            pairs = list(item.items())
+            item.clear()
+            for key, element in pairs:
+                if isinstance(element, str):
+                    element = _repaired(element)
+                elif isinstance(element, list | dict):
+                    todo.append(element)
+                item[_repaired(key)] = element
+    return value
 
 
 def error_from(obj: object) -> VkError:

@@ -444,7 +444,8 @@ def _by_json(body: bytes) -> object:
 @given(value=junk, spaces=st.sampled_from(["", " ", "\n  "]))
 def test_json_is_read_as_the_json_module_reads_it(value: object, spaces: str) -> None:
     """The fast reader and the ``json`` module agree on every JSON text (NaN and huge numbers
-    included): the same value, compared through its repr so that NaN equals NaN."""
+    included): the same value, compared through its repr so that NaN equals NaN. (``junk`` draws
+    no lone surrogates, which the reader repairs: see the test after the next.)"""
     body = (spaces + json.dumps(value, ensure_ascii=bool(len(spaces) % 2)) + spaces).encode()
     assert repr(_parsed(body)) == repr(_by_json(body))
 
@@ -508,3 +509,37 @@ def test_a_post_or_comment_that_does_not_fit_the_contract_is_malformed(call, whe
         call()
     must_be_malformed(caught.value)
     assert f".{where}: " in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [
+        (b'"\\ud800"', "\ufffd"),
+        (b'{"a\\udc00": ["x\\uD83Dy", {"k": "\\udfff"}]}', {"a\ufffd": ["x\ufffdy", {"k": "\ufffd"}]}),
+        (b'["\\ud83d\\ude00", "\\\\ud800"]', ["\U0001f600", "\\ud800"]),  # a pair; no escape
+    ],
+    ids=["string", "nested, keys too", "untouched"],
+)  # fmt: skip
+def test_a_lone_surrogate_in_an_answer_is_read_as_a_replacement_character(
+    body: bytes, value: object
+) -> None:
+    assert _parsed(body) == ("value", value)
+
+
+def test_an_answer_with_lone_surrogates_gives_events_that_can_be_published() -> None:
+    """json reads "\\ud800" as a lone surrogate, which no UTF-8 text carries: in a name it made
+    the snapshot malformed, in a link, phone or error message it made an event that could not be
+    encoded, and the task failed at publishing."""
+    from services.collector.vk_client import error_from, parse_body
+
+    group = {"id": 1, "name": "Школа\ud800", "links": [{"url": "https://x.ru/\udfff"}],
+             "contacts": [{"phone": "+7 473\ud83d"}]}  # fmt: skip
+    answer = parse_body(200, "application/json", json.dumps({"response": [group]}).encode())
+    snapshot = vk.build_snapshot(vk.groups_of(answer["response"])[0], VK_REF, "s", NOW)
+    assert snapshot.name == "Школа\ufffd" and snapshot.links == ("https://x.ru/\ufffd",)
+    survives_the_wire(snapshot)
+
+    error = {"error": {"error_code": 15, "error_msg": "Access denied\udc00"}}
+    exc = error_from(parse_body(200, "application/json", json.dumps(error).encode())["error"])
+    event = vk_unavailable(f"wall.get: VK error {exc.code}: {exc.msg}")
+    survives_the_wire(event)
