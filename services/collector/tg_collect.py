@@ -123,6 +123,16 @@ class _PreviewParser(HTMLParser):
         if self._capture:
             self._buffer.append(data)
 
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        # The standard library raises AssertionError at a marked section it does not know
+        # ("<![x"), which would lose the whole page; HTML reads one as a bogus comment that ends
+        # at the next ">".
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            end = self.rawdata.find(">", i + 3)
+            return -1 if end < 0 else end + 1
+
     def _finish(self, text: str) -> None:
         text = text.strip()
         p = self.preview

@@ -305,7 +305,22 @@ def html_fragments(draw, depth: int = 0) -> str:
             )
         elif kind == "junk":
             parts.append(
-                draw(st.sampled_from(["<", ">", "</div>", "<!--", "<![CDATA[", "&#", "<br"]))
+                draw(
+                    st.sampled_from(
+                        [
+                            "<",
+                            ">",
+                            "</div>",
+                            "<!--",
+                            "<![CDATA[",
+                            "&#",
+                            "<br",
+                            "<![",
+                            "<![x ",
+                            "<!x",
+                        ]
+                    )
+                )
             )
         else:
             tag = draw(st.sampled_from(TG_TAGS))
@@ -543,3 +558,23 @@ def test_an_answer_with_lone_surrogates_gives_events_that_can_be_published() -> 
     exc = error_from(parse_body(200, "application/json", json.dumps(error).encode())["error"])
     event = vk_unavailable(f"wall.get: VK error {exc.code}: {exc.msg}")
     survives_the_wire(event)
+
+
+@pytest.mark.parametrize(
+    "section",
+    ["<![x]>", "<![y >", "<![<![ >", "<![if x]>", "<![endif]>", "<![ >", "<![1]]>"],
+)
+def test_a_marked_section_the_parser_does_not_know_is_skipped(section: str) -> None:
+    """html.parser raises AssertionError at "<![x" ("unknown status keyword", "expected name
+    token"), which failed the whole task; HTML reads it as a bogus comment up to the next ">"."""
+    html = (
+        f'<div class="tgme_channel_info">{section}<div class="tgme_channel_info_header_title">'
+        f'Школа</div></div>{section}<div class="tgme_widget_message" data-post="school1/7">'
+        '<time datetime="2026-03-01T10:00:00+00:00">x</time></div>'
+    )
+    events = tg_events(html)
+    check_tg(events)
+    snapshot, posts = events
+    assert snapshot.name == "Школа"
+    assert [p.post_id for p in posts.posts] == ["7"]
+    check_tg(tg_events(f'<div class="tgme_channel_info">{section[:-1]}'))  # never closed
