@@ -108,13 +108,14 @@ def parse_page_link(platform: c.Platform, text: str) -> str:
     if platform == c.Platform.VK:
         numeric = _VK_NUMERIC.match(path.lstrip("-"))
         if numeric:
-            return numeric.group(1)
+            # Without its leading zeros: "club007" is group 7, and a page is listed once.
+            return str(int(numeric.group(1)))
     elif platform == c.Platform.OK:
         if path.startswith("group/"):
             path = path.removeprefix("group/")
             if not _OK_GROUP_ID.fullmatch(path):
                 raise ValueError(f"OK group id is not a number of 1 to 20 digits: {text!r:.80}")
-            return path
+            return str(int(path))
     elif platform == c.Platform.TG:
         path = path.removeprefix("s/")
     if not _SCREEN_NAME.match(path):

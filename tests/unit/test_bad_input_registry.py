@@ -195,3 +195,20 @@ def test_a_cell_over_the_csv_readers_limit_is_an_error_with_its_line(text: str, 
     errors = rejected_or_accepted(text.encode())
     assert isinstance(errors[-1], r.RowError)
     assert errors[-1].line == line and "field larger than field limit" in errors[-1].message
+
+
+@pytest.mark.parametrize(
+    ("column", "first", "second"),
+    [("vk", "club7", "https://vk.com/club007"), ("vk", "-7", "public0007"),
+     ("ok", "ok.ru/group/555", "https://ok.ru/group/00555")],
+)  # fmt: skip
+def test_an_id_with_leading_zeros_is_the_same_page(column: str, first: str, second: str) -> None:
+    """ "club007" was kept as page id "007", so the same page could be listed for two
+    organisations without the duplicate check seeing it (the collectors read both as 7)."""
+    vk, ok = ("{}", "") if column == "vk" else ("", "{}")
+    row = "{},Школа,municipal,Отдел,Лиски,education,0," + f"{vk},{ok},\n"
+    text = ",".join(r.COLUMNS) + "\n" + row.format("1023601547177", first)
+    text += row.format("1033600000015", second)
+    [error] = rejected_or_accepted(text.encode())
+    assert (error.line, error.column_name) == (3, column)
+    assert "page already listed" in error.message
