@@ -122,6 +122,26 @@ class ConnectionLog:
         self.failed_attempts, self.last_error = 0, ""
 
 
+async def _process_pong_once(self: Client) -> None:
+    """``Client._process_pong`` that passes over the PONG of a ping whose flush gave up.
+
+    In nats-py 2.16 a ``flush`` that times out cancels its PONG future; when that PONG arrives,
+    ``set_result`` raises ``InvalidStateError`` inside the read loop, which ends the loop for good:
+    the connection then reads nothing more (no acks, no replies) and does not reconnect. Seen on a
+    loaded machine: the evaluator's publishes waited for acks that were never read again.
+    PONGs answer pings in order, so the first future is still the one to pop.
+    """
+    if self._pongs:
+        future = self._pongs.pop(0)
+        if not future.done():
+            future.set_result(True)
+        self._pongs_received += 1
+        self._pings_outstanding = 0
+
+
+Client._process_pong = _process_pong_once  # every connection of the process, FastStream's too
+
+
 async def connect(url: str, settings: Settings, name: str) -> Client:
     events = ConnectionLog(name)
     events.client = await nats.connect(
@@ -288,7 +308,8 @@ class BulkPublisher:
                     reply=f"{self._prefix}.{call}.{i}",
                     headers={"Nats-Msg-Id": message.msg_id} if message.msg_id else None,
                 )
-            await self.nc.flush()
+            # No ``flush`` (a PING round trip): each publish wakes the client's flusher, and the
+            # acks are the proof that the messages arrived.
             try:
                 await asyncio.wait_for(acks.done.wait(), self.timeout_s)
             except TimeoutError:

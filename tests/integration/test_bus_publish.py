@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from urllib.parse import urlsplit
 
+import nats.errors
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, StreamConfig
 
@@ -87,3 +89,49 @@ async def test_a_pull_consumer_is_created_once_and_an_existing_one_is_left_as_it
         assert [x.name for x in await js.consumers_info("C")] == ["d"]
     finally:
         await nc.close()
+
+
+async def slow_replies(target_port: int, delay_s: float) -> tuple[asyncio.Server, str]:
+    """A TCP proxy to the nats-server that hands each of the server's writes on ``delay_s`` late."""
+
+    async def pipe(reader, writer, delay: float) -> None:
+        try:
+            while data := await reader.read(65536):
+                if delay:
+                    await asyncio.sleep(delay)
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(client_reader, client_writer) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(
+            pipe(client_reader, server_writer, 0.0), pipe(server_reader, client_writer, delay_s)
+        )
+
+    proxy = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return proxy, f"nats://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
+
+
+async def test_a_connection_keeps_reading_after_a_flush_timed_out(
+    nats_server: EmbeddedNats, settings: Settings
+) -> None:
+    """nats-py alone ends the read loop when the PONG of a flush that timed out arrives."""
+    js_port = urlsplit(nats_server.url).port
+    proxy, url = await slow_replies(js_port, delay_s=0.3)
+    nc = await bus.connect(url, settings, "test")
+    try:
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="P", subjects=["p.>"]))
+        with pytest.raises(nats.errors.FlushTimeoutError):
+            await nc.flush(timeout=0.05)  # its PONG comes 0.3 s late
+        await asyncio.sleep(0.5)  # and arrives
+        messages = [bus.Outgoing(f"p.{i}", b"x", f"p-{i}") for i in range(10)]
+        assert await asyncio.wait_for(bus.publish_all(js, messages), 5) == 10
+        await nc.flush(timeout=5)
+    finally:
+        await nc.close()
+        proxy.close()
