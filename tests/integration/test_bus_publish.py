@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import nats.errors
 import pytest
+from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, StreamConfig
 
 from gospublic import bus
@@ -17,78 +18,69 @@ from gospublic.settings import Settings
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+async def nc(nats_server: EmbeddedNats, settings: Settings):
+    connection = await bus.connect(nats_server.url, settings, "test")
+    yield connection
+    await connection.close()
+
+
 def batch(prefix: str, n: int) -> list[bus.Outgoing]:
     return [bus.Outgoing(f"t.{i}", b"x" * 100, f"{prefix}-{i}") for i in range(n)]
 
 
-async def test_a_refused_publish_raises_the_servers_reason_at_once(
-    nats_server: EmbeddedNats, settings: Settings
-) -> None:
-    nc = await bus.connect(nats_server.url, settings, "test")
-    try:
-        js = nc.jetstream()
-        await js.add_stream(
-            StreamConfig(name="T", subjects=["t.>"], max_msgs=2, discard=DiscardPolicy.NEW)
-        )
-        # Bounded well below the publisher's 30 s: a refusal must not look like a lost ack.
-        with pytest.raises(bus.PublishError, match=r"nowhere\.x: no stream captures"):
-            await asyncio.wait_for(bus.publish_all(js, [bus.Outgoing("nowhere.x", b"a", "")]), 5)
-        with pytest.raises(bus.PublishError, match=r"2 of 4 .* maximum messages exceeded"):
-            await asyncio.wait_for(bus.publish_all(js, batch("full", 4)), 5)
-        # The same connection goes on publishing after a refusal.
-        await js.purge_stream("T")
-        assert await bus.publish_all(js, batch("after", 2)) == 2
-    finally:
-        await nc.close()
+async def test_a_refused_publish_raises_the_servers_reason_at_once(nc: Client) -> None:
+    js = nc.jetstream()
+    await js.add_stream(
+        StreamConfig(name="T", subjects=["t.>"], max_msgs=2, discard=DiscardPolicy.NEW)
+    )
+    # Bounded well below the publisher's 30 s: a refusal must not look like a lost ack.
+    with pytest.raises(bus.PublishError, match=r"nowhere\.x: no stream captures"):
+        await asyncio.wait_for(bus.publish_all(js, [bus.Outgoing("nowhere.x", b"a", "")]), 5)
+    with pytest.raises(bus.PublishError, match=r"2 of 4 .* maximum messages exceeded"):
+        await asyncio.wait_for(bus.publish_all(js, batch("full", 4)), 5)
+    # The same connection goes on publishing after a refusal.
+    await js.purge_stream("T")
+    assert await bus.publish_all(js, batch("after", 2)) == 2
 
 
-async def test_duplicates_are_not_new_and_calls_may_overlap(
-    nats_server: EmbeddedNats, settings: Settings
-) -> None:
-    nc = await bus.connect(nats_server.url, settings, "test")
-    try:
-        js = nc.jetstream()
-        await js.add_stream(StreamConfig(name="T", subjects=["t.>"]))
-        assert await bus.publish_all(js, batch("a", 500)) == 500
-        assert await bus.publish_all(js, batch("a", 502)) == 2  # same ids: 500 duplicates
-        assert await bus.publish_all(js, []) == 0
-        # Overlapping calls share the connection's publisher; each counts its own acks.
-        counts = await asyncio.gather(
-            bus.publish_all(js, batch("b", 300)),
-            bus.publish_all(js, batch("a", 10) + batch("c", 20)),
-        )
-        assert counts == [300, 20]
-        assert (await js.stream_info("T")).state.messages == 822
-        publisher = bus.connection_publisher(nc)
-        assert publisher is bus.connection_publisher(nc) and publisher._waiting == {}
-    finally:
-        await nc.close()
+async def test_duplicates_are_not_new_and_calls_may_overlap(nc: Client) -> None:
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="T", subjects=["t.>"]))
+    assert await bus.publish_all(js, batch("a", 500)) == 500
+    assert await bus.publish_all(js, batch("a", 502)) == 2  # same ids: 500 duplicates
+    assert await bus.publish_all(js, []) == 0
+    # Overlapping calls share the connection's publisher; each counts its own acks.
+    counts = await asyncio.gather(
+        bus.publish_all(js, batch("b", 300)),
+        bus.publish_all(js, batch("a", 10) + batch("c", 20)),
+    )
+    assert counts == [300, 20]
+    assert (await js.stream_info("T")).state.messages == 822
+    publisher = bus.connection_publisher(nc)
+    assert publisher is bus.connection_publisher(nc) and publisher._waiting == {}
 
 
 async def test_a_pull_consumer_is_created_once_and_an_existing_one_is_left_as_it_is(
-    nats_server: EmbeddedNats, settings: Settings
+    nc: Client,
 ) -> None:
-    nc = await bus.connect(nats_server.url, settings, "test")
-    try:
-        js = nc.jetstream()
-        await js.add_stream(StreamConfig(name="C", subjects=["c.>"]))
-        first = ConsumerConfig(
-            name="d", durable_name="d", filter_subject="c.>", ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=60,
-        )  # fmt: skip
-        await bus.ensure_pull_consumer(js, "C", first)
-        await bus.publish_all(js, [bus.Outgoing(f"c.{i}", b"x", f"c-{i}") for i in range(3)])
-        sub = await js.pull_subscribe_bind("d", stream="C")
-        (msg,) = await sub.fetch(1, timeout=5)
-        await msg.ack()
-        changed = dataclasses.replace(first, ack_wait=120)
-        await bus.ensure_pull_consumer(js, "C", changed)
-        info = await js.consumer_info("C", "d")
-        assert info.config.ack_wait == 60  # not updated
-        assert info.num_pending == 2 and info.ack_floor.stream_seq == 1  # its progress kept
-        assert [x.name for x in await js.consumers_info("C")] == ["d"]
-    finally:
-        await nc.close()
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="C", subjects=["c.>"]))
+    first = ConsumerConfig(
+        name="d", durable_name="d", filter_subject="c.>", ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=60,
+    )  # fmt: skip
+    await bus.ensure_pull_consumer(js, "C", first)
+    await bus.publish_all(js, [bus.Outgoing(f"c.{i}", b"x", f"c-{i}") for i in range(3)])
+    sub = await js.pull_subscribe_bind("d", stream="C")
+    (msg,) = await sub.fetch(1, timeout=5)
+    await msg.ack()
+    changed = dataclasses.replace(first, ack_wait=120)
+    await bus.ensure_pull_consumer(js, "C", changed)
+    info = await js.consumer_info("C", "d")
+    assert info.config.ack_wait == 60  # not updated
+    assert info.num_pending == 2 and info.ack_floor.stream_seq == 1  # its progress kept
+    assert [x.name for x in await js.consumers_info("C")] == ["d"]
 
 
 async def slow_replies(target_port: int, delay_s: float) -> tuple[asyncio.Server, str]:
