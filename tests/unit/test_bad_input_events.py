@@ -1,7 +1,8 @@
 """Bad-input corpus for event decoding: whatever arrives on a stream, ``contracts.decode`` either
 returns a valid event or raises ``ContractError`` with a reason and a bounded kind — never anything
 else — and its fast paths (the one-pass validation here, the evaluator's msgspec decoder for
-``PostsObserved``) accept and reject exactly what the careful path does.
+``PostsObserved`` and ``OrganisationsRegistered``) accept and reject exactly what the careful path
+does.
 """
 
 from __future__ import annotations
@@ -56,6 +57,20 @@ VALID_EVENTS: list[c.Event] = [
         observed_at=NOW, violation_id="v1", labels=LABELS, summary="Нет постов", opened_at=NOW,
         resolved_at=NOW,
     ),
+    # The evaluator decodes this one with msgspec too (services/evaluator/fastdecode.py).
+    c.OrganisationsRegistered.create(
+        observed_at=NOW, registry_version="v1", region="voronezh", chunk=0, chunks=1,
+        organisations=(
+            c.Organisation(org_id="1023601000001", name="Школа", level="municipal", founder="",
+                           municipality="Лиски", sphere="education", pages=(REF,)),
+            c.Organisation(org_id="304500116000157", name="ИП", level="", founder="Отдел",
+                           municipality="", sphere="", exempt=True),
+        ),
+    ),
+    c.ScoresUpdated.create(
+        observed_at=NOW, labels=c.OrgLabels(**LABELS.model_dump(include=set(c.OrgLabels.model_fields))),
+        scores={"design": 50.0, "compliance": 12.5}, scored_at=NOW,
+    ),
 ]  # fmt: skip
 
 SCHEMAS = [f"{name}/{n}" for name in c.EVENT_TYPES for n in (0, 1, 2)] + ["", "x", "/1", "Nope/1"]
@@ -101,7 +116,8 @@ def check(data: bytes) -> tuple[str, object]:
         assert event.schema_ == type(event).schema_id()
         assert c.decode(event.to_bytes()) == event  # what was accepted re-encodes to itself
     # The fast paths must never accept or reject differently from the careful one: contracts'
-    # one-pass validation, and the evaluator's msgspec decoder for PostsObserved.
+    # one-pass validation, and the evaluator's msgspec decoders for PostsObserved and
+    # OrganisationsRegistered.
     careful = outcome(data, c._decode_carefully) if len(data) <= c.MAX_EVENT_BYTES else result
     assert same_outcome(careful, result)
     assert same_outcome(outcome(data, fastdecode.decode), result)
@@ -124,6 +140,17 @@ def comparable(event: c.Event) -> dict[str, object]:
         fields["posts"] = tuple(
             tuple((f, getattr(post, f)) for f in c.Post.model_fields) for post in fields["posts"]
         )
+    if "organisations" in fields:  # the msgspec path keeps its own records here too
+        fields["organisations"] = tuple(
+            tuple(
+                (f, getattr(org, f))
+                if f != "pages"
+                else (f, tuple(tuple((n, getattr(p, n)) for n in c.PageRef.model_fields)
+                               for p in org.pages))
+                for f in c.Organisation.model_fields
+            )
+            for org in fields["organisations"]
+        )  # fmt: skip
     for key, value in fields.items():
         # Aware times compare by instant; a naive one must not slip through on either path.
         if isinstance(value, datetime):
