@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from pydantic import ValidationError
-
 from gospublic import contracts as c
+from gospublic.platforms import ok
 from gospublic.platforms import vk as vn
+
+# The pure mapping lives with the platform: ``gospublic check`` reads saved answers with it.
+from gospublic.platforms.ok import build_snapshot as _snapshot
+from gospublic.platforms.ok import comment_from as _comment
 from services.collector.cursors import Cursor, changed_posts, cursor_key
 from services.collector.ok_client import NOT_FOUND, PERMISSION_DENIED, OkClient, OkError
 from services.collector.vk_client import VkGarbage
@@ -31,7 +33,6 @@ log = logging.getLogger("gospublic.collector.ok")
 UIDS_PER_CALL = 100
 COMMENTS_PER_CALL = 100
 MAX_COMMENT_PAGES = 20
-MSK = timezone(timedelta(hours=3))  # OK writes comment dates in Moscow time
 PRIVATE = c.Unavailability.PRIVATE
 
 
@@ -186,7 +187,7 @@ async def _profiles(
                 _down(ref, task, c.Unavailability.NOT_FOUND, "group.getInfo did not return it")
             )
             continue
-        if group.get("status") == "BLOCKED":
+        if ok.deactivation(group) is not None:
             events[i].append(_down(ref, task, c.Unavailability.BANNED, "status: BLOCKED"))
             continue
         try:
@@ -199,40 +200,6 @@ async def _profiles(
         live[i] = group
 
 
-def _snapshot(group: dict[str, Any], ref: c.PageRef, sweep_id: str, at: datetime) -> c.PageSnapshot:
-    def text(key: str, limit: int = 100_000) -> str:
-        value = group.get(key)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise vn.MalformedResponse(f"group.{key}: expected a string")
-        return value[:limit]
-
-    members = group.get("members_count")
-    if members is not None and (not isinstance(members, int) or isinstance(members, bool)):
-        raise vn.MalformedResponse("group.members_count: expected an integer")
-    site = text("homepage_url", 2000).strip()
-    try:
-        return c.PageSnapshot.create(
-            observed_at=at,
-            platform=ref.platform,
-            page_ref=ref,
-            sweep_id=sweep_id,
-            page_id=str(group.get("uid")),
-            screen_name=text("shortname", 200),
-            name=text("name", 2000),
-            description=text("description"),
-            site=site,
-            links=(site,) if site else (),
-            members=members,
-            is_closed=1 if group.get("private") is True else 0,
-        )
-    except ValidationError as exc:
-        raise vn.MalformedResponse(
-            f"snapshot does not fit the contract: {exc.errors()[0]['msg']}"
-        ) from None
-
-
 async def _topics(client: OkClient, gid: str, count: int) -> Any:
     try:
         return await client.call(
@@ -243,83 +210,7 @@ async def _topics(client: OkClient, gid: str, count: int) -> Any:
 
 
 def _posts(answer: Any, gid: str, ref: c.PageRef, sweep_id: str) -> c.PostsObserved:
-    if not isinstance(answer, dict) or not isinstance(answer.get("media_topics"), list):
-        raise vn.MalformedResponse("media_topics is not a list")
-    posts = []
-    for topic in answer["media_topics"]:
-        if not isinstance(topic, dict):
-            raise vn.MalformedResponse("a topic is not an object")
-        try:
-            posts.append(_post(topic, gid))
-        except vn.MalformedResponse as exc:
-            raise vn.MalformedResponse(f"topic {topic.get('id')!r:.20}.{exc.reason}") from None
-    try:
-        return c.PostsObserved.create(
-            observed_at=c.utcnow(),
-            platform=ref.platform,
-            page_ref=ref,
-            sweep_id=sweep_id,
-            page_id=gid,
-            posts=tuple(posts),
-        )
-    except ValidationError as exc:
-        raise vn.MalformedResponse(
-            f"topics do not fit the contract: {exc.errors()[0]['msg']}"
-        ) from None
-
-
-def _count(obj: dict[str, Any], key: str, field: str = "count") -> int:
-    """A counter inside an optional summary object: absent is 0, anything but an integer is bad."""
-    summary = obj.get(key)
-    if summary is None:
-        return 0
-    if not isinstance(summary, dict):
-        raise vn.MalformedResponse(f"{key}: expected an object")
-    value = summary.get(field)
-    if value is None:
-        return 0
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise vn.MalformedResponse(f"{key}.{field}: expected an integer")
-    return value
-
-
-def _post(topic: dict[str, Any], gid: str) -> c.Post:
-    topic_id = str(topic.get("id"))
-    # Topic ids are numbers in strings; the collector's cursor compares them as integers.
-    if not topic_id.isascii() or not topic_id.isdigit() or len(topic_id) > 30:
-        raise vn.MalformedResponse("id: expected a numeric id")
-    created = topic.get("created_ms")
-    if not isinstance(created, int) or isinstance(created, bool):
-        raise vn.MalformedResponse("created_ms: not an integer")
-    try:
-        posted_at = datetime.fromtimestamp(created / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise vn.MalformedResponse(f"created_ms: out of range: {created}") from None
-    media = topic.get("media") if isinstance(topic.get("media"), list) else []
-    reshare = any(isinstance(m, dict) and m.get("type") == "reshare" for m in media)
-    text = " ".join(
-        m["text"]
-        for m in media
-        if isinstance(m, dict) and m.get("type") == "text" and isinstance(m.get("text"), str)
-    )
-    author = topic.get("author_ref")
-    author = author if isinstance(author, str) else ""
-    try:
-        return c.Post(
-            post_id=topic_id,
-            posted_at=posted_at,
-            # Group authors as VK writes them: a negative id.
-            from_id=(f"-{author[6:]}" if author.startswith("group:") else author[5:])[:64],
-            is_own=author == f"group:{gid}" and not reshare,
-            is_repost=reshare,
-            is_pinned=topic.get("is_sticky") is True,
-            comments_count=_count(topic, "discussion_summary", "comments_count"),
-            likes=_count(topic, "like_summary"),
-            reposts=_count(topic, "reshare_summary"),
-            text=text[:100_000],
-        )
-    except ValidationError as exc:
-        raise vn.MalformedResponse(_first_error(exc)) from None
+    return ok.build_posts(answer, gid, ref, sweep_id, c.utcnow())
 
 
 async def _comments(client: OkClient, gid: str, topic: str) -> list[c.Comment]:
@@ -334,54 +225,12 @@ async def _comments(client: OkClient, gid: str, topic: str) -> list[c.Comment]:
         if anchor:
             params["anchor"] = anchor
         answer = await client.call("discussions.getComments", params)
-        if not isinstance(answer, dict) or not isinstance(answer.get("comments"), list):
-            raise vn.MalformedResponse("discussions.getComments: comments is not a list")
-        for item in answer["comments"]:
+        for item in ok.comments_of(answer):
             comments.append(_comment(item, gid, topic))
         if not answer.get("has_more"):
             break
         anchor = answer.get("anchor")
     return comments
-
-
-def _comment(item: Any, gid: str, topic: str) -> c.Comment:
-    if not isinstance(item, dict):
-        raise vn.MalformedResponse("a comment is not an object")
-    try:
-        posted = datetime.strptime(str(item.get("date")), "%Y-%m-%d %H:%M:%S").replace(tzinfo=MSK)
-        posted = posted.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise vn.MalformedResponse(f"comment {item.get('id')!r:.20}.date: unreadable") from None
-    if item.get("id") is None:
-        raise vn.MalformedResponse("comment without an id")
-    for key in ("id", "author_id", "reply_to_comment_id"):
-        value = item.get(key)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, str | int | None)
-            or len(str(value)) > 64
-        ):
-            raise vn.MalformedResponse(f"comment {item.get('id')!r:.20}.{key}: not an id")
-    page = item.get("author_type") == "GROUP" and str(item.get("author_id")) == gid
-    reply_to = item.get("reply_to_comment_id")
-    try:
-        return c.Comment(
-            comment_id=str(item.get("id")),
-            post_id=topic,
-            from_id=f"-{gid}" if page else str(item.get("author_id")),
-            author_kind="page" if page else "citizen",
-            reply_to=None if reply_to is None else str(reply_to),
-            posted_at=posted,
-            text=text[:100_000] if isinstance(text := item.get("text"), str) else "",
-        )
-    except ValidationError as exc:
-        raise vn.MalformedResponse(f"comment {item.get('id')!r:.20}.{_first_error(exc)}") from None
-
-
-def _first_error(exc: ValidationError) -> str:
-    """Where and why a value does not fit the contract (a text with a lone surrogate, say)."""
-    first = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def _down(
