@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from gospublic.httpclient import RedirectRefused, platform_client
 from services.collector.vk_client import (
     API_REQUESTS,
     RATE_LIMIT_WAIT,
@@ -77,7 +78,9 @@ class OkClient:
         self.pool = TokenPool(tokens, requests_per_second, platform=PLATFORM)
         self.backoff_s = backoff_s
         self.max_retries = max_retries
-        self.http = httpx.AsyncClient(
+        self.http = platform_client(
+            PLATFORM,
+            url,
             timeout=timeout,
             limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
             headers={"User-Agent": "gospublic-monitor/0.1"},
@@ -109,6 +112,10 @@ class OkClient:
             try:
                 response = await self.http.post(self.url, data=form)
                 body = await response.aread()
+            except (RedirectRefused, httpx.TooManyRedirects) as exc:
+                # Not retried: the same answer would send us off the platform again.
+                API_REQUESTS.labels(PLATFORM, method, "redirect_refused").inc()
+                raise VkGarbage(f"OK {method}: {exc}") from None
             except httpx.TransportError as exc:
                 API_REQUESTS.labels(PLATFORM, method, "network").inc()
                 attempts += 1

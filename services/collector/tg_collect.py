@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import httpx
 
 from gospublic import contracts as c
+from gospublic.httpclient import RedirectRefused, platform_client
 
 # The preview's reading lives with the platform: ``gospublic check`` reads saved pages with it.
 from gospublic.platforms.tg import CHANNEL_NAME as _NAME
@@ -25,7 +26,13 @@ from gospublic.platforms.tg import count_value as count_value
 from gospublic.platforms.tg import parse_preview as parse_preview
 from gospublic.platforms.tg import preview_events as preview_events
 from services.collector.cursors import Cursor, cursor_key
-from services.collector.vk_client import API_REQUESTS, RATE_LIMIT_WAIT, TokenPool, VkTransient
+from services.collector.vk_client import (
+    API_REQUESTS,
+    RATE_LIMIT_WAIT,
+    TokenPool,
+    VkGarbage,
+    VkTransient,
+)
 from services.collector.vk_collect import Collected, unavailable
 
 log = logging.getLogger("gospublic.collector.tg")
@@ -42,9 +49,12 @@ class TgClient:
 
         self.base_url = base_url.rstrip("/")
         self.pool = TokenPool([SecretStr("t.me")], requests_per_second, platform=PLATFORM)
-        self.http = httpx.AsyncClient(
+        # t.me answers /s/<name> with a redirect to /<name> when there is no preview: followed,
+        # but only on t.me (or the configured URL's own origin).
+        self.http = platform_client(
+            PLATFORM,
+            self.base_url,
             timeout=timeout,
-            follow_redirects=True,
             headers={"User-Agent": "gospublic-monitor/0.1", "Accept-Language": "ru"},
         )
 
@@ -63,6 +73,9 @@ class TgClient:
         try:
             response = await self.http.get(f"{self.base_url}/s/{name}")
             body = (await response.aread())[:MAX_PAGE_BYTES]
+        except (RedirectRefused, httpx.TooManyRedirects) as exc:
+            API_REQUESTS.labels(PLATFORM, "preview", "redirect_refused").inc()
+            raise VkGarbage(f"t.me/s/{name}: {exc}") from None
         except httpx.TransportError as exc:
             API_REQUESTS.labels(PLATFORM, "preview", "network").inc()
             raise VkTransient(
@@ -115,7 +128,10 @@ async def _page(
     name = ref.native_id
     if not _NAME.match(name):
         return [_down(ref, task, c.Unavailability.NOT_FOUND, f"not a channel name: {name!r:.40}")]
-    status, ctype, text = await client.preview(name)
+    try:
+        status, ctype, text = await client.preview(name)
+    except VkGarbage as exc:  # a redirect off t.me, refused
+        return [_down(ref, task, c.Unavailability.API_ERROR, exc.reason)]
     if status != 200 or "html" not in ctype.lower():
         return [
             _down(ref, task, c.Unavailability.API_ERROR, f"t.me/s/{name}: HTTP {status} {ctype}")

@@ -29,6 +29,8 @@ from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
 from pydantic import SecretStr
 
+from gospublic.httpclient import RedirectRefused, platform_client
+
 log = logging.getLogger("gospublic.collector.vk_client")
 
 PLATFORM = "vk"
@@ -504,7 +506,9 @@ class VkClient:
         self.max_server_retries = max_server_retries
         self.max_network_retries = max_network_retries
         self.backoff_s = backoff_s
-        self.http = httpx.AsyncClient(
+        self.http = platform_client(
+            PLATFORM,
+            self.base_url,
             timeout=timeout,
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             headers={"User-Agent": "gospublic-monitor/0.1"},
@@ -563,6 +567,10 @@ class VkClient:
             try:
                 response = await self.http.post(f"{self.base_url}/{method}", data=form)
                 body = await response.aread()
+            except (RedirectRefused, httpx.TooManyRedirects) as exc:
+                # Not retried: the same answer would send us off the platform again.
+                API_REQUESTS.labels(PLATFORM, method, "redirect_refused").inc()
+                raise VkGarbage(f"{method}: {exc}") from None
             except httpx.TransportError as exc:
                 self.pool.finish(slot)
                 API_REQUESTS.labels(PLATFORM, method, "network").inc()
