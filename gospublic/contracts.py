@@ -68,6 +68,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Counters and codes are stored as ClickHouse Int64: a larger number (a garbled or hostile answer
+# saying likes = 2**63) is refused here, where the collector can call the answer malformed, rather
+# than at the insert, where it would fail the whole batch.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+
 # --- Vocabulary --------------------------------------------------------------------------------
 
 
@@ -160,10 +168,16 @@ _FIELD_NAMES: dict[type, frozenset[str]] = {}
 
 
 class Event(_Model):
-    """Common envelope. Subclasses set ``NAME`` and ``VERSION`` and a payload of their own."""
+    """Common envelope. Subclasses set ``NAME`` and ``VERSION`` and a payload of their own.
+
+    ``OLDEST_VERSION`` is the oldest version this build still reads: a version that only added
+    optional fields is read from older messages too, which get the new fields' defaults and the
+    current schema name (see ``decode``).
+    """
 
     NAME: ClassVar[str]
     VERSION: ClassVar[int] = 1
+    OLDEST_VERSION: ClassVar[int] = 1
 
     schema_: str = Field(alias="schema")
     event_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=64)
@@ -189,10 +203,21 @@ class PageEvent(Event):
     sweep_id: str = Field(max_length=64)
 
 
+# What a snapshot may not show (``PageSnapshot.unknown``): the answer did not carry the field, so
+# an empty value there is "not known", not "empty". "phones" and "emails" are listed when a source
+# of them (contacts, the address block) was not shown, even if other sources gave some.
+SNAPSHOT_FACTS = ("description", "site", "links", "phones", "emails", "address")
+
+
 class PageSnapshot(PageEvent):
-    """A page's profile as the platform returned it, normalised across platforms."""
+    """A page's profile as the platform returned it, normalised across platforms.
+
+    Version 2 added ``unknown`` and ``has_address``; a version 1 message reads as one that showed
+    every field (what version 1 producers assumed).
+    """
 
     NAME: ClassVar[str] = "PageSnapshot"
+    VERSION: ClassVar[int] = 2
 
     page_id: str = Field(max_length=64)
     screen_name: str = Field(default="", max_length=200)
@@ -203,13 +228,18 @@ class PageSnapshot(PageEvent):
     phones: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     address: str = Field(default="", max_length=2000)
-    members: int | None = None
-    is_closed: int = 0
+    # An address the page shows without its text (VK's ``addresses`` with ``main_address_id`` but
+    # no ``main_address``): True although ``address`` is empty. None: as ``address`` says.
+    has_address: bool | None = None
+    members: Int64 | None = None
+    is_closed: Int64 = 0
     is_government_organization: bool | None = None
     verified: bool = False
-    wall: int | None = None  # VK: 0 off, 1 open, 2 limited, 3 closed
+    wall: Int64 | None = None  # VK: 0 off, 1 open, 2 limited, 3 closed
     has_photo: bool | None = None
     has_cover: bool | None = None
+    # Names from ``SNAPSHOT_FACTS`` the answer did not show (fields not requested or not returned).
+    unknown: tuple[Literal[SNAPSHOT_FACTS], ...] = ()
 
 
 class Post(_Model):
@@ -219,11 +249,11 @@ class Post(_Model):
     is_own: bool
     is_repost: bool
     is_pinned: bool = False
-    comments_count: int = 0
+    comments_count: Int64 = 0
     comments_open: bool = True
-    likes: int = 0
-    reposts: int = 0
-    views: int | None = None
+    likes: Int64 = 0
+    reposts: Int64 = 0
+    views: Int64 | None = None
     text: str = Field(default="", max_length=100_000)
     links: tuple[str, ...] = ()
 
@@ -234,7 +264,7 @@ class PostsObserved(PageEvent):
     NAME: ClassVar[str] = "PostsObserved"
 
     page_id: str = Field(max_length=64)
-    total_count: int | None = None
+    total_count: Int64 | None = None
     posts: tuple[Post, ...] = ()
 
 
@@ -246,13 +276,34 @@ class Comment(_Model):
     reply_to: str | None = None
     posted_at: AwareDatetime
     text: str = Field(default="", max_length=100_000)
+    # The top-level comment whose thread holds this reply (VK ``parents_stack``); None: top level.
+    thread_id: str | None = None
+    # Whom the comment addresses: VK's ``reply_to_user`` and ``[id123|…]`` mentions in the text
+    # (a community as its negative id). A page answers in a top-level comment that names the
+    # citizen as often as in the thread.
+    addressees: tuple[str, ...] = Field(default=(), max_length=100)
 
 
 class CommentsObserved(PageEvent):
+    """One page's comments on its recent posts, with what the data does not hold.
+
+    Version 2 added ``thread_id``, ``addressees`` and the three lists below; a version 1 message
+    reads as one that showed every thread and every comment, on the page's own posts.
+    """
+
     NAME: ClassVar[str] = "CommentsObserved"
+    VERSION: ClassVar[int] = 2
 
     page_id: str = Field(max_length=64)
     comments: tuple[Comment, ...] = ()
+    # Commented posts not written by the page (a citizen's post on an open wall): the comments
+    # under them are citizens talking to each other, not requests to the page.
+    citizen_posts: tuple[str, ...] = ()
+    # Threads (top-level comment ids) whose replies were not all read (not loaded, or the read
+    # was capped), and posts whose top-level comments were not all read: an answer may sit in
+    # the part not read, so a comment there without a visible answer is not evaluable.
+    partial_threads: tuple[str, ...] = ()
+    partial_posts: tuple[str, ...] = ()
 
 
 class PageUnavailable(PageEvent):
@@ -457,11 +508,16 @@ def _decode_carefully(data: bytes) -> Event:
         raise ContractError(f"unknown schema {name!r:.80}", "unknown_schema")
     if not (version_text.isascii() and version_text.isdigit() and len(version_text) <= 9):
         raise ContractError(f"malformed schema version {version_text!r:.20}", "no_schema")
-    if int(version_text) != cls.VERSION:
+    version = int(version_text)
+    if not cls.OLDEST_VERSION <= version <= cls.VERSION:
+        oldest = f"{cls.NAME}/{cls.OLDEST_VERSION}–" if cls.OLDEST_VERSION < cls.VERSION else ""
         raise ContractError(
-            f"unsupported version {schema!r:.80}: this build reads {cls.schema_id()}",
+            f"unsupported version {schema!r:.80}: this build reads {oldest}{cls.schema_id()}",
             "unsupported_version",
         )
+    if version != cls.VERSION:
+        # An older version lacks only optional fields: read it as the current one, with defaults.
+        raw["schema"] = cls.schema_id()
     try:
         return cls.model_validate(raw)
     except ValidationError as exc:

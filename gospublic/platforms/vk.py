@@ -8,6 +8,7 @@ fields map to "unknown" (``None``) rather than to a value that would accuse the 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,11 +143,34 @@ def deactivation(group: dict[str, Any]) -> c.Unavailability | None:
     return c.Unavailability.DELETED
 
 
-def snapshot_fields(group: object) -> dict[str, Any]:
-    """Fields of ``PageSnapshot`` (without the envelope) from one group object."""
+# groups.getById ``fields`` behind each fact of a snapshot (``contracts.SNAPSHOT_FACTS``).
+FACT_SOURCES: dict[str, tuple[str, ...]] = {
+    "description": ("description",),
+    "site": ("site",),
+    "links": ("links",),
+    "phones": ("contacts", "addresses"),
+    "emails": ("contacts",),
+    "address": ("addresses",),
+}
+# Default community pictures: VK shows one of these where no avatar was uploaded.
+_DEFAULT_PHOTO = re.compile(r"/images/(?:community|camera|deactivated)_\d+\.png", re.IGNORECASE)
+
+
+def snapshot_fields(group: object, requested: frozenset[str] | None = None) -> dict[str, Any]:
+    """Fields of ``PageSnapshot`` (without the envelope) from one group object.
+
+    ``requested`` is the set of groups.getById ``fields`` that were asked for. VK leaves an empty
+    requested field out of the object (no ``contacts`` key for a page without contacts), so a
+    requested field that is absent is empty; with ``requested=None`` (an answer saved by someone
+    else) an absent key is unknown, and the facts it feeds are listed in ``unknown``.
+    """
     g = _obj(group, "group")
     where = f"group {g.get('id')!r:.20}"
     gid = _req_int(g, "id", where)
+
+    def shown(field: str) -> bool:
+        return g.get(field) is not None or (requested is not None and field in requested)
+
     description = _str(g, "description", where)
 
     links = []
@@ -162,19 +186,39 @@ def snapshot_fields(group: object) -> dict[str, Any]:
         emails.append(_str(contact, "email", f"{where}.contacts[{i}]", MAX_SHORT).strip())
 
     address = ""
+    has_address: bool | None = None
+    address_phone_hidden = False
     addresses = g.get("addresses")
     if addresses is not None:
         info = _obj(addresses, f"{where}.addresses")
+        enabled = _flag(info, "is_enabled", f"{where}.addresses")
         main = info.get("main_address")
-        if main is not None and info.get("is_enabled", True) is not False:
+        main_id = _int(info, "main_address_id", f"{where}.addresses")
+        if enabled is not False and main is not None:
             main = _obj(main, f"{where}.addresses.main_address")
             address = _address_text(main, f"{where}.addresses.main_address")
             phones.append(_str(main, "phone", f"{where}.addresses.main_address", MAX_SHORT).strip())
+            has_address = True if not address else None
+        elif enabled is not False and main_id is not None:
+            # Older API versions name the main address without its object: the page has an
+            # address, but neither its text nor its phone is in the answer.
+            has_address = True
+            address_phone_hidden = True
 
     cover = g.get("cover")
     has_cover = None
     if cover is not None:
         has_cover = bool(_flag(_obj(cover, f"{where}.cover"), "enabled", f"{where}.cover"))
+    has_photo = _flag(g, "has_photo", where)
+    if has_photo is None:  # every object carries its picture's address, a default one included
+        photo = g.get("photo_200") or g.get("photo_100") or g.get("photo_50")
+        if isinstance(photo, str) and photo.startswith("http"):
+            has_photo = not _DEFAULT_PHOTO.search(photo)
+
+    unknown = [fact for fact, fields in FACT_SOURCES.items() if not all(shown(f) for f in fields)]
+    if address_phone_hidden and "phones" not in unknown:
+        unknown.append("phones")
+        unknown.sort(key=c.SNAPSHOT_FACTS.index)
 
     is_closed = _int(g, "is_closed", where, 0)
     return {
@@ -190,13 +234,15 @@ def snapshot_fields(group: object) -> dict[str, Any]:
         "phones": _unique(phones, phone_key),
         "emails": _unique(emails, str.lower),
         "address": address[:MAX_SHORT],
+        "has_address": has_address,
         "members": _int(g, "members_count", where),
         "is_closed": is_closed,
         "is_government_organization": _flag(g, "is_government_organization", where),
         "verified": bool(_flag(g, "verified", where)),
         "wall": _int(g, "wall", where),
-        "has_photo": _flag(g, "has_photo", where),
+        "has_photo": has_photo,
         "has_cover": has_cover,
+        "unknown": tuple(unknown),
     }
 
 
@@ -211,9 +257,14 @@ def _address_text(main: dict[str, Any], where: str) -> str:
 
 
 def build_snapshot(
-    group: object, ref: c.PageRef, sweep_id: str, observed_at: datetime
+    group: object,
+    ref: c.PageRef,
+    sweep_id: str,
+    observed_at: datetime,
+    requested: frozenset[str] | None = None,
 ) -> c.PageSnapshot:
-    fields = snapshot_fields(group)
+    """The snapshot of one group object; ``requested`` as in ``snapshot_fields``."""
+    fields = snapshot_fields(group, requested)
     try:
         return c.PageSnapshot.create(
             observed_at=observed_at,
@@ -323,18 +374,40 @@ def _first_error(exc: ValidationError) -> str:
 
 # --- wall.getComments --------------------------------------------------------------------------
 
+# A mention as the API writes it: ``[id123|Иван]``, ``[club45|Школа]`` (``[id123:bp-1_2|…]`` too).
+_MENTION = re.compile(r"\[(id|club|public|event)([0-9]{1,20})(?::[^|\]]{0,100})?\|")
+MAX_ADDRESSEES = 100
 
-def comment_from(item: object, group_id: int, post_id: str) -> c.Comment:
-    """A comment or a thread reply; the page's own replies come ``from_id = -group_id``."""
+
+def addressees(text: str, reply_to_user: int | None) -> tuple[str, ...]:
+    """Whom a comment addresses: ``reply_to_user`` first, then the mentions in its text, in order;
+    a community as its negative id."""
+    found = [] if reply_to_user is None else [str(reply_to_user)]
+    for kind, number in _MENTION.findall(text):
+        found.append(number if kind == "id" else f"-{number}")
+    return _unique(found)[:MAX_ADDRESSEES]
+
+
+def comment_from(
+    item: object, group_id: int, post_id: str, thread_id: int | None = None
+) -> c.Comment:
+    """A comment or a thread reply; the page's own replies come ``from_id = -group_id``.
+
+    A reply names its thread in ``parents_stack``; ``thread_id`` is the thread it was read from,
+    for an answer that does not say.
+    """
     p = _obj(item, "comment")
     try:
         comment_id = _req_int(p, "id", "")
         from_id = _req_int(p, "from_id", "")
         date = _req_int(p, "date", "")
         reply_to = _int(p, "reply_to_comment", "")
-        if reply_to is None:
-            stack = _list(p, "parents_stack", "")
-            reply_to = stack[-1] if stack and type(stack[-1]) is int else None
+        stack = _list(p, "parents_stack", "")
+        parents = [x for x in stack if type(x) is int]
+        if reply_to is None and parents:
+            reply_to = parents[-1]
+        thread = parents[0] if parents else thread_id
+        text = _str(p, "text", "")
         try:
             posted_at = datetime.fromtimestamp(date, UTC)
         except (OverflowError, OSError, ValueError):
@@ -346,7 +419,9 @@ def comment_from(item: object, group_id: int, post_id: str) -> c.Comment:
             author_kind="page" if from_id == -group_id else "citizen",
             reply_to=None if reply_to is None else str(reply_to),
             posted_at=posted_at,
-            text=_str(p, "text", ""),
+            text=text,
+            thread_id=None if thread is None or thread == comment_id else str(thread),
+            addressees=addressees(text, _int(p, "reply_to_user", "")),
         )
     except ValidationError as exc:
         raise MalformedResponse(f"comment {p.get('id')!r:.20}.{_first_error(exc)}") from None
@@ -354,29 +429,132 @@ def comment_from(item: object, group_id: int, post_id: str) -> c.Comment:
         raise MalformedResponse(f"comment {p.get('id')!r:.20}.{exc.reason}") from None
 
 
+def _deleted(item: dict[str, Any]) -> bool:
+    """A deleted comment keeps its place (id, date, thread) but has no author or text."""
+    return item.get("deleted") is True or item.get("deleted") == 1
+
+
+class CommentPages:
+    """What ``wall.getComments`` answers showed of a page's posts, and what they did not.
+
+    Each answer is either the top level of a post (with up to ``thread_items_count`` replies of
+    each thread inline) or a page of one thread (``comment_id``). A thread whose count exceeds
+    the replies seen, and a post whose top-level count exceeds the comments seen, are partial,
+    unless a page shorter than asked for showed the read reached the end.
+    """
+
+    def __init__(self, group_id: int) -> None:
+        self.group_id = group_id
+        self.comments: dict[str, c.Comment] = {}
+        self._thread_count: dict[str, int] = {}
+        self._thread_seen: dict[str, set[str]] = {}
+        self._thread_post: dict[str, str] = {}
+        self._level_count: dict[str, int] = {}
+        self._level_seen: dict[str, set[str]] = {}
+        self._read_to_end: set[str] = set()  # "post:<id>" or "thread:<id>"
+
+    def add(
+        self, response: object, post_id: str, thread: int | None = None, asked: int | None = None
+    ) -> list[c.Comment]:
+        """Add one answer: the top level of ``post_id``, or a page of ``thread`` in it. ``asked``
+        is the ``count`` requested, when known. Returns the comments it held."""
+        r = _obj(response, "wall.getComments")
+        items = _list(r, "items", "wall.getComments")
+        count = _int(r, "current_level_count", "wall.getComments")
+        if count is None:
+            count = _int(r, "count", "wall.getComments") if thread is not None else len(items)
+        found: list[c.Comment] = []
+        if thread is None:
+            level, key = self._level_seen.setdefault(post_id, set()), f"post:{post_id}"
+            self._level_count[post_id] = max(self._level_count.get(post_id, 0), count or 0)
+        else:
+            level, key = self._thread(str(thread), post_id, count or 0), f"thread:{thread}"
+        for item in items:
+            p = _obj(item, "comment")
+            level.add(str(_req_int(p, "id", "comment")))
+            if not _deleted(p):
+                found.append(comment_from(p, self.group_id, post_id, thread))
+            if thread is not None or p.get("thread") is None:
+                continue
+            inline = _obj(p["thread"], "thread")
+            root = str(p["id"])
+            replies = _list(inline, "items", "thread")
+            seen = self._thread(root, post_id, _int(inline, "count", "thread", 0) or 0)
+            for reply in replies:
+                reply = _obj(reply, "comment")
+                seen.add(str(_req_int(reply, "id", "comment")))
+                if not _deleted(reply):
+                    found.append(comment_from(reply, self.group_id, post_id, int(root)))
+        if asked is not None and len(items) < asked:
+            self._read_to_end.add(key)
+        for comment in found:
+            self.comments[comment.comment_id] = comment
+        return found
+
+    def _thread(self, root: str, post_id: str, count: int) -> set[str]:
+        self._thread_count[root] = max(self._thread_count.get(root, 0), count)
+        self._thread_post[root] = post_id
+        return self._thread_seen.setdefault(root, set())
+
+    def top_level_count(self, post_id: str) -> int:
+        return self._level_count.get(post_id, 0)
+
+    def unread_threads(self, post_id: str | None = None) -> list[tuple[int, int]]:
+        """(thread id, replies it holds) of the threads with replies not read yet."""
+        return [
+            (int(root), count)
+            for root, count in self._thread_count.items()
+            if (post_id is None or self._thread_post[root] == post_id)
+            and count > len(self._thread_seen[root])
+            and f"thread:{root}" not in self._read_to_end
+        ]
+
+    def partial_threads(self) -> tuple[str, ...]:
+        return tuple(sorted((str(root) for root, _ in self.unread_threads()), key=int))
+
+    def partial_posts(self) -> tuple[str, ...]:
+        return tuple(
+            post
+            for post, count in sorted(self._level_count.items())
+            if count > len(self._level_seen[post]) and f"post:{post}" not in self._read_to_end
+        )
+
+    def build(
+        self,
+        ref: c.PageRef,
+        sweep_id: str,
+        observed_at: datetime,
+        citizen_posts: tuple[str, ...] = (),
+    ) -> c.CommentsObserved:
+        return build_comments(
+            list(self.comments.values()),
+            self.group_id,
+            ref,
+            sweep_id,
+            observed_at,
+            citizen_posts=citizen_posts,
+            partial_threads=self.partial_threads(),
+            partial_posts=self.partial_posts(),
+        )
+
+
 def comments_page(
     response: object, group_id: int, post_id: str
 ) -> tuple[list[c.Comment], list[int], int]:
     """(comments with their inline thread replies, threads with replies not shown, top-level count)
-    of a ``wall.getComments`` answer.
+    of a ``wall.getComments`` answer; a deleted comment is left out (its replies are not).
     """
-    r = _obj(response, "wall.getComments")
-    comments: list[c.Comment] = []
-    partial_threads: list[int] = []
-    items = _list(r, "items", "wall.getComments")
-    for item in items:
-        comment = comment_from(item, group_id, post_id)
-        comments.append(comment)
-        thread = _obj(item, "comment").get("thread")
-        if thread is None:
-            continue
-        thread = _obj(thread, "thread")
-        replies = _list(thread, "items", "thread")
-        comments.extend(comment_from(reply, group_id, post_id) for reply in replies)
-        if (_int(thread, "count", "thread", 0) or 0) > len(replies):
-            partial_threads.append(int(comment.comment_id))
-    level = _int(r, "current_level_count", "wall.getComments")
-    return comments, partial_threads, len(items) if level is None else level
+    pages = CommentPages(group_id)
+    comments = pages.add(response, post_id)
+    threads = [root for root, _ in pages.unread_threads()]
+    return comments, threads, pages.top_level_count(post_id)
+
+
+def posts_by_others(posts: Iterable[c.Post], group_id: int) -> tuple[str, ...]:
+    """Posts of the wall written by someone other than the page (a citizen, another community);
+    a post whose author the answer did not show counts as the page's."""
+    page = str(-group_id)
+    return tuple(p.post_id for p in posts if p.from_id and p.from_id != page)
 
 
 def build_comments(
@@ -385,8 +563,13 @@ def build_comments(
     ref: c.PageRef,
     sweep_id: str,
     observed_at: datetime,
+    *,
+    citizen_posts: tuple[str, ...] = (),
+    partial_threads: tuple[str, ...] = (),
+    partial_posts: tuple[str, ...] = (),
 ) -> c.CommentsObserved:
     unique = {comment.comment_id: comment for comment in comments}
+    commented = {comment.post_id for comment in unique.values()}
     try:
         return c.CommentsObserved.create(
             observed_at=observed_at,
@@ -395,6 +578,9 @@ def build_comments(
             sweep_id=sweep_id,
             page_id=str(group_id),
             comments=tuple(sorted(unique.values(), key=lambda x: (x.posted_at, x.comment_id))),
+            citizen_posts=tuple(p for p in citizen_posts if p in commented),
+            partial_threads=partial_threads,
+            partial_posts=partial_posts,
         )
     except ValidationError as exc:
         raise MalformedResponse(f"comments do not fit the contract: {_first_error(exc)}") from None

@@ -34,6 +34,8 @@ GROUP_FIELDS = (
     "description,contacts,addresses,site,links,members_count,wall,is_closed,verified,has_photo,"
     "cover,is_government_organization,screen_name,activity"
 )
+# What the snapshot may read as "requested": VK leaves a requested but empty field out.
+REQUESTED_FIELDS = frozenset(GROUP_FIELDS.split(","))
 GET_BY_ID_MAX = 500
 # Closed or private walls: the page exists, we may not read it.
 PRIVATE_CODES = frozenset({15, 30, 203})
@@ -300,7 +302,7 @@ class Chunk:
                 self.down(i, at, gone, f"deactivated: {str(group['deactivated'])[:100]}")
             else:
                 try:
-                    snapshot = vn.build_snapshot(group, ref, self.sweep_id, at)
+                    snapshot = vn.build_snapshot(group, ref, self.sweep_id, at, REQUESTED_FIELDS)
                 except vn.MalformedResponse as exc:
                     self.down(i, at, API_ERROR, f"groups.getById: {exc.reason}")
                     continue

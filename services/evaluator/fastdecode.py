@@ -39,6 +39,10 @@ def _text(max_length: int, min_length: int = 0) -> type:
     return Annotated[str, Meta(min_length=min_length, max_length=max_length)]
 
 
+# The contracts' Int64 (a ClickHouse column): a larger number is refused on both paths.
+_Int64 = Annotated[int, Meta(ge=c.INT64_MIN, le=c.INT64_MAX)]
+
+
 class PageRefRecord(Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     platform: c.Platform
     native_id: _text(200, 1)
@@ -82,11 +86,11 @@ class PostRecord(Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     is_own: bool
     is_repost: bool
     is_pinned: bool = False
-    comments_count: int = 0
+    comments_count: _Int64 = 0
     comments_open: bool = True
-    likes: int = 0
-    reposts: int = 0
-    views: int | None = None
+    likes: _Int64 = 0
+    reposts: _Int64 = 0
+    views: _Int64 | None = None
     text: _text(100_000) = ""
     links: tuple[str, ...] = ()
 
@@ -101,7 +105,7 @@ class PostsObservedRecord(Struct, forbid_unknown_fields=True, frozen=True, kw_on
     page_ref: PageRefRecord
     sweep_id: _text(64)
     page_id: _text(64)
-    total_count: int | None = None
+    total_count: _Int64 | None = None
     posts: tuple[PostRecord, ...] = ()
 
 

@@ -608,6 +608,17 @@ def profile_facts(snapshot: PageSnapshot) -> ProfileFacts:
     )
 
 
+# How a summary names a fact the answer did not show (``PageSnapshot.unknown``).
+_FACT_NAMES = {
+    "description": "описание",
+    "site": "сайт",
+    "links": "ссылки",
+    "phones": "контакты или адрес (телефоны)",
+    "emails": "контакты (почта)",
+    "address": "адрес",
+}
+
+
 def evaluate_profile(
     snapshot: PageSnapshot,
     profile: Profile,
@@ -678,9 +689,26 @@ def evaluate_profile(
         design.append((result.rule, result.status))
         add(result)
 
+    unknown = snapshot.unknown
+
+    def unshown(rule_id: str, config, threshold: object, *facts_needed: str) -> bool:
+        """Adds a ``not_evaluable`` verdict when a fact the rule needs was not in the answer."""
+        missing = [f for f in facts_needed if f in unknown]
+        if not missing:
+            return False
+        names = ", ".join(_FACT_NAMES[f] for f in missing)
+        summary = (
+            f"В ответе платформы нет полей: {names} (их не запросили или не вернули): "
+            "проверить нельзя."
+        )
+        b(_result(rule_id, NOT_EVALUABLE, config.severity, "", threshold, summary))
+        return True
+
     if (config := rule(DESCRIPTION_MISSING)) is not None:
         length, minimum = facts.description_len, config.min_chars
-        if length < minimum:
+        if length < minimum and unshown(DESCRIPTION_MISSING, config, minimum, "description"):
+            pass
+        elif length < minimum:
             summary = (
                 f"Описание страницы слишком короткое ({length} симв. при минимуме {minimum}): "
                 "расскажите, чем занимается организация, и укажите контакты."
@@ -694,7 +722,9 @@ def evaluate_profile(
         low = snapshot.description.lower()
         found = next((k for k in config.keywords if k in low), None)
         threshold = "|".join(config.keywords)
-        if found is None:
+        if found is None and unshown(DESCRIPTION_NO_GOALS, config, threshold, "description"):
+            pass
+        elif found is None:
             summary = (
                 "В описании не сказано о целях, задачах или функциях организации: добавьте, "
                 "чем она занимается и чем полезна жителям."
@@ -705,7 +735,11 @@ def evaluate_profile(
                       "Цели и задачи описаны."))  # fmt: skip
 
     if (config := rule(CONTACT_PHONE_MISSING)) is not None:
-        if facts.phone is None:
+        if facts.phone is None and unshown(
+            CONTACT_PHONE_MISSING, config, "phone", "description", "phones"
+        ):
+            pass
+        elif facts.phone is None:
             summary = (
                 "В профиле нет контактного телефона: укажите номер в формате "
                 "+7 (XXX) XXX-XX-XX в описании или в блоке «Контакты»."
@@ -716,7 +750,11 @@ def evaluate_profile(
                       "Контактный телефон указан."))  # fmt: skip
 
     if (config := rule(CONTACT_EMAIL_MISSING)) is not None:
-        if facts.email is None:
+        if facts.email is None and unshown(
+            CONTACT_EMAIL_MISSING, config, "e-mail", "description", "emails"
+        ):
+            pass
+        elif facts.email is None:
             summary = (
                 "В профиле нет адреса электронной почты: укажите его в описании или контактах."
             )
@@ -729,12 +767,19 @@ def evaluate_profile(
         if snapshot.address.strip():
             b(_result(ADDRESS_MISSING, PASS, config.severity, snapshot.address[:200], "address",
                       "Адрес указан."))  # fmt: skip
+        elif snapshot.has_address:
+            b(_result(ADDRESS_MISSING, PASS, config.severity, "адрес указан (текст не получен)",
+                      "address", "Адрес указан."))  # fmt: skip
+        elif unshown(ADDRESS_MISSING, config, "address", "address"):
+            pass
         else:
             summary = "В профиле нет адреса: включите блок «Адреса» и отметьте здание на карте."
             b(_result(ADDRESS_MISSING, FAIL, config.severity, "", "address", summary))
 
     if (config := rule(WEBSITE_LINK_MISSING)) is not None:
-        if facts.site is None:
+        if facts.site is None and unshown(WEBSITE_LINK_MISSING, config, "site", "site", "links"):
+            pass
+        elif facts.site is None:
             summary = "Нет ссылки на официальный сайт организации: добавьте её в поле «Сайт»."
             b(_result(WEBSITE_LINK_MISSING, FAIL, config.severity, "", "site", summary))
         else:
@@ -1043,32 +1088,87 @@ def evaluate_engagement(
 @dataclass(frozen=True, slots=True)
 class Answer:
     comment: Comment
-    replied_at: datetime | None  # the page's first reply in the thread after the comment
+    replied_at: datetime | None  # the page's first answer to the comment
+    # No answer in sight, but the data lacks part of the comment's post (a thread not loaded,
+    # top-level comments not read): an answer may be there, so the comment is not evaluable.
+    unseen: bool = False
 
 
-def first_answers(comments: Sequence[Comment]) -> list[Answer]:
-    """Each citizen comment with the page's first reply to it.
+def _thread_of(comment: Comment) -> str:
+    """The thread a comment sits in: its root's id (a reply that names no thread: the comment it
+    replies to, as version 1 events had it); a top-level comment's own id."""
+    return comment.thread_id or comment.reply_to or comment.comment_id
 
-    A page comment answers a citizen comment on the same post, written after it, that replies to
-    it directly, or sits in the same thread (replies to the same top-level comment, or to the
-    citizen comment's own thread root).
+
+def is_request(
+    comment: Comment, citizen_posts: Iterable[str] = (), communities: bool = False
+) -> bool:
+    """A citizen's request to the page: a person's comment (another community's only when the
+    profile says so) on a post of the page, not on a citizen's post, where citizens talk to each
+    other."""
+    if comment.author_kind != "citizen" or comment.post_id in citizen_posts:
+        return False
+    return communities or not comment.from_id.startswith("-")
+
+
+def first_answers(
+    comments: Sequence[Comment],
+    *,
+    citizen_posts: Iterable[str] = (),
+    partial_threads: Iterable[str] = (),
+    partial_posts: Iterable[str] = (),
+    communities: bool = False,
+) -> list[Answer]:
+    """Each citizen request (``is_request``) with the page's first answer to it.
+
+    A page comment on the same post, written no earlier, answers a request when it replies to it,
+    sits in its thread (replies to the same top-level comment, or to the request itself), or
+    names its author (``[id123|Иван], …`` or ``reply_to_user``), in a thread or at the top level:
+    one such answer answers all the author's earlier comments on the post.
     """
-    page = [c for c in comments if c.author_kind == "page"]
+    citizen_posts, partial_posts = frozenset(citizen_posts), frozenset(partial_posts)
+    partial_threads = frozenset(partial_threads)
+    page: dict[str, list[Comment]] = {}
+    for c in comments:
+        if c.author_kind == "page":
+            page.setdefault(c.post_id, []).append(c)
+    # A post is partly unread when its top level is, or one of its threads: an answer naming
+    # the citizen may sit in any of them.
+    unread = set(partial_posts)
+    for c in comments:
+        if c.comment_id in partial_threads or (c.thread_id and c.thread_id in partial_threads):
+            unread.add(c.post_id)
     out = []
     for c in comments:
-        if c.author_kind != "citizen":
+        if not is_request(c, citizen_posts, communities):
             continue
-        root = c.reply_to or c.comment_id
+        thread = _thread_of(c)
         replies = [
             p.posted_at
-            for p in page
-            if p.post_id == c.post_id
-            and p.posted_at >= c.posted_at
-            and p.reply_to is not None
-            and (p.reply_to == c.comment_id or p.reply_to == root)
+            for p in page.get(c.post_id, ())
+            if p.posted_at >= c.posted_at
+            and (
+                p.reply_to == c.comment_id
+                or ((p.thread_id or p.reply_to) is not None and _thread_of(p) == thread)
+                or c.from_id in p.addressees
+            )
         ]
-        out.append(Answer(c, min(replies) if replies else None))
+        if replies:
+            out.append(Answer(c, min(replies)))
+        else:
+            out.append(Answer(c, None, unseen=c.post_id in unread))
     return out
+
+
+def event_answers(event: CommentsObserved, profile: Profile) -> list[Answer]:
+    """``first_answers`` of an event, with the profile's idea of a request."""
+    return first_answers(
+        event.comments,
+        citizen_posts=event.citizen_posts,
+        partial_threads=event.partial_threads,
+        partial_posts=event.partial_posts,
+        communities=profile.comments.community_comments_are_requests,
+    )
 
 
 def evaluate_comments(
@@ -1078,13 +1178,20 @@ def evaluate_comments(
     calendar: WorkCalendar | None = None,
     timezone: str = "",
 ) -> list[RuleResult]:
-    """UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE from one page's recent comments."""
+    """UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE from one page's recent comments.
+
+    A request without a visible answer where the data lacks part of its post (``Answer.unseen``)
+    counts neither way: a verdict that would depend on it is ``not_evaluable``.
+    """
     if event.platform not in PAGE_RULE_PLATFORMS:
         return []
     rule = profile.rule
     tz = timezone or profile.calendar.default_timezone
-    answers = first_answers(event.comments)
+    answers = event_answers(event, profile)
+    known = [a for a in answers if not a.unseen]
+    unseen = [a for a in answers if a.unseen]
     out: list[RuleResult] = []
+    unread = "ветки ответов или часть комментариев не загружены, ответ может быть в них"
 
     def hours(since: datetime, until: datetime, working: bool) -> float:
         return elapsed_hours(since, until, calendar if working else None, tz)
@@ -1094,12 +1201,19 @@ def evaluate_comments(
         threshold = f"<= {_fmt(config.hours)} {unit}"
         window = now - timedelta(days=config.window_days)
         late = []
-        for a in answers:
+        for a in known:
             if a.comment.posted_at < window:
                 continue
             waited = hours(a.comment.posted_at, a.replied_at or now, config.working_hours)
             if waited > config.hours:
                 late.append((waited, a))
+        # Requests that would be late if no answer hides in the part not read.
+        doubtful = [
+            a
+            for a in unseen
+            if a.comment.posted_at >= window
+            and hours(a.comment.posted_at, now, config.working_hours) > config.hours
+        ]
         if late:
             worst, a = max(late, key=lambda x: x[0])
             state = "без ответа" if a.replied_at is None else "с опозданием"
@@ -1111,6 +1225,15 @@ def evaluate_comments(
             out.append(
                 _result(UNANSWERED_COMMENT, FAIL, config.severity, value, threshold, summary)
             )
+        elif doubtful:
+            summary = (
+                f"{len(doubtful)} комментари(ев) жителей без видимого ответа дольше "
+                f"{_fmt(config.hours)} {unit}, но {unread}."
+            )
+            out.append(
+                _result(UNANSWERED_COMMENT, NOT_EVALUABLE, config.severity,
+                        f"{len(doubtful)} не проверить", threshold, summary)
+            )  # fmt: skip
         else:
             out.append(_result(UNANSWERED_COMMENT, PASS, config.severity, 0, threshold,
                                "На комментарии жителей отвечают вовремя."))  # fmt: skip
@@ -1122,26 +1245,42 @@ def evaluate_comments(
         # An unanswered comment has waited at least until now: a lower bound, safe to count.
         times = [
             hours(a.comment.posted_at, a.replied_at or now, config.working_hours)
-            for a in answers
+            for a in known
             if a.comment.posted_at >= since
         ]
-        if not times:
+        # A request whose answer may be unread took anywhere from no time to all of it so far:
+        # the median is judged at both ends.
+        open_ = [
+            hours(a.comment.posted_at, now, config.working_hours)
+            for a in unseen
+            if a.comment.posted_at >= since
+        ]
+        if not times and not open_:
             summary = f"За {config.days} дн. нет комментариев жителей: время ответа не измерить."
             out.append(
                 _result(SLOW_RESPONSE_MEDIAN, NOT_EVALUABLE, config.severity, "", threshold,
                         summary)
             )  # fmt: skip
         else:
-            median = statistics.median(times)
-            value = f"{median:.1f} {unit}"
-            if median > config.hours:
+            fastest = statistics.median(times + [0.0] * len(open_))
+            slowest = statistics.median(times + open_)
+            value = f"{slowest:.1f} {unit}" if fastest == slowest else (
+                f"{fastest:.1f}–{slowest:.1f} {unit}"
+            )  # fmt: skip
+            if fastest > config.hours:
                 summary = (
-                    f"Медианное время ответа — {median:.1f} {unit} (нужно не более "
+                    f"Медианное время ответа — {value} (нужно не более "
                     f"{_fmt(config.hours)}): отвечайте жителям быстрее."
                 )
                 out.append(
                     _result(SLOW_RESPONSE_MEDIAN, FAIL, config.severity, value, threshold, summary)
                 )
+            elif slowest > config.hours:
+                summary = f"Медианное время ответа — {value}: не измерить точнее, {unread}."
+                out.append(
+                    _result(SLOW_RESPONSE_MEDIAN, NOT_EVALUABLE, config.severity, value,
+                            threshold, summary)
+                )  # fmt: skip
             else:
                 out.append(_result(SLOW_RESPONSE_MEDIAN, PASS, config.severity, value, threshold,
                                    "Отвечают быстро."))  # fmt: skip
@@ -1151,9 +1290,11 @@ def evaluate_comments(
         threshold = f">= {config.min_share:.0%} за {_fmt(config.within_days)} дн."
         # A comment younger than the allowance and still unanswered cannot count either way yet.
         judged = [
-            a for a in answers if a.replied_at is not None or now - a.comment.posted_at >= within
+            a for a in known if a.replied_at is not None or now - a.comment.posted_at >= within
         ]
-        if not judged:
+        # One whose answer may be unread counts as answered for the best case, not for the worst.
+        maybe = sum(1 for a in unseen if now - a.comment.posted_at >= within)
+        if not judged and not maybe:
             summary = "Нет комментариев жителей, по которым срок ответа уже прошёл."
             out.append(_result(LOW_REPLY_RATE, NOT_EVALUABLE, config.severity, "", threshold,
                                summary))  # fmt: skip
@@ -1163,9 +1304,12 @@ def evaluate_comments(
                 for a in judged
                 if a.replied_at is not None and a.replied_at - a.comment.posted_at <= within
             )
-            share = answered / len(judged)
-            value = f"{share:.0%} ({answered}/{len(judged)})"
-            if share < config.min_share:
+            total = len(judged) + maybe
+            worst, best = answered / total, (answered + maybe) / total
+            value = f"{worst:.0%} ({answered}/{total})"
+            if maybe:
+                value = f"{worst:.0%}–{best:.0%} ({answered}–{answered + maybe}/{total})"
+            if best < config.min_share:
                 summary = (
                     f"Ответ получили {value} комментариев жителей (нужно не менее "
                     f"{config.min_share:.0%}): отвечайте на каждый вопрос."
@@ -1173,6 +1317,12 @@ def evaluate_comments(
                 out.append(
                     _result(LOW_REPLY_RATE, FAIL, config.severity, value, threshold, summary)
                 )
+            elif worst < config.min_share:
+                summary = f"Ответ получили {value} комментариев жителей: {unread}."
+                out.append(
+                    _result(LOW_REPLY_RATE, NOT_EVALUABLE, config.severity, value, threshold,
+                            summary)
+                )  # fmt: skip
             else:
                 out.append(_result(LOW_REPLY_RATE, PASS, config.severity, value, threshold,
                                    "Почти на все комментарии отвечают."))  # fmt: skip
@@ -1187,8 +1337,9 @@ def response_score(
     calendar: WorkCalendar | None = None,
     timezone: str = "",
 ) -> float | None:
-    """«Отклик»: share answered within the SLA × share answered at all (None without comments)."""
-    answers = first_answers(event.comments)
+    """«Отклик»: share answered within the SLA × share answered at all (None without comments);
+    requests whose answer may be unread are left out of both."""
+    answers = [a for a in event_answers(event, profile) if not a.unseen]
     if not answers:
         return None
     sla = profile.rules.unanswered_comment

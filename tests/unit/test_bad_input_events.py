@@ -287,3 +287,56 @@ def test_a_surrogate_pair_is_one_character() -> None:
     data = _with(COMMENTS, b'"comment_id":"5"', b'"comment_id":"5\\ud83d\\ude00"')
     status, event = check(data)
     assert status == "ok" and event.comments[0].comment_id == "5\U0001f600"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"likes":0', b'"likes":9223372036854775808'),
+        (b'"reposts":0', b'"reposts":-9223372036854775809'),
+        (b'"comments_count":0', b'"comments_count":' + b"9" * 30),
+        (b'"views":null', b'"views":18446744073709551616'),
+        (b'"total_count":null', b'"total_count":9223372036854775808'),
+    ],
+    ids=["likes 2**63", "reposts below Int64", "30 digits", "views 2**64", "total 2**63"],
+)
+def test_a_counter_beyond_int64_is_not_an_event(old: bytes, new: bytes) -> None:
+    """ClickHouse stores the counters as Int64: an event with likes = 2**63 was accepted, on the
+    pydantic and the msgspec path alike, and failed the whole batch's insert."""
+    data = _with(VALID_EVENTS[1], old, new)
+    assert check(data)[0] == "rejected"
+    assert outcome(data)[1][0] == "invalid"
+    assert outcome(data, fastdecode.decode)[0] == "rejected"
+
+
+def test_the_largest_int64_counter_is_an_event() -> None:
+    data = _with(VALID_EVENTS[1], b'"likes":0', b'"likes":9223372036854775807')
+    status, event = check(data)
+    assert status == "ok" and event.posts[0].likes == 2**63 - 1
+
+
+def test_a_snapshot_of_version_1_reads_as_one_that_showed_every_field() -> None:
+    """PageSnapshot/2 added ``unknown`` and ``has_address``; messages already on the stream (and
+    producers not yet upgraded) send version 1, which must still be read, not dead-lettered."""
+    data = SNAPSHOT.to_bytes()
+    old = (
+        data.replace(b'"PageSnapshot/2"', b'"PageSnapshot/1"')
+        .replace(b'"has_address":null,', b"")
+        .replace(b',"unknown":[]', b"")
+    )
+    assert b"unknown" not in old and b"/1" in old
+    status, event = check(old)
+    assert status == "ok"
+    assert event.schema_ == "PageSnapshot/2" and event.unknown == () and event.has_address is None
+    assert event.model_dump(exclude={"event_id"}) == SNAPSHOT.model_dump(exclude={"event_id"})
+    kind, reason = outcome(old.replace(b"PageSnapshot/1", b"PageSnapshot/3"))[1]
+    assert kind == "unsupported_version" and "PageSnapshot/1–PageSnapshot/2" in reason
+    kind, _ = outcome(old.replace(b"PageSnapshot/1", b"PageSnapshot/0"))[1]
+    assert kind == "unsupported_version"
+
+
+def test_a_snapshot_names_only_known_facts_as_unknown() -> None:
+    data = _with(SNAPSHOT, b'"unknown":[]', b'"unknown":["description","phones"]')
+    assert check(data)[1].unknown == ("description", "phones")
+    data = _with(SNAPSHOT, b'"unknown":[]', b'"unknown":["members"]')
+    assert outcome(data)[1][0] == "invalid"
