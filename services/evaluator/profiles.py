@@ -161,6 +161,15 @@ class MessengerConfig(RuleConfig):
     service_words: tuple[str, ...] = Field(min_length=1)
 
 
+class CommentsConfig(_Config):
+    """What the comment rules (UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE) count as
+    a citizen's request to the page."""
+
+    # A comment by another community (a school or a fund under the district's post) is usually
+    # one institution talking to another, not a request: counted only when the profile says so.
+    community_comments_are_requests: bool = False
+
+
 class CalendarConfig(_Config):
     """Office hours for SLAs counted in working hours; the time zone is the organisation's."""
 
@@ -221,6 +230,7 @@ class Profile(_Config):
     name: str = Field(min_length=1, max_length=64)
     title: str = ""
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    comments: CommentsConfig = Field(default_factory=CommentsConfig)
     rules: RulesConfig
 
     @model_validator(mode="after")
