@@ -32,6 +32,8 @@ from email.utils import format_datetime, getaddresses
 from urllib.parse import quote, urlsplit
 
 from gospublic.contracts import Severity
+from gospublic.rulebook import RULEBOOK
+from gospublic.rulebook import plural as plural
 from gospublic.settings import Settings
 
 from .pipeline import Notification
@@ -43,59 +45,8 @@ MAX_ROWS = 200
 MAX_CELL_CHARS = 500
 MAX_SUBJECT_CHARS = 200
 
-# rule id → (what is wrong, what to do about it)
-RULES: dict[str, tuple[str, str]] = {
-    "PAGE_MISSING_ANY": (
-        "Нет официальной страницы во ВКонтакте или Одноклассниках",
-        "Создайте официальную страницу во ВКонтакте или Одноклассниках и сообщите ссылку в ЦУР.",
-    ),
-    "PAGE_NOT_PUBLIC": (
-        "Страница удалена, заблокирована или закрыта",
-        "Восстановите страницу или откройте её для всех посетителей.",
-    ),
-    "NOT_VERIFIED": (
-        "Нет отметки «Государственная организация»",
-        "Подайте заявку на отметку «Госорганизация» через ЦУР своего региона.",
-    ),
-    "DESCRIPTION_MISSING": (
-        "Нет описания страницы",
-        "Заполните описание: полное наименование, цели и функции организации.",
-    ),
-    "CONTACT_PHONE_MISSING": (
-        "Нет контактного телефона",
-        "Укажите телефон в описании или в блоке контактов, например +7 (473) 255-12-34.",
-    ),
-    "CONTACT_EMAIL_MISSING": (
-        "Нет адреса электронной почты",
-        "Укажите официальный адрес электронной почты в описании или в контактах.",
-    ),
-    "ADDRESS_MISSING": ("Нет почтового адреса", "Добавьте адрес организации в блок «Адреса»."),
-    "WEBSITE_LINK_MISSING": (
-        "Нет ссылки на официальный сайт",
-        "Добавьте ссылку на официальный сайт в поле «Сайт» или в ссылки сообщества.",
-    ),
-    "WALL_CLOSED": (
-        "Стена закрыта",
-        "Откройте стену: Управление → Разделы → Стена «Открытая» или «Ограниченная».",
-    ),
-    "STALE": (
-        "Давно нет собственных публикаций",
-        "Публикуйте собственные материалы (не репосты) регулярно, хотя бы раз в неделю.",
-    ),
-    "LOW_FREQUENCY": ("Слишком редкие публикации", "Публикуйте не реже трёх раз в неделю."),
-    "COMMENTS_CLOSED_POSTS": (
-        "Комментарии под записями закрыты",
-        "Откройте комментарии под записями, чтобы граждане могли задать вопрос.",
-    ),
-    "UNANSWERED_COMMENT": (
-        "Вопрос гражданина остался без ответа",
-        "Ответьте на комментарий от имени страницы в установленный срок.",
-    ),
-    "BANNED_PLATFORM_LINKS": (
-        "Ссылки на запрещённые площадки",
-        "Удалите ссылки на Instagram и Facebook из описания, ссылок и записей.",
-    ),
-}
+# rule id → (what is wrong, what to do about it): the one catalogue ``gospublic check`` prints too.
+RULES: dict[str, tuple[str, str]] = {rule: (t.title, t.fix) for rule, t in RULEBOOK.items()}
 
 SEVERITIES: dict[str, str] = {
     Severity.CRITICAL: "критическая",
@@ -134,14 +85,6 @@ def rule_fix(rule: str) -> str:
 
 def severity_title(severity: str) -> str:
     return SEVERITIES.get(severity, severity)
-
-
-def plural(n: int, one: str, few: str, many: str) -> str:
-    if n % 10 == 1 and n % 100 != 11:
-        return one
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return few
-    return many
 
 
 def group_title(notification: Notification) -> str:

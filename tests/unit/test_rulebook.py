@@ -1,0 +1,79 @@
+"""The one catalogue of rule texts: every rule has a Russian title, a norm in words and a fix."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gospublic import rulebook as book
+from services.evaluator import rules as r
+from services.evaluator.profiles import available_profiles, load_profile
+from services.notifier import email as mail
+
+CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)
+
+
+@pytest.mark.parametrize(
+    ("n", "word"),
+    [
+        (0, "постов"), (1, "пост"), (2, "поста"), (4, "поста"), (5, "постов"), (11, "постов"),
+        (12, "постов"), (14, "постов"), (21, "пост"), (22, "поста"), (25, "постов"),
+        (101, "пост"), (111, "постов"), (1.5, "поста"),
+    ],
+)  # fmt: skip
+def test_plural(n: float, word: str) -> None:
+    assert book.plural(n, "пост", "поста", "постов") == word
+
+
+def test_counted_and_genitive_after_a_comparison() -> None:
+    assert book.counted(1, "пост", "поста", "постов") == "1 пост"
+    assert book.counted(1.5, "пост", "поста", "постов") == "1,5 поста"
+    assert book.at_least(3, "поста", "постов") == "3 постов"
+    assert book.at_least(1, "поста", "постов") == "1 поста"
+    assert book.at_least(21, "поста", "постов") == "21 поста"
+    assert book.at_least(2.5, "поста", "постов") == "2,5 поста"
+
+
+def test_every_rule_has_a_russian_title_a_norm_and_a_fix() -> None:
+    assert set(book.RULEBOOK) == set(r.RULES)
+    for rule, text in book.RULEBOOK.items():
+        assert CYRILLIC.search(text.title), rule
+        assert CYRILLIC.search(text.fix), rule
+        assert CYRILLIC.search(text.norm(None)), rule
+
+
+@pytest.mark.parametrize("name", available_profiles())
+def test_every_norm_renders_from_every_shipped_profile(name: str) -> None:
+    profile = load_profile(name)
+    for rule in profile.enabled_rules:
+        words = book.norm(rule, profile.rule(rule))
+        assert CYRILLIC.search(words), (name, rule)
+        # Words, not the settings' notation.
+        assert not re.search(r"[<>{}]|\bin\b|\d+d\b|/нед", words), (name, rule, words)
+
+
+def test_norms_follow_the_profile() -> None:
+    default = load_profile("dialog-default")
+    frequency = book.norm("LOW_FREQUENCY", default.rule("LOW_FREQUENCY"))
+    floor = default.rule("LOW_FREQUENCY").min_posts_per_week
+    assert f"не реже {book.number(floor)} собственн" in frequency and "в неделю" in frequency
+    sla = default.rule("UNANSWERED_COMMENT")
+    expected = "рабочих часов" if sla.working_hours else "часов"
+    assert f"не позже {book.number(sla.hours)} {expected}" in book.norm("UNANSWERED_COMMENT", sla)
+
+
+def test_the_e_mail_reads_the_same_catalogue() -> None:
+    for rule in r.RULES:
+        assert mail.rule_title(rule) == book.title(rule)
+        assert mail.rule_fix(rule) == book.fix(rule)
+    assert mail.plural is book.plural
+
+
+def test_statuses_and_severities_in_russian() -> None:
+    assert [book.status_title(s) for s in (r.PASS, r.FAIL, r.NOT_EVALUABLE)] == [
+        "выполнено", "НАРУШЕНИЕ", "не проверяется",
+    ]  # fmt: skip
+    assert [book.severity_title(s) for s in ("critical", "high", "medium", "low", "info")] == [
+        "критично", "высокая", "средняя", "низкая", "инфо",
+    ]  # fmt: skip
