@@ -576,7 +576,8 @@ class _Step:
                 self.state.set_engagement(key, cohort, rate)
                 rank, size = self.state.cohort_rank(cohort, rate)
                 engagement = rank
-            results.extend(r.evaluate_engagement(rate, rank, size, self.profile, platform))
+            shown = r.shown_note(event) if rate is not None else ""
+            results.extend(r.evaluate_engagement(rate, rank, size, self.profile, platform, shown))
         self._record(org, org_id, platform, page_id, results, at, sweep, transitions=current)
         if current:
             self.state.put_page(key, new)

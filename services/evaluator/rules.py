@@ -879,29 +879,37 @@ def evaluate_activity(
     now_ms = epoch_ms(now)
     rule = profile.rule
     out: list[RuleResult] = []
+    wall = Wall.of(posts, posted)
 
     if (config := rule(STALE)) is not None:
-        out.append(_stale(items, posted, now_ms, config))
+        out.append(_stale(wall, now_ms, config))
 
     if (config := rule(LOW_FREQUENCY)) is not None:
-        out.append(_frequency(posts, posted, now_ms, config, level))
+        out.append(_frequency(wall, now_ms, config, level))
 
     if (config := rule(REPOST_HEAVY)) is not None:
         since = now_ms - config.weeks * WEEK_MS
-        recent = [p for p, ms in zip(items, posted, strict=True) if ms >= since]
+        recent = [p for p, ms in wall.page_posts if ms >= since]
         threshold = f"<= {config.max_share:.0%} за {config.weeks} нед."
         if not recent:
-            summary = f"За {config.weeks} нед. нет публикаций: долю репостов не посчитать."
+            summary = (
+                f"За {config.weeks} нед. нет записей страницы ({wall.shown_note}): долю репостов "
+                "не посчитать."
+            )
             out.append(
                 _result(REPOST_HEAVY, NOT_EVALUABLE, config.severity, "", threshold, summary)
             )
         else:
-            share = sum(1 for p in recent if p.is_repost) / len(recent)
-            value = f"{share:.0%}"
+            reposts = sum(1 for p in recent if p.is_repost)
+            share = reposts / len(recent)
+            value = (
+                f"{share:.0%} (репостов {reposts} из {len(recent)} записей страницы; "
+                f"{wall.shown_note})"
+            )
             if share > config.max_share:
                 summary = (
-                    f"Репосты — {value} публикаций за {config.weeks} нед.: публикуйте больше "
-                    "собственных материалов."
+                    f"Репосты — {share:.0%} записей страницы за {config.weeks} нед.: публикуйте "
+                    "больше собственных материалов."
                 )
                 out.append(_result(REPOST_HEAVY, FAIL, config.severity, value, threshold, summary))
             else:
@@ -909,22 +917,29 @@ def evaluate_activity(
                                    "Собственных публикаций достаточно."))  # fmt: skip
 
     if (config := rule(COMMENTS_CLOSED_POSTS)) is not None:
-        latest = sorted(zip(posted, range(len(items)), strict=True), reverse=True)
-        last = [items[i] for _, i in latest[: config.last_posts]]
+        latest = sorted(wall.page_posts, key=lambda x: x[1], reverse=True)
+        last = [p for p, _ in latest[: config.last_posts]]
         threshold = f"<= {config.max_share:.0%} из {config.last_posts}"
         if not last:
-            summary = "Публикаций нет: долю закрытых комментариев не посчитать."
+            summary = (
+                f"Записей страницы нет ({wall.shown_note}): долю закрытых комментариев не "
+                "посчитать."
+            )
             out.append(
                 _result(COMMENTS_CLOSED_POSTS, NOT_EVALUABLE, config.severity, "", threshold,
                         summary)
             )  # fmt: skip
         else:
-            share = sum(1 for p in last if not p.comments_open) / len(last)
-            value = f"{share:.0%}"
+            closed = sum(1 for p in last if not p.comments_open)
+            share = closed / len(last)
+            value = (
+                f"{share:.0%} (закрыты у {closed} из {len(last)} последних записей страницы; "
+                f"{wall.shown_note})"
+            )
             if share > config.max_share:
                 summary = (
-                    f"Комментарии закрыты у {value} последних публикаций: откройте комментарии, "
-                    "чтобы жители могли задать вопрос."
+                    f"Комментарии закрыты у {share:.0%} последних записей страницы: откройте "
+                    "комментарии, чтобы жители могли задать вопрос."
                 )
                 out.append(
                     _result(COMMENTS_CLOSED_POSTS, FAIL, config.severity, value, threshold, summary)
@@ -941,66 +956,153 @@ def evaluate_activity(
     return out
 
 
-def _stale(items: Sequence[Post], posted: Sequence[int], now_ms: int, config) -> RuleResult:
+def by_page(post: Post, page_id: str) -> bool:
+    """A post the page itself wrote or reposted, not a visitor's post on an open wall.
+
+    ``is_own`` already means "by the page, not a repost"; a repost is the page's when its author
+    is the page (VK, OK: the negative page id) or not named at all (a channel's forward).
+    """
+    return post.is_own or (post.is_repost and post.from_id in ("", f"-{page_id}"))
+
+
+@dataclass(frozen=True, slots=True)
+class Wall:
+    """What one ``PostsObserved`` shows of a page's wall, as the activity rules read it.
+
+    ``page_posts`` are the page's own posts and its reposts (with their times); ``own`` the
+    page's own non-repost posts. The wall's span is what the unpinned posts cover: a pinned post
+    stays on top whatever its age, so it neither makes the page fresh nor reaches further back.
+    ``complete`` when the platform said it holds no more posts than it returned.
+    """
+
+    shown: int
+    page_posts: tuple[tuple[Post, int], ...]
+    own: tuple[tuple[Post, int], ...]
+    edge_ms: int | None  # the oldest unpinned post shown: the wall is known from here to now
+    complete: bool
+
+    @classmethod
+    def of(cls, posts: PostsObserved, posted: Sequence[int]) -> Wall:
+        items = posts.posts
+        pairs = tuple(zip(items, posted, strict=True))
+        page_posts = tuple((p, ms) for p, ms in pairs if by_page(p, posts.page_id))
+        unpinned = [ms for p, ms in pairs if not p.is_pinned]
+        return cls(
+            shown=len(items),
+            page_posts=page_posts,
+            own=tuple((p, ms) for p, ms in page_posts if p.is_own and not p.is_repost),
+            edge_ms=min(unpinned) if unpinned else None,
+            complete=posts.total_count is not None and posts.total_count <= len(items),
+        )
+
+    @property
+    def shown_note(self) -> str:
+        """How many of the posts shown are the page's own (the rest: reposts, visitors' posts)."""
+        return _shown_note(len(self.own), self.shown)
+
+
+def _shown_note(own: int, shown: int) -> str:
+    return f"собственных записей {own} из {shown} показанных"
+
+
+def shown_note(posts: PostsObserved) -> str:
+    """``Wall.shown_note`` without the rest of the wall (for LOW_ENGAGEMENT's value)."""
+    own = sum(1 for p in posts.posts if p.is_own and not p.is_repost)
+    return _shown_note(own, len(posts.posts))
+
+
+def _grade(grades, age_days: float):
+    """The graded failure for an age (grades sorted by days, largest first), or None."""
+    return next((g for g in grades if age_days >= g.days), None)
+
+
+def _stale(wall: Wall, now_ms: int, config) -> RuleResult:
     grades = config.grades  # sorted by days, largest first
     threshold = "/".join(f"{g.days:g}d" for g in reversed(grades))
     mildest = grades[-1].severity
-    newest = max(
-        (ms for p, ms in zip(items, posted, strict=True) if p.is_own and not p.is_repost),
-        default=None,
+    note = wall.shown_note
+    newest = max((ms for _, ms in wall.own), default=None)
+    in_span = any(
+        not p.is_pinned and wall.edge_ms is not None and ms >= wall.edge_ms for p, ms in wall.own
     )
-    if newest is None:
-        summary = (
-            "Среди последних записей нет собственных публикаций (только репосты или пусто): "
-            "публикуйте новости организации регулярно."
-        )
-        return _result(STALE, FAIL, config.no_own_posts_severity, "none", threshold, summary)
-    age_days = (now_ms - newest) / 1000 / DAY_S
-    value = f"{age_days:.1f}d"
-    for grade in grades:
-        if age_days >= grade.days:
+    pinned_inside = newest is not None and wall.edge_ms is not None and newest >= wall.edge_ms
+    if wall.complete or in_span or pinned_inside:
+        # The newest own post is known: every post is shown, or one lies within the span shown
+        # (nothing beyond the span can be newer than it).
+        if newest is None:
             summary = (
-                f"Последняя собственная публикация — {int(age_days)} дн. назад "
-                f"(допустимо менее {grades[-1].days:g}): публикуйте новости регулярно."
+                "На стене нет собственных публикаций (только репосты, записи жителей или пусто): "
+                "публикуйте новости организации регулярно."
             )
-            return _result(STALE, FAIL, grade.severity, value, threshold, summary)
-    return _result(STALE, PASS, mildest, value, threshold, "Страница обновляется.")
+            value = f"none ({note})"
+            return _result(STALE, FAIL, config.no_own_posts_severity, value, threshold, summary)
+        age_days = (now_ms - newest) / 1000 / DAY_S
+        value = f"{age_days:.1f}d ({note})"
+        grade = _grade(grades, age_days)
+        if grade is None:
+            return _result(STALE, PASS, mildest, value, threshold, "Страница обновляется.")
+        summary = (
+            f"Последняя собственная публикация — {int(age_days)} дн. назад "
+            f"(допустимо менее {grades[-1].days:g}): публикуйте новости регулярно."
+        )
+        return _result(STALE, FAIL, grade.severity, value, threshold, summary)
+    # More posts than shown and no own post among the unpinned ones: the newest own post is older
+    # than the span shown (and, if an older own post is pinned, no older than that one).
+    if wall.edge_ms is None:
+        summary = (
+            f"Платформа не вернула записей со стены ({note}), хотя они есть: давность "
+            "публикаций не определить."
+        )
+        return _result(STALE, NOT_EVALUABLE, mildest, "", threshold, summary)
+    span_days = (now_ms - wall.edge_ms) / 1000 / DAY_S
+    at_least = _grade(grades, span_days)
+    at_most = None if newest is None else _grade(grades, (now_ms - newest) / 1000 / DAY_S)
+    value = f">= {span_days:.1f}d ({note})"
+    if at_least is None:
+        summary = (
+            f"За {span_days:.0f} дн., которые показала платформа, собственных публикаций нет "
+            f"({note}); более ранние записи не получены: давность не определить."
+        )
+        return _result(STALE, NOT_EVALUABLE, mildest, value, threshold, summary)
+    exact = newest is not None and at_most is at_least
+    summary = (
+        f"Собственных публикаций нет {'' if exact else 'как минимум '}{int(span_days)} дн. "
+        f"(показанные платформой записи за этот срок — только репосты и записи жителей; "
+        f"допустимо менее {grades[-1].days:g}): публикуйте новости регулярно."
+    )
+    return _result(STALE, FAIL, at_least.severity, value, threshold, summary)
 
 
-def _frequency(
-    posts: PostsObserved, posted: Sequence[int], now_ms: int, config, level: str
-) -> RuleResult:
+def _frequency(wall: Wall, now_ms: int, config, level: str) -> RuleResult:
     floor = config.by_level.get(level, config.min_posts_per_week)
     weeks = config.weeks
     since = now_ms - weeks * WEEK_MS
-    items = posts.posts
-    own = sum(
-        1
-        for p, ms in zip(items, posted, strict=True)
-        if ms >= since and p.is_own and not p.is_repost
-    )
+    own = sum(1 for _, ms in wall.own if ms >= since)
     rate = own / weeks
-    value = f"{rate:g}"
+    value = f"{rate:g}/нед. ({own} за {weeks} нед.; {wall.shown_note})"
     threshold = f">= {_fmt(floor)}/нед. за {weeks} нед."
     if rate >= floor:
         return _result(LOW_FREQUENCY, PASS, config.severity, value, threshold,
                        "Публикации выходят достаточно часто.")  # fmt: skip
     # The platform returned only the latest posts: if they all fall inside the window, more may
     # lie beyond them, and a low count proves nothing.
-    unpinned = [ms for p, ms in zip(items, posted, strict=True) if not p.is_pinned]
-    seen_all = posts.total_count is not None and posts.total_count <= len(items)
-    if unpinned and min(unpinned) >= since and not seen_all:
-        days = (now_ms - min(unpinned)) / DAY_MS
+    if wall.edge_ms is not None and wall.edge_ms >= since and not wall.complete:
+        days = (now_ms - wall.edge_ms) / DAY_MS
         summary = (
-            f"Платформа вернула только {len(items)} последних записей за {days:.0f} дн. — "
+            f"Платформа вернула только {wall.shown} последних записей за {days:.0f} дн. — "
             f"меньше окна в {weeks} нед.: частоту не посчитать."
         )
         return _result(LOW_FREQUENCY, NOT_EVALUABLE, config.severity, value, threshold, summary)
     summary = (
-        f"Собственных публикаций — {value} в неделю за последние {weeks} нед. (нужно не менее "
+        f"Собственных публикаций — {rate:g} в неделю за последние {weeks} нед. (нужно не менее "
         f"{_fmt(floor)}): публикуйте новости регулярно."
     )
     return _result(LOW_FREQUENCY, FAIL, config.severity, value, threshold, summary)
+
+
+def _rate_of(value: str) -> float:
+    """The posts-a-week figure a LOW_FREQUENCY value starts with ("2.5/нед. (…)")."""
+    return float(value.split("/", 1)[0])
 
 
 def frequency_score(
@@ -1021,7 +1123,7 @@ def frequency_score(
     floor = config.by_level.get(level, config.min_posts_per_week)
     done = next((x for x in results if x.rule == LOW_FREQUENCY), None)
     if done is not None:
-        return min(1.0, float(done.value) / floor)
+        return min(1.0, _rate_of(done.value) / floor)
     since = epoch_ms(now) - config.weeks * WEEK_MS
     own = sum(
         1
@@ -1048,8 +1150,12 @@ def evaluate_engagement(
     cohort_size: int,
     profile: Profile,
     platform: str = Platform.VK,
+    shown: str = "",
 ) -> list[RuleResult]:
     """LOW_ENGAGEMENT: the page's ER in the bottom ``bottom_percent`` of its cohort.
+
+    ER counts the page's own posts only; ``shown`` (``shown_note``) says how many of the posts
+    shown those were, for the value.
 
     ``rank`` is the share (0..1) of the cohort's pages with a lower ER. A cohort smaller than
     ``min_cohort`` (e.g. early in a sweep) says nothing. Cohorts are per platform: audiences and
@@ -1069,9 +1175,9 @@ def evaluate_engagement(
             f"В когорте (уровень, сфера, регион) {cohort_size} стр. — меньше "
             f"{config.min_cohort}: сравнивать не с чем."
         )
-        value = f"ER {rate:.4%}"
+        value = f"ER {rate:.4%}" + (f" ({shown})" if shown else "")
         return [_result(LOW_ENGAGEMENT, NOT_EVALUABLE, config.severity, value, threshold, summary)]
-    value = f"ER {rate:.4%}, {rank:.0%} когорты ниже"
+    value = f"ER {rate:.4%}, {rank:.0%} когорты ниже" + (f" ({shown})" if shown else "")
     if rank * 100 < config.bottom_percent:
         summary = (
             f"Вовлечённость ниже, чем у {100 - rank * 100:.0f}% похожих страниц: публикуйте "

@@ -145,3 +145,115 @@ def test_a_contact_person_without_phone_or_email_is_neither() -> None:
     got = verdicts(group, REQUESTED_FIELDS)
     assert got[r.CONTACT_PHONE_MISSING] == r.FAIL
     assert got[r.CONTACT_EMAIL_MISSING] == r.FAIL
+
+
+# --- whose post is it, and what the wall cannot show ---------------------------------------------
+
+DAY = 86_400
+NOW_TS = int(NOW.timestamp())
+
+
+def wall_post(post_id: int, from_id: int, age_days: float, **extra) -> dict:
+    """A wall.get item as 5.199 sends it (``is_pinned`` only on the pinned post)."""
+    body = {
+        "id": post_id, "owner_id": -GID, "from_id": from_id, "date": NOW_TS - int(age_days * DAY),
+        "post_type": "post", "text": f"Запись {post_id}", "attachments": [],
+        "comments": {"count": 0, "can_post": 1, "groups_can_post": True},
+        "likes": {"count": 3, "user_likes": 0, "can_like": 1}, "reposts": {"count": 0},
+    }  # fmt: skip
+    body.update(extra)
+    return body
+
+
+def citizen_repost(post_id: int, user: int, age_days: float) -> dict:
+    source = {"id": 77, "owner_id": -1, "from_id": -1, "date": NOW_TS - 30 * DAY, "text": "x"}
+    return wall_post(post_id, user, age_days, copy_history=[source])
+
+
+def activity(items: list[dict], count: int) -> dict[str, r.RuleResult]:
+    answer = {"count": count, "items": items}
+    event = vn.build_posts(answer, GID, REF, "s", NOW)
+    return {x.rule: x for x in r.evaluate_activity(event, DEFAULT, NOW)}
+
+
+def test_a_pinned_old_post_above_citizens_posts_proves_nothing_about_staleness() -> None:
+    """The shape of a recorded open wall (count 38,935, ten items): the page's own post pinned on
+    top, older than everything else, then citizens' posts of the last days. STALE said
+    "critical" from the pinned post's age; the page may well have posted since."""
+    items = [wall_post(5000, -GID, 400, is_pinned=1)]
+    items += [wall_post(6000 + i, 300_000 + i, 0.3 * (i + 1)) for i in range(9)]
+    got = activity(items, 38_935)
+    assert got[r.STALE].status == r.NOT_EVALUABLE
+    assert "собственных записей 1 из 10 показанных" in got[r.STALE].summary
+    assert got[r.LOW_FREQUENCY].status == r.NOT_EVALUABLE
+    # The same wall shown whole: the pinned post is the newest own one, and it is old.
+    got = activity(items, len(items))
+    assert (got[r.STALE].status, got[r.STALE].severity) == (r.FAIL, "critical")
+
+
+def test_citizens_posts_only_on_a_long_wall_are_not_evaluable() -> None:
+    """Five citizens' posts of 339 and none by the page: "critical, none" before."""
+    items = [wall_post(900 - i, 500_000 + i, 0.5 + i) for i in range(5)]
+    got = activity(items, 339)
+    assert got[r.STALE].status == r.NOT_EVALUABLE
+    assert got[r.STALE].value == ">= 4.5d (собственных записей 0 из 5 показанных)"
+    assert got[r.REPOST_HEAVY].status == r.NOT_EVALUABLE  # no post of the page's own in 4 weeks
+    assert got[r.COMMENTS_CLOSED_POSTS].status == r.NOT_EVALUABLE
+
+
+@pytest.mark.parametrize(
+    ("span_days", "pinned_days", "status", "severity"),
+    [
+        (95, None, r.FAIL, "critical"),  # the span alone proves over 90 days
+        (40, None, r.FAIL, "high"),  # over 40 days: at least high, maybe critical
+        (40, 60, r.FAIL, "high"),  # between 40 and 60 days: high either way
+        (40, 120, r.FAIL, "high"),  # at least 40 (high), at most 120 (critical): high proven
+        (3, 20, r.NOT_EVALUABLE, "medium"),  # 3 to 20 days: pass or medium
+        (40, 20, r.FAIL, "medium"),  # the pinned post lies inside the span: it is the newest
+    ],
+)
+def test_a_wall_holding_more_than_shown_reports_the_grade_its_span_proves(
+    span_days: float, pinned_days: float | None, status: str, severity: str
+) -> None:
+    items = [wall_post(1000, -GID, pinned_days, is_pinned=1)] if pinned_days else []
+    steps = 19
+    items += [wall_post(2000 - i, 700_000 + i, span_days * (i + 1) / steps) for i in range(steps)]
+    got = activity(items, 5000)[r.STALE]
+    assert (got.status, got.severity) == (status, severity), got
+
+
+def test_a_proven_grade_is_the_lowest_the_span_supports() -> None:
+    items = [wall_post(2000 - i, 700_000 + i, 2 * (i + 1)) for i in range(20)]  # 40 days
+    got = activity(items, 5000)[r.STALE]
+    assert got.value.startswith(">= 40.0d") and "как минимум 40 дн." in got.summary
+
+
+def test_citizens_reposts_do_not_make_the_page_repost_heavy() -> None:
+    """REPOST_HEAVY and COMMENTS_CLOSED_POSTS counted every post on an open wall: eight citizens'
+    reposts made a page with two posts of its own "repost-heavy" (80 %)."""
+    items = [wall_post(3000, -GID, 1), wall_post(2990, -GID, 3)]
+    items += [citizen_repost(2980 - i, 800_000 + i, 0.5 + i) for i in range(8)]
+    got = activity(items, 10)
+    assert got[r.REPOST_HEAVY].status == r.PASS
+    assert got[r.REPOST_HEAVY].value == (
+        "0% (репостов 0 из 2 записей страницы; собственных записей 2 из 10 показанных)"
+    )
+    assert got[r.STALE].status == r.PASS
+
+
+def test_the_pages_own_reposts_still_count() -> None:
+    source = {"id": 77, "owner_id": -1, "from_id": -1, "date": NOW_TS - 30 * DAY, "text": "x"}
+    items = [wall_post(3000, -GID, 1)]
+    items += [wall_post(2980 - i, -GID, 2 + i, copy_history=[source]) for i in range(4)]
+    items += [wall_post(2900 - i, 800_000 + i, 0.5 + i) for i in range(5)]
+    got = activity(items, 10)[r.REPOST_HEAVY]
+    assert got.status == r.FAIL and got.value.startswith("80% (репостов 4 из 5 записей страницы")
+
+
+def test_comments_closed_under_citizens_posts_are_not_the_pages() -> None:
+    closed = {"count": 0, "can_post": 0}
+    items = [wall_post(3000 - i, -GID, 1 + i) for i in range(4)]
+    items += [wall_post(2900 - i, 800_000 + i, 0.5 + i, comments=closed) for i in range(8)]
+    got = activity(items, 12)[r.COMMENTS_CLOSED_POSTS]
+    assert got.status == r.PASS
+    assert "закрыты у 0 из 4 последних записей страницы" in got.value

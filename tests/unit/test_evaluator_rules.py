@@ -54,7 +54,7 @@ def post(age: timedelta, *, own: bool = True, repost: bool = False, pinned: bool
     )
 
 
-def posts_event(*posts: Post) -> PostsObserved:
+def posts_event(*posts: Post, total_count: int | None = None) -> PostsObserved:
     return PostsObserved.create(
         observed_at=NOW,
         platform=Platform.VK,
@@ -62,6 +62,7 @@ def posts_event(*posts: Post) -> PostsObserved:
         sweep_id="s1",
         page_id="210000123",
         posts=posts,
+        total_count=total_count,
     )
 
 
@@ -216,7 +217,9 @@ H = timedelta(hours=1)
     ],
 )
 def test_stale_grades(posts: tuple[Post, ...], status: str, severity: str) -> None:
-    result = by_rule(r.evaluate_activity(posts_event(*posts), DEFAULT, NOW))[r.STALE]
+    # The whole wall is shown (see test_evaluator_real_shapes.py for walls holding more).
+    event = posts_event(*posts, total_count=len(posts))
+    result = by_rule(r.evaluate_activity(event, DEFAULT, NOW))[r.STALE]
     assert (result.status, result.severity) == (status, severity)
     assert result.threshold == "7d/30d/90d"
 
@@ -237,7 +240,7 @@ def test_stale_stricter_profile() -> None:
 def test_stale_summary_names_the_age() -> None:
     result = by_rule(r.evaluate_activity(posts_event(post(45 * D)), DEFAULT, NOW))[r.STALE]
     assert "45 дн." in result.summary
-    assert result.value == "45.0d"
+    assert result.value == "45.0d (собственных записей 1 из 1 показанных)"
 
 
 # --- PAGE_MISSING_ANY ----------------------------------------------------------------------------
