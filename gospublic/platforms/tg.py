@@ -56,6 +56,9 @@ class Preview:
     description: str = ""
     subscribers: int | None = None
     messages: list[Message] = field(default_factory=list)
+    # Links of the description: t.me shows a written URL as a link whose text may be shorter
+    # ("topwar.ru" for http://topwar.ru/), so the text alone loses it.
+    description_links: list[str] = field(default_factory=list)
     # The channel's name as the page names it (its messages' ``data-post="<name>/<id>"``, or the
     # ``@name`` under the title): what a saved page is a preview of.
     channel: str = ""
@@ -95,6 +98,8 @@ class _PreviewParser(HTMLParser):
                 self._message.when = str(a["datetime"])
             if tag == "a" and self._capture == "text" and a.get("href"):
                 self._message.links.append(str(a["href"]))
+        if tag == "a" and self._capture == "description" and a.get("href"):
+            self.preview.description_links.append(str(a["href"]))
         for cls, name in (
             ("tgme_channel_info_header_title", "title"),
             ("tgme_channel_info_description", "description"),
@@ -175,7 +180,16 @@ def preview_events(
         screen_name=name,
         name=preview.title[:2000] or name,
         description=preview.description[:100_000],
-        links=tuple(dict.fromkeys(re.findall(r"https?://\S+", preview.description)))[:50],
+        links=tuple(
+            dict.fromkeys(
+                link[:2000]
+                for link in (
+                    *preview.description_links,
+                    *re.findall(r"https?://\S+", preview.description),
+                )
+                if link.startswith(("http://", "https://"))
+            )
+        )[:50],
         members=preview.subscribers,
     )
     posts = []
