@@ -83,6 +83,12 @@ def test_verdict_on_real_page(page: Path, rule: str, expected: dict) -> None:
         f"{rule} on {page.name}: check says {got['status']} ({got['value']}: {got['summary']}); "
         f"a reader says {expected['status']}: {expected['why']}"
     )
+    # A graded rule's verdict is only right with the grade the files support.
+    if "severity" in expected:
+        assert got["severity"] == expected["severity"], (
+            f"{rule} on {page.name}: severity {got['severity']}, a reader says "
+            f"{expected['severity']}: {expected['why']}"
+        )
 
 
 def test_every_page_has_its_provenance_and_judged_rules() -> None:
@@ -94,5 +100,6 @@ def test_every_page_has_its_provenance_and_judged_rules() -> None:
         for rule, expected in spec["expect"].items():
             assert expected["status"] in {"pass", "fail", "not_evaluable"}, (page.name, rule)
             assert expected["why"].strip(), (page.name, rule)
+            assert set(expected) <= {"status", "severity", "why"}, (page.name, rule)
         for name in spec["inputs"].values():
             assert (page / name).is_file(), (page.name, name)
