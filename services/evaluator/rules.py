@@ -91,11 +91,14 @@ class RuleSpec:
     basis: str
 
 
-_LAW = (
-    "8-ФЗ ст. 10 (ред. 270-ФЗ от 14.07.2022); распоряжение Правительства РФ № 2523-р от 02.09.2022"
-)
+_FZ8 = "Федеральный закон от 09.02.2009 № 8-ФЗ (в ред. Федерального закона от 14.07.2022 № 270-ФЗ)"
+_LAW = f"{_FZ8}, ст. 10; распоряжение Правительства РФ от 02.09.2022 № 2523-р"
+# What an official page must state about the body (what it does, its goals and tasks, how to reach
+# it) comes from the law and the government's resolution on official pages; the methodology only
+# adds how it is checked. These rules cite the law first.
+_PAGE_LAW = f"{_FZ8}; постановление Правительства РФ от 31.10.2022 № 1933"
 _METHOD = "методика ЦУР / АНО «Диалог Регионы»"
-_ACTUAL = "8-ФЗ ст. 10: актуальная информация"
+_ACTUAL = f"{_FZ8}, ст. 10: актуальная информация"
 _FEEDBACK = f"{_LAW}; {_METHOD}: обратная связь с гражданами"
 
 
@@ -116,11 +119,41 @@ RULES: dict[str, RuleSpec] = {
         _spec(PAGE_NOT_PUBLIC, "page", "A", "profile", _LAW),
         _spec(NOT_VERIFIED, "page", "A", "profile", f"{_METHOD}: отметка «Госорганизация»"),
         _spec(NAME_MISMATCH, "page", "A", "profile", f"{_METHOD}: название страницы"),
-        _spec(DESCRIPTION_MISSING, "page", "B", "profile", f"{_METHOD}: оформление страницы"),
-        _spec(DESCRIPTION_NO_GOALS, "page", "B", "profile", f"{_METHOD}: цели и задачи"),
-        _spec(CONTACT_PHONE_MISSING, "page", "B", "profile", f"{_METHOD}: контакты в профиле"),
-        _spec(CONTACT_EMAIL_MISSING, "page", "B", "profile", f"{_METHOD}: контакты в профиле"),
-        _spec(ADDRESS_MISSING, "page", "B", "profile", f"{_METHOD}: адрес организации"),
+        _spec(
+            DESCRIPTION_MISSING,
+            "page",
+            "B",
+            "profile",
+            f"{_PAGE_LAW}: описание деятельности; {_METHOD}: оформление страницы",
+        ),
+        _spec(
+            DESCRIPTION_NO_GOALS,
+            "page",
+            "B",
+            "profile",
+            f"{_PAGE_LAW}: цели и задачи органа; {_METHOD}: цели и задачи в описании",
+        ),
+        _spec(
+            CONTACT_PHONE_MISSING,
+            "page",
+            "B",
+            "profile",
+            f"{_PAGE_LAW}: номера телефонов; {_METHOD}: контакты в профиле",
+        ),
+        _spec(
+            CONTACT_EMAIL_MISSING,
+            "page",
+            "B",
+            "profile",
+            f"{_PAGE_LAW}: адрес электронной почты; {_METHOD}: контакты в профиле",
+        ),
+        _spec(
+            ADDRESS_MISSING,
+            "page",
+            "B",
+            "profile",
+            f"{_PAGE_LAW}: почтовый адрес; {_METHOD}: адрес организации",
+        ),
         _spec(WEBSITE_LINK_MISSING, "page", "B", "profile", f"{_METHOD}: ссылка на сайт"),
         _spec(AVATAR_MISSING, "page", "B", "profile", f"{_METHOD}: оформление страницы"),
         _spec(COVER_MISSING, "page", "B", "profile", f"{_METHOD}: оформление страницы"),

@@ -77,3 +77,24 @@ def test_statuses_and_severities_in_russian() -> None:
     assert [book.severity_title(s) for s in ("critical", "high", "medium", "low", "info")] == [
         "критично", "высокая", "средняя", "низкая", "инфо",
     ]  # fmt: skip
+
+
+LAW_FIRST = (
+    "DESCRIPTION_MISSING", "DESCRIPTION_NO_GOALS", "CONTACT_PHONE_MISSING", "CONTACT_EMAIL_MISSING",
+    "ADDRESS_MISSING",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("rule", LAW_FIRST)
+def test_rules_from_the_law_cite_the_law_before_the_methodology(rule: str) -> None:
+    basis = r.RULES[rule].basis
+    assert basis.startswith("Федеральный закон от 09.02.2009 № 8-ФЗ")
+    assert "270-ФЗ" in basis and "№ 1933" in basis
+    assert basis.index("№ 1933") < basis.index("методика")
+
+
+@pytest.mark.parametrize("name", ["dialog-default", "bashkortostan-2025"])
+def test_goals_and_tasks_are_more_than_a_cosmetic_finding(name: str) -> None:
+    # The law asks for them; only the avatar and the cover stay "low".
+    goals = load_profile(name).rule("DESCRIPTION_NO_GOALS")
+    assert goals is not None and goals.severity != "low"
