@@ -135,7 +135,7 @@ async def run(alerts: int, rate: float, timeout_s: float) -> dict:
     settings = Settings(
         _env_file=None,
         state_dir=work / "state",
-        nats_url=nats.url,
+        **nats.client_settings(),
         smtp_host="127.0.0.1",
         smtp_port=smtp_port,
         subscriptions_file=subscriptions,

@@ -168,7 +168,7 @@ async def run(args: argparse.Namespace) -> list[dict]:
     sim = Simulator(work, args)
     say(f"simulator up in {time.monotonic() - started:.1f} s at {sim.url}")
     nats = EmbeddedNats(work / "nats").start()
-    settings = Settings(_env_file=None, state_dir=work / "state", nats_url=nats.url)
+    settings = Settings(_env_file=None, state_dir=work / "state", **nats.client_settings())
     group = ProcessGroup(work / "logs")
     results = []
     try:
@@ -185,7 +185,7 @@ async def run(args: argparse.Namespace) -> list[dict]:
         for n in range(args.collectors):
             env = child_env(
                 {
-                    "GOSPUBLIC_NATS_URL": nats.url,
+                    **nats.client_env(),
                     "GOSPUBLIC_STATE_DIR": str(work / "state"),
                     "GOSPUBLIC_VK_API_URL": sim.url,
                     "GOSPUBLIC_VK_TOKENS": ",".join(tokens[n :: args.collectors]),

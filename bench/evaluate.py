@@ -124,7 +124,7 @@ async def drain(
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GOSPUBLIC_")},
-        "GOSPUBLIC_NATS_URL": url,
+        **settings.model_copy(update={"nats_url": url}).nats_env(),
         "GOSPUBLIC_CLICKHOUSE_URL": f"chdb://{chdb_dir}",
         "GOSPUBLIC_STATE_DIR": str(workdir / "state"),
         "GOSPUBLIC_HTTP_PORT": str(port),
@@ -320,6 +320,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"preset": args.preset if not args.pages else "custom", "pages": pages}
     try:
         nats = EmbeddedNats(workdir / "nats").start()
+        settings = settings.model_copy(update=nats.client_settings())
         try:
             say(f"filling EVENTS with {pages} pages x {args.posts} posts ...")
             filled = await fill(nats.url, settings, pages, args.posts)
@@ -367,6 +368,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             naive_pages = min(args.naive_pages, pages)
             say(f"naive path: {naive_pages} pages, one handler call and insert per message ...")
             nats = EmbeddedNats(workdir / "nats-naive").start()
+            settings = settings.model_copy(update=nats.client_settings())
             try:
                 naive_filled = await fill(nats.url, settings, naive_pages, args.posts)
                 naive = await drain(

@@ -101,6 +101,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     stages: dict[str, list[float]] = {"read_ack": [], "read_ack_decode": [], "evaluate": []}
     nats_cpu: dict[str, list[float]] = {"read_ack": [], "read_ack_decode": []}
     nats = EmbeddedNats(workdir / "nats").start()
+    settings = settings.model_copy(update=nats.client_settings())
     try:
         say(f"filling EVENTS with {pages} pages x 20 posts ...")
         filled = await fill(nats.url, settings, pages, 20)

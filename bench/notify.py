@@ -179,7 +179,7 @@ async def drain_once(
     subscriptions.write_text(SUBSCRIPTIONS, encoding="utf-8")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GOSPUBLIC_")},
-        "GOSPUBLIC_NATS_URL": nats.url,
+        **nats.client_env(),
         "GOSPUBLIC_STATE_DIR": str(work / "state"),
         "GOSPUBLIC_HTTP_PORT": str(port),
         "GOSPUBLIC_LOG_LEVEL": "WARNING",
@@ -265,7 +265,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     say(f"work directory: {work}")
     nats = EmbeddedNats(work / "nats").start()
     sink = MailSink(work / "mail").start()
-    settings = Settings(_env_file=None, state_dir=work / "state", nats_url=nats.url)
+    settings = Settings(_env_file=None, state_dir=work / "state", **nats.client_settings())
     try:
         messages, expected = backlog(args.alerts, args.scores, args.municipalities, args.interleave)
         nc = await bus.connect(nats.url, settings, "bench-fill")

@@ -264,7 +264,7 @@ class Pipeline:
         self.simulator = Simulator(self.work, self.args)
         self.nats = EmbeddedNats(self.work / "nats").start()
         self.settings = Settings(
-            _env_file=None, state_dir=self.work / "state", nats_url=self.nats.url
+            _env_file=None, state_dir=self.work / "state", **self.nats.client_settings()
         )
         if self.pages_per_task:
             self.settings.collect_pages_per_task = self.pages_per_task
@@ -282,7 +282,7 @@ class Pipeline:
     def _env(self, values: dict[str, str]) -> dict[str, str]:
         assert self.nats is not None
         common = {
-            "GOSPUBLIC_NATS_URL": self.nats.url,
+            **self.nats.client_env(),
             "GOSPUBLIC_STATE_DIR": str(self.work / "state"),
             "GOSPUBLIC_CLICKHOUSE_URL": f"chdb://{self.chdb_dir}",
             "GOSPUBLIC_LOG_FORMAT": "json",

@@ -15,7 +15,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from gospublic.observability import setup_logging
+from gospublic.observability import redact_also, setup_logging
 from gospublic.runtime import nats_endpoint
 from gospublic.settings import Settings
 
@@ -173,28 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command: Command = args._command
     settings = Settings()
-    secrets = [
-        s.get_secret_value()
-        for s in (
-            settings.nats_password,
-            settings.nats_token,
-            settings.clickhouse_password,
-            settings.smtp_password,
-            settings.grafana_token,
-            *settings.vk_tokens,
-            settings.ok_application_secret_key,
-            *settings.ok_tokens,
-        )
-    ]
-    setup_logging(command.name, settings.log_level, settings.log_format, secrets)
+    setup_logging(command.name, settings.log_level, settings.log_format, settings.secret_values())
     module = importlib.import_module(command.module)
     # A module may say that this particular invocation needs no NATS (e.g. a config check).
     offline = getattr(module, "offline", None)
     try:
         if not command.needs_nats or (offline is not None and offline(args)):
             return module.run(settings, args)
-        with nats_endpoint(settings) as url:
-            return asyncio.run(_serve_until_signal(module, url, settings, args))
+        with nats_endpoint(settings) as connected:
+            # The embedded server's generated password is a secret like the configured ones.
+            redact_also(connected.nats_password.get_secret_value())
+            return asyncio.run(_serve_until_signal(module, connected.nats_url, connected, args))
     except KeyboardInterrupt:
         return 130
 

@@ -23,12 +23,12 @@ from pathlib import Path
 import yaml
 from nats.js.errors import NotFoundError
 
-from gospublic import bus
+from gospublic import bus, display
 from gospublic import contracts as c
 from gospublic.processes import ProcessGroup, ServiceProcess, child_env
 from gospublic.registry import read_registry_file, store_registry
 from gospublic.report import Findings, compare_with_truth, load_findings, write_html_report
-from gospublic.runtime import EmbeddedNats, free_port
+from gospublic.runtime import CREDENTIALS_FILE, EmbeddedNats, embedded_credentials, free_port
 from gospublic.settings import Settings
 from services.collector.scheduler import schedule_sweep
 
@@ -89,10 +89,11 @@ class Demo:
     def services(self) -> list[ServiceProcess]:
         return self.processes.services
 
-    def _env(self, nats_url: str, extra: dict[str, str]) -> dict[str, str]:
+    def _env(self, nats: Settings, extra: dict[str, str]) -> dict[str, str]:
         values = {
             "GOSPUBLIC_STATE_DIR": str(self.out_dir),
-            "GOSPUBLIC_NATS_URL": nats_url,
+            # The URL and the embedded server's credentials, in the child's environment only.
+            **nats.nats_env(),
             "GOSPUBLIC_CLICKHOUSE_URL": f"chdb://{self.chdb_dir}",
             "GOSPUBLIC_LOG_FORMAT": "json",
             **extra,
@@ -100,9 +101,9 @@ class Demo:
         return child_env(values, inherit_settings=False)
 
     def _spawn(
-        self, name: str, argv: list[str], nats_url: str, extra: dict[str, str]
+        self, name: str, argv: list[str], nats: Settings, extra: dict[str, str]
     ) -> ServiceProcess:
-        return self.processes.spawn(name, argv, self._env(nats_url, extra))
+        return self.processes.spawn(name, argv, self._env(nats, extra))
 
     def _check_alive(self) -> None:
         self.processes.check_alive()
@@ -112,7 +113,7 @@ class Demo:
 
     # --- the run -------------------------------------------------------------------------------
 
-    def _start_simulator(self, nats_url: str) -> str:
+    def _start_simulator(self, nats: Settings) -> str:
         argv = [
             "simulate",
             "--preset",
@@ -125,7 +126,7 @@ class Demo:
         argv += ["--tokens", ",".join(DEMO_TOKENS)]
         if self.size:
             argv += ["--size", str(self.size)]
-        self._spawn("simulator", argv, nats_url, {})
+        self._spawn("simulator", argv, nats, {})
         info = self.sim_dir / "simulator.json"
         deadline = time.monotonic() + 60
         while not info.exists():
@@ -222,10 +223,8 @@ class Demo:
             return False
         return True
 
-    async def _pipeline(
-        self, nats_url: str, settings: Settings, registry_csv: Path
-    ) -> tuple[int, int]:
-        nc = await bus.connect(nats_url, settings, "demo")
+    async def _pipeline(self, settings: Settings, registry_csv: Path) -> tuple[int, int]:
+        nc = await bus.connect(settings.nats_url, settings, "demo")
         try:
             js = nc.jetstream()
             await bus.ensure_topology(js, settings)
@@ -266,22 +265,26 @@ class Demo:
 
         from services.notifier.mailsink import MailSink
 
-        nats = EmbeddedNats(self.out_dir / "nats").start()
+        nats = EmbeddedNats(settings.nats_dir, credentials=embedded_credentials(settings)).start()
+        settings = settings.model_copy(update=nats.client_settings())
         sink = MailSink(self.mail_dir, "127.0.0.1", self.smtp_port or free_port()).start()
-        self.say(f"• embedded nats-server at {nats.url}; SMTP sink on 127.0.0.1:{sink.port}")
+        self.say(
+            f"• embedded nats-server at {display.url(nats.url)} (credentials in "
+            f"{nats.store_dir / CREDENTIALS_FILE}); SMTP sink on 127.0.0.1:{sink.port}"
+        )
         try:
-            sim_url = self._start_simulator(nats.url)
+            sim_url = self._start_simulator(settings)
             registry_csv = self.sim_dir / "registry.csv"
             truth_path = self.sim_dir / "ground_truth.json"
             truth = json.loads(truth_path.read_text())
-            self.say(f"• VK simulator at {sim_url}")
+            self.say(f"• VK simulator at {display.url(sim_url)}")
             municipalities = sorted({o.municipality for o in read_registry_file(registry_csv)})
             subscriptions = self._write_subscriptions(municipalities)
             common = {"GOSPUBLIC_BATCH_MAX_WAIT_S": "0.3"}
             # The default profile: every rule runs; the comparison covers the rules the
             # simulator planted (the ground truth is computed for dialog-default's thresholds).
             self._spawn(
-                "evaluator", ["evaluator"], nats.url,
+                "evaluator", ["evaluator"], settings,
                 {**common, "GOSPUBLIC_PROFILE": "dialog-default"},
             )  # fmt: skip
             notifier_env = {
@@ -290,7 +293,7 @@ class Demo:
                 "GOSPUBLIC_SMTP_PORT": str(sink.port),
                 "GOSPUBLIC_SUBSCRIPTIONS_FILE": str(subscriptions),
             }
-            self._spawn("notifier", ["notifier"], nats.url, notifier_env)
+            self._spawn("notifier", ["notifier"], settings, notifier_env)
             for n in range(self.collectors):
                 tokens = DEMO_TOKENS[n :: self.collectors]
                 collector_env = {
@@ -298,13 +301,13 @@ class Demo:
                     "GOSPUBLIC_VK_TOKENS": ",".join(tokens),
                 }
                 argv = ["collector", "--platform", "vk"]
-                self._spawn(f"collector-vk-{n + 1}", argv, nats.url, collector_env)
+                self._spawn(f"collector-vk-{n + 1}", argv, settings, collector_env)
             self._wait_until_ready()
             self.say(
                 f"• services ready: evaluator, notifier, {self.collectors} VK collector(s) "
                 f"(logs in {self.log_dir})"
             )
-            dead, _alerts = asyncio.run(self._pipeline(nats.url, settings, registry_csv))
+            dead, _alerts = asyncio.run(self._pipeline(settings, registry_csv))
         finally:
             self._stop_all()
             sink.stop()
@@ -335,10 +338,10 @@ def print_summary(result: DemoResult, say: Callable[[str], None]) -> None:
     say(f"  organisations {f.organisations} | pages {f.pages} | open violations {f.open_total}")
     say("  violations by rule:")
     for rule, count in f.by_rule:
-        say(f"    {rule:<24} {count:>6}")
+        say(f"    {display.clean(rule):<24} {count:>6}")
     say("  violations by municipality (worst 10):")
     for municipality, count in f.by_municipality[:10]:
-        say(f"    {municipality:<48} {count:>6}")
+        say(f"    {display.clean(municipality, 48):<48} {count:>6}")
     say("")
     say("Agreement with the simulator's ground truth")
     for rule, row in sorted(result.agreement.items()):

@@ -5,27 +5,33 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from gospublic.display import mask_credentials
+
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 class Redactor:
-    """Replaces every known secret value, and anything that looks like a token in a URL query."""
-
-    _QUERY_SECRET = re.compile(r"(access_token|password|token|sig)=([^&\s\"']+)", re.IGNORECASE)
+    """Replaces every known secret value, and every credential a text shows by its form (a URL's
+    userinfo, a token in a query, an ``Authorization`` value): those may be derived from a secret
+    (httpx builds ``Basic <base64>`` from a URL's user and password) or never configured at all."""
 
     def __init__(self, secrets: Iterable[str] = ()):
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        known = {*self.secrets, *(s for s in secrets if s and len(s) >= 4)}
+        self.secrets = sorted(known, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return self._QUERY_SECRET.sub(r"\1=***", text)
+        return mask_credentials(text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -65,8 +71,17 @@ class TextFormatter(logging.Formatter):
         return self.redact(line)
 
 
+# The redactor of this process's log handler, for secrets learnt after start (a generated password).
+_active = Redactor()
+
+
+def redact_also(*secrets: str) -> None:
+    _active.add(secrets)
+
+
 def setup_logging(service: str, level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
-    redact = Redactor(secrets)
+    global _active
+    redact = _active = Redactor(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         TextFormatter(service, redact) if fmt == "text" else JsonFormatter(service, redact)

@@ -11,9 +11,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import clickhouse_connect
 
+from gospublic import display
 from gospublic.settings import Settings
 
 # The latest transition per violation decides whether it is open.
@@ -125,6 +127,19 @@ def compare_with_truth(
     }
 
 
+def _text(value: str) -> str:
+    """Text from the register or a platform, safe in HTML and as a person reads it: escaped, and
+    without the control and direction characters that reorder a line (``display.clean``)."""
+    return html.escape(display.clean(value))
+
+
+def _link(url: str, text: str) -> str:
+    url = display.clean(url)
+    if urlsplit(url).scheme not in ("http", "https"):
+        return text
+    return f'<a href="{html.escape(url, quote=True)}">{text}</a>'
+
+
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
@@ -132,13 +147,13 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def write_html_report(path: Path, findings: Findings, agreement: dict[str, dict[str, int]]) -> None:
-    e = html.escape
+    e = _text
     by_org = Counter((v.org_name, v.municipality) for v in findings.violations).most_common(25)
     details = [
         [
             e(v.municipality),
             e(v.org_name),
-            f'<a href="{e(v.page_url)}">{e(v.page_id)}</a>' if v.page_url else "—",
+            _link(v.page_url, e(v.page_id)) if v.page_url else "—",
             e(v.rule),
             f'<span class="sev {e(v.severity)}">{e(v.severity)}</span>',
             e(v.summary),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -144,6 +144,47 @@ class Settings(BaseSettings):
     @property
     def nats_dir(self) -> Path:
         return self.state_dir / "nats"
+
+    def secret_values(self) -> list[str]:
+        """Every secret the settings hold, for the log redactor: the secret fields and the
+        passwords (or tokens) written into the userinfo of a URL setting."""
+        values = [
+            secret.get_secret_value()
+            for secret in (
+                self.nats_password,
+                self.nats_token,
+                self.clickhouse_password,
+                self.smtp_password,
+                self.grafana_token,
+                *self.vk_tokens,
+                self.ok_application_secret_key,
+                *self.ok_tokens,
+            )
+        ]
+        urls = (self.nats_url, self.clickhouse_url, self.grafana_url, self.vk_api_url,
+                self.ok_api_url, self.tg_base_url, self.dashboard_url, self.org_dashboard_url)  # fmt: skip
+        for setting in urls:
+            for one in setting.split(","):
+                parts = urlsplit(one.strip())
+                userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+                user, colon, password = userinfo.partition(":")
+                if colon:
+                    values += [unquote(password), password]
+                elif parts.scheme in ("nats", "tls", "ws", "wss"):
+                    values += [unquote(user), user]  # nats://<token>@host: the token
+
+        return [value for value in values if value]
+
+    def nats_env(self) -> dict[str, str]:
+        """The NATS URL and credentials as ``GOSPUBLIC_NATS_*`` variables, for a child process:
+        the credentials travel in its environment (readable by its owner only), not in the URL."""
+        env = {"GOSPUBLIC_NATS_URL": self.nats_url}
+        if self.nats_user:
+            env["GOSPUBLIC_NATS_USER"] = self.nats_user
+            env["GOSPUBLIC_NATS_PASSWORD"] = self.nats_password.get_secret_value()
+        if self.nats_token.get_secret_value():
+            env["GOSPUBLIC_NATS_TOKEN"] = self.nats_token.get_secret_value()
+        return env
 
     @property
     def clickhouse_dir(self) -> Path:

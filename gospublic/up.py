@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from gospublic import display
 from gospublic.processes import ProcessGroup, child_env
 from gospublic.runtime import free_port, nats_endpoint
 from gospublic.settings import Settings
@@ -90,11 +91,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     group = ProcessGroup(state_dir / "logs")
     sink = None
     try:
-        with nats_endpoint(settings) as nats_url:
+        with nats_endpoint(settings) as connected:
             try:
                 sink = _start_mailsink(state_dir) if args.mailsink else None
-                _start_services(group, settings, state_dir, nats_url, subscriptions, sink)
-                _announce(group, settings, state_dir, nats_url, sink, say)
+                _start_services(group, connected, state_dir, subscriptions, sink)
+                _announce(group, connected, state_dir, sink, say)
                 late = group.wait_ready(READY_TIMEOUT_S, cancelled=stop.is_set)
                 if late and not stop.is_set():
                     say("not ready yet: " + ", ".join(s.name for s in late) + " (see their logs)")
@@ -130,13 +131,14 @@ def _start_services(
     group: ProcessGroup,
     settings: Settings,
     state_dir: Path,
-    nats_url: str,
     subscriptions: Path,
     sink,
 ) -> None:
     common = {
         "GOSPUBLIC_STATE_DIR": str(state_dir),
-        "GOSPUBLIC_NATS_URL": nats_url,
+        # The URL and credentials (an embedded server's generated ones too) in the environment,
+        # never in a URL that is shown or logged.
+        **settings.nats_env(),
         "GOSPUBLIC_CLICKHOUSE_URL": settings.effective_clickhouse_url(),
     }
     notifier = {**common, "GOSPUBLIC_SUBSCRIPTIONS_FILE": str(subscriptions)}
@@ -161,25 +163,16 @@ def _announce(
     group: ProcessGroup,
     settings: Settings,
     state_dir: Path,
-    nats_url: str,
     sink,
     say: Callable[[str], None],
 ) -> None:
     say(f"GosPublic Monitor up (state in {state_dir}, logs in {group.log_dir})")
-    say(f"  nats          {nats_url}")
-    say(f"  clickhouse    {_display_url(settings.effective_clickhouse_url())}")
+    say(f"  nats          {display.url(settings.nats_url)}")
+    say(f"  clickhouse    {display.url(settings.effective_clickhouse_url())}")
     if sink is not None:
         say(f"  mail sink     smtp://127.0.0.1:{sink.port} → {state_dir / 'mail'}")
     for service in group.services:
-        say(f"  {service.name:<13} {service.base_url}/readyz  (also /healthz, /metrics)")
-
-
-def _display_url(url: str) -> str:
-    """A ClickHouse URL without credentials, for the console."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if not (parts.username or parts.password):
-        return url
-    host = parts.hostname or ""
-    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
+        say(
+            f"  {service.name:<13} {display.url(service.base_url)}/readyz"
+            "  (also /healthz, /metrics)"
+        )

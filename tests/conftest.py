@@ -16,7 +16,8 @@ VK_SCHEMA_DIR = REPO / "tests" / "fixtures" / "vk-api-schema"
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    """A real nats-server with JetStream, private to the test."""
+    """A real nats-server with JetStream, private to the test; like every embedded server it
+    demands its generated credentials (``client_settings()``, ``client_env()``)."""
     server = EmbeddedNats(tmp_path / "nats").start()
     try:
         yield server
@@ -26,11 +27,12 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
 
 @pytest.fixture
 def settings(tmp_path: Path, nats_server: EmbeddedNats) -> Settings:
-    """Settings pointing at the test's own nats-server and chDB directory, nothing from the host."""
+    """Settings pointing at the test's own nats-server (its URL and credentials) and chDB
+    directory, nothing from the host."""
     return Settings(
         _env_file=None,
         state_dir=tmp_path / "state",
-        nats_url=nats_server.url,
+        **nats_server.client_settings(),
         log_format="text",
         batch_max_wait_s=0.2,
     )

@@ -16,7 +16,6 @@ import heapq
 import html
 import io
 import logging
-import re
 import smtplib
 import ssl
 import threading
@@ -31,7 +30,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from urllib.parse import quote, urlsplit
 
+from gospublic import display
 from gospublic.contracts import Severity
+from gospublic.display import UNSAFE as _UNSAFE
 from gospublic.rulebook import RULEBOOK
 from gospublic.rulebook import plural as plural
 from gospublic.settings import Settings
@@ -58,16 +59,11 @@ SEVERITIES: dict[str, str] = {
 _SEVERITY_RANK = {s.value: i for i, s in enumerate(Severity)}
 _SEVERITY_COLOUR = {"critical": "#b00020", "high": "#d35400", "medium": "#b7950b"}
 
-# C0/C1 controls (tab and newline are handled by the callers) and the bidirectional overrides and
-# isolates that can make text render in a different order than it is stored. ZWJ (U+200D) stays:
-# emoji sequences need it.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
 
 def clean(text: str, limit: int = MAX_CELL_CHARS) -> str:
-    """One line of untrusted text: no controls, no direction overrides, whitespace collapsed."""
-    text = " ".join(_UNSAFE.sub("", text).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """One line of untrusted text: no controls, no direction overrides, whitespace collapsed (the
+    one rule for every output a person reads, ``gospublic.display.clean``)."""
+    return display.clean(text, limit)
 
 
 def header_value(text: str, limit: int = MAX_SUBJECT_CHARS) -> str:

@@ -9,12 +9,15 @@ returned error text.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
+
+from gospublic.display import mask_credentials
 
 log = logging.getLogger("gospublic.notifier.http")
 
@@ -49,16 +52,29 @@ def _retryable(status: int) -> bool:
     return status in RETRY_STATUSES or status >= 500
 
 
-def _scrub(text: str, url: str, headers: dict[str, str] | None) -> str:
-    """Take the URL, its path and query, and every header value (and its last word, the token of
-    ``Bearer <token>``) out of a text: an error page or a proxy may echo the request back."""
+def _derived_credentials(url: str) -> set[str]:
+    """What httpx makes of a URL's userinfo: the user and password (as written and decoded) and
+    the ``Basic`` value it sends in their place."""
     parts = urlsplit(url)
-    sensitive = {url, parts.netloc, parts.path, parts.query}
+    if parts.username is None and parts.password is None:
+        return set()
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {parts.username or "", parts.password or "", user, password, basic}
+
+
+def _scrub(text: str, url: str, headers: dict[str, str] | None) -> str:
+    """Take the URL, its path and query, every header value (and its last word, the token of
+    ``Bearer <token>``) and the credentials derived from the URL's userinfo out of a text: an
+    error page or a proxy may echo the request back. Then whatever still looks like a credential
+    (another URL's userinfo, an ``Authorization`` value) is masked as in the logs."""
+    parts = urlsplit(url)
+    sensitive = {url, parts.netloc, parts.path, parts.query, *_derived_credentials(url)}
     for value in (headers or {}).values():
         sensitive.update((value, value.split()[-1] if value.split() else value))
     for item in sorted((s for s in sensitive if len(s) >= 4), key=len, reverse=True):
         text = text.replace(item, "<redacted>")
-    return text
+    return mask_credentials(text)
 
 
 def _error_text(exc: Exception, url: str, headers: dict[str, str] | None = None) -> str:

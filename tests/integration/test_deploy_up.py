@@ -95,3 +95,44 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return True
+
+
+def test_up_shows_no_password_of_a_configured_nats_url(tmp_path: Path) -> None:
+    """The NATS URL printed for a person is masked like the ClickHouse one; the services still
+    reach the server with the credentials the URL carries."""
+    from gospublic.runtime import EmbeddedNats, NatsCredentials
+
+    password = "up-nats-pass-6a0f2d"
+    server = EmbeddedNats(
+        tmp_path / "external-nats", credentials=NatsCredentials("operator", password)
+    ).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOSPUBLIC_")}
+    env |= {
+        "GOSPUBLIC_STATE_DIR": str(tmp_path / "state"),
+        "GOSPUBLIC_NATS_URL": f"nats://operator:{password}@127.0.0.1:{server.port}",
+        "GOSPUBLIC_CLICKHOUSE_URL": "https://default:ch-url-pass-19be@127.0.0.1:9",
+        "GOSPUBLIC_VK_TOKENS": "token-a",
+        "GOSPUBLIC_VK_API_URL": "http://127.0.0.1:9/method",
+        "GOSPUBLIC_LOG_FORMAT": "text",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gospublic", "up"], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        while not any(line.lstrip().startswith("collector-vk") for line in lines):
+            line = process.stdout.readline()
+            assert line, "gospublic up ended early:\n" + "".join(lines)
+            lines.append(line)
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        server.stop()
+    output = "".join(lines) + rest
+    assert f"nats://operator:***@127.0.0.1:{server.port}" in output, output
+    assert "https://default:***@127.0.0.1:9" in output, output
+    assert password not in output and "ch-url-pass-19be" not in output

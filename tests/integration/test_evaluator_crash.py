@@ -41,7 +41,7 @@ TEST_TIMEOUT_S = max(300, int(PAGES * 0.03))
 def spawn(settings: Settings, chdb: Path, log: Path) -> subprocess.Popen:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GOSPUBLIC_")},
-        "GOSPUBLIC_NATS_URL": settings.nats_url,
+        **settings.nats_env(),
         "GOSPUBLIC_CLICKHOUSE_URL": f"chdb://{chdb}",
         "GOSPUBLIC_STATE_DIR": str(chdb.parent / "state"),
         "GOSPUBLIC_HTTP_PORT": str(free_port()),

@@ -1,5 +1,6 @@
 """NATS with a password and TLS: a real nats-server that demands both, a self-signed certificate
 made with ``openssl``, and the settings every service connects with (nats-py and FastStream).
+The embedded server demands credentials by default: generated ones, or the configured ones.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from tlscert import needs_openssl, self_signed
 
 from gospublic import bus
 from gospublic import contracts as c
-from gospublic.runtime import EmbeddedNats
+from gospublic.runtime import CREDENTIALS_FILE, EmbeddedNats, NatsCredentials, nats_endpoint
 from gospublic.settings import Settings
 from services.collector import main as collector
 
-pytestmark = [pytest.mark.integration, needs_openssl]
+pytestmark = pytest.mark.integration
 
 USER = "gospublic"
 PASSWORD = "nats-pass-7f3c91d2"
@@ -37,7 +38,10 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
 def secure_nats(tmp_path: Path, certificate: tuple[Path, Path]):
     cert, key = certificate
     server = EmbeddedNats(
-        tmp_path / "nats", user=USER, password=PASSWORD, tls_cert=cert, tls_key=key
+        tmp_path / "nats",
+        credentials=NatsCredentials(USER, PASSWORD),
+        tls_cert=cert,
+        tls_key=key,
     ).start()
     try:
         yield server
@@ -76,6 +80,7 @@ async def try_connect(settings: Settings) -> str:
         await nc.close()
 
 
+@needs_openssl
 async def test_password_and_tls_are_required_and_accepted(
     secure_nats: EmbeddedNats, certificate: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -99,6 +104,7 @@ async def test_password_and_tls_are_required_and_accepted(
         assert PASSWORD not in outcome
 
 
+@needs_openssl
 async def test_a_service_runs_on_the_secure_server(
     secure_nats: EmbeddedNats, certificate: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -128,3 +134,75 @@ async def test_a_service_runs_on_the_secure_server(
         await nc.close()
     record = json.loads(letter.data)
     assert record["source"] == "collector.tg" and record["kind"] == "unsupported_version"
+
+
+# --- the embedded default: never open ---------------------------------------------------------
+
+
+async def connect_plain(url: str, **options) -> str:
+    """ "ok" after a publish the server acknowledged, or the error's name and text."""
+    try:
+        nc = await nats.connect(url, allow_reconnect=False, connect_timeout=3, **options)
+    except (NatsError, OSError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}".lower()
+    try:
+        await nc.publish("events.vk.snapshot", b"{}")
+        await nc.flush(timeout=3)
+        return "ok"
+    finally:
+        await nc.close()
+
+
+async def test_the_embedded_server_refuses_a_client_without_its_generated_credentials(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "nats"
+    server = EmbeddedNats(store).start()
+    try:
+        settings = Settings(_env_file=None, state_dir=tmp_path, **server.client_settings())
+        # Nobody on the machine can connect, so nobody can publish a forged page or alert.
+        assert "authorization violation" in await connect_plain(server.url)
+        assert "authorization violation" in await connect_plain(
+            server.url, user="gospublic", password="guessed"
+        )
+        # Every local service connects with the settings it is handed, and can publish.
+        assert await try_connect(settings) == "ok"
+        assert "GOSPUBLIC_NATS_PASSWORD" in server.client_env()
+        assert settings.nats_password.get_secret_value() not in server.url
+    finally:
+        server.stop()
+
+    # Kept for the owner only, and generated once: a restart on the same store takes them again.
+    for name in (CREDENTIALS_FILE, "nats-server.conf"):
+        assert (store / name).stat().st_mode & 0o777 == 0o600, name
+    assert json.loads((store / CREDENTIALS_FILE).read_text())["password"] == (
+        settings.nats_password.get_secret_value()
+    )
+    again = EmbeddedNats(store, port=server.port).start()
+    try:
+        assert again.credentials == server.credentials
+        assert await try_connect(settings) == "ok"
+    finally:
+        again.stop()
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [
+        {"nats_user": "operator", "nats_password": SecretStr("configured-pass-51c0")},
+        {"nats_token": SecretStr("configured-token-93ab")},
+    ],
+)
+async def test_the_embedded_server_demands_the_configured_credentials(
+    tmp_path: Path, configured: dict
+) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path, nats_url="", **configured)
+    with nats_endpoint(settings) as connected:
+        config = (settings.nats_dir / "nats-server.conf").read_text()
+        assert "authorization" in config
+        assert connected.nats_user == settings.nats_user
+        assert connected.nats_token == settings.nats_token
+        assert await try_connect(connected) == "ok"
+        assert "authorization violation" in await connect_plain(connected.nats_url)
+    # Configured credentials are not copied to a file of their own.
+    assert not (settings.nats_dir / CREDENTIALS_FILE).exists()

@@ -60,7 +60,8 @@ async def test_import_stores_chunks_publishes_events_and_schedules(settings):
 def test_cli_import_rejects_a_broken_register_and_writes_nothing(
     tmp_path, settings, monkeypatch, capsys
 ):
-    monkeypatch.setenv("GOSPUBLIC_NATS_URL", settings.nats_url)
+    for name, value in settings.nats_env().items():  # the URL and the server's credentials
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("GOSPUBLIC_STATE_DIR", str(tmp_path / "state"))
     broken = tmp_path / "broken.csv"
     broken.write_text(HEADER + ROWS[0] + ROWS[0].replace("club101", "club103"), encoding="utf-8")

@@ -53,3 +53,26 @@ async def test_an_error_page_that_echoes_the_request_is_scrubbed() -> None:
     assert result.error.startswith("HTTP 401: denied:")
     for secret in ("bot-token", "glsa_secret-token", "/bot/123456"):
         assert secret not in result.error
+
+
+async def test_credentials_httpx_derives_from_a_webhook_url_are_scrubbed() -> None:
+    """http://user:pass@host/… makes httpx send "Authorization: Basic <base64>", a header the
+    caller never set; an error page that echoes it must not carry it into the error text."""
+    import base64
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://hookuser:hook-pass-3f9a1c@127.0.0.1:{server.server_address[1]}/hook"
+    basic = base64.b64encode(b"hookuser:hook-pass-3f9a1c").decode()
+    try:
+        async with httpx.AsyncClient() as client:
+            result = await request(
+                client, "POST", url, json={}, timeout_s=5, attempts=1, backoff_s=0,
+                target="webhook",
+            )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.status == 401 and result.error.startswith("HTTP 401: denied:")
+    for secret in (basic, "hook-pass-3f9a1c"):
+        assert secret not in result.error, result.error
