@@ -355,7 +355,7 @@ WALL_KIND_SEVERITY = {
     "stale_critical": "critical",
     "pinned_old_reposts_critical": "critical",
     "empty": "critical",
-    "reposts_only": "critical",
+    "reposts_only": "medium",  # the grade its span proves: see Region._build_wall
     "disabled": "critical",
 }
 
@@ -968,9 +968,12 @@ class Region:
                 pinned_age = max(a for a, k in plan if k == OWN)
                 plan.remove((pinned_age, OWN))
         elif kind == "reposts_only":
+            # The 20 newest, reposts only, span 9 to 26 days: more than a week without an own post
+            # is proven ("medium"), how much more the wall does not show (the own posts lie
+            # beyond), and the four-week posting rate cannot be counted.
             age = 0.0
             for _ in range(rng.randint(21, 28)):
-                age += rng.uniform(0.2, 2.0)
+                age += rng.uniform(0.45, 1.3)
                 plan.append((age, REPOST))
             age += 5.0
             for _ in range(rng.randint(0, 30 - len(plan))):
@@ -991,9 +994,13 @@ class Region:
             pinned_age = band(kind.removeprefix("pinned_old_reposts_"))
             if pinned_age < 40:  # keep it clear of the reposts' span for readability
                 pinned_age += 8
+            # The wall holds more than wall.get returns, so the pinned post alone proves nothing:
+            # the 19 reposts under it reach back past the grade's threshold (over 30 days for
+            # "high", over 90 for "critical"), and the pinned post bounds the age from above.
+            step = (1.7, 2.5) if pinned_age < 90 else (4.9, 6.0)
             age = 0.0
-            for _ in range(rng.randint(19, 27)):
-                age += rng.uniform(0.1, 1.2)
+            for _ in range(rng.randint(20, 27)):
+                age += rng.uniform(*step)
                 plan.append((age, REPOST))
         elif kind == "user_posts_medium":
             a0 = band("medium")
@@ -1066,6 +1073,9 @@ class Region:
         organisation that must keep one is not public, under the id its register link names.
         A closed page is not public either (exempt or not: the rules apply to the pages kept); its
         profile is still read, its wall is not, so STALE and LOW_FREQUENCY are left out for it.
+        STALE takes the newest own post when it is known (the whole wall returned, or an own post
+        within the span of the unpinned posts returned); otherwise the grade the span proves, or
+        nothing when it proves none (not evaluable).
         LOW_FREQUENCY counts own posts (not reposts) of the window among the ``window`` posts
         wall.get returns; when all of those fall inside it and the wall holds more, the verdict
         is "not evaluable", no violation. UNANSWERED_COMMENT judges the comments on those posts
@@ -1118,11 +1128,9 @@ class Region:
             wall = self.posts(group, now_ts) if group.wall != 0 else []
             seen = wall[:window]
             own = [p.date for p in seen if p.from_id == -group.id and not p.repost]
-            if not own:
-                severity = "critical"
-            else:
-                age_days = (now_ts - max(own)) / DAY_S
-                severity = (
+
+            def grade(age_days: float) -> str:
+                return (
                     "critical"
                     if age_days >= critical
                     else "high"
@@ -1131,6 +1139,15 @@ class Region:
                     if age_days >= medium
                     else ""
                 )
+
+            # The newest own post is known when the whole wall is returned, or when one lies
+            # within the span of the unpinned posts returned (a pinned post stays on top at any
+            # age). Otherwise the span proves only that none is newer than its oldest post.
+            edge = min((p.date for p in seen if not p.pinned), default=None)
+            if len(wall) <= len(seen) or (own and edge is not None and max(own) >= edge):
+                severity = grade((now_ts - max(own)) / DAY_S) if own else "critical"
+            else:
+                severity = "" if edge is None else grade((now_ts - edge) / DAY_S)
             if severity:
                 add(org, "vk", page_id, "STALE", severity)
             # Own posts a week in the window, among the posts returned; a low count proves

@@ -356,6 +356,25 @@ def test_the_stale_traps_are_what_they_claim(region: Region) -> None:
         assert g.wall == 1 and region.posts(g)[0].from_id > 0
 
 
+def test_walls_holding_more_than_returned_prove_only_their_span(region: Region, truth) -> None:
+    """A wall whose count exceeds the 20 posts returned, with no own post among the unpinned
+    ones, proves the grade of their span and no more; the pinned post above them is no evidence
+    of the page's age (the evaluator reads these walls the same way, see rules._stale)."""
+    flagged = by_rule(truth, "STALE")
+    groups = [g for g in live_groups(region) if not g.is_closed]
+    traps = [g for g in groups if g.wall_kind.startswith("pinned_old_reposts")]
+    traps += [g for g in groups if g.wall_kind == "reposts_only"]
+    assert len(traps) >= 20
+    for g in traps:
+        posts = region.posts(g)
+        assert len(posts) > 20, g.wall_kind  # wall.get's count exceeds the items returned
+        shown = [p for p in posts[:20] if not p.pinned]
+        span = (region.now_ts - min(p.date for p in shown)) / 86_400
+        assert not any(p.from_id == -g.id and not p.repost for p in shown)
+        proven = "critical" if span >= 90 else "high" if span >= 30 else "medium"
+        assert flagged.get(str(g.id)) == proven, (g.wall_kind, span)
+
+
 def _own_in_window(region: Region, g) -> tuple[int, list]:
     """Own posts of the last four weeks among the 20 wall.get returns, and those 20."""
     seen = region.posts(g)[:20]
