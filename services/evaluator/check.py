@@ -390,21 +390,25 @@ def vk_inputs(
         wall = _vk_wall(wall_response, gid, inputs, paths.get("wall"))
         comment_pages = _vk_comment_pages(comments_response, gid, inputs, paths.get("comments"))
         inputs.events.append(vk.build_snapshot(group, ref, SWEEP, now, requested=requested))
-        if wall is not None:
-            inputs.events.append(vk.build_posts(wall, gid, ref, SWEEP, now))
+        posts = vk.build_posts(wall, gid, ref, SWEEP, now) if wall is not None else None
+        if posts is not None:
+            inputs.events.append(posts)
         if comment_pages is not None:
-            comments: list[c.Comment] = []
-            unloaded = 0
+            pages = vk.CommentPages(gid)
             for post_id, response in comment_pages:
-                found, partial, _ = vk.comments_page(response, gid, post_id)
-                comments.extend(found)
-                unloaded += len(partial)
-            if unloaded:
+                pages.add(response, post_id)
+            # Comments under a citizen's post on an open wall are citizens talking to each other.
+            others = vk.posts_by_others(posts.posts, gid) if posts is not None else ()
+            observed = pages.build(ref, SWEEP, now, citizen_posts=others)
+            if observed.partial_threads:
+                unloaded = len(observed.partial_threads)
                 inputs.notes.append(
-                    f"В --comments у {book.counted(unloaded, 'комментария', 'комментариев', 'комментариев')} "
-                    "ветка ответов загружена не целиком (thread.count больше, чем items)."
+                    f"В --comments у {book.counted(unloaded, 'ветки', 'веток', 'веток')} "
+                    "ответов загружена не целиком (thread.count больше, чем items): вопрос без "
+                    "видимого ответа там не считается неотвеченным. Сохраните ветки "
+                    "(wall.getComments с comment_id) и передайте их вместе."
                 )
-            inputs.events.append(vk.build_comments(comments, gid, ref, SWEEP, now))
+            inputs.events.append(observed)
         return inputs
     except vk.MalformedResponse as exc:
         raise InputError(
@@ -472,8 +476,13 @@ def _comment_pages(data: Any, items_key: str = "items") -> list[tuple[str, Any]]
     out = []
     for page in pages:
         items = page.get(items_key) if isinstance(page, dict) else None
-        first = items[0] if isinstance(items, list) and items else {}
-        out.append((str(first.get("post_id", "")) if isinstance(first, dict) else "", page))
+        # A deleted comment carries no post_id: the post is named by any other item.
+        named = (
+            item.get("post_id")
+            for item in (items if isinstance(items, list) else [])
+            if isinstance(item, dict) and item.get("post_id") is not None
+        )
+        out.append((str(next(named, "")), page))
     return out
 
 

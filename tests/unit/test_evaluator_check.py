@@ -484,3 +484,24 @@ def test_table_in_english_on_request(tmp_path, capsys) -> None:
     )
     assert status == 1
     assert "DESCRIPTION_MISSING" in out and "FAIL" in out and "basis:" in out
+
+
+# --- comments whose answer the saved files may not hold ----------------------------------------
+
+
+def test_an_unloaded_thread_is_not_an_unanswered_question(tmp_path, capsys) -> None:
+    data = comments(answered=False)
+    data["response"]["items"][0]["thread"] = {"count": 2, "items": [], "can_post": True}
+    _, out, _ = run_files(tmp_path, capsys, *AS_JSON, group=[group()], wall=wall(), comments=data)
+    document = json.loads(out)
+    assert verdicts_of(out)["UNANSWERED_COMMENT"]["status"] != "fail"
+    assert any("загружена не целиком" in note for note in document["notes"])
+
+
+def test_citizens_talking_under_a_citizens_post_are_not_requests(tmp_path, capsys) -> None:
+    w = wall()
+    w["response"]["items"][0]["from_id"] = 4242  # post 100 is a citizen's post on the open wall
+    _, out, _ = run_files(
+        tmp_path, capsys, *AS_JSON, group=[group()], wall=w, comments=comments(answered=False)
+    )
+    assert verdicts_of(out)["UNANSWERED_COMMENT"]["status"] != "fail"
