@@ -155,10 +155,19 @@ class DomainsConfig(RuleConfig):
 
 
 class MessengerConfig(RuleConfig):
-    # A page fails when one text both names a foreign messenger and offers a service there that
-    # involves personal data or payment (149-FZ art. 10 parts 8–10).
+    # A page fails when one sentence both names a foreign messenger and offers a service or a
+    # conversation there (149-FZ art. 10 parts 8–10; 41-FZ of 01.04.2025 since 2025-06-01): a
+    # service that involves personal data or payment (``service_words``) or an invitation to write,
+    # apply or sign up (``action_words``). A sentence about a channel to read (``channel_words``)
+    # needs an invitation; a warning against such offers (``warning_words``) is none. A link
+    # that opens a private chat (``chat_links``, and a Telegram bot's t.me/<name>bot) is one by
+    # itself. Words match at the start of a word, so stems catch every inflection.
     messengers: tuple[str, ...] = Field(min_length=1)
     service_words: tuple[str, ...] = Field(min_length=1)
+    action_words: tuple[str, ...] = ()
+    channel_words: tuple[str, ...] = ()
+    warning_words: tuple[str, ...] = ()
+    chat_links: tuple[str, ...] = ()
 
 
 class CommentsConfig(_Config):

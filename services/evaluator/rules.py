@@ -431,22 +431,66 @@ def find_domain(texts: Iterable[str], domains: tuple[str, ...]) -> str | None:
     return match.group(0) if match else None
 
 
+_WORD_PATTERNS: dict[tuple[str, ...], re.Pattern[str]] = {}
+# Telegram bot usernames end in "bot": a t.me link to one opens a private conversation.
+_TELEGRAM_BOT = re.compile(r"(?:t\.me|telegram\.me)/[a-z0-9_]*bot\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+def _word_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Any of ``words`` at the start of a word (case and ё/е aside); None for no words."""
+    if not words:
+        return None
+    pattern = _WORD_PATTERNS.get(words)
+    if pattern is None:
+        alternatives = "|".join(
+            re.escape(w.lower().replace("ё", "е")) for w in sorted(words, key=len, reverse=True)
+        )
+        pattern = _WORD_PATTERNS[words] = re.compile(rf"(?<!\w)(?:{alternatives})")
+    return pattern
+
+
 def find_messenger_service(
-    texts: Iterable[str], messengers: Sequence[str], service_words: Sequence[str]
+    texts: Iterable[str],
+    messengers: Sequence[str],
+    service_words: Sequence[str],
+    action_words: Sequence[str] = (),
+    channel_words: Sequence[str] = (),
+    warning_words: Sequence[str] = (),
+    chat_links: Sequence[str] = (),
 ) -> str | None:
-    """A text that names a foreign messenger and a service with personal data or payment."""
+    """A sentence that offers a service or a conversation through a foreign messenger (what was
+    found, as "messenger + word"), or a link that opens a private chat in one."""
     texts = [t for t in texts if t]
     everything = "\n".join(texts).lower()
-    if not any(m in everything for m in messengers):  # the common case: no messenger at all
+    if not any(m in everything for m in (*messengers, *chat_links)):  # the common case
         return None
-    for text in texts:
-        low = text.lower()
-        messenger = next((m for m in messengers if m in low), None)
+    everything = everything.replace("ё", "е")
+    named = _word_pattern(tuple(messengers))
+    service = _word_pattern(tuple(service_words))
+    action = _word_pattern(tuple(action_words))
+    channel = _word_pattern(tuple(channel_words))
+    warning = _word_pattern(tuple(warning_words))
+    link = next((c for c in chat_links if c in everything), None)
+    if link is not None:
+        return f"ссылка на чат: {link}"
+    bot = _TELEGRAM_BOT.search(everything)
+    if bot is not None and any("t.me" in m or "telegram" in m for m in messengers):
+        return f"ссылка на бота: {bot.group(0)}"
+    for sentence in _SENTENCE_END.split(everything):
+        messenger = named.search(sentence) if named else None
         if messenger is None:
             continue
-        word = next((w for w in service_words if w in low), None)
+        if warning is not None and warning.search(sentence):
+            continue  # "не отправляйте документы в WhatsApp": a warning, not an offer
+        invited = action.search(sentence) if action is not None else None
+        if invited is not None:
+            return f"{messenger.group(0)} + {invited.group(0)}"
+        if channel is not None and channel.search(sentence):
+            continue  # a channel to read ("расписание в Telegram-канале"), nothing offered
+        word = service.search(sentence) if service is not None else None
         if word is not None:
-            return f"{messenger} + {word}"
+            return f"{messenger.group(0)} + {word.group(0)}"
     return None
 
 
@@ -1524,8 +1568,16 @@ def find_evidence(
         out.append(Evidence(BANNED_PLATFORM_LINKS, found or ""))
     if messenger is not None:
         found = None
-        if any(m in low for m in messenger.messengers):
-            found = find_messenger_service(texts, messenger.messengers, messenger.service_words)
+        if any(m in low for m in (*messenger.messengers, *messenger.chat_links)):
+            found = find_messenger_service(
+                (*texts, *links),  # a link may open a chat (wa.me/…) by itself
+                messenger.messengers,
+                messenger.service_words,
+                messenger.action_words,
+                messenger.channel_words,
+                messenger.warning_words,
+                messenger.chat_links,
+            )
         out.append(Evidence(FOREIGN_MESSENGER_SERVICE, found or ""))
     return out
 

@@ -257,3 +257,66 @@ def test_comments_closed_under_citizens_posts_are_not_the_pages() -> None:
     got = activity(items, 12)[r.COMMENTS_CLOSED_POSTS]
     assert got.status == r.PASS
     assert "закрыты у 0 из 4 последних записей страницы" in got.value
+
+
+# --- services through foreign messengers (149-FZ art. 10; 41-FZ since 2025-06-01) --------------
+
+OFFERED = [
+    "Заполните анкету в Telegram-боте, чтобы записать ребёнка в кружок",
+    "Оставьте заявку в WhatsApp по номеру +7 900 123-45-67",
+    "По всем вопросам пишите в вайбер",
+    "Напишите нам в телеграм — ответим в течение дня",
+    "Запись через ватсап: 8 (473) 255-12-34",
+    "Запись на приём через WhatsApp: +7 900 000-00-00",
+    "Пришлите скан паспорта в Viber",
+    "Оплата кружков — пишите в телеграм",
+    "Вопросы о компенсации задавайте в Вотсапе администратора",
+    "Приём заявок на конкурс — в нашем Telegram-боте",
+    "Связаться с приёмной можно в WhatsApp",
+    "Справки о составе семьи выдаём через телеграмм",
+    "Чат для родителей: https://chat.whatsapp.com/AbCdEf123",
+    "Быстрая связь: https://wa.me/79001234567",
+    "Подать показания счётчиков: t.me/liski_uk_bot",
+    "Пишите: viber://chat?number=%2B79001234567",
+]
+NOT_OFFERED = [
+    "В Telegram-канале опубликовано расписание",
+    "Подписывайтесь на наш Telegram-канал: новости школы",
+    "Наш канал в Telegram: новости школы",
+    "Расписание приёма документов — в нашем Telegram-канале",
+    "Смотрите запись эфира в телеграм",
+    "Оплата через Госуслуги",
+    "Мошенники рассылают в WhatsApp сообщения от имени главы: не отправляйте им документы",
+    "Не сообщайте паспортные данные в мессенджерах WhatsApp и Telegram",
+    "Работаем для вас. Мы в Telegram: t.me/liski_news",
+    "Запись на приём — на Госуслугах. Новости — в Telegram-канале.",
+    "",
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"), [(t, True) for t in OFFERED] + [(t, False) for t in NOT_OFFERED]
+)
+def test_foreign_messenger_service_words(text: str, found: bool) -> None:
+    """ "Заполните анкету в Telegram-боте" and "оставьте заявку в WhatsApp" passed: the word lists
+    knew only a few nouns, one spelling of each messenger and no chat links."""
+    evidence = {e.rule: e.found for e in r.find_evidence(DEFAULT, [text])}
+    assert bool(evidence[r.FOREIGN_MESSENGER_SERVICE]) == found, evidence
+
+
+def test_a_chat_link_in_the_profile_links_is_evidence() -> None:
+    group = {**BARE_GROUP, "description": "Школа", "links": [{"url": "https://wa.me/79001234567"}]}
+    snapshot = vn.build_snapshot(group, REF, "s", NOW, REQUESTED_FIELDS)
+    found = {e.rule: e.found for e in r.profile_evidence(snapshot, DEFAULT)}
+    assert found[r.FOREIGN_MESSENGER_SERVICE] == "ссылка на чат: wa.me/"
+
+
+def test_a_citizens_post_offering_a_messenger_is_not_the_pages() -> None:
+    items = [wall_post(10, -GID, 1), wall_post(11, 555, 0.5, text="Пишите мне в WhatsApp")]
+    event = vn.build_posts({"count": 2, "items": items}, GID, REF, "s", NOW)
+    found = {e.rule: e.found for e in r.posts_evidence(event, DEFAULT)}
+    assert found[r.FOREIGN_MESSENGER_SERVICE] == ""
+    items[0]["text"] = "Пишите нам в WhatsApp"
+    event = vn.build_posts({"count": 2, "items": items}, GID, REF, "s", NOW)
+    found = {e.rule: e.found for e in r.posts_evidence(event, DEFAULT)}
+    assert found[r.FOREIGN_MESSENGER_SERVICE] == "whatsapp + пишите"
