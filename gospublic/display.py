@@ -73,6 +73,12 @@ def mask_credentials(text: str) -> str:
     return _AUTH_HEADER.sub(_mask_auth_header, text)
 
 
+def without_userinfo(value: str) -> str:
+    """A URL for a link a person clicks (an e-mail, a webhook payload): its user and password
+    are nobody else's, and a browser asks for them anyway."""
+    return _USERINFO.sub(lambda m: m["scheme"], value)
+
+
 def url(value: str) -> str:
     """A URL (or a comma-separated list of them) as shown to a person: no password, no token."""
     return mask_credentials(value)

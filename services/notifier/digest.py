@@ -406,8 +406,8 @@ def render_text(digest: Digest, settings: Settings) -> str:
             if extra := len(events) - MAX_CHANGES:
                 lines.append(f"…и ещё {extra}.")
             lines.append("")
-    if settings.dashboard_url:
-        lines.append(f"Панель мониторинга: {mail.clean(settings.dashboard_url, 500)}")
+    if dashboard := mail.safe_url(settings.dashboard_url):
+        lines.append(f"Панель мониторинга: {mail.clean(dashboard, 500)}")
     lines.append(
         "Еженедельная сводка GosPublic Monitor, подписки: "
         f"{mail.clean(', '.join(digest.routes), 300)}."

@@ -126,7 +126,8 @@ def most_severe(events, count: int = MAX_ROWS) -> list:
 
 
 def _safe_url(url: str) -> str | None:
-    url = url.strip()
+    """A link to show a recipient: http(s) only, nothing that reorders text, no credentials."""
+    url = display.without_userinfo(url.strip())
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -279,8 +280,8 @@ def render_text(notification: Notification, settings: Settings) -> str:
         if more := _more(len(notification.resolved)):
             lines.append(f"…и ещё {more}.")
         lines.append("")
-    if settings.dashboard_url:
-        lines.append(f"Панель мониторинга: {clean(settings.dashboard_url, 500)}")
+    if dashboard := _safe_url(settings.dashboard_url):
+        lines.append(f"Панель мониторинга: {clean(dashboard, 500)}")
     lines.append(
         f"Автоматическое уведомление GosPublic Monitor, подписка {clean(notification.route.name)}."
     )

@@ -26,6 +26,7 @@ from typing import Protocol
 import httpx
 from prometheus_client import Counter
 
+from gospublic import display
 from gospublic.contracts import AlertLabels, ViolationOpened, ViolationResolved
 from gospublic.settings import Settings
 
@@ -109,7 +110,11 @@ class Annotator:
         self.store = store
         self.known: dict[str, Annotation] = dict(known or {})
         self._slots = asyncio.Semaphore(CONCURRENCY)
-        self._base = settings.grafana_url.rstrip("/")
+        # httpx turns a URL's user and password into "Authorization: Basic …", replacing the
+        # configured token's Bearer header: with a token, the token is what Grafana gets.
+        base = settings.grafana_url.rstrip("/")
+        token = settings.grafana_token.get_secret_value()
+        self._base = display.without_userinfo(base) if token else base
 
     async def _call(self, method: str, path: str, body: dict) -> HttpResult:
         token = self.settings.grafana_token.get_secret_value()

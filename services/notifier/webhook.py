@@ -92,7 +92,7 @@ def payload(notification: Notification, settings: Settings) -> dict[str, Any]:
         "groupLabels": dict(notification.group_key),
         "commonLabels": _common([a["labels"] for a in alerts]),
         "commonAnnotations": _common([a["annotations"] for a in alerts]),
-        "externalURL": settings.dashboard_url,
+        "externalURL": email.safe_url(settings.dashboard_url) or "",
         "alerts": alerts,
     }
 

@@ -10,6 +10,11 @@ every message on every stream (events, alerts, dead letters, KV buckets) with it
 e-mails, what the receivers were sent, and every ClickHouse table. Only the simulator's log is left
 out: it plays VK, which is meant to see the tokens.
 
+Every URL setting carries credentials in its userinfo too (NATS, ClickHouse, the webhook, the
+Grafana API and the dashboard links), and the webhook receiver's error page echoes the
+``Authorization: Basic …`` header httpx derives from the webhook URL's user and password: neither
+that value nor any URL password may appear anywhere.
+
 The second test shows the scan is not blind: a process run with a debug hook that prints a secret
 is caught.
 """
@@ -17,6 +22,7 @@ is caught.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import ssl
 import sys
@@ -40,7 +46,7 @@ from gospublic import bus
 from gospublic import contracts as c
 from gospublic.processes import ProcessGroup, ServiceProcess, child_env
 from gospublic.registry import read_registry_file, store_registry
-from gospublic.runtime import EmbeddedNats, free_port
+from gospublic.runtime import EmbeddedNats, NatsCredentials, free_port
 from gospublic.settings import Settings
 from services.collector.scheduler import schedule_sweep
 
@@ -59,12 +65,22 @@ SECRETS = {
     "ok_secret_key": "ok-secret-6a1c0e9f7d",
     "ok_token": "ok-token-2f8d4b7c1e",
     "webhook_path_token": "bot-token-9e0c7a3b5f",
+    # Credentials written into the userinfo of URL settings.
+    "webhook_password": "hook-pass-5b2e9d07c4",
+    "grafana_url_password": "grafana-url-pass-3c8a61f2",
+    "clickhouse_url_password": "ch-url-pass-7e4d2a90b1",
+    "dashboard_url_password": "dash-pass-0a6f3e8c27",
     "vk_token": VK_TOKEN,
     "vk_token_revoked": VK_TOKEN_REVOKED,
 }
 # What travels encoded on the wire: HTTP Basic and SMTP AUTH PLAIN.
 SECRETS["nats_basic"] = f"gospublic:{SECRETS['nats_password']}"
 SECRETS["smtp_plain"] = f"\0{SMTP_USER}\0{SECRETS['smtp_password']}"
+SECRETS["webhook_userinfo"] = f"hookuser:{SECRETS['webhook_password']}"
+SECRETS["grafana_userinfo"] = f"grafana-admin:{SECRETS['grafana_url_password']}"
+# The header value httpx derives from the webhook URL, which the error page echoes.
+WEBHOOK_BASIC = "Basic " + base64.b64encode(SECRETS["webhook_userinfo"].encode()).decode()
+SECRETS["webhook_basic_header"] = WEBHOOK_BASIC
 
 
 # --- the servers the services talk to -------------------------------------------------------------
@@ -89,8 +105,7 @@ class Receivers:
                 receivers.bodies.append(body)
                 kind = "grafana" if self.path.startswith("/api/annotations") else "webhook"
                 authorization = self.headers.get("Authorization", "")
-                if kind == "grafana":
-                    receivers.authorizations.append(authorization)
+                receivers.authorizations.append(f"{kind} {authorization}")
                 if kind not in receivers.failed:
                     receivers.failed.add(kind)
                     echo = f"upstream failed for {self.command} {self.path} ({authorization})"
@@ -146,13 +161,34 @@ class Run:
     env: dict[str, str]
 
 
-def service_env(run_dir: Path, nats_url: str, ca: Path, extra: dict[str, str]) -> dict[str, str]:
+def with_userinfo(url: str, user: str, password: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{user}:{password}@{rest}"
+
+
+def service_env(
+    run_dir: Path, nats_url: str, ca: Path, extra: dict[str, str], *, nats_in_url: bool = False
+) -> dict[str, str]:
+    """``nats_in_url``: the NATS user and password in the URL instead of their own variables."""
+    nats = (
+        {"GOSPUBLIC_NATS_URL": with_userinfo(nats_url, "gospublic", SECRETS["nats_password"])}
+        if nats_in_url
+        else {
+            "GOSPUBLIC_NATS_URL": nats_url,
+            "GOSPUBLIC_NATS_USER": "gospublic",
+            "GOSPUBLIC_NATS_PASSWORD": SECRETS["nats_password"],
+        }
+    )
     values = {
         "GOSPUBLIC_STATE_DIR": str(run_dir),
-        "GOSPUBLIC_NATS_URL": nats_url,
-        "GOSPUBLIC_NATS_USER": "gospublic",
-        "GOSPUBLIC_NATS_PASSWORD": SECRETS["nats_password"],
+        **nats,
         "GOSPUBLIC_NATS_TLS_CA_FILE": str(ca),
+        "GOSPUBLIC_DASHBOARD_URL": "http://dash-admin:"
+        + SECRETS["dashboard_url_password"]
+        + "@127.0.0.1:3000/d/gospublic-region",
+        "GOSPUBLIC_ORG_DASHBOARD_URL": "http://dash-admin:"
+        + SECRETS["dashboard_url_password"]
+        + "@127.0.0.1:3000/d/gospublic-org?var-org_id={org_id}",
         "GOSPUBLIC_CLICKHOUSE_URL": f"chdb://{run_dir / 'clickhouse'}",
         "GOSPUBLIC_CLICKHOUSE_PASSWORD": SECRETS["clickhouse_password"],
         "GOSPUBLIC_OK_APPLICATION_SECRET_KEY": SECRETS["ok_secret_key"],
@@ -207,8 +243,8 @@ def run(tmp_path_factory) -> Iterator[Run]:
     out = tmp_path_factory.mktemp("secrets")
     cert, key = self_signed(out)
     nats = EmbeddedNats(
-        out / "nats", user="gospublic", password=SECRETS["nats_password"], tls_cert=cert,
-        tls_key=key,
+        out / "nats", credentials=NatsCredentials("gospublic", SECRETS["nats_password"]),
+        tls_cert=cert, tls_key=key,
     ).start()  # fmt: skip
     receivers = Receivers()
     http = ThreadingHTTPServer(("127.0.0.1", 0), receivers.handler())
@@ -247,7 +283,11 @@ def run(tmp_path_factory) -> Iterator[Run]:
             time.sleep(0.1)
         sim_url = json.loads((sim_dir / "simulator.json").read_text())["url"]
         registry_csv = sim_dir / "registry.csv"
-        webhook = f"http://127.0.0.1:{http.server_address[1]}/hook/{SECRETS['webhook_path_token']}"
+        webhook = with_userinfo(
+            f"http://127.0.0.1:{http.server_address[1]}/hook/{SECRETS['webhook_path_token']}",
+            "hookuser",
+            SECRETS["webhook_password"],
+        )
         subscriptions = out / "subscriptions.yaml"
         subscriptions.write_text(
             yaml.safe_dump(
@@ -271,7 +311,9 @@ def run(tmp_path_factory) -> Iterator[Run]:
             encoding="utf-8",
         )
         common = {"GOSPUBLIC_BATCH_MAX_WAIT_S": "0.3"}
-        processes.spawn("evaluator", ["evaluator"], service_env(out, nats.url, cert, {**common}))
+        processes.spawn(
+            "evaluator", ["evaluator"], service_env(out, nats.url, cert, common, nats_in_url=True)
+        )
         notifier = processes.spawn(
             "notifier",
             ["notifier"],
@@ -288,11 +330,20 @@ def run(tmp_path_factory) -> Iterator[Run]:
                     "GOSPUBLIC_SMTP_PASSWORD": SECRETS["smtp_password"],
                     "GOSPUBLIC_SMTP_STARTTLS": "true",
                     "GOSPUBLIC_SMTP_CA_FILE": str(cert),
-                    "GOSPUBLIC_GRAFANA_URL": f"http://127.0.0.1:{http.server_address[1]}",
+                    "GOSPUBLIC_GRAFANA_URL": with_userinfo(
+                        f"http://127.0.0.1:{http.server_address[1]}",
+                        "grafana-admin",
+                        SECRETS["grafana_url_password"],
+                    ),
                     "GOSPUBLIC_GRAFANA_TOKEN": SECRETS["grafana_token"],
                     "GOSPUBLIC_HTTP_RETRY_BACKOFF_S": "0.1",
                     "GOSPUBLIC_NOTIFIER_TICK_S": "0.1",
+                    # The notifier opens no ClickHouse; the URL is only held, never shown.
+                    "GOSPUBLIC_CLICKHOUSE_URL": "https://default:"
+                    + SECRETS["clickhouse_url_password"]
+                    + "@127.0.0.1:9",
                 },
+                nats_in_url=True,
             ),
         )
         run.env = service_env(
@@ -399,7 +450,10 @@ def test_no_secret_in_any_output_of_a_sweep(run: Run) -> None:
     # The run did what it should, through every credential, including the failures.
     assert run.smtp.logins and set(run.smtp.logins) == {SMTP_USER} and run.smtp.count > 0
     assert run.receivers.failed == {"grafana", "webhook"}
-    assert f"Bearer {SECRETS['grafana_token']}" in run.receivers.authorizations
+    # The token reached Grafana (the URL's userinfo did not replace it), and httpx did send the
+    # webhook the Basic header it derives from the URL, which the error page echoed back.
+    assert f"grafana Bearer {SECRETS['grafana_token']}" in run.receivers.authorizations
+    assert f"webhook {WEBHOOK_BASIC}" in run.receivers.authorizations
     collector = next(s for s in run.processes.services if s.name == "collector-vk")
     assert b"gospublic_collector_pages_total" in run.http_pages["collector-vk/metrics"]
     assert collector.process.poll() is None

@@ -76,3 +76,29 @@ async def test_credentials_httpx_derives_from_a_webhook_url_are_scrubbed() -> No
     assert result.status == 401 and result.error.startswith("HTTP 401: denied:")
     for secret in (basic, "hook-pass-3f9a1c"):
         assert secret not in result.error, result.error
+
+
+async def test_a_grafana_token_is_not_replaced_by_credentials_in_the_grafana_url() -> None:
+    """httpx makes "Basic <user:pass>" out of a URL's userinfo and sends it instead of the
+    configured Bearer token: Grafana refused every annotation."""
+    from pydantic import SecretStr
+
+    from gospublic.settings import Settings
+    from services.notifier.grafana import Annotator
+
+    seen: list[tuple[str, str]] = []
+
+    def grafana(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("Authorization", "")))
+        return httpx.Response(200, json={"id": 1})
+
+    settings = Settings(
+        _env_file=None,
+        grafana_url="http://admin:grafana-url-pass@grafana.example:3000",
+        grafana_token=SecretStr("glsa_token-2c7e"),
+        http_max_attempts=1,
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(grafana)) as client:
+        result = await Annotator(client, settings, store=None)._call("POST", "/api/annotations", {})
+    assert result.ok
+    assert seen == [("http://grafana.example:3000/api/annotations", "Bearer glsa_token-2c7e")]
