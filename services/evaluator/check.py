@@ -119,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fields",
         default=None,
         help="vk: the groups.getById fields that were requested, comma-separated "
-        "(e.g. description,contacts,addresses,site): a requested field VK left out is empty. "
+        "(e.g. description,contacts,addresses,site,links): a requested field VK left out is empty. "
         "Without it a missing field is unknown and its rules are not evaluated",
     )
     parser.add_argument(
@@ -164,6 +164,10 @@ _HTML_START = ("<!doctype", "<html", "<head", "<body", "<div", "<meta", "<?xml",
 def _text(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{what} {path}: нет такого файла") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} {path}: это каталог, а нужен файл") from None
     except OSError as exc:
         raise InputError(
             f"{what} {path}: не удалось прочитать файл ({exc.strerror or exc})"
@@ -568,6 +572,11 @@ def tg_inputs(
     region: str = "",
     path: Path | None = None,
 ) -> Inputs:
+    if html.lstrip()[:1] in ("{", "["):
+        raise InputError(
+            f"--group {path or ''}: это JSON (ответ API), а для --platform tg нужна сохранённая "
+            "страница t.me/s/<канал>; ответы ВКонтакте и Одноклассников — с --platform vk или ok."
+        )
     if "tgme_" not in html:
         raise InputError(
             f"--group {path or ''}: это не страница t.me/s/<канал>; откройте в браузере "
@@ -636,6 +645,7 @@ def verdicts(
 def _wrapped(label: str, text: str, indent: int = 3) -> list[str]:
     """``label text`` wrapped at the table's width, never cut."""
     lead = " " * indent + label
+    text = text.replace("№ ", "№\xa0")  # "№ 8-ФЗ" stays on one line
     return textwrap.wrap(
         text, WRAP, initial_indent=lead, subsequent_indent=" " * len(lead),
         break_long_words=False, break_on_hyphens=False,
@@ -645,9 +655,22 @@ def _wrapped(label: str, text: str, indent: int = 3) -> list[str]:
 _DAYS = re.compile(r"\b(\d+)\.(\d)d\b")
 
 
-def _value(value: str) -> str:
-    """A rule's measured value for a Russian reader: "2.0d" is "2,0 дн."."""
-    return _DAYS.sub(r"\1,\2 дн.", value)
+_DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?![\d.])")
+# Rules whose value is a measurement, not text from the page (an address or a phone keeps its dots).
+MEASURED = frozenset(
+    {
+        r.NAME_MISMATCH, r.DESIGN_SCORE_LOW, r.STALE, r.LOW_FREQUENCY, r.REPOST_HEAVY,
+        r.LOW_ENGAGEMENT, r.COMMENTS_CLOSED_POSTS, r.UNANSWERED_COMMENT, r.SLOW_RESPONSE_MEDIAN,
+        r.LOW_REPLY_RATE,
+    }
+)  # fmt: skip
+
+
+def _value(rule: str, value: str) -> str:
+    """A rule's measured value for a Russian reader: "2.0d" is "2,0 дн.", 576.3 is 576,3."""
+    if rule not in MEASURED:
+        return value
+    return _DECIMAL.sub(r"\1,\2", _DAYS.sub(r"\1,\2 дн.", value))
 
 
 def _page_line(events: list[c.Event], platform: str) -> str:
@@ -692,7 +715,7 @@ def table_ru(
             lines.append(head(x))
             lines += _wrapped("Норма: ", book.norm(x.rule, profile.rule(x.rule)) or x.threshold)
             if x.value:
-                lines += _wrapped("Найдено: ", _value(x.value))
+                lines += _wrapped("Найдено: ", _value(x.rule, x.value))
             lines += _wrapped("", x.summary)
             lines += _wrapped("Что сделать: ", book.fix(x.rule))
             lines += _wrapped("Основание: ", x.basis)
@@ -706,7 +729,7 @@ def table_ru(
         for x in passed:
             text = book.norm(x.rule, profile.rule(x.rule)) or book.title(x.rule)
             # A 0/1 flag says nothing the norm does not; a measured value does.
-            value = f" — {_value(x.value)}" if x.value and x.value not in ("0", "1") else ""
+            value = f" — {_value(x.rule, x.value)}" if x.value and x.value not in ("0", "1") else ""
             line = f"{text}{value} [{x.rule}]"
             lines += _wrapped(f"{book.status_title(x.status)} · ", line, 0)
     return "\n".join(lines) + "\n"

@@ -448,6 +448,7 @@ def test_tg_stale_channel_fails(tmp_path, capsys) -> None:
     [
         ((), {"group": "<html><body>Школа</body></html>"}, "t.me/s/"),
         ((), {"group": "<html>tgme_</html>", "wall": {"items": []}}, "только --group"),
+        ((), {"group": '{"response": {"groups": []}}'}, "это JSON (ответ API)"),
     ],
 )
 def test_tg_refusals(tmp_path, capsys, argv, files, message: str) -> None:
@@ -505,3 +506,9 @@ def test_citizens_talking_under_a_citizens_post_are_not_requests(tmp_path, capsy
         tmp_path, capsys, *AS_JSON, group=[group()], wall=w, comments=comments(answered=False)
     )
     assert verdicts_of(out)["UNANSWERED_COMMENT"]["status"] != "fail"
+
+
+def test_a_missing_file_is_named_in_russian(tmp_path, capsys) -> None:
+    args = build_parser().parse_args(["check", "--group", str(tmp_path / "nope.json")])
+    assert check.run(Settings(_env_file=None), args) == 2
+    assert "нет такого файла" in capsys.readouterr().err
