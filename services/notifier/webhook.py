@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from gospublic import display
 from gospublic.contracts import ViolationOpened, ViolationResolved
 from gospublic.settings import Settings
 
@@ -57,13 +58,18 @@ def _alert(event: ViolationOpened | ViolationResolved, settings: Settings) -> di
     firing = isinstance(event, ViolationOpened)
     return {
         "status": "firing" if firing else "resolved",
-        "labels": labels_of(event),
-        "annotations": _annotations(event, settings),
+        # A bridge shows these to a person as they are: no controls, no direction overrides.
+        "labels": _shown(labels_of(event)),
+        "annotations": _shown(_annotations(event, settings)),
         "startsAt": timestamp(event.opened_at),
         "endsAt": ZERO_TIME if firing else timestamp(event.resolved_at),  # type: ignore[union-attr]
         "generatorURL": email.org_link(event.labels.org_id, settings) or event.labels.page_url,
         "fingerprint": fingerprint(event.violation_id),
     }
+
+
+def _shown(values: dict[str, str]) -> dict[str, str]:
+    return {name: display.clean(value) for name, value in values.items()}
 
 
 def _common(items: list[dict[str, str]]) -> dict[str, str]:
@@ -89,7 +95,7 @@ def payload(notification: Notification, settings: Settings) -> dict[str, Any]:
         "truncatedAlerts": max(0, len(events) - MAX_ALERTS),
         "status": "firing" if notification.firing else "resolved",
         "receiver": notification.route.name,
-        "groupLabels": dict(notification.group_key),
+        "groupLabels": _shown(dict(notification.group_key)),
         "commonLabels": _common([a["labels"] for a in alerts]),
         "commonAnnotations": _common([a["annotations"] for a in alerts]),
         "externalURL": email.safe_url(settings.dashboard_url) or "",

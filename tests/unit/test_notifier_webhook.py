@@ -136,3 +136,16 @@ def test_grafana_bodies() -> None:
     assert "dashboardUID" not in grafana.create_body(event, SETTINGS)
     closed = grafana.close_body(resolved(event, T0 + timedelta(hours=1)))
     assert closed == {"timeEnd": int((T0 + timedelta(hours=1)).timestamp() * 1000)}
+
+
+def test_payload_text_has_no_reordering_or_control_characters() -> None:
+    """A messenger bridge shows labels and annotations as they are; a register name with U+202E
+    or NUL must not reach it (the e-mail path already stripped them)."""
+    hostile = "Школа\u202e\u2066 1\x00\u061c\u200f"
+    p = Pipeline(parse_subscriptions({"routes": [ROUTE]}))
+    p.ingest(opened("a", "01", org_name=hostile, municipality="Лиски\u2067"), T0)
+    [first] = p.due(T0)
+    text = json.dumps(webhook.payload(first, SETTINGS), ensure_ascii=False)
+    assert "Школа 1" in text and "Лиски" in text
+    for char in ("\u202e", "\u2066", "\u2067", "\x00", "\u061c", "\u200f"):
+        assert char not in text, repr(char)
