@@ -759,11 +759,20 @@ def evaluate_profile(
                             "Название соответствует реестру."))  # fmt: skip
 
     design: list[tuple[str, str]] = []  # (rule, status) of section B, for DESIGN_SCORE_LOW
+    # Section B rules the answer did not show the data of: each may pass or fail, so the score
+    # lies in a range (what the platform never exposes is left out instead).
+    design_unknown: list[str] = []
 
     def b(result: RuleResult) -> None:
         if hidden or partly:  # "Оформление %" counts only what the platform could show
-            result = _exposed([result], hidden, partly)[0]
+            exposed = _exposed([result], hidden, partly)[0]
+            platform_hides = exposed is not result and exposed.summary != result.summary
+            result = exposed
+        else:
+            platform_hides = False
         design.append((result.rule, result.status))
+        if result.status == NOT_EVALUABLE and not platform_hides:
+            design_unknown.append(result.rule)
         add(result)
 
     unknown = snapshot.unknown
@@ -885,7 +894,30 @@ def evaluate_profile(
     if (config := rule(DESIGN_SCORE_LOW)) is not None:
         percent = design_percent(design, config.weights)
         threshold = f">= {_fmt(config.min_percent)}%"
-        if percent is None:
+        if design_unknown:
+            known = [x for x in design if x[0] not in design_unknown]
+            low = design_percent(known + [(u, FAIL) for u in design_unknown], config.weights)
+            high = design_percent(known + [(u, PASS) for u in design_unknown], config.weights)
+        if design_unknown and low is not None and high is not None:
+            value = f"{low:.1f}–{high:.1f}"
+            if high < config.min_percent:
+                summary = (
+                    f"Оформление страницы — не более {high:.0f}%, даже если всё, чего нет в ответе "
+                    f"платформы, в порядке (нужно не менее {_fmt(config.min_percent)}%): исправьте "
+                    "замечания раздела «Оформление»."
+                )
+                add(_result(DESIGN_SCORE_LOW, FAIL, config.severity, value, threshold, summary))
+            elif low >= config.min_percent:
+                add(_result(DESIGN_SCORE_LOW, PASS, config.severity, value, threshold,
+                            "Оформление в порядке, что бы ни показали недостающие поля."))  # fmt: skip
+            else:
+                summary = (
+                    f"Оформление — от {low:.0f} до {high:.0f}%: часть полей профиля в ответе "
+                    "платформы не показана, оценку не дать."
+                )
+                add(_result(DESIGN_SCORE_LOW, NOT_EVALUABLE, config.severity, value, threshold,
+                            summary))  # fmt: skip
+        elif percent is None:
             summary = "Ни одно правило оформления не удалось проверить."
             add(_result(DESIGN_SCORE_LOW, NOT_EVALUABLE, config.severity, "", threshold, summary))
         elif percent < config.min_percent:
@@ -914,6 +946,29 @@ def evaluate_profile(
         else:
             add(_result(WALL_CLOSED, PASS, config.severity, wall, threshold, "Стена открыта."))
     return _exposed(out, hidden, partly) if hidden or partly else out
+
+
+def wall_open_in_posts(
+    result: RuleResult, posts: PostsObserved, now: datetime, days: float = 30.0
+) -> RuleResult:
+    """WALL_CLOSED for a profile that did not report ``wall``, from the wall itself: a visitor's
+    post of the last ``days`` days shows the wall open to citizens (a closed wall keeps its old
+    posts, so only a recent one counts). Any other result is returned as it is."""
+    if result.rule != WALL_CLOSED or result.status != NOT_EVALUABLE or result.value:
+        return result
+    since = epoch_ms(now) - int(days * DAY_MS)
+    visitors = [
+        p for p in posts.posts if not by_page(p, posts.page_id) and epoch_ms(p.posted_at) >= since
+    ]
+    if not visitors:
+        return result
+    summary = (
+        f"Настройку стены платформа не сообщила, но на стене есть записи жителей за последние "
+        f"{days:g} дн. ({len(visitors)}): стена открыта."
+    )
+    value = f"записи жителей: {len(visitors)}"
+    return RuleResult(WALL_CLOSED, PASS, result.severity, value, result.threshold, result.basis,
+                      summary)  # fmt: skip
 
 
 def design_percent(
@@ -968,7 +1023,16 @@ def evaluate_activity(
         since = now_ms - config.weeks * WEEK_MS
         recent = [p for p, ms in wall.page_posts if ms >= since]
         threshold = f"<= {config.max_share:.0%} за {config.weeks} нед."
-        if not recent:
+        if wall.covers_less_than(since):
+            days = (now_ms - wall.edge_ms) / DAY_MS
+            summary = (
+                f"Платформа показала записи только за {days:.0f} дн. ({wall.shown_note}), а стена "
+                f"длиннее: долю репостов за {config.weeks} нед. не посчитать."
+            )
+            out.append(
+                _result(REPOST_HEAVY, NOT_EVALUABLE, config.severity, "", threshold, summary)
+            )
+        elif not recent:
             summary = (
                 f"За {config.weeks} нед. нет записей страницы ({wall.shown_note}): долю репостов "
                 "не посчитать."
@@ -1072,6 +1136,11 @@ class Wall:
             complete=posts.total_count is not None and posts.total_count <= len(items),
         )
 
+    def covers_less_than(self, since_ms: int) -> bool:
+        """The posts shown all fall after ``since_ms`` and the wall holds more: a window reaching
+        back to ``since_ms`` is not fully seen."""
+        return self.edge_ms is not None and self.edge_ms >= since_ms and not self.complete
+
     @property
     def shown_note(self) -> str:
         """How many of the posts shown are the page's own (the rest: reposts, visitors' posts)."""
@@ -1135,6 +1204,12 @@ def _stale(wall: Wall, now_ms: int, config) -> RuleResult:
     at_least = _grade(grades, span_days)
     at_most = None if newest is None else _grade(grades, (now_ms - newest) / 1000 / DAY_S)
     value = f">= {span_days:.1f}d ({note})"
+    if newest is not None and at_most is None:
+        # A pinned own post younger than the first grade: whatever lies beyond the span, the
+        # newest own post is at least that fresh.
+        age_days = (now_ms - newest) / 1000 / DAY_S
+        value = f"<= {age_days:.1f}d ({note})"
+        return _result(STALE, PASS, mildest, value, threshold, "Страница обновляется.")
     if at_least is None:
         summary = (
             f"За {span_days:.0f} дн., которые показала платформа, собственных публикаций нет "
@@ -1163,7 +1238,7 @@ def _frequency(wall: Wall, now_ms: int, config, level: str) -> RuleResult:
                        "Публикации выходят достаточно часто.")  # fmt: skip
     # The platform returned only the latest posts: if they all fall inside the window, more may
     # lie beyond them, and a low count proves nothing.
-    if wall.edge_ms is not None and wall.edge_ms >= since and not wall.complete:
+    if wall.covers_less_than(since):
         days = (now_ms - wall.edge_ms) / DAY_MS
         summary = (
             f"Платформа вернула только {wall.shown} последних записей за {days:.0f} дн. — "

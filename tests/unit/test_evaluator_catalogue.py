@@ -301,18 +301,40 @@ def test_address_avatar_cover(field: str, rule: str, value, status: str) -> None
             70.0,
             r.FAIL,
         ),
-        # A cover that could not be read is left out of both sides: 7/9.
-        (
-            {"description": "Коротко. Задачи. +7 (473) 255-12-34 a@b.ru", "has_cover": None},
-            700 / 9,
-            r.FAIL,
-        ),
     ],
 )
 def test_design_score(changes, percent: float, status: str) -> None:
     result = profile_results(**changes)[r.DESIGN_SCORE_LOW]
     assert result.status == status
     assert float(result.value) == pytest.approx(percent, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("changes", "value", "status"),
+    [
+        # A cover the answer did not report may pass or fail: 70 to 80 %, no verdict (it was
+        # left out of both sides, 7/9 = 78 %, a failure the data does not prove).
+        (
+            {"description": "Коротко. Задачи. +7 (473) 255-12-34 a@b.ru", "has_cover": None},
+            "70.0–80.0",
+            r.NOT_EVALUABLE,
+        ),
+        # Without an avatar as well, even a cover cannot lift it to 80 %.
+        (
+            {
+                "description": "Коротко. Задачи. +7 (473) 255-12-34 a@b.ru",
+                "has_cover": None,
+                "has_photo": False,
+            },
+            "60.0–70.0",
+            r.FAIL,
+        ),
+        ({"has_cover": None}, "90.0–100.0", r.PASS),
+    ],
+)
+def test_design_score_with_fields_the_answer_did_not_show(changes, value: str, status: str) -> None:
+    result = profile_results(**changes)[r.DESIGN_SCORE_LOW]
+    assert (result.status, result.value) == (status, value)
 
 
 # --- C. activity -----------------------------------------------------------------------------------

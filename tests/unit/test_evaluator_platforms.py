@@ -226,8 +226,9 @@ def test_telegram_posts_report_the_comment_rules_as_not_evaluable() -> None:
 
 
 def test_reposts_on_telegram_are_forwards() -> None:
+    # A preview has no count of messages: they must reach past the four weeks to be judged.
     forwards = tuple(
-        Post(post_id=str(i), posted_at=NOW - i * D, is_own=False, is_repost=True, **TG_POST)
+        Post(post_id=str(i), posted_at=NOW - i * 4 * D, is_own=False, is_repost=True, **TG_POST)
         for i in range(1, 9)
     )
     own = (Post(post_id="50", posted_at=NOW - 2 * D, is_own=True, is_repost=False, **TG_POST),)
@@ -236,8 +237,16 @@ def test_reposts_on_telegram_are_forwards() -> None:
         page_id="edu_liski", posts=forwards + own,
     )  # fmt: skip
     results = by_rule(r.evaluate_activity(event, DEFAULT, NOW))
-    assert results[r.REPOST_HEAVY].status == r.FAIL  # 8 of 9
+    assert results[r.REPOST_HEAVY].status == r.FAIL  # 7 of the 8 within four weeks
     assert results[r.STALE].status == r.PASS
+    recent = PostsObserved.create(
+        observed_at=NOW, platform=Platform.TG, page_ref=REFS[Platform.TG], sweep_id="s",
+        page_id="edu_liski", posts=tuple(p for p in event.posts if p.posted_at > NOW - 10 * D),
+    )  # fmt: skip
+    # Ten days of a longer channel say nothing of four weeks.
+    assert by_rule(r.evaluate_activity(recent, DEFAULT, NOW))[r.REPOST_HEAVY].status == (
+        r.NOT_EVALUABLE
+    )
 
 
 def test_engagement_on_telegram_is_not_evaluable_and_on_ok_it_is() -> None:

@@ -320,3 +320,45 @@ def test_a_citizens_post_offering_a_messenger_is_not_the_pages() -> None:
     event = vn.build_posts({"count": 2, "items": items}, GID, REF, "s", NOW)
     found = {e.rule: e.found for e in r.posts_evidence(event, DEFAULT)}
     assert found[r.FOREIGN_MESSENGER_SERVICE] == "whatsapp + пишите"
+
+
+# --- what the data cannot show: the remaining shapes of the recorded corpus ---------------------
+
+
+def test_a_fresh_pinned_post_over_citizens_posts_proves_the_page_fresh() -> None:
+    """Pinned own post 1.8 days old, nine citizens' posts of the last hours, a long wall: the
+    newest own post is at most 1.8 days old, whatever lies beyond the span shown."""
+    items = [wall_post(519471, -GID, 1.8, is_pinned=1)]
+    items += [wall_post(520000 + i, 900_000 + i, 0.03 * (i + 1)) for i in range(9)]
+    got = activity(items, 38_935)[r.STALE]
+    assert got.status == r.PASS and got.value.startswith("<= 1.8d")
+
+
+def test_a_few_days_of_a_long_wall_give_no_share_of_reposts() -> None:
+    """Twenty own posts of the last three days, 45 on the wall: the repost share of four weeks is
+    unknown (it passed at 0 %)."""
+    items = [wall_post(3000 - i, -GID, 0.15 * (i + 1)) for i in range(20)]
+    assert activity(items, 45)[r.REPOST_HEAVY].status == r.NOT_EVALUABLE
+    assert activity(items, 20)[r.REPOST_HEAVY].status == r.PASS  # the whole wall: 0 % proven
+
+
+def test_the_design_score_of_an_answer_showing_only_the_avatar_is_not_evaluable() -> None:
+    """Only the avatar was known and "Оформление" came out 100 %: the score lies in a range."""
+    snapshot = vn.build_snapshot(BARE_GROUP, REF, "s", NOW)
+    got = {x.rule: x for x in r.evaluate_profile(snapshot, DEFAULT)}[r.DESIGN_SCORE_LOW]
+    assert got.status == r.NOT_EVALUABLE and got.value == "10.0–100.0"
+    # Description requested and empty: the parts known fail enough to prove the score low.
+    snapshot = vn.build_snapshot({**BARE_GROUP, "description": ""}, REF, "s", NOW)
+    got = {x.rule: x for x in r.evaluate_profile(snapshot, DEFAULT)}[r.DESIGN_SCORE_LOW]
+    assert got.status == r.FAIL and got.value == "10.0–70.0"
+
+
+def test_citizens_recent_posts_show_a_wall_open_that_the_profile_did_not_report() -> None:
+    snapshot = vn.build_snapshot(BARE_GROUP, REF, "s", NOW)
+    result = {x.rule: x for x in r.evaluate_profile(snapshot, DEFAULT)}[r.WALL_CLOSED]
+    assert result.status == r.NOT_EVALUABLE
+    items = [wall_post(900 - i, 500_000 + i, 0.5 + i) for i in range(5)]
+    posts = vn.build_posts({"count": 339, "items": items}, GID, REF, "s", NOW)
+    assert r.wall_open_in_posts(result, posts, NOW).status == r.PASS
+    old = vn.build_posts({"count": 1, "items": [wall_post(5, 500_001, 400)]}, GID, REF, "s", NOW)
+    assert r.wall_open_in_posts(result, old, NOW).status == r.NOT_EVALUABLE
