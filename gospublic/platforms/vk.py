@@ -429,6 +429,12 @@ def comment_from(
         raise MalformedResponse(f"comment {p.get('id')!r:.20}.{exc.reason}") from None
 
 
+def _root(item: dict[str, Any]) -> int | None:
+    """The thread a reply names in ``parents_stack``; None for a top-level comment."""
+    stack = _list(item, "parents_stack", "comment")
+    return stack[0] if stack and type(stack[0]) is int else None
+
+
 def _deleted(item: dict[str, Any]) -> bool:
     """A deleted comment keeps its place (id, date, thread) but has no author or text."""
     return item.get("deleted") is True or item.get("deleted") == 1
@@ -452,6 +458,8 @@ class CommentPages:
         self._level_count: dict[str, int] = {}
         self._level_seen: dict[str, set[str]] = {}
         self._read_to_end: set[str] = set()  # "post:<id>" or "thread:<id>"
+        self._lost: set[str] = set()  # the same keys: a read that failed or was not made
+        self._claimed: set[int] = set()  # threads a follow-up read was planned for
 
     def add(
         self, response: object, post_id: str, thread: int | None = None, asked: int | None = None
@@ -460,6 +468,11 @@ class CommentPages:
         is the ``count`` requested, when known. Returns the comments it held."""
         r = _obj(response, "wall.getComments")
         items = _list(r, "items", "wall.getComments")
+        if thread is None:
+            # A thread's page saved as it came (``comment_id`` given): every item names the root.
+            roots = {_root(_obj(item, "comment")) for item in items}
+            if len(roots) == 1 and None not in roots:
+                thread = roots.pop()
         count = _int(r, "current_level_count", "wall.getComments")
         if count is None:
             count = _int(r, "count", "wall.getComments") if thread is not None else len(items)
@@ -496,6 +509,23 @@ class CommentPages:
         self._thread_post[root] = post_id
         return self._thread_seen.setdefault(root, set())
 
+    def lost(self, post_id: str, thread: int | None = None) -> None:
+        """A page of the post's top level, or of ``thread``, was not read (failed or capped)."""
+        if thread is None:
+            self._level_seen.setdefault(post_id, set())
+            self._level_count.setdefault(post_id, 0)
+            self._lost.add(f"post:{post_id}")
+        else:
+            self._thread(str(thread), post_id, 0)
+            self._lost.add(f"thread:{thread}")
+
+    def claim_thread(self, root: int) -> bool:
+        """True the first time a follow-up read of the thread is planned."""
+        if root in self._claimed:
+            return False
+        self._claimed.add(root)
+        return True
+
     def top_level_count(self, post_id: str) -> int:
         return self._level_count.get(post_id, 0)
 
@@ -510,13 +540,16 @@ class CommentPages:
         ]
 
     def partial_threads(self) -> tuple[str, ...]:
-        return tuple(sorted((str(root) for root, _ in self.unread_threads()), key=int))
+        unread = {str(root) for root, _ in self.unread_threads()}
+        unread |= {root for root in self._thread_count if f"thread:{root}" in self._lost}
+        return tuple(sorted(unread, key=int))
 
     def partial_posts(self) -> tuple[str, ...]:
         return tuple(
             post
             for post, count in sorted(self._level_count.items())
-            if count > len(self._level_seen[post]) and f"post:{post}" not in self._read_to_end
+            if f"post:{post}" in self._lost
+            or (count > len(self._level_seen[post]) and f"post:{post}" not in self._read_to_end)
         )
 
     def build(
