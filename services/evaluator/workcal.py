@@ -15,6 +15,14 @@ import holidays
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
 _DAY = timedelta(days=1)
+# Working time is counted over at most two years: a longer wait counts as two years of working
+# hours, far past any SLA a profile can set (their windows stop at a year). Without the bound a
+# garbled date (VK's year 9999) would walk the calendar day by day over millennia.
+HORIZON = timedelta(days=731)
+# Moments are kept a day inside what ``datetime`` holds, so no time zone moves them out of it.
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+_CACHED_DAYS = 50_000
 
 
 class CalendarError(ValueError):
@@ -55,15 +63,21 @@ class WorkCalendar:
     def is_working_day(self, day: date) -> bool:
         known = self._working.get(day)
         if known is None:
+            if len(self._working) >= _CACHED_DAYS:  # a long-running evaluator sees odd dates too
+                self._working.clear()
             known = self._working[day] = bool(self._holidays.is_working_day(day))
         return known
 
     def working_seconds(
         self, since: datetime, until: datetime, tz: str = DEFAULT_TIMEZONE
     ) -> float:
-        """Office-hours seconds in [since, until), counted in the time zone ``tz``."""
+        """Office-hours seconds in [since, until), counted in the time zone ``tz``, over at most
+        ``HORIZON`` from ``since``."""
         if until <= since:
             return 0.0
+        since, until = _clamp(since), _clamp(until)
+        if until - since > HORIZON:
+            until = since + HORIZON
         zone = _zone(tz)
         a, b = _local(since, zone), _local(until, zone)
         total = 0.0
@@ -92,6 +106,13 @@ def elapsed_hours(
     if calendar is not None:
         return calendar.working_hours(since, until, tz)
     return max(0.0, (until - since).total_seconds() / 3600)
+
+
+def _clamp(moment: datetime) -> datetime:
+    """The moment, aware, moved inside [_EARLIEST, _LATEST]."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return min(max(moment, _EARLIEST), _LATEST)
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> datetime:
