@@ -280,6 +280,37 @@ def _wrong_platform(data: Any, what: str, path: Path, platform: str) -> None:
     )
 
 
+def _vk_method_of(data: Any) -> str | None:
+    """Which VK method's answer this looks like: a file given to the wrong option is named."""
+    if isinstance(data, dict) and isinstance(data.get("groups"), list) and "items" not in data:
+        return "groups.getById"
+    items = data.get("items") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+        return None
+    first = items[0]
+    if "post_id" in first or "parents_stack" in first or "current_level_count" in data:
+        return "wall.getComments"
+    if "date" in first and ("owner_id" in first or "from_id" in first):
+        return "wall.get"
+    if "screen_name" in first or "is_closed" in first or "deactivated" in first:
+        return "groups.getById"
+    return None
+
+
+_VK_METHOD = {"--group": "groups.getById", "--wall": "wall.get", "--comments": "wall.getComments"}
+
+
+def _wrong_method(data: Any, what: str, path: Path) -> None:
+    found = _vk_method_of(data)
+    if found is None or found == _VK_METHOD[what]:
+        return
+    option = next(o for o, m in _VK_METHOD.items() if m == found)
+    raise InputError(
+        f"{what} {path}: это ответ {found}, а нужен {_VK_METHOD[what]}: "
+        f"этот файл передайте в {option}."
+    )
+
+
 # --- VK ------------------------------------------------------------------------------------------
 
 
@@ -786,14 +817,20 @@ def read_inputs(args: argparse.Namespace, now: datetime, org: c.Organisation | N
     paths = {"group": args.group}
     group = _read(args.group, "--group", platform)
     _wrong_platform(group, "--group", args.group, platform)
+    if platform == "vk" and not isinstance(group, ApiError):
+        _wrong_method(group, "--group", args.group)
     wall = comments = None
     if args.wall:
         paths["wall"] = args.wall
         wall = _read(args.wall, "--wall", platform)
         _wrong_platform(wall, "--wall", args.wall, platform)
+        if platform == "vk" and not isinstance(wall, ApiError):
+            _wrong_method(wall, "--wall", args.wall)
     if args.comments:
         paths["comments"] = args.comments
         comments = _read(args.comments, "--comments", platform)
+        if platform == "vk" and not isinstance(comments, ApiError):
+            _wrong_method(comments, "--comments", args.comments)
     if platform == "ok":
         return ok_inputs(group, wall, comments, now, org, args.region, paths)
     return vk_inputs(group, wall, comments, now, org, args.region, requested, paths)

@@ -512,3 +512,14 @@ def test_a_missing_file_is_named_in_russian(tmp_path, capsys) -> None:
     args = build_parser().parse_args(["check", "--group", str(tmp_path / "nope.json")])
     assert check.run(Settings(_env_file=None), args) == 2
     assert "нет такого файла" in capsys.readouterr().err
+
+
+def test_files_given_to_the_wrong_option_are_named(tmp_path, capsys) -> None:
+    status, _, err = run_files(tmp_path, capsys, *AS_JSON, group=wall(), wall=[group()])
+    assert status == 2 and "это ответ wall.get, а нужен groups.getById" in err and "--wall" in err
+    status, _, err = run_files(
+        tmp_path, capsys, *AS_JSON, group=[group()], wall=comments(answered=True)
+    )
+    assert status == 2 and "это ответ wall.getComments, а нужен wall.get" in err
+    status, _, err = run_files(tmp_path, capsys, *AS_JSON, group=[group()], comments=wall())
+    assert status == 2 and "передайте в --wall" in err
