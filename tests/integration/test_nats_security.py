@@ -206,3 +206,16 @@ async def test_the_embedded_server_demands_the_configured_credentials(
         assert "authorization violation" in await connect_plain(connected.nats_url)
     # Configured credentials are not copied to a file of their own.
     assert not (settings.nats_dir / CREDENTIALS_FILE).exists()
+
+
+async def test_a_second_command_reuses_the_running_embedded_server_with_its_credentials(
+    tmp_path: Path,
+) -> None:
+    """`gospublic up` in one terminal, `gospublic registry import` in another: the second finds
+    the server and the generated credentials through the state directory."""
+    settings = Settings(_env_file=None, state_dir=tmp_path, nats_url="")
+    with nats_endpoint(settings) as first, nats_endpoint(settings) as second:
+        assert second.nats_url == first.nats_url
+        assert second.nats_password == first.nats_password
+        assert first.nats_password.get_secret_value()
+        assert await try_connect(second) == "ok"
