@@ -19,7 +19,7 @@ import httpx
 # The platforms' own API hosts, reached over https only.
 OFFICIAL_HOSTS: dict[str, frozenset[str]] = {
     "vk": frozenset({"api.vk.com", "api.vk.ru"}),
-    "ok": frozenset({"api.ok.ru", "api.mycdn.me"}),
+    "ok": frozenset({"api.ok.ru"}),
     "tg": frozenset({"t.me", "telegram.me"}),
 }
 MAX_REDIRECTS = 5
