@@ -578,3 +578,17 @@ def test_a_marked_section_the_parser_does_not_know_is_skipped(section: str) -> N
     assert snapshot.name == "Школа"
     assert [p.post_id for p in posts.posts] == ["7"]
     check_tg(tg_events(f'<div class="tgme_channel_info">{section[:-1]}'))  # never closed
+
+
+@pytest.mark.parametrize(
+    "group",
+    [{"id": 12, "name": "x", "members_count": 2**63}, {"id": 12, "name": "x", "wall": -(2**64)}],
+    ids=["members 2**63", "wall below Int64"],
+)
+def test_a_profile_number_beyond_int64_is_malformed(group: dict) -> None:
+    """Member counts and the wall setting are Int64 columns: a larger number made a snapshot
+    whose insert failed the whole batch."""
+    with pytest.raises(MALFORMED) as caught:
+        vk.build_snapshot(group, VK_REF, "s", NOW)
+    must_be_malformed(caught.value)
+    assert "snapshot does not fit the contract" in caught.value.reason

@@ -122,3 +122,23 @@ def test_page_outcomes_count_each_page_once() -> None:
         observed_at=NOW, sweep_id="sweep-7", platform=c.Platform.VK, pages=tuple(pages.refs)
     )
     assert page_outcomes(task, events) == {"ok": 1, "private": 1, "deleted": 1}
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [{"id": 9, "date": 1, "from_id": -123, "likes": {"count": 2**63}}],
+        [{"id": 9, "date": 1, "from_id": -123, "views": {"count": 10**30}}],
+        [{"id": 9, "date": 1, "from_id": -123, "comments": {"count": -(2**63) - 1}}],
+    ],
+    ids=["likes 2**63", "views 10**30", "comments below Int64"],
+)
+def test_a_counter_beyond_int64_is_a_malformed_answer_not_an_event(items: list) -> None:
+    """ClickHouse stores the counters as Int64: such a post became an event whose insert failed the
+    evaluator's whole batch. It is the page's malformed answer now."""
+    pages = chunk("123")
+    pages.posts(0, 123, {"count": 1, "items": items}, NOW)
+    (event,) = pages.events[0]
+    assert isinstance(event, c.PageUnavailable)
+    assert event.reason == c.Unavailability.API_ERROR
+    assert "less than or equal" in event.detail or "greater than or equal" in event.detail
