@@ -174,13 +174,16 @@ def post_from(topic: dict[str, Any], gid: str) -> c.Post:
 
 
 def topic_groups(answer: object) -> set[str]:
-    """The group ids the topics of an answer belong to (``author_ref: group:<id>``), for telling a
-    saved answer of another group apart."""
+    """The group ids the topics of an answer belong to, for telling a saved answer of another
+    group apart: ``owner_ref: group:<id>`` where the answer has it, else a group author's id
+    (only the group itself posts on its feed as a group)."""
     out = set()
     for topic in topics_of(answer):
-        author = topic.get("author_ref")
-        if isinstance(author, str) and author.startswith("group:"):
-            out.add(author[6:])
+        owner = topic.get("owner_ref")
+        if not isinstance(owner, str):
+            owner = topic.get("author_ref")
+        if isinstance(owner, str) and owner.startswith("group:"):
+            out.add(owner[6:])
     return out
 
 

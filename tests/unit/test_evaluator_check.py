@@ -523,3 +523,70 @@ def test_files_given_to_the_wrong_option_are_named(tmp_path, capsys) -> None:
     assert status == 2 and "это ответ wall.getComments, а нужен wall.get" in err
     status, _, err = run_files(tmp_path, capsys, *AS_JSON, group=[group()], comments=wall())
     assert status == 2 and "передайте в --wall" in err
+
+
+# --- answers shaped by the simulators (written apart from these tests) --------------------------
+
+
+def test_check_reads_the_ok_simulators_answers(tmp_path, capsys) -> None:
+    from services.simulator.ok_api import OkSimulator, signature
+    from services.simulator.other_pages import ok_group as sim_group
+    from services.simulator.other_pages import ok_private
+    from services.simulator.region import generate_region
+
+    region = generate_region("voronezh", seed=42, now=NOW, size=300)
+    sim = OkSimulator(region, "KEY", "SECRET")
+
+    def answer(**params: str):
+        params = {"application_key": "KEY", "format": "json", **params}
+        params["sig"] = signature(params, "token", "SECRET")
+        return sim.handle({**params, "access_token": "token"})
+
+    groups = [g for org in region.organisations if org.ok and (g := sim_group(region, org.ok_id))]
+    live = [g for g in groups if not g.deactivated and not ok_private(region, g)][:3]
+    private = next(g for g in groups if not g.deactivated and ok_private(region, g))
+    for g, expected in [*((g, None) for g in live), (private, "fail")]:
+        gid = str(g.id)
+        topics = answer(method="mediatopic.getTopics", gid=gid, count="20")
+        threads = {
+            t["id"]: answer(method="discussions.getComments", discussionId=t["id"])
+            for t in topics.get("media_topics", [])[:5]
+        }
+        status, out, err = run_files(
+            tmp_path, capsys, *AS_JSON, "--platform", "ok",
+            group=answer(method="group.getInfo", uids=gid), wall=topics, comments=threads,
+        )  # fmt: skip
+        assert status in (0, 1), err
+        verdicts = verdicts_of(out)
+        assert {v["page_id"] for v in verdicts.values() if v["platform"] == "ok"} == {gid}
+        if expected:
+            assert verdicts["PAGE_NOT_PUBLIC"]["status"] == expected
+        elif topics["media_topics"]:
+            assert verdicts["STALE"]["status"] in ("pass", "fail")
+    # A deleted group is not in the answer at all: nothing to check, said so.
+    deleted = next(g for g in groups if g.deactivated == "deleted")
+    status, _, err = run_files(
+        tmp_path, capsys, *AS_JSON, "--platform", "ok",
+        group=answer(method="group.getInfo", uids=str(deleted.id)),
+    )  # fmt: skip
+    assert status == 2 and "не найдена или удалена" in err
+
+
+def test_check_reads_the_telegram_simulators_pages(tmp_path, capsys) -> None:
+    from services.simulator.region import generate_region
+    from services.simulator.tg_web import TgSimulator
+
+    region = generate_region("voronezh", seed=42, now=NOW, size=300)
+    sim = TgSimulator(region)
+    names = [o.telegram.rsplit("/", 1)[1] for o in region.organisations if o.telegram]
+    shown = [n for n in names if b"tgme_channel_info" in sim.page(n)[1]][:3]
+    assert shown
+    for name in shown:
+        status, out, err = run_files(
+            tmp_path, capsys, *AS_JSON, "--platform", "tg", group=sim.page(name)[1].decode()
+        )
+        assert status in (0, 1), err
+        verdicts = verdicts_of(out)
+        assert {v["page_id"] for v in verdicts.values() if v["platform"] == "tg"} == {name}
+        if b'class="tgme_widget_message' in sim.page(name)[1]:
+            assert verdicts["STALE"]["status"] in ("pass", "fail")
