@@ -244,10 +244,9 @@ def _moment(text: str | None) -> datetime:
 def _fields(text: str | None) -> frozenset[str] | None:
     if text is None:
         return None
-    fields = frozenset(f.strip() for f in text.split(",") if f.strip())
-    if not fields:
-        raise InputError("--fields: пусто; перечислите поля через запятую, как в запросе fields=")
-    return fields
+    # "" is a request without fields: VK then returns none of the optional ones, and an absent
+    # field stays unknown, as without --fields.
+    return frozenset(f.strip() for f in text.split(",") if f.strip())
 
 
 # --- which platform's answer is it ---------------------------------------------------------------
@@ -408,9 +407,8 @@ def vk_inputs(
         ref = c.PageRef(platform=c.Platform.VK, native_id=f"club{gid}", org_id=org_id)
         inputs = Inputs("vk", _registered(org, ref, now, region))
         if len(groups) > 1:
-            inputs.notes.append(
-                f"В --group {len(groups)} сообществ: проверяется первое, club{gid}."
-            )
+            many = book.counted(len(groups), "сообщество", "сообщества", "сообществ")
+            inputs.notes.append(f"В --group {many}: проверяется первое, club{gid}.")
         gone = vk.deactivation(group)
         if gone is not None:
             # The wall and comments of a deleted or banned group are error answers (15, 18, 30):
@@ -446,9 +444,7 @@ def vk_inputs(
             inputs.events.append(observed)
         return inputs
     except vk.MalformedResponse as exc:
-        raise InputError(
-            f"ответ не похож на ответ API ВКонтакте (does not look like VK's): {exc.reason}"
-        ) from None
+        raise InputError(f"ответ не похож на ответ API ВКонтакте: {exc.reason}") from None
 
 
 def _vk_wall(wall: Any, gid: int, inputs: Inputs, path: Path | None) -> Any | None:
@@ -588,9 +584,7 @@ def ok_inputs(
             inputs.events.append(ok.build_comments(found, gid, ref, SWEEP, now))
         return inputs
     except vk.MalformedResponse as exc:
-        raise InputError(
-            f"ответ не похож на ответ API Одноклассников (does not look like OK's): {exc.reason}"
-        ) from None
+        raise InputError(f"ответ не похож на ответ API Одноклассников: {exc.reason}") from None
 
 
 # --- Telegram ------------------------------------------------------------------------------------
