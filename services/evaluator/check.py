@@ -635,8 +635,13 @@ def verdicts(
 ):
     """(platform, page_id, result) for every rule the profile enables, in catalogue order."""
     out = process_batch(EvaluatorState(), events, profile, now, keep_verdicts=True)
+    posts = next((e for e in events if isinstance(e, c.PostsObserved)), None)
     latest: dict[tuple[str, str], tuple[str, str, r.RuleResult]] = {}
     for _org, row_platform, page_id, result in out.verdicts or []:
+        if posts is not None and result.rule == r.WALL_CLOSED:
+            # A saved answer may lack ``wall`` (not requested); visitors' recent posts on the wall
+            # show it open. (The collector always asks for ``wall``, so the stream needs no such.)
+            result = r.wall_open_in_posts(result, posts, now)
         latest[(result.rule, row_platform)] = (row_platform, page_id, result)
     seen = {rule for rule, _ in latest}
     page_id = next((e.page_id for e in events if isinstance(e, c.PageSnapshot)), "")

@@ -590,3 +590,14 @@ def test_check_reads_the_telegram_simulators_pages(tmp_path, capsys) -> None:
         assert {v["page_id"] for v in verdicts.values() if v["platform"] == "tg"} == {name}
         if b'class="tgme_widget_message' in sim.page(name)[1]:
             assert verdicts["STALE"]["status"] in ("pass", "fail")
+
+
+def test_visitors_recent_posts_show_a_wall_open_when_wall_was_not_asked(tmp_path, capsys) -> None:
+    g = group()
+    del g["wall"]
+    w = wall(4)
+    w["response"]["items"][1]["from_id"] = 4242  # a citizen posted on the wall two days ago
+    _, out, _ = run_files(tmp_path, capsys, *AS_JSON, group=[g], wall=w)
+    assert verdicts_of(out)["WALL_CLOSED"]["status"] == "pass"
+    _, out, _ = run_files(tmp_path, capsys, *AS_JSON, group=[g], wall=wall(4))
+    assert verdicts_of(out)["WALL_CLOSED"]["status"] == "not_evaluable"  # only the page's posts
