@@ -59,6 +59,9 @@ class Preview:
     # Links of the description: t.me shows a written URL as a link whose text may be shorter
     # ("topwar.ru" for http://topwar.ru/), so the text alone loses it.
     description_links: list[str] = field(default_factory=list)
+    # The channel's photo: t.me puts an <img> in ``tgme_page_photo_image``, or only the title's
+    # initials when the channel has none. None: the page has no photo element at all.
+    has_photo: bool | None = None
     # The channel's name as the page names it (its messages' ``data-post="<name>/<id>"``, or the
     # ``@name`` under the title): what a saved page is a preview of.
     channel: str = ""
@@ -75,6 +78,7 @@ class _PreviewParser(HTMLParser):
         self._capture_depth = 0
         self._buffer: list[str] = []
         self._message: Message | None = None
+        self._photo_depth = 0  # the depth of an open ``tgme_page_photo_image``, 0 if none
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -85,6 +89,12 @@ class _PreviewParser(HTMLParser):
             self._buffer.append("\n")
         if "tgme_channel_info" in classes:
             self.preview.is_channel = True
+        if "tgme_page_photo_image" in classes and tag not in _VOID:
+            self._photo_depth = len(self._stack)
+            if self.preview.has_photo is None:
+                self.preview.has_photo = False
+        if tag == "img" and self._photo_depth and a.get("src"):
+            self.preview.has_photo = True
         if "tgme_widget_message" in classes and a.get("data-post"):
             channel, _, post_id = str(a["data-post"]).rpartition("/")
             self._message = Message(post_id=post_id)
@@ -114,6 +124,8 @@ class _PreviewParser(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _VOID:
             return
+        if self._photo_depth and len(self._stack) == self._photo_depth:
+            self._photo_depth = 0
         if self._capture and len(self._stack) == self._capture_depth:
             self._finish("".join(self._buffer))
             self._capture = None
@@ -191,6 +203,7 @@ def preview_events(
             )
         )[:50],
         members=preview.subscribers,
+        has_photo=preview.has_photo,
     )
     posts = []
     for message in reversed(preview.messages[-count:]):  # newest first, as on the other platforms

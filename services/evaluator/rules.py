@@ -234,7 +234,6 @@ NOT_EXPOSED: dict[str, dict[str, str]] = {
     Platform.TG: {
         NOT_VERIFIED: "Отметка «Госорганизация» есть только во ВКонтакте.",
         ADDRESS_MISSING: "У канала Telegram нет поля адреса.",
-        AVATAR_MISSING: "Превью канала Telegram: аватар не читается.",
         COVER_MISSING: "У канала Telegram нет обложки.",
         WALL_CLOSED: "У канала Telegram нет стены: жители пишут в привязанный чат.",
         COMMENTS_CLOSED_POSTS: f"{_TG_NO_COMMENTS}, открыты ли они.",

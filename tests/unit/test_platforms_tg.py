@@ -33,3 +33,21 @@ def test_the_channel_is_named_by_the_page() -> None:
     assert tg.parse_preview(PAGE).channel == "topwar_official"
     without_header = PAGE.replace("tgme_channel_info_header_username", "x")
     assert tg.parse_preview(without_header).channel == "topwar_official"  # from data-post
+
+
+def _photo(inner: str) -> str:
+    return PAGE.replace(
+        '<div class="tgme_channel_info_header">',
+        '<div class="tgme_channel_info_header"><i class="tgme_page_photo_image bgcolor4" '
+        f'data-content="Во">{inner}</i>',
+    )
+
+
+def test_the_channels_photo_or_its_initials() -> None:
+    with_photo = tg.parse_preview(_photo('<img src="https://cdn4.telegram-cdn.org/file/x.jpg">'))
+    assert with_photo.has_photo is True
+    initials_only = tg.parse_preview(_photo(""))
+    assert initials_only.has_photo is False
+    assert tg.parse_preview(PAGE).has_photo is None  # no photo element: unknown
+    snapshot, _ = tg.preview_events(REF, "s", initials_only, 20, NOW)
+    assert snapshot.has_photo is False
