@@ -98,3 +98,8 @@ def test_goals_and_tasks_are_more_than_a_cosmetic_finding(name: str) -> None:
     # The law asks for them; only the avatar and the cover stay "low".
     goals = load_profile(name).rule("DESCRIPTION_NO_GOALS")
     assert goals is not None and goals.severity != "low"
+
+
+def test_foreign_messengers_cite_both_laws() -> None:
+    basis = r.RULES["FOREIGN_MESSENGER_SERVICE"].basis
+    assert "№ 149-ФЗ" in basis and "№ 41-ФЗ" in basis and "01.06.2025" in basis
