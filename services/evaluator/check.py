@@ -433,6 +433,15 @@ def vk_inputs(
             # Comments under a citizen's post on an open wall are citizens talking to each other.
             others = vk.posts_by_others(posts.posts, gid) if posts is not None else ()
             observed = pages.build(ref, SWEEP, now, citizen_posts=others)
+            if posts is not None:
+                shown = {p.post_id for p in posts.posts}
+                elsewhere = sorted({x.post_id for x in observed.comments} - shown - {""})
+                if elsewhere:
+                    listed = ", ".join(elsewhere[:5]) + (" и др." if len(elsewhere) > 5 else "")
+                    inputs.notes.append(
+                        f"В --comments есть комментарии к записям, которых нет в --wall ({listed}): "
+                        "чья это запись — страницы или жителя, — по файлам не видно."
+                    )
             if observed.partial_threads:
                 unloaded = len(observed.partial_threads)
                 inputs.notes.append(

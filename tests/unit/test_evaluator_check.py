@@ -601,3 +601,11 @@ def test_visitors_recent_posts_show_a_wall_open_when_wall_was_not_asked(tmp_path
     assert verdicts_of(out)["WALL_CLOSED"]["status"] == "pass"
     _, out, _ = run_files(tmp_path, capsys, *AS_JSON, group=[g], wall=wall(4))
     assert verdicts_of(out)["WALL_CLOSED"]["status"] == "not_evaluable"  # only the page's posts
+
+
+def test_comments_under_a_post_the_wall_does_not_show_are_noted(tmp_path, capsys) -> None:
+    data = comments(answered=False)
+    for item in data["response"]["items"]:
+        item["post_id"] = 847
+    _, out, _ = run_files(tmp_path, capsys, *AS_JSON, group=[group()], wall=wall(), comments=data)
+    assert any("которых нет в --wall (847)" in note for note in json.loads(out)["notes"])
