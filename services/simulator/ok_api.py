@@ -16,6 +16,7 @@ group id.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import Counter, deque
 from datetime import datetime, timedelta, timezone
@@ -29,6 +30,7 @@ from services.simulator.other_pages import ok_group, ok_private
 from services.simulator.region import Region, VkGroup
 
 MSK = timezone(timedelta(hours=3))
+_VK_MENTION = re.compile(r"\[id[0-9]+\|([^\]]*)\]")
 MAX_UIDS = 100
 MAX_COUNT = 100
 OK_ERRORS = {
@@ -251,17 +253,18 @@ class OkSimulator:
         page = comments[start : start + count]
         items = []
         for comment in page:
-            own = comment.from_id == -group.id
+            community = comment.from_id < 0  # the page itself or another group
             item: dict[str, Any] = {
                 "id": str(group.id * 10**7 + comment.id),
                 "date": datetime.fromtimestamp(comment.date, MSK).strftime("%Y-%m-%d %H:%M:%S"),
-                "author_id": str(group.id if own else comment.from_id),
-                "author_type": "GROUP" if own else "USER",
-                "text": self.region.comment_text(comment),
+                "author_id": str(abs(comment.from_id)),
+                "author_type": "GROUP" if community else "USER",
+                # OK writes a name where VK writes its ``[id…|Имя]`` markup.
+                "text": _VK_MENTION.sub(r"\1", self.region.comment_text(comment)),
             }
             if comment.thread:
                 item["reply_to_comment_id"] = str(group.id * 10**7 + comment.thread)
-                item["reply_to_id"] = str(comment.reply_to_user)
+                item["reply_to_id"] = str(abs(comment.reply_to_user))
             items.append(item)
         more = start + count < len(comments)
         return {"comments": items, "has_more": more, "anchor": str(start + len(page))}

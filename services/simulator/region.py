@@ -53,6 +53,7 @@ from services.simulator.texts import (
     STREETS,
     TAILS,
     USER_TEXTS,
+    mention_name,
 )
 
 FIRST_GROUP_ID = 210_000_000
@@ -102,6 +103,13 @@ POST_DELETED_RATE = 0.03
 _REPLY_KINDS = {"prompt": (1.0, 0.3, 6.0), "slow": (0.8, 26.0, 72.0), "never": (0.05, 30.0, 90.0)}
 # Wall kinds whose pages keep posting after the epoch (their STALE verdict stays "pass").
 _POSTING_KINDS = frozenset({"active", "pinned_old_fresh"})
+# Comment shapes of real pages: a thread where neighbours join before the page answers, longer
+# than the 10 replies a first read shows (share of answered questions, replies in it); a comment
+# by another community (share of commented posts; its ids start here, clear of the region's).
+_LONG_THREAD_RATE = 0.05
+_LONG_THREAD_REPLIES = 12
+_COMMUNITY_COMMENT_RATE = 0.08
+_COMMUNITY_IDS = 300_000_000
 DESCRIPTION_MIN_CHARS = 50
 WALL_WINDOW = 20
 
@@ -269,11 +277,12 @@ class Post(NamedTuple):
 class Comment(NamedTuple):
     id: int
     post_id: int
-    from_id: int  # a citizen (> 0) or the page itself (-group id)
+    from_id: int  # a citizen (> 0), the page itself (-group id) or another community (< 0)
     date: int
     thread: int  # the top-level comment this one answers in its thread; 0 for a top-level one
-    reply_to_user: int
+    reply_to_user: int  # whom it answers (VK's reply_to_user; a top-level answer may carry it)
     text: int  # index into the texts, see Region.comment_text
+    mention: int = 0  # the citizen the text starts by naming, ``[id…|Имя], …``; 0: none
 
 
 class Contact(NamedTuple):
@@ -804,6 +813,12 @@ class Region:
         return [c for c in self._all_comments(group, post) if c.date <= now_ts]
 
     def _all_comments(self, group: VkGroup, post: Post) -> list[Comment]:
+        """Every comment the post will have, dated. Under the page's own posts: citizens' questions
+        and the page's answers, given in the citizen's thread or at the top level naming the
+        citizen (``[id…|Имя], …``, with or without ``reply_to_user``), as real pages do; now and
+        then a long thread where other citizens join in before the page answers (more replies
+        than a first read shows), and a comment by another community. Under a citizen's post:
+        citizens talking to each other."""
         if not self.comments_open(group):
             return []
         b = self.bits(group, _SALT_COMMENTS, post.id)
@@ -811,8 +826,11 @@ class Region:
         if u < 0.72:  # most posts get no comment: decided by one hash, nothing else computed
             return []
         citizens = 1 if u < 0.86 else 2 if u < 0.93 else 3 if u < 0.97 else 4 + b % 3
+        if post.from_id != -group.id:
+            return self._citizen_talk(group, post, citizens)
         answered, lo, hi = _REPLY_KINDS[self.reply_kind(group)]
-        drafts: list[tuple[int, int, int, int]] = []  # (date, author, thread draft index, text)
+        # (date, author, thread draft index, text, reply_to_user, mention)
+        drafts: list[tuple[int, int, int, int, int, int]] = []
         for n in range(citizens):
             b1 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 2 * n + 1)
             b2 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 2 * n + 2)
@@ -820,21 +838,64 @@ class Region:
             date = self._clear_of_sla(post.date + 300 + int(delay))
             author = 1_000_000 + b2 % 800_000_000
             top = len(drafts)
-            drafts.append((date, author, -1, (b2 >> 32) & 0xFF))
+            drafts.append((date, author, -1, (b2 >> 32) & 0xFF, 0, 0))
             if unit(b1, 16) < answered:
-                date += int((lo + (hi - lo) * unit(b1, 32)) * 3600)
-                drafts.append((date, -group.id, top, (b2 >> 40) & 0xFF))
+                b3 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 32 + n)
+                answer_at = date + int((lo + (hi - lo) * unit(b1, 32)) * 3600)
+                style = b3 >> 48
+                if unit(b3, 32) < _LONG_THREAD_RATE:
+                    # Neighbours join the thread first; the page answers them all in the thread.
+                    style = 0
+                    for k in range(_LONG_THREAD_REPLIES):
+                        joined = self._clear_of_sla(date + (k + 1) * 120)
+                        if joined < answer_at - 60:
+                            neighbour = 1_000_000 + (b3 + 7919 * (k + 1)) % 800_000_000
+                            drafts.append((joined, neighbour, top, k, author, author))
+                drafts.append(self._answer(group, answer_at, author, top, b2 >> 40, style))
                 if unit(b1, 48) < 0.2:
-                    date = self._clear_of_sla(date + int((0.2 + 29.8 * unit(b2, 48)) * 3600))
-                    drafts.append((date, author, top, (b2 >> 56) & 0xFF))
-                    b3 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 32 + n)
+                    date = self._clear_of_sla(answer_at + int((0.2 + 29.8 * unit(b2, 48)) * 3600))
+                    drafts.append((date, author, top, (b2 >> 56) & 0xFF, -group.id, 0))
                     date += int((lo + (hi - lo) * unit(b3)) * 3600)
-                    drafts.append((date, -group.id, top, (b3 >> 16) & 0xFF))
+                    drafts.append(self._answer(group, date, author, top, b3 >> 16, b3 >> 52))
+        if unit(b, 48) < _COMMUNITY_COMMENT_RATE:
+            # Another community (a fund, a school) writes under the page's post: no request.
+            community = -(_COMMUNITY_IDS + b % 10_000_000)
+            date = self._clear_of_sla(post.date + 600 + int(unit(b, 32) * DAY_S))
+            drafts.append((date, community, -1, (b >> 24) & 0xFF, 0, 0))
+        return self._numbered(post, drafts)
+
+    def _answer(
+        self, group: VkGroup, date: int, author: int, top: int, text: int, style: int
+    ) -> tuple[int, int, int, int, int, int]:
+        """The page's answer to ``author``: in the thread (most), or at the top level naming the
+        citizen, with ``reply_to_user`` or without it."""
+        u = (style & 0xF) / 16
+        if u < 0.6:
+            return (date, -group.id, top, text & 0xFF, author, 0)
+        return (date, -group.id, -1, text & 0xFF, author if u < 0.8 else 0, author)
+
+    def _citizen_talk(self, group: VkGroup, post: Post, citizens: int) -> list[Comment]:
+        """Citizens under a citizen's post: questions to the author, replies between them."""
+        drafts: list[tuple[int, int, int, int, int, int]] = []
+        for n in range(citizens):
+            b1 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 2 * n + 1)
+            b2 = self.bits(group, _SALT_COMMENTS, post.id * 64 + 2 * n + 2)
+            date = self._clear_of_sla(post.date + 300 + int(unit(b1) * 2 * DAY_S))
+            author = 1_000_000 + b2 % 800_000_000
+            top = len(drafts)
+            drafts.append((date, author, -1, (b2 >> 32) & 0xFF, 0, 0))
+            if unit(b1, 16) < 0.5:
+                date = self._clear_of_sla(date + int((0.5 + 12 * unit(b1, 32)) * 3600))
+                drafts.append((date, post.from_id, top, (b2 >> 40) & 0xFF, author, author))
+        return self._numbered(post, drafts)
+
+    @staticmethod
+    def _numbered(post: Post, drafts: list[tuple[int, int, int, int, int, int]]) -> list[Comment]:
         order = sorted(range(len(drafts)), key=lambda i: (drafts[i][0], i))
         ids = {i: post.id * 1000 + n + 1 for n, i in enumerate(order)}
         comments = []
         for i in order:
-            date, author, top, text = drafts[i]
+            date, author, top, text, to_user, mention = drafts[i]
             comments.append(
                 Comment(
                     id=ids[i],
@@ -842,8 +903,9 @@ class Region:
                     from_id=author,
                     date=date,
                     thread=ids[top] if top >= 0 else 0,
-                    reply_to_user=drafts[top][1] if top >= 0 else 0,
+                    reply_to_user=to_user,
                     text=text,
+                    mention=mention,
                 )
             )
         return comments
@@ -859,21 +921,33 @@ class Region:
     def first_replies(
         self, group: VkGroup, posts: Sequence[Post], now_ts: float
     ) -> list[tuple[Comment, int | None]]:
-        """Each citizen comment on ``posts`` visible at ``now_ts`` with the date of the page's
-        first reply to it (None while unanswered).
+        """Each citizen request on ``posts`` visible at ``now_ts`` with the date of the page's
+        first answer to it (None while unanswered).
 
-        The page answers a citizen comment with a comment in its thread written after it; a
-        citizen's follow-up in a thread the page answered before waits for its own answer.
+        A request is a person's comment on one of the page's own posts (another community's
+        comment is not, nor citizens talking under a citizen's post). The page answers it with a
+        comment written no earlier, in its thread or naming its author (``reply_to_user`` or
+        ``[id…|Имя]``, in a thread or at the top level); a citizen's follow-up in a thread the
+        page answered before waits for its own answer.
         """
         out: list[tuple[Comment, int | None]] = []
         for post in posts:
+            if post.from_id != -group.id:
+                continue
             comments = self.comments(group, post, now_ts)
-            page = [c for c in comments if c.from_id == -group.id and c.thread]
+            page = [c for c in comments if c.from_id == -group.id]
             for c in comments:
-                if c.from_id == -group.id:
+                if c.from_id < 0:
                     continue
                 root = c.thread or c.id
-                replies = [p.date for p in page if p.thread == root and p.date >= c.date]
+                replies = [
+                    p.date
+                    for p in page
+                    if p.date >= c.date
+                    and (
+                        (p.thread and p.thread == root) or c.from_id in (p.mention, p.reply_to_user)
+                    )
+                ]
                 out.append((c, min(replies) if replies else None))
         return out
 
@@ -913,9 +987,13 @@ class Region:
         return answered / judged if judged else None
 
     def comment_text(self, comment: Comment) -> str:
-        if comment.from_id < 0:
-            return REPLY_TEXTS[comment.text % len(REPLY_TEXTS)]
-        return COMMENT_TEXTS[comment.text % len(COMMENT_TEXTS)]
+        """The text as VK gives it; a comment naming a citizen starts ``[id…|Имя], `` as the
+        site writes it (``mention_name`` gives the name)."""
+        texts = REPLY_TEXTS if comment.from_id < 0 else COMMENT_TEXTS
+        text = texts[comment.text % len(texts)]
+        if comment.mention:
+            return f"[id{comment.mention}|{mention_name(comment.mention)}], {text}"
+        return text
 
     def _build_wall(self, group: VkGroup) -> list[Post]:
         rng = self.rng(group, _SALT_WALL)

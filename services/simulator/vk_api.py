@@ -650,20 +650,21 @@ class VkSimulator:
             level = level[::-1]
         items = []
         for comment in level[offset : offset + count]:
-            item = self.comment_object(group, comment, need_likes)
+            item = self.comment_object(group, comment, need_likes, post.from_id)
             if not comment.thread:
+                # As VK answers: ``items`` is there, empty, unless thread_items_count asks for
+                # replies, and never holds more than it asks for.
                 thread = replies.get(comment.id, [])
                 item["thread"] = {
                     "count": len(thread),
-                    "items": [self.comment_object(group, r, need_likes) for r in thread][
-                        :thread_items
+                    "items": [
+                        self.comment_object(group, r, need_likes, post.from_id)
+                        for r in thread[:thread_items]
                     ],
                     "can_post": True,
                     "show_reply_button": True,
                     "groups_can_post": True,
                 }
-                if not thread_items:
-                    del item["thread"]["items"]
             items.append(item)
         return {
             "count": total,
@@ -674,7 +675,11 @@ class VkSimulator:
             "groups_can_post": True,
         }
 
-    def comment_object(self, group: VkGroup, comment: Comment, need_likes: bool) -> dict:
+    def comment_object(
+        self, group: VkGroup, comment: Comment, need_likes: bool, post_author: int | None = None
+    ) -> dict:
+        """One comment as VK renders it; ``post_author`` is the from_id of the post it is under
+        (the page's by default)."""
         item: dict[str, Any] = {
             "id": comment.id,
             "from_id": comment.from_id,
@@ -684,10 +689,11 @@ class VkSimulator:
             "owner_id": -group.id,
             "parents_stack": [comment.thread] if comment.thread else [],
         }
-        if comment.thread:
+        if comment.reply_to_user:  # a thread reply, or a top-level answer naming its citizen
             item["reply_to_user"] = comment.reply_to_user
+        if comment.thread:
             item["reply_to_comment"] = comment.thread
-        if comment.from_id == -group.id:
+        if comment.from_id == (-group.id if post_author is None else post_author):
             item["is_from_post_author"] = True
         if need_likes:
             b = self.region.bits(group, SALT_API, comment.id)

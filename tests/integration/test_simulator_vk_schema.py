@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -454,7 +455,9 @@ def test_wall_get_comments_with_threads(
     # Without thread items: counts only; one thread by comment_id; newest first.
     bare = call(client, "wall.getComments", owner_id=-group.id, post_id=post.id, need_likes=1)
     schema.validate_success("wall.getComments", bare)
-    assert all("items" not in item["thread"] for item in bare["response"]["items"])
+    # As VK answers without thread_items_count: each thread's replies counted, none shown.
+    assert all(item["thread"]["items"] == [] for item in bare["response"]["items"])
+    assert any(item["thread"]["count"] for item in bare["response"]["items"])
     assert all("likes" in item for item in bare["response"]["items"])
     root = next(c for c in top if any(x.thread == c.id for x in comments))
     thread = call(
@@ -466,6 +469,54 @@ def test_wall_get_comments_with_threads(
     ]
     desc = call(client, "wall.getComments", owner_id=-group.id, post_id=post.id, sort="desc")
     assert [i["id"] for i in desc["response"]["items"]] == [c.id for c in top][::-1]
+
+
+def test_real_comment_shapes_are_valid_answers(
+    client: httpx.Client, region: Region, schema: Schema
+) -> None:
+    """The shapes real pages show: the page answering at the top level naming the citizen (with
+    and without reply_to_user), another community's comment, citizens talking under a citizen's
+    post, a thread longer than the 10 replies shown inline."""
+    seen: dict[str, tuple[int, int]] = {}
+    for group in sorted(region.groups.values(), key=lambda g: g.id):
+        if not group.live or group.is_closed or group.wall == 0:
+            continue
+        for post in region.posts(group)[:20]:
+            comments = region.comments(group, post)
+            threads = Counter(c.thread for c in comments if c.thread)
+            shapes = {
+                "named with reply_to_user": any(
+                    c.from_id == -group.id and not c.thread and c.reply_to_user for c in comments
+                ),
+                "named only": any(
+                    c.from_id == -group.id and not c.thread and not c.reply_to_user and c.mention
+                    for c in comments
+                ),
+                "community": any(c.from_id < 0 and c.from_id != -group.id for c in comments),
+                "citizen post": bool(comments) and post.from_id > 0,
+                "long thread": bool(threads) and max(threads.values()) > 10,
+            }
+            for shape, present in shapes.items():
+                if present and shape not in seen:
+                    seen[shape] = (group.id, post.id)
+    assert set(seen) == {
+        "named with reply_to_user", "named only", "community", "citizen post", "long thread"
+    }  # fmt: skip
+    for shape, (gid, post_id) in seen.items():
+        body = call(
+            client, "wall.getComments", owner_id=-gid, post_id=post_id, thread_items_count=10
+        )
+        schema.validate_success("wall.getComments", body)
+        items = body["response"]["items"]
+        if shape.startswith("named"):
+            named = [i for i in items if i["from_id"] == -gid and i["text"].startswith("[id")]
+            assert named and all(not i["parents_stack"] for i in named)
+            assert any(
+                ("reply_to_user" in i) == (shape == "named with reply_to_user") for i in named
+            )
+        if shape == "long thread":
+            long = max(items, key=lambda i: i["thread"]["count"])
+            assert long["thread"]["count"] > 10 and len(long["thread"]["items"]) == 10
 
 
 def test_the_clock_brings_new_comments_and_replies(region: Region, schema: Schema) -> None:
