@@ -287,7 +287,7 @@ class Comment(_Model):
 class CommentsObserved(PageEvent):
     """One page's comments on its recent posts, with what the data does not hold.
 
-    Version 2 added ``thread_id``, ``addressees`` and the three lists below; a version 1 message
+    Version 2 added ``thread_id``, ``addressees`` and the lists below; a version 1 message
     reads as one that showed every thread and every comment, on the page's own posts.
     """
 
@@ -304,6 +304,9 @@ class CommentsObserved(PageEvent):
     # the part not read, so a comment there without a visible answer is not evaluable.
     partial_threads: tuple[str, ...] = ()
     partial_posts: tuple[str, ...] = ()
+    # Commented posts whose author the data does not show (``check`` given comments on a post its
+    # wall does not hold): a comment there without a visible answer is not evaluable either.
+    unknown_posts: tuple[str, ...] = ()
 
 
 class PageUnavailable(PageEvent):

@@ -558,6 +558,7 @@ class CommentPages:
         sweep_id: str,
         observed_at: datetime,
         citizen_posts: tuple[str, ...] = (),
+        unknown_posts: tuple[str, ...] = (),
     ) -> c.CommentsObserved:
         return build_comments(
             list(self.comments.values()),
@@ -568,6 +569,7 @@ class CommentPages:
             citizen_posts=citizen_posts,
             partial_threads=self.partial_threads(),
             partial_posts=self.partial_posts(),
+            unknown_posts=unknown_posts,
         )
 
 
@@ -600,6 +602,7 @@ def build_comments(
     citizen_posts: tuple[str, ...] = (),
     partial_threads: tuple[str, ...] = (),
     partial_posts: tuple[str, ...] = (),
+    unknown_posts: tuple[str, ...] = (),
 ) -> c.CommentsObserved:
     unique = {comment.comment_id: comment for comment in comments}
     commented = {comment.post_id for comment in unique.values()}
@@ -614,6 +617,7 @@ def build_comments(
             citizen_posts=tuple(p for p in citizen_posts if p in commented),
             partial_threads=partial_threads,
             partial_posts=partial_posts,
+            unknown_posts=tuple(p for p in unknown_posts if p in commented),
         )
     except ValidationError as exc:
         raise MalformedResponse(f"comments do not fit the contract: {_first_error(exc)}") from None

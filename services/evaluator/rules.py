@@ -32,6 +32,7 @@ from gospublic.contracts import (
     PostsObserved,
     Unavailability,
 )
+from gospublic.rulebook import counted
 
 from .profiles import DESIGN_RULES, Profile, platform_rule
 from .workcal import WorkCalendar, elapsed_hours
@@ -1375,6 +1376,7 @@ def first_answers(
     citizen_posts: Iterable[str] = (),
     partial_threads: Iterable[str] = (),
     partial_posts: Iterable[str] = (),
+    unknown_posts: Iterable[str] = (),
     communities: bool = False,
 ) -> list[Answer]:
     """Each citizen request (``is_request``) with the page's first answer to it.
@@ -1391,8 +1393,9 @@ def first_answers(
         if c.author_kind == "page":
             page.setdefault(c.post_id, []).append(c)
     # A post is partly unread when its top level is, or one of its threads: an answer naming
-    # the citizen may sit in any of them.
-    unread = set(partial_posts)
+    # the citizen may sit in any of them. A post of unknown author may be a citizen's, where
+    # nothing is a request: only a visible answer settles it.
+    unread = set(partial_posts) | set(unknown_posts)
     for c in comments:
         if c.comment_id in partial_threads or (c.thread_id and c.thread_id in partial_threads):
             unread.add(c.post_id)
@@ -1425,6 +1428,7 @@ def event_answers(event: CommentsObserved, profile: Profile) -> list[Answer]:
         citizen_posts=event.citizen_posts,
         partial_threads=event.partial_threads,
         partial_posts=event.partial_posts,
+        unknown_posts=event.unknown_posts,
         communities=profile.comments.community_comments_are_requests,
     )
 
@@ -1449,7 +1453,12 @@ def evaluate_comments(
     known = [a for a in answers if not a.unseen]
     unseen = [a for a in answers if a.unseen]
     out: list[RuleResult] = []
-    unread = "ветки ответов или часть комментариев не загружены, ответ может быть в них"
+    why = []
+    if any(a.comment.post_id not in event.unknown_posts for a in unseen):
+        why.append("ветки ответов или часть комментариев не загружены, ответ может быть в них")
+    if any(a.comment.post_id in event.unknown_posts for a in unseen):
+        why.append("записи, под которыми они оставлены, не переданы: неизвестно, чьи это записи")
+    unread = "; ".join(why)
 
     def hours(since: datetime, until: datetime, working: bool) -> float:
         return elapsed_hours(since, until, calendar if working else None, tz)
@@ -1476,7 +1485,7 @@ def evaluate_comments(
             worst, a = max(late, key=lambda x: x[0])
             state = "без ответа" if a.replied_at is None else "с опозданием"
             summary = (
-                f"{len(late)} комментари(ев) жителей {state} дольше {_fmt(config.hours)} {unit} "
+                f"{_comments_word(len(late))} жителей {state} дольше {_fmt(config.hours)} {unit} "
                 f"(самый долгий — {worst:.0f} {unit}): ответьте от имени сообщества."
             )
             value = f"{len(late)} шт., до {worst:.1f} {unit}"
@@ -1485,7 +1494,7 @@ def evaluate_comments(
             )
         elif doubtful:
             summary = (
-                f"{len(doubtful)} комментари(ев) жителей без видимого ответа дольше "
+                f"{_comments_word(len(doubtful))} жителей без видимого ответа дольше "
                 f"{_fmt(config.hours)} {unit}, но {unread}."
             )
             out.append(
@@ -1586,6 +1595,10 @@ def evaluate_comments(
                                    "Почти на все комментарии отвечают."))  # fmt: skip
     hidden = NOT_EXPOSED.get(event.platform)
     return _exposed(out, hidden, {}) if hidden else out
+
+
+def _comments_word(n: int) -> str:
+    return counted(n, "комментарий", "комментария", "комментариев")
 
 
 def response_score(

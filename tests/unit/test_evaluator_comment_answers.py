@@ -345,3 +345,22 @@ def test_a_threads_page_saved_on_its_own_completes_the_thread() -> None:
     )
     assert statuses(verdicts(("100", top))) == (r.NOT_EVALUABLE,) * 3
     assert statuses(verdicts(("100", top), ("100", replies))) == (r.PASS, r.PASS, r.PASS)
+
+
+def test_comments_under_a_post_of_unknown_author_are_not_evaluable_unless_answered() -> None:
+    """``check`` given comments of a post its wall does not hold: it may be a citizen's post."""
+    response = answer(
+        item(1, 501, 10 * DAY, QUESTION, post=847, thread=thread()),
+        item(2, 502, 10 * DAY, QUESTION, post=847, thread=thread()),
+        item(3, PAGE, 10 * DAY - H, "[id502|Пётр], ремонт в июле.", post=847, thread=thread()),
+    )
+    pages = vn.CommentPages(GID)
+    pages.add(response, "847")
+    event = pages.build(REF, "s", NOW, unknown_posts=("847", "848"))
+    assert event.unknown_posts == ("847",)  # only posts with comments are named
+    results = {x.rule: x for x in r.evaluate_comments(event, DEFAULT, NOW)}
+    assert results[r.UNANSWERED_COMMENT].status == r.NOT_EVALUABLE
+    assert "неизвестно, чьи" in results[r.UNANSWERED_COMMENT].summary
+    assert results[r.LOW_REPLY_RATE].status == r.NOT_EVALUABLE  # 1 or 2 of 2
+    answered = {a.comment.comment_id: a.replied_at for a in r.event_answers(event, DEFAULT)}
+    assert answered["2"] is not None and answered["1"] is None
