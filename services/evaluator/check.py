@@ -158,8 +158,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # --- reading the files ---------------------------------------------------------------------------
 
-_HTML_START = ("<!doctype", "<html", "<head", "<body", "<div", "<meta", "<?xml", "<!--")
-
 
 def _text(path: Path, what: str) -> str:
     try:
@@ -177,7 +175,8 @@ def _text(path: Path, what: str) -> str:
 
 
 def _looks_like_html(text: str) -> bool:
-    return text.lstrip()[:20].lower().startswith(_HTML_START)
+    # JSON never starts with "<": whatever markup it is, it is not an API answer.
+    return text.lstrip()[:1] == "<"
 
 
 def _html_hint(text: str, platform: str) -> str:
@@ -185,6 +184,11 @@ def _html_hint(text: str, platform: str) -> str:
         if platform == "tg":
             return ""
         return "это сохранённая страница Telegram: проверьте её с --platform tg --group ФАЙЛ."
+    if platform == "ok":
+        return (
+            "это HTML (сохранённая веб-страница), а нужны ответы API Одноклассников в JSON: "
+            "group.getInfo, mediatopic.getTopics, discussions.getComments."
+        )
     if "ok.ru" in text or "odnoklassniki" in text.lower():
         return (
             "это сохранённая веб-страница Одноклассников, а нужны ответы API в JSON "

@@ -609,3 +609,9 @@ def test_comments_under_a_post_the_wall_does_not_show_are_noted(tmp_path, capsys
         item["post_id"] = 847
     _, out, _ = run_files(tmp_path, capsys, *AS_JSON, group=[group()], wall=wall(), comments=data)
     assert any("которых нет в --wall (847)" in note for note in json.loads(out)["notes"])
+
+
+def test_a_web_page_given_for_ok_names_the_ok_methods(tmp_path, capsys) -> None:
+    page = "<!-- saved from url=(0023)https://ok.ru/group/1 --><html><body></body></html>"
+    status, _, err = run_files(tmp_path, capsys, *AS_JSON, "--platform", "ok", group=page)
+    assert status == 2 and "group.getInfo" in err and len(err.strip().splitlines()) == 1
