@@ -12,9 +12,9 @@ import contextlib
 import json
 import logging
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 from nats.aio.client import Client
@@ -27,7 +27,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 from prometheus_client import Counter
 
 from gospublic import contracts as c
@@ -39,6 +39,8 @@ log = logging.getLogger("gospublic.bus")
 _STATUS = "Status"
 
 DAY_S = 86_400.0
+
+T = TypeVar("T")
 
 
 def tls_context(settings: Settings, url: str = "") -> ssl.SSLContext | None:
@@ -198,13 +200,24 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
 
 
 async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
-    """Create or update every stream and bucket; safe to call from every process at start."""
+    """Create or update every stream and bucket; safe to call from every process at start.
+
+    Processes started together race to create: one that finds a stream or bucket missing and
+    then loses the race gets "stream name already in use" (err_code 10058) and takes it as found.
+    A collector crashed at start on that (the other had already turned on the cursor bucket's
+    direct gets, so the configurations differed).
+    """
     for config in stream_configs(settings):
         try:
             await js.stream_info(config.name)
             await js.update_stream(config)
         except NotFoundError:
-            await js.add_stream(config)
+            try:
+                await js.add_stream(config)
+            except BadRequestError as exc:
+                if exc.err_code != _NAME_IN_USE:
+                    raise
+                await js.update_stream(config)
     for bucket in (
         c.REGISTRY_BUCKET,
         c.CURSORS_BUCKET,
@@ -214,7 +227,32 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
         try:
             await js.key_value(bucket)
         except BucketNotFoundError:
-            await js.create_key_value(KeyValueConfig(bucket=bucket, history=1))
+            try:
+                await js.create_key_value(KeyValueConfig(bucket=bucket, history=1))
+            except BadRequestError as exc:
+                if exc.err_code != _NAME_IN_USE:
+                    raise
+
+
+_NAME_IN_USE = 10058  # JetStream: stream name already in use (with a different configuration)
+
+
+class NetworkTimeout(TimeoutError):
+    """An await on the network that ran out of its deadline (``within``)."""
+
+
+async def within(awaitable: Awaitable[T], seconds: float, what: str) -> T:
+    """Await ``awaitable`` for at most ``seconds``; past that, raise ``NetworkTimeout`` naming it.
+
+    Every await on the network has a deadline: a reply that never comes (its connection was
+    replaced by a reconnect, the server is gone) otherwise holds its caller for ever. nats-py's
+    own requests time out; what it does not bound (a ``drain``, a subscription's ``unsubscribe``
+    during a reconnect, a stop of FastStream's broker) goes through here.
+    """
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        raise NetworkTimeout(f"{what}: no answer in {seconds:g} s") from None
 
 
 @dataclass(frozen=True)
@@ -231,6 +269,42 @@ async def publish_all(js: JetStreamContext, messages: Iterable[Outgoing]) -> int
     message is not acknowledged in time (see ``BulkPublisher``).
     """
     return await connection_publisher(js._nc).publish_all(list(messages))
+
+
+async def publish_paced(
+    js: JetStreamContext,
+    messages: Sequence[Outgoing],
+    window: int = 256,
+    attempts: int = 8,
+    backoff_s: float = 0.5,
+    max_backoff_s: float = 10.0,
+) -> int:
+    """Publish many messages at most ``window`` unacknowledged at a time; return how many were new.
+
+    A window the server refuses while busy or away (429: too many pending publishes, 503, acks
+    not in time) is sent again after a growing pause, up to ``attempts`` times; its messages
+    carry ``Nats-Msg-Id``, so what was stored the first time is dropped as a duplicate (and not
+    counted as new). Any other refusal, or the last attempt's, raises ``PublishError``. A bulk
+    publish of a whole register at once overran the server's limit of pending publishes
+    (err_code 10167) and failed the import.
+    """
+    new = 0
+    for start in range(0, len(messages), window):
+        part = list(messages[start : start + window])
+        for attempt in range(attempts):
+            try:
+                new += await publish_all(js, part)
+                break
+            except PublishError as exc:
+                if not exc.retryable or attempt == attempts - 1:
+                    raise
+                pause = min(backoff_s * 2**attempt, max_backoff_s)
+                log.warning(
+                    "publish refused for now; sending again",
+                    extra={"error": str(exc)[:300], "attempt": attempt + 1, "pause_s": pause},
+                )
+                await asyncio.sleep(pause)
+    return new
 
 
 # One publisher (so one reply subscription) per connection. Not a WeakKeyDictionary: the
@@ -250,7 +324,17 @@ def connection_publisher(nc: Any) -> BulkPublisher:
 
 
 class PublishError(RuntimeError):
-    pass
+    """The server refused a publish, or did not acknowledge it in time.
+
+    ``retryable``: every refusal was one the server gives while busy or away (429: too many
+    pending publishes; a 503 status with no responders, as during a restart), or acks did not
+    come; sending the same messages again is safe where they carry a ``Nats-Msg-Id``. A stream
+    limit is not retryable, though its PubAck may say 503 too (err_code 10077).
+    """
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class BulkPublisher:
@@ -315,12 +399,13 @@ class BulkPublisher:
             except TimeoutError:
                 raise PublishError(
                     f"{acks.remaining} of {len(messages)} publishes not acknowledged in "
-                    f"{self.timeout_s:.0f} s" + (f"; {acks.error()}" if acks.refused else "")
+                    f"{self.timeout_s:.0f} s" + (f"; {acks.error()}" if acks.refused else ""),
+                    retryable=not acks.lasting,
                 ) from None
         finally:
             del self._waiting[call]
         if acks.refused:
-            raise PublishError(acks.error())
+            raise PublishError(acks.error(), retryable=not acks.lasting)
         return len(messages) - acks.duplicates
 
     async def _on_ack(self, msg: Any) -> None:
@@ -330,9 +415,9 @@ class BulkPublisher:
             return
         data = msg.data
         if not data and msg.headers and msg.headers.get(_STATUS):
-            acks.refuse(index, _status_reason(msg.headers))
+            acks.refuse(index, *_status_reason(msg.headers))
         elif b'"error":' in data:
-            acks.refuse(index, _error_reason(data))
+            acks.refuse(index, *_error_reason(data))
         elif b'"duplicate":true' in data or b'"duplicate": true' in data:
             acks.duplicates += 1
         acks.remaining -= 1
@@ -341,7 +426,9 @@ class BulkPublisher:
 
 
 class _Acks:
-    __slots__ = ("done", "duplicates", "first_refusal", "messages", "refused", "remaining")
+    __slots__ = (
+        "done", "duplicates", "first_refusal", "lasting", "messages", "refused", "remaining"
+    )  # fmt: skip
 
     def __init__(self, messages: list[Any]) -> None:
         self.messages = messages
@@ -349,10 +436,12 @@ class _Acks:
         self.duplicates = 0
         self.refused = 0
         self.first_refusal = ""
+        self.lasting = 0  # refusals that sending again would not change (a stream limit)
         self.done = asyncio.Event()
 
-    def refuse(self, index: str, reason: str) -> None:
+    def refuse(self, index: str, transient: bool, reason: str) -> None:
         self.refused += 1
+        self.lasting += not transient
         if not self.first_refusal:
             self.first_refusal = f"{self.messages[int(index)].subject}: {reason}"
 
@@ -363,23 +452,27 @@ class _Acks:
         )
 
 
-def _status_reason(headers: dict[str, str]) -> str:
-    """The reason of a status reply; 503 is the server's "no responders"."""
+def _status_reason(headers: dict[str, str]) -> tuple[bool, str]:
+    """Whether a status reply is passing, and its reason. 503 is the server's "no responders":
+    no stream captures the subject, for good or while the server restarts."""
     status = headers.get(_STATUS, "")
     if status == "503":
-        return "no stream captures the subject (status 503, no responders)"
-    return f"status {status} {headers.get('Description', '')}".strip()
+        return True, "no stream captures the subject (status 503, no responders)"
+    return False, f"status {status} {headers.get('Description', '')}".strip()
 
 
-def _error_reason(data: bytes) -> str:
-    """The server's description of a refusal (e.g. a stream limit), from the PubAck JSON."""
+def _error_reason(data: bytes) -> tuple[bool, str]:
+    """Whether a refusal in the PubAck JSON is passing (429: too many pending publishes,
+    err_code 10167), and the server's description (e.g. of a stream limit)."""
     try:
         error = json.loads(data)["error"]
+        code = error.get("code")
         return (
-            f"{error['description']} (code {error.get('code')}, err_code {error.get('err_code')})"
+            code == 429,
+            f"{error['description']} (code {code}, err_code {error.get('err_code')})",
         )
-    except (ValueError, KeyError, TypeError):
-        return data[:300].decode(errors="replace")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False, data[:300].decode(errors="replace")
 
 
 def event_message(subject: str, event: c.Event, *key: object) -> Outgoing:
