@@ -10,7 +10,7 @@ writes them after the task's events are acknowledged, so that
   already collected in this sweep, whichever instance picks it up.
 
 Reads take one batched direct get per task (``multi_last``, nats-server 2.11+), with a fallback to
-one get per key; writes are pipelined publishes to the bucket's subjects.
+one get per key; writes are pipelined publishes to the bucket's subjects. Both have deadlines.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
+from gospublic import bus
 from gospublic import contracts as c
 
 log = logging.getLogger("gospublic.collector.cursors")
@@ -158,14 +159,17 @@ class CursorStore:
         return {k: v for k, v in pairs if v is not None}
 
     async def save(self, cursors: Mapping[str, Cursor]) -> None:
-        """Write the cursors, pipelined; KV is last-write-wins, so no message ids."""
+        """Write the cursors, pipelined; KV is last-write-wins, so no message ids.
+
+        Through ``bus.publish_all``, whose acknowledgements have a deadline: nats-py's
+        ``publish_async`` futures are never resolved when the connection is replaced before the
+        acks come (a nats-server restart), and a save in flight then held the task for ever.
+        """
         prefix = f"$KV.{c.CURSORS_BUCKET}."
-        futures = [
-            await self.js.publish_async(prefix + key, cursor.to_bytes())
-            for key, cursor in cursors.items()
-        ]
-        if futures:
-            await asyncio.gather(*futures)
+        await bus.publish_all(
+            self.js,
+            [bus.Outgoing(prefix + key, cursor.to_bytes(), "") for key, cursor in cursors.items()],
+        )
 
 
 class _BatchUnsupported(Exception):

@@ -11,7 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import inspect
 import logging
+import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,6 +43,13 @@ log = logging.getLogger("gospublic.collector")
 
 PLATFORMS = ("vk", "ok", "tg")
 HEARTBEAT_S = 10.0  # keeps a long task from being redelivered while it is still being worked on
+# A worker with no progress for this long (no API answer, no publish acknowledged) is stuck: its
+# heartbeat stops extending the task's ack deadline, so JetStream gives the task to another
+# instance, and /readyz answers 503. Every await of the worker has a shorter deadline of its own
+# (API requests vk_timeout_s with retries, publishes bus.BulkPublisher's 30 s).
+STALL_S = 90.0
+# SIGTERM: the current task may finish within this; after it the task is cancelled and nak'ed.
+DRAIN_TIMEOUT_S = 10.0
 
 PAGES = Counter(
     "gospublic_collector_pages_total",
@@ -94,6 +104,50 @@ def retry_delay(settings: Settings, delivered: int, hint: float = 0.0) -> float:
     return min(max(backoff, hint), settings.collect_retry_max_delay_s)
 
 
+class Progress:
+    """When the worker last moved forward (an API answer, a stage done); None while idle."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.at: float | None = None
+
+    def mark(self) -> None:
+        self.at = self.clock()
+
+    def idle(self) -> None:
+        self.at = None
+
+    def stalled_for(self) -> float:
+        """Seconds since the last progress of the task in hand; 0 while idle."""
+        return 0.0 if self.at is None else self.clock() - self.at
+
+
+class ProgressClient:
+    """The platform client, marking progress each time one of its calls returns (or fails).
+
+    The collect functions see the client's own interface; a call that never returns leaves the
+    mark where it was, and the worker is then stuck.
+    """
+
+    def __init__(self, client: Any, progress: Progress) -> None:
+        self._client = client
+        self._progress = progress
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._client, name)
+        if not inspect.iscoroutinefunction(value):
+            return value
+
+        @functools.wraps(value)
+        async def marked(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await value(*args, **kwargs)
+            finally:
+                self._progress.mark()
+
+        return marked
+
+
 class Worker:
     """Handles one task at a time; ``drain()`` waits for the current one and refuses new ones."""
 
@@ -106,40 +160,90 @@ class Worker:
         stop: asyncio.Event,
         cursors: CursorStore | None = None,
         collect_task: Callable[..., Awaitable[Collected]] = collect,
+        stall_after_s: float = STALL_S,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.cursors = cursors or CursorStore(js)
         self.collect_task = collect_task
         self.platform = platform
         self.settings = settings
         self.js = js
-        self.client = client
+        self.progress = Progress()
+        self.client = ProgressClient(client, self.progress)
         self.stop = stop
+        self.stall_after_s = stall_after_s
+        self.heartbeat_s = heartbeat_s
         self.busy = asyncio.Lock()
         self.stopping = False
         self.exit_code = 0
+        self._job: asyncio.Task | None = None
+
+    def stalled(self) -> bool:
+        """No progress on the task in hand for ``stall_after_s``: /readyz reports it."""
+        return self.progress.stalled_for() >= self.stall_after_s
 
     @property
     def source(self) -> str:
         return f"collector.{self.platform}"
 
-    async def drain(self) -> None:
+    async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Refuse new tasks; let the current one finish within ``timeout_s``, else cancel it
+        (it is nak'ed, so another instance takes it now rather than after the ack wait)."""
         self.stopping = True
+        try:
+            await asyncio.wait_for(self._idle(), timeout_s)
+        except TimeoutError:
+            log.warning(
+                "the task in hand did not finish in the drain timeout; giving it back",
+                extra={"timeout_s": timeout_s},
+            )
+            if self._job is not None:
+                self._job.cancel()
+            await self._idle()
+
+    async def _idle(self) -> None:
         async with self.busy:
             pass
 
     async def handle(self, raw: Msg) -> None:
         async with self.busy:
             if self.stopping:
-                await raw.nak()  # another instance takes it now
+                await _quietly(raw.nak(), "nak")  # another instance takes it now
                 TASKS.labels("interrupted").inc()
                 return
-            heartbeat = asyncio.create_task(_heartbeat(raw))
+            self.progress.mark()
+            job = self._job = asyncio.create_task(self._handle(raw))
+            heartbeat = asyncio.create_task(self._heartbeat(raw))
             try:
-                await self._handle(raw)
+                await asyncio.wait({job})
+                if job.cancelled():  # the drain timeout ran out
+                    await _quietly(raw.nak(), "nak")
+                    TASKS.labels("interrupted").inc()
+                else:
+                    job.result()
             finally:
+                self._job = None
+                self.progress.idle()
                 heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeat
+
+    async def _heartbeat(self, raw: Msg) -> None:
+        """Extend the task's ack deadline while the work moves; a stuck worker lets it go."""
+        warned = False
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            if self.stalled():
+                if not warned:
+                    warned = True
+                    log.error(
+                        "collector stuck: no progress on its task; no longer extending the "
+                        "task's ack deadline, so another instance will take it",
+                        extra={"stalled_s": round(self.progress.stalled_for(), 1)},
+                    )
+                continue
+            with contextlib.suppress(NatsError, OSError):
+                await raw.in_progress()
 
     async def _handle(self, raw: Msg) -> None:
         try:
@@ -157,6 +261,7 @@ class Worker:
         extra = {"sweep_id": task.sweep_id, "pages": len(task.pages)}
         try:
             cursors = await self.cursors.load(cursor_key(ref) for ref in task.pages)
+            self.progress.mark()
             collected = await self.collect_task(
                 self.client,
                 task,
@@ -165,10 +270,13 @@ class Worker:
                 comments=self.settings.collect_comments,
             )
             events = collected.events
+            self.progress.mark()
             await bus.publish_all(self.js, [to_outgoing(e) for e in events])
+            self.progress.mark()
             # Only after JetStream has the events: a crash before this line repeats the pages
             # (deduplicated by message id), never skips them.
             await self.cursors.save(collected.cursors)
+            self.progress.mark()
             await raw.ack_sync()
         except (VkNoTokens, OkConfigError) as exc:
             # Nothing this instance can do any more; another one (with other tokens) may.
@@ -222,11 +330,12 @@ class Worker:
         TASKS.labels("retry").inc()
 
 
-async def _heartbeat(raw: Msg) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_S)
-        with contextlib.suppress(NatsError, OSError):
-            await raw.in_progress()
+async def _quietly(awaitable: Awaitable[Any], what: str, timeout_s: float = 2.0) -> None:
+    """A best-effort reply to JetStream (a nak): without it the task returns after the ack wait."""
+    try:
+        await bus.within(awaitable, timeout_s, what)
+    except (NatsError, OSError, TimeoutError) as exc:
+        log.warning("could not reply to JetStream", extra={"what": what, "error": str(exc)})
 
 
 async def _raw_body(msg: StreamMessage[Any]) -> bytes:
@@ -305,7 +414,9 @@ async def serve(
 
     ready = False
     health = await HealthServer(
-        settings.http_host, settings.http_port, ready=lambda: ready and client.tokens_alive > 0
+        settings.http_host,
+        settings.http_port,
+        ready=lambda: ready and client.tokens_alive > 0 and not worker.stalled(),
     ).start()
     log.info(
         "collector started",
@@ -321,10 +432,13 @@ async def serve(
         await stop.wait()
     finally:
         ready = False
+        # SIGTERM is honoured within the drain timeout, whatever state NATS is in: the task in
+        # hand gets DRAIN_TIMEOUT_S, the rest of the shutdown a few seconds per step.
         await worker.drain()
-        await broker.stop()
+        for step, what in ((broker.stop(), "broker stop"), (nc.drain(), "connection drain")):
+            with contextlib.suppress(Exception):
+                await bus.within(step, 5.0, what)
         await client.aclose()
-        await nc.drain()
         await health.stop()
         log.info("collector stopped", extra={"platform": platform})
     return worker.exit_code

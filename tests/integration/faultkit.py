@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from email import policy
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from nats.js.errors import NotFoundError
@@ -53,6 +54,112 @@ class FlakySink(MailSink):
             return await accept(server, session, envelope)
 
         self.handler.handle_DATA = handle_DATA
+
+
+class PublishHold:
+    """A TCP proxy in front of the nats-server that can hold a client's publishes in flight.
+
+    While ``armed`` with subject prefixes, the first ``PUB``/``HPUB`` a client connection sends
+    to a matching subject, and everything that connection sends after it, stays in the proxy:
+    the publish has left the client and will never be acknowledged. The server's bytes still
+    reach the client. When the server goes away the client's connection is closed too; a client
+    that reconnects gets a fresh connection, held only if the proxy is still armed.
+    (``""`` as a prefix holds at the first publish of any subject.)
+    """
+
+    def __init__(self, upstream_url: str) -> None:
+        self.upstream = urlsplit(upstream_url)
+        self.prefixes: tuple[str, ...] = ()
+        self.held: list[str] = []  # the subject each held connection stopped at
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        netloc = self.upstream.netloc.rsplit("@", 1)
+        address = f"127.0.0.1:{port}"
+        return self.upstream._replace(
+            netloc=f"{netloc[0]}@{address}" if len(netloc) == 2 else address
+        ).geturl()
+
+    async def start(self) -> PublishHold:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            self._server = None
+
+    def arm(self, *prefixes: str) -> None:
+        self.prefixes = prefixes
+        self.held = []
+
+    def disarm(self) -> None:
+        self.prefixes = ()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        upstream_writer = None
+        try:
+            upstream_reader, upstream_writer = await self._connect_upstream()
+            self._writers.add(upstream_writer)
+            to_client = asyncio.create_task(_pump(upstream_reader, writer))
+            to_server = asyncio.create_task(self._filter(reader, upstream_writer))
+            await asyncio.wait({to_client, to_server}, return_when=asyncio.FIRST_COMPLETED)
+            to_client.cancel()
+            to_server.cancel()
+        except (OSError, asyncio.CancelledError):
+            pass  # the server is away, or the test's loop is closing
+        finally:
+            for w in (writer, upstream_writer):
+                if w is not None:
+                    w.close()
+                    self._writers.discard(w)
+
+    async def _connect_upstream(self):
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return await asyncio.open_connection(self.upstream.hostname, self.upstream.port)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    async def _filter(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Forward the client's protocol operations until one publishes to a held subject."""
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            await self._forward(reader, writer)
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        holding = False
+        while True:
+            line = await reader.readuntil(b"\r\n")
+            operation = line
+            words = line.split()
+            verb = words[0].upper() if words else b""
+            if verb in (b"PUB", b"HPUB"):
+                operation += await reader.readexactly(int(words[-1]) + 2)
+                subject = words[1].decode()
+                if not holding and self.prefixes and subject.startswith(self.prefixes):
+                    holding = True
+                    self.held.append(subject)
+            if holding:
+                continue  # in flight for ever: the server never sees it
+            writer.write(operation)
+            await writer.drain()
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
 
 
 def slice_pipelines(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:

@@ -2,7 +2,8 @@
 
 The whole topology runs as processes on a small region slice (``conftest.slice_pipeline``): a
 collector or the notifier is killed with SIGKILL and started again, the nats-server is restarted on
-its store, ClickHouse's directory is made unwritable for a while, the SMTP server refuses mail for a
+its store (also with the collectors' cursor saves or event publishes held in flight, at several
+points), ClickHouse's directory is made unwritable for a while, the SMTP server refuses mail for a
 while. Afterwards every page and post the simulator planted is a row in ClickHouse exactly once,
 and every violation opened reached the SMTP server as a new alert under exactly one Message-ID. A
 notifier killed between the server's acceptance and its own record sends that very message again
@@ -13,12 +14,14 @@ docs/DESIGN.md). (The kill -9 of the evaluator is ``test_evaluator_crash.py``.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 
 import pytest
 from faultkit import (
     FlakySink,
+    PublishHold,
     acked_events,
     assert_exactly_once,
     dead_letters,
@@ -100,6 +103,58 @@ async def test_nats_server_restarted_mid_sweep(slice_pipeline) -> None:
     finally:
         await nc.close()
     assert_exactly_once(pipeline)
+
+
+@pytest.mark.parametrize(
+    "held",
+    [("$KV.cursors.",), ("events.",), ("$KV.cursors.", "events.")],
+    ids=["cursor-save", "event-publish", "either"],
+)
+async def test_nats_server_restarted_with_writes_in_flight(slice_pipeline, held) -> None:
+    """The collectors' cursor saves or event publishes are on their way when the server stops.
+
+    ``PublishHold`` keeps each collector's next write to ``held`` (and all it sends after it)
+    from the server; the server is then restarted on its store, so those writes are never
+    acknowledged. A cursor save caught so waited for ever, while its heartbeat kept the task
+    from being redelivered: the sweep never settled.
+    """
+    pipeline = slice_pipeline()
+    assert pipeline.nats is not None
+    hold = await PublishHold(pipeline.nats.url).start()
+    nc, js = await pipeline.connect()
+    try:
+        await _collectors_through(pipeline, hold)
+        started = time.monotonic()
+        await pipeline.schedule(js)
+        total = pipeline.tasks
+        await wait_until(lambda: _fewer_tasks_than(js, total * 2 // 3), "a third of the tasks done")
+        hold.arm(*held)
+        with contextlib.suppress(AssertionError):  # one collector may have had no task left
+            await wait_until(lambda: _true(len(hold.held) >= 2), "both collectors held", 20)
+        assert hold.held, "no write was caught in flight"
+        hold.disarm()
+        await asyncio.to_thread(pipeline.restart_nats, 1.0)
+        await wait_until(lambda: _true(nc.is_connected), "the test's reconnection")
+        assert await tasks_left(js) > 0, "the restart came after the sweep"
+        await pipeline.wait_settled(js, started, SETTLE_S)
+        assert all(s.ready() for s in pipeline.group.services)
+        assert await dead_letters(js) == 0
+    finally:
+        await nc.close()
+        await hold.stop()
+    assert_exactly_once(pipeline)
+
+
+async def _collectors_through(pipeline, hold: PublishHold) -> None:
+    """Start the collectors again, connected to the server through ``hold``."""
+    pipeline.collector_env = {**pipeline.collector_env, "GOSPUBLIC_NATS_URL": hold.url}
+    for n in range(pipeline.collectors):
+        old = pipeline.service(f"collector-{n + 1}")
+        old.process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(old.process.wait, 30)
+        pipeline.spawn_collector(n)
+    late = await asyncio.to_thread(pipeline.group.wait_ready, 60)
+    assert not late, [s.name for s in late]
 
 
 async def test_clickhouse_failing_for_a_while(slice_pipeline) -> None:
