@@ -1071,6 +1071,36 @@ def evaluate_activity(
                 _result(COMMENTS_CLOSED_POSTS, NOT_EVALUABLE, config.severity, "", threshold,
                         summary)
             )  # fmt: skip
+        elif len(last) < config.last_posts and not wall.complete:
+            # Fewer of the page's posts shown than the rule's last N, on a longer wall: the rest
+            # may have comments open or closed, so only a share that holds either way counts.
+            closed = sum(1 for p in last if not p.comments_open)
+            unseen = config.last_posts - len(last)
+            low, high = closed / config.last_posts, (closed + unseen) / config.last_posts
+            value = (
+                f"{low:.0%}–{high:.0%} (закрыты у {closed} из {len(last)} показанных записей "
+                f"страницы из последних {config.last_posts}; {wall.shown_note})"
+            )
+            if low > config.max_share:
+                summary = (
+                    f"Комментарии закрыты не менее чем у {low:.0%} последних записей страницы: "
+                    "откройте комментарии, чтобы жители могли задать вопрос."
+                )
+                out.append(
+                    _result(COMMENTS_CLOSED_POSTS, FAIL, config.severity, value, threshold, summary)
+                )
+            elif high <= config.max_share:
+                out.append(_result(COMMENTS_CLOSED_POSTS, PASS, config.severity, value, threshold,
+                                   "Комментарии открыты."))  # fmt: skip
+            else:
+                summary = (
+                    f"Платформа показала только {len(last)} записей страницы из последних "
+                    f"{config.last_posts}: долю закрытых комментариев не посчитать."
+                )
+                out.append(
+                    _result(COMMENTS_CLOSED_POSTS, NOT_EVALUABLE, config.severity, value,
+                            threshold, summary)
+                )  # fmt: skip
         else:
             closed = sum(1 for p in last if not p.comments_open)
             share = closed / len(last)
@@ -1635,7 +1665,7 @@ class Evidence:
     """What one source (the profile or the posts) showed for a two-source rule; "" = nothing."""
 
     rule: str
-    found: str
+    found: str | None  # None: the source did not show what the rule reads
 
 
 def find_evidence(
@@ -1671,11 +1701,18 @@ def find_evidence(
 
 
 def profile_evidence(snapshot: PageSnapshot, profile: Profile) -> list[Evidence]:
+    """Evidence in the profile; ``found`` is None for a rule with nothing found in an answer that
+    did not show the description, or neither the site nor the links (``PageSnapshot.unknown``):
+    those are where a page writes an offer or puts a link."""
     if snapshot.platform not in PAGE_RULE_PLATFORMS:
         return []
-    return find_evidence(
+    found = find_evidence(
         profile, (snapshot.description, snapshot.site), (*snapshot.links, snapshot.site)
     )
+    unknown = snapshot.unknown
+    if unknown and ("description" in unknown or {"site", "links"} <= set(unknown)):
+        found = [e if e.found else Evidence(e.rule, None) for e in found]
+    return found
 
 
 def posts_evidence(posts: PostsObserved, profile: Profile) -> list[Evidence]:
@@ -1713,8 +1750,12 @@ def combine_evidence(
         value = "; ".join(f"{w}: {e[:100]}" for w, e in found)
         return _result(rule, FAIL, config.severity, value, threshold, summary)
     if in_profile is None or in_posts is None:
-        missing = "профиль" if in_profile is None else "публикации"
-        summary = f"Проверена только часть данных: ещё не получены {missing}."
+        missing = (
+            "профиль (не получен, или в ответе нет описания, сайта или ссылок)"
+            if in_profile is None
+            else "публикации"
+        )
+        summary = f"Проверена только часть данных: нет данных — {missing}."
         return _result(rule, NOT_EVALUABLE, config.severity, "", threshold, summary)
     return _result(rule, PASS, config.severity, "", threshold, "Нарушений не найдено.")
 

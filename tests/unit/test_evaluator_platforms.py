@@ -214,7 +214,13 @@ def test_comment_switches_are_not_evaluable_where_not_shown() -> None:
         result = by_rule(r.evaluate_activity(posts_event(platform, [1, 2], **post), DEFAULT, NOW))
         assert result[r.COMMENTS_CLOSED_POSTS].status == r.NOT_EVALUABLE, platform
     vk = posts_event(Platform.VK, [1, 2], comments_open=False)
-    assert by_rule(r.evaluate_activity(vk, DEFAULT, NOW))[r.COMMENTS_CLOSED_POSTS].status == r.FAIL
+    whole = vk.model_copy(update={"total_count": 2})  # the whole wall: 2 of 2 closed
+    assert by_rule(r.evaluate_activity(whole, DEFAULT, NOW))[r.COMMENTS_CLOSED_POSTS].status == (
+        r.FAIL
+    )
+    # Two of the last 20 shown on a longer wall: 10 % to 100 % closed, no verdict.
+    result = by_rule(r.evaluate_activity(vk, DEFAULT, NOW))[r.COMMENTS_CLOSED_POSTS]
+    assert (result.status, result.value.split(" ")[0]) == (r.NOT_EVALUABLE, "10%–100%")
 
 
 def test_telegram_posts_report_the_comment_rules_as_not_evaluable() -> None:

@@ -362,3 +362,37 @@ def test_citizens_recent_posts_show_a_wall_open_that_the_profile_did_not_report(
     assert r.wall_open_in_posts(result, posts, NOW).status == r.PASS
     old = vn.build_posts({"count": 1, "items": [wall_post(5, 500_001, 400)]}, GID, REF, "s", NOW)
     assert r.wall_open_in_posts(result, old, NOW).status == r.NOT_EVALUABLE
+
+
+def test_closed_comments_on_a_few_of_the_last_posts_of_a_long_wall() -> None:
+    """Three posts of the page shown, comments closed on all, of a wall of 500: the last 20 may
+    have comments open or closed (15 % to 100 %), which was a FAIL at 100 %."""
+    closed = {"count": 0, "can_post": 0}
+    items = [wall_post(3000 - i, -GID, 1 + i, comments=closed) for i in range(3)]
+    items += [wall_post(2900 - i, 800_000 + i, 0.5 + i) for i in range(17)]
+    got = activity(items, 500)[r.COMMENTS_CLOSED_POSTS]
+    assert got.status == r.NOT_EVALUABLE and got.value.startswith("15%–100%")
+    items = [wall_post(3000 - i, -GID, 1 + i, comments=closed) for i in range(12)]
+    got = activity(items, 500)[r.COMMENTS_CLOSED_POSTS]
+    assert got.status == r.FAIL and got.value.startswith("60%–100%")  # over half either way
+
+
+def test_a_profile_answer_without_description_or_links_proves_no_absence_of_offers() -> None:
+    """BANNED_PLATFORM_LINKS and FOREIGN_MESSENGER_SERVICE passed on an answer that carried no
+    description, site or links: nothing found where nothing was shown."""
+    snapshot = vn.build_snapshot(BARE_GROUP, REF, "s", NOW)
+    evidence = {e.rule: e.found for e in r.profile_evidence(snapshot, DEFAULT)}
+    assert evidence == {r.BANNED_PLATFORM_LINKS: None, r.FOREIGN_MESSENGER_SERVICE: None}
+    for rule in r.EVIDENCE_RULES:
+        assert r.combine_evidence(DEFAULT, rule, evidence[rule], "").status == r.NOT_EVALUABLE
+    # The description and the links shown, the site not: what is shown is enough to pass.
+    group = {**BARE_GROUP, "description": "Школа № 3", "links": [{"url": "https://vk.com/x"}]}
+    snapshot = vn.build_snapshot(group, REF, "s", NOW)
+    evidence = {e.rule: e.found for e in r.profile_evidence(snapshot, DEFAULT)}
+    assert evidence == {r.BANNED_PLATFORM_LINKS: "", r.FOREIGN_MESSENGER_SERVICE: ""}
+    # A finding counts whatever else is unknown.
+    snapshot = vn.build_snapshot(
+        {**BARE_GROUP, "description": "instagram.com/school3"}, REF, "s", NOW
+    )
+    evidence = {e.rule: e.found for e in r.profile_evidence(snapshot, DEFAULT)}
+    assert evidence[r.BANNED_PLATFORM_LINKS] == "instagram.com"
