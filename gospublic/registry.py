@@ -8,24 +8,28 @@ of a new version are written under versioned keys and the ``<region>.meta`` poin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from pydantic import ValidationError
 
 from gospublic import bus
 from gospublic import contracts as c
+from gospublic.platforms import tg
 from gospublic.settings import Settings
 
 log = logging.getLogger("gospublic.registry")
@@ -72,7 +76,9 @@ class RegistryError(Exception):
 
 # --- Page links --------------------------------------------------------------------------------
 
-_SCREEN_NAME = re.compile(r"^[A-Za-z0-9_.]{2,64}$")
+# VK and OK short names: letters, digits, "_" and inner single dots (no "..", no dot at an end),
+# 2 to 64 characters. Telegram's channel names are the collector's rule (``tg.CHANNEL_NAME``).
+_SCREEN_NAME = re.compile(r"\A[A-Za-z0-9_](?:[A-Za-z0-9_]|\.(?!\.)){0,62}[A-Za-z0-9_]\Z")
 # [0-9], not \d: \d also takes other scripts' digits ("club١٢٣"), which no API call accepts.
 _VK_NUMERIC = re.compile(r"^(?:club|public|event)?([0-9]{1,12})$")
 # OK group ids are 14 digits today; the bound keeps an id within the contract's and the API's reach.
@@ -82,29 +88,51 @@ _PLATFORM_HOSTS = {
     c.Platform.OK: {"ok.ru", "m.ok.ru", "www.ok.ru", "odnoklassniki.ru"},
     c.Platform.TG: {"t.me", "telegram.me", "www.t.me"},
 }
+# What a plain link's address part may hold: a host name, nothing else (no user, no port, no
+# backslash, no percent escape). urlsplit reads "evil.example\@vk.com" as a user on vk.com.
+_PLAIN_HOST = re.compile(r"\A[A-Za-z0-9.-]+\Z")
+_PLAIN_PATH = re.compile(r"\A[A-Za-z0-9_./-]*\Z")
+# Control characters (C0, DEL, C1) in a cell: no register means them, and they reorder or hide
+# what a reader of a report or an e-mail sees.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _link_path(platform: c.Platform, text: str) -> str:
+    """The path of a plain link to the platform (``https://vk.com/club1`` → ``club1``); a bare
+    name is its own path. Anything else raises ValueError."""
+    if "://" not in text and "/" not in text:
+        return text
+    scheme, _, rest = text.partition("://") if "://" in text else ("https", "", text)
+    if scheme.lower() not in ("http", "https"):
+        raise ValueError(f"not an http(s) link: {text!r:.80}")
+    host, slash, path = rest.partition("/")
+    if not _PLAIN_HOST.match(host):
+        raise ValueError(
+            f"not a plain {platform.value.upper()} link (the address holds {host!r:.60}; "
+            f"a user, a port or a backslash are not taken): {text!r:.80}"
+        )
+    if host.lower() not in _PLATFORM_HOSTS[platform]:
+        raise ValueError(f"not a {platform.value.upper()} link (host {host!r:.60}): {text!r:.80}")
+    url = urlsplit(f"https://{host}{slash}{path}")
+    if not _PLAIN_PATH.match(url.path):
+        raise ValueError(f"not a plain {platform.value.upper()} page link: {text!r:.80}")
+    return url.path.strip("/")
 
 
 def parse_page_link(platform: c.Platform, text: str) -> str:
     """Return the native id or screen name of a page link; raise ValueError with the reason.
 
-    Only the platform's own hosts are accepted, so a register can never make a collector request an
-    arbitrary URL.
+    Only plain links to the platform's own hosts are accepted (http or https, the host exactly,
+    no user, port or backslash, a path of the platform's form), so a register can never make a
+    collector request an arbitrary URL. Names are held to the rule the collector reads them by.
     """
     text = text.strip()
+    if _CONTROL.search(text):
+        raise ValueError(f"control character in the link: {text!r:.80}")
     if platform == c.Platform.TG and text.startswith("@"):
         path = text[1:]
-    elif "/" in text:
-        url = urlsplit(text if "://" in text else f"https://{text}")
-        if url.scheme not in ("http", "https"):
-            raise ValueError(f"not an http(s) link: {text!r:.80}")
-        host = (url.hostname or "").lower()
-        if host not in _PLATFORM_HOSTS[platform]:
-            raise ValueError(
-                f"not a {platform.value.upper()} link (host {host!r:.60}): {text!r:.80}"
-            )
-        path = url.path.strip("/")
     else:
-        path = text
+        path = _link_path(platform, text)
     if platform == c.Platform.VK:
         numeric = _VK_NUMERIC.match(path.lstrip("-"))
         if numeric:
@@ -118,6 +146,12 @@ def parse_page_link(platform: c.Platform, text: str) -> str:
             return str(int(path))
     elif platform == c.Platform.TG:
         path = path.removeprefix("s/")
+        if not tg.CHANNEL_NAME.match(path):
+            raise ValueError(
+                "not a Telegram channel name (4 to 64 latin letters, digits or '_', as the "
+                f"collector reads them): {text!r:.80}"
+            )
+        return path
     if not _SCREEN_NAME.match(path):
         raise ValueError(f"no page id or screen name in {text!r:.80}")
     return path
@@ -141,51 +175,87 @@ def ogrn_is_valid(value: str) -> bool:
 # --- Parsing -----------------------------------------------------------------------------------
 
 
-def _rows(text: str) -> tuple[list[str], Iterator[tuple[int, list[str] | csv.Error]]]:
-    """The header and the numbered rows. A row the reader refuses (a cell over its field size
-    limit, 128 KiB) comes as its ``csv.Error`` and ends the rows; a refused header raises it."""
-    first_line = text.split("\n", 1)[0]
+def _rows(
+    lines: Iterator[str],
+) -> tuple[list[str], Iterator[tuple[int, list[str] | csv.Error | UnicodeDecodeError]]]:
+    """The header and the numbered rows of the text lines. A row the reader refuses (a cell over
+    its field size limit, 128 KiB; a line that is not UTF-8) comes as its error and ends the
+    rows; a refused header raises it."""
+    first_line = next(lines, "")
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(itertools.chain([first_line], lines), delimiter=delimiter)
     header = next(reader, [])
 
-    def numbered() -> Iterator[tuple[int, list[str] | csv.Error]]:
+    def numbered() -> Iterator[tuple[int, list[str] | csv.Error | UnicodeDecodeError]]:
         try:
             for row in reader:
                 yield reader.line_num, row
         except csv.Error as exc:
             yield reader.line_num, exc
+        except UnicodeDecodeError as exc:  # raised reading the next line, not yet counted
+            yield reader.line_num + 1, exc
 
     return [h.strip().lower() for h in header], numbered()
 
 
-def parse_registry(name: str, data: bytes) -> list[c.Organisation]:
-    """Validate every row; raise ``RegistryError`` listing all problems, or return all organisations."""
+def decoded_lines(binary: Iterable[bytes]) -> Iterator[str]:
+    """UTF-8 lines of a file read line by line (a byte-order mark dropped): memory is one line,
+    and a line that is not UTF-8 raises at that line."""
+    for n, raw in enumerate(binary):
+        text = raw.decode("utf-8")
+        yield text.removeprefix("\ufeff") if n == 0 else text
+
+
+@dataclass
+class RegistrySummary:
+    """What a valid register holds, counted without keeping it."""
+
+    organisations: int
+    pages: int
+    version: str
+
+
+def iter_registry(name: str, lines: Iterator[str]) -> Iterator[c.Organisation]:
+    """Validate the rows one by one and yield each valid organisation; at the end, raise
+    ``RegistryError`` listing the problems if there were any (so a caller may store what it
+    is given only after a complete pass that raised nothing).
+
+    Memory stays bounded by what the duplicate checks remember: one small integer per
+    organisation and per page, not the organisations.
+    """
     errors: list[RowError] = []
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RegistryError([RowError(name, 1, 1, "file", f"not UTF-8 text: {exc}")]) from None
-    try:
-        header, rows = _rows(text)
-    except csv.Error as exc:
-        raise RegistryError([RowError(name, 1, 1, "file", f"unreadable CSV: {exc}")]) from None
+        header, rows = _rows(lines)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        kind = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "unreadable CSV"
+        raise RegistryError([RowError(name, 1, 1, "file", f"{kind}: {exc}")]) from None
     if header and header[0] == "org_id":
         header[0] = "ogrn"
+    first_column: dict[str, int] = {}
+    for i, column in enumerate(header):
+        if column and column in first_column:
+            errors.append(
+                RowError(
+                    name, 1, i + 1, column,
+                    f"column listed twice (first as column {first_column[column] + 1})",
+                )
+            )  # fmt: skip
+        first_column.setdefault(column, i)
     missing = [col for col in COLUMNS if col not in header]
-    if missing:
-        raise RegistryError(
-            [
-                RowError(name, 1, len(header) + 1, col, "required column is missing")
-                for col in missing
-            ]
-        )
+    errors.extend(
+        RowError(name, 1, len(header) + 1, col, "required column is missing") for col in missing
+    )
+    if errors:
+        raise RegistryError(errors)
     index = {col: header.index(col) for col in COLUMNS}
 
-    organisations: list[c.Organisation] = []
-    seen_orgs: dict[str, int] = {}
-    seen_pages: dict[str, tuple[str, int]] = {}
+    count = 0
+    seen_orgs: dict[int, int] = {}  # OGRN → its line
+    seen_pages: dict[int | str, int] = {}  # page key → its line << 50 | its OGRN (0: invalid)
     for line, row in rows:
+        if isinstance(row, UnicodeDecodeError):
+            errors.append(RowError(name, line, 1, "file", f"not UTF-8 text: {row}"))
+            break
         if isinstance(row, csv.Error):
             errors.append(RowError(name, line, 1, "row", f"unreadable CSV: {row}"))
             break
@@ -202,14 +272,29 @@ def parse_registry(name: str, data: bytes) -> list[c.Organisation]:
         if len(row) > len(header):
             errors.append(RowError(name, line, len(header) + 1, "row", "more cells than columns"))
             continue
+        controls = [i for i, text in enumerate(row) if _CONTROL.search(text.strip())]
+        for i in controls:
+            found = _CONTROL.search(row[i].strip())
+            assert found is not None
+            errors.append(
+                RowError(
+                    name, line, i + 1, header[i] or "row",
+                    f"control character {found.group()!r} in the cell",
+                )
+            )  # fmt: skip
+        if controls:
+            if len(errors) >= MAX_ERRORS_SHOWN:
+                break
+            continue
         for col in REQUIRED:
             if not cell(col):
                 error(col, "empty")
         ogrn = cell("ogrn")
-        if ogrn and not ogrn_is_valid(ogrn):
+        valid_ogrn = ogrn_is_valid(ogrn)
+        if ogrn and not valid_ogrn:
             error("ogrn", f"not a valid OGRN (13 or 15 digits with a control digit): {ogrn!r:.40}")
-        elif ogrn in seen_orgs:
-            error("ogrn", f"duplicate organisation, first listed on line {seen_orgs[ogrn]}")
+        elif valid_ogrn and int(ogrn) in seen_orgs:
+            error("ogrn", f"duplicate organisation, first listed on line {seen_orgs[int(ogrn)]}")
         level = cell("level").lower()
         if level and level not in LEVELS:
             error("level", f"unknown level {level!r:.40}; expected one of {', '.join(LEVELS)}")
@@ -229,14 +314,17 @@ def parse_registry(name: str, data: bytes) -> list[c.Organisation]:
             except ValueError as exc:
                 error(col, str(exc))
                 continue
-            key = f"{platform.value}:{native_id.lower()}"
+            key = _page_key(platform, native_id)
             if key in seen_pages:
-                other, other_line = seen_pages[key]
-                error(col, f"page already listed for organisation {other} on line {other_line}")
+                other_line, other = seen_pages[key] >> 50, seen_pages[key] & _OGRN_MASK
+                error(
+                    col,
+                    f"page already listed for organisation {other or '?'} on line {other_line}",
+                )
                 continue
-            seen_pages[key] = (ogrn, line)
+            seen_pages[key] = line << 50 | (int(ogrn) if valid_ogrn else 0)
             # A row with a bad OGRN is reported above; "?" keeps the page check going meanwhile.
-            org_id = ogrn if ogrn_is_valid(ogrn) else "?"
+            org_id = ogrn if valid_ogrn else "?"
             pages.append(c.PageRef(platform=platform, native_id=native_id, org_id=org_id))
         if len(errors) >= MAX_ERRORS_SHOWN:
             break
@@ -262,13 +350,44 @@ def parse_registry(name: str, data: bytes) -> list[c.Organisation]:
                 else:
                     errors.append(RowError(name, line, 1, column, problem["msg"]))
             continue
-        seen_orgs[ogrn] = line
-        organisations.append(organisation)
+        seen_orgs[int(ogrn)] = line
+        count += 1
+        if not errors:
+            yield organisation
     if errors:
         raise RegistryError(errors)
-    if not organisations:
+    if not count:
         raise RegistryError([RowError(name, 2, 1, "file", "no organisations in the register")])
-    return organisations
+
+
+_OGRN_MASK = (1 << 50) - 1  # an OGRNIP (15 digits) is below 2**50
+_PLATFORM_NUMBER = {c.Platform.VK: 0, c.Platform.OK: 1, c.Platform.TG: 2}
+
+
+def _page_key(platform: c.Platform, native_id: str) -> int | str:
+    """A page's key for the duplicate check: a number for numeric ids (most pages), small."""
+    if native_id.isascii() and native_id.isdigit():
+        return int(native_id) * 3 + _PLATFORM_NUMBER[platform]
+    return f"{platform.value}:{native_id.lower()}"
+
+
+def parse_registry(name: str, data: bytes) -> list[c.Organisation]:
+    """Validate every row; raise ``RegistryError`` listing all problems, or return all organisations."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RegistryError([RowError(name, 1, 1, "file", f"not UTF-8 text: {exc}")]) from None
+    return list(iter_registry(name, iter(io.StringIO(text, newline=""))))
+
+
+def summarise_registry(name: str, lines: Iterator[str]) -> RegistrySummary:
+    """Validate a whole register in bounded memory: its counts and version, or RegistryError."""
+    digest, organisations, pages = hashlib.sha256(), 0, 0
+    for organisation in iter_registry(name, lines):
+        digest.update(organisation.model_dump_json().encode())
+        organisations += 1
+        pages += len(organisation.pages)
+    return RegistrySummary(organisations, pages, digest.hexdigest()[:16])
 
 
 def registry_version(organisations: list[c.Organisation]) -> str:
@@ -281,49 +400,90 @@ def registry_version(organisations: list[c.Organisation]) -> str:
 # --- Storage in NATS KV ------------------------------------------------------------------------
 
 
-def _chunks(organisations: list[c.Organisation]) -> list[list[c.Organisation]]:
-    return [organisations[i : i + CHUNK_SIZE] for i in range(0, len(organisations), CHUNK_SIZE)]
+# Chunks written to KV and announced on EVENTS at a time: memory holds this many chunks, and the
+# server this many unacknowledged publishes of each kind (see ``bus.publish_paced``).
+WINDOW_CHUNKS = 16
+
+
+def _chunks(organisations: Iterable[c.Organisation]) -> Iterator[list[c.Organisation]]:
+    chunk: list[c.Organisation] = []
+    for organisation in organisations:
+        chunk.append(organisation)
+        if len(chunk) == CHUNK_SIZE:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class ImportFailed(Exception):
+    """Storing or announcing a register failed; the pointer did not move."""
 
 
 async def store_registry(
-    js: JetStreamContext, region: str, organisations: list[c.Organisation]
+    js: JetStreamContext,
+    region: str,
+    organisations: Iterable[c.Organisation],
+    summary: RegistrySummary | None = None,
 ) -> str:
-    """Write the register to KV (pointer last) and announce it on EVENTS; return its version."""
-    version = registry_version(organisations)
+    """Store the register's chunks in KV and announce them on EVENTS, then move the
+    ``<region>.meta`` pointer, then drop the old version's chunks; return the version.
+
+    The pointer moves only once every chunk it points to is stored and announced, so a failure
+    on the way (raised as it comes) leaves the old version in force for ``registry show``, the
+    scheduler and every KV reader. What was announced before a failure is announced again
+    under the same message ids by the next import of the same file, and deduplicated.
+    With ``summary`` (from ``summarise_registry``) the organisations may be a stream read once:
+    memory holds ``WINDOW_CHUNKS`` chunks.
+    """
+    if summary is None:
+        organisations = list(organisations)
+        summary = RegistrySummary(
+            len(organisations),
+            sum(len(o.pages) for o in organisations),
+            registry_version(organisations),
+        )
+    version = summary.version
+    total = -(-summary.organisations // CHUNK_SIZE)
     kv = await js.key_value(c.REGISTRY_BUCKET)
-    chunks = _chunks(organisations)
-    for n, chunk in enumerate(chunks):
+    now = c.utcnow()
+    subject = c.event_subject("registry", "organisations")
+    digest, stored, window = hashlib.sha256(), 0, []
+    for n, chunk in enumerate(_chunks(organisations)):
+        for organisation in chunk:
+            digest.update(organisation.model_dump_json().encode())
         payload = json.dumps([org.model_dump(mode="json") for org in chunk], ensure_ascii=False)
-        await kv.put(f"{region}.v{version}.chunk.{n:05d}", payload.encode())
-    meta = {"version": version, "chunks": len(chunks), "organisations": len(organisations)}
+        key = f"$KV.{c.REGISTRY_BUCKET}.{region}.v{version}.chunk.{n:05d}"
+        window.append(bus.Outgoing(key, payload.encode(), ""))  # KV: last write wins
+        event = c.OrganisationsRegistered.create(
+            observed_at=now,
+            registry_version=version,
+            region=region,
+            chunk=n,
+            chunks=total,
+            organisations=tuple(chunk),
+        )
+        window.append(bus.event_message(subject, event, region, version, n))
+        stored += 1
+        if len(window) >= 2 * WINDOW_CHUNKS:
+            await bus.publish_paced(js, window, window=2 * WINDOW_CHUNKS)
+            window = []
+    await bus.publish_paced(js, window, window=2 * WINDOW_CHUNKS)
+    if stored != total or digest.hexdigest()[:16] != version:
+        raise ImportFailed("the file changed while it was imported; import it again")
+
+    meta = {"version": version, "chunks": total, "organisations": summary.organisations}
     previous = await _meta(js, region)
     await kv.put(f"{region}.meta", json.dumps(meta).encode())
     if previous and previous["version"] != version:
-        for n in range(previous["chunks"]):
-            await kv.delete(f"{region}.v{previous['version']}.chunk.{n:05d}")
-
-    now = c.utcnow()
-    subject = c.event_subject("registry", "organisations")
-    await bus.publish_all(
-        js,
-        [
-            bus.event_message(
-                subject,
-                c.OrganisationsRegistered.create(
-                    observed_at=now,
-                    registry_version=version,
-                    region=region,
-                    chunk=n,
-                    chunks=len(chunks),
-                    organisations=tuple(chunk),
-                ),
-                region,
-                version,
-                n,
+        try:
+            for n in range(previous["chunks"]):
+                await kv.delete(f"{region}.v{previous['version']}.chunk.{n:05d}")
+        except (NatsError, TimeoutError, OSError) as exc:  # the import is done; only space is lost
+            log.warning(
+                "the previous version's chunks were not all deleted",
+                extra={"version": previous["version"], "error": str(exc)},
             )
-            for n, chunk in enumerate(chunks)
-        ],
-    )
     return version
 
 
@@ -377,44 +537,102 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--region", type=region_name, default="default", help="region key (default)")
 
 
-def read_registry_file(path: Path) -> list[c.Organisation]:
+def _file_lines(path: Path) -> Iterator[str]:
+    """The register's lines, read as they are needed; a file that cannot be read is a
+    ``RegistryError`` naming it."""
     if path.suffix.lower() in (".xlsx", ".xls"):
         raise RegistryError(
             [RowError(str(path), 1, 1, "file", "spreadsheets are not read; save the sheet as CSV")]
         )
     try:
-        data = path.read_bytes()
+        binary = path.open("rb")
     except OSError as exc:
         raise RegistryError([RowError(str(path), 1, 1, "file", exc.strerror or str(exc))]) from None
-    return parse_registry(str(path), data)
+
+    def lines() -> Iterator[str]:
+        with binary:
+            yield from decoded_lines(binary)
+
+    return lines()
+
+
+def read_registry_file(path: Path) -> list[c.Organisation]:
+    """Every organisation of a valid register file (all in memory: for tests and small files)."""
+    return list(iter_registry(str(path), _file_lines(path)))
+
+
+def check_registry_file(path: Path) -> RegistrySummary:
+    """Validate a register file in bounded memory (it is read line by line, and only the
+    duplicate checks' numbers are kept); raise ``RegistryError``."""
+    return summarise_registry(str(path), _file_lines(path))
+
+
+def _report_errors(path: Path, exc: RegistryError) -> None:
+    for err in exc.errors:
+        print(err, file=sys.stderr)
+    print(f"{path}: nothing imported ({len(exc.errors)} error(s))", file=sys.stderr)
+
+
+def offline(args: argparse.Namespace) -> bool:
+    """``import --check`` only reads the file: no NATS server is started or reached for it."""
+    return args.action == "import" and args.check
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """``registry import --check``."""
+    try:
+        summary = check_registry_file(args.file)
+    except RegistryError as exc:
+        _report_errors(args.file, exc)
+        return 2
+    print(
+        f"{args.file}: valid, {summary.organisations} organisations, {summary.pages} pages, "
+        f"version {summary.version}"
+    )
+    return 0
+
+
+def _in_force(meta: dict | None) -> str:
+    if not meta:
+        return "прежней версии нет"
+    return f"в силе прежняя версия {meta['version']} ({meta['organisations']} организаций)"
 
 
 async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, stop) -> int:
     if args.action == "import":
+        # The whole file is checked first, streamed; it is read a second time to be stored.
         try:
-            organisations = read_registry_file(args.file)
+            summary = check_registry_file(args.file)
         except RegistryError as exc:
-            for err in exc.errors:
-                print(err, file=sys.stderr)
-            print(f"{args.file}: nothing imported ({len(exc.errors)} error(s))", file=sys.stderr)
+            _report_errors(args.file, exc)
             return 2
-        pages = sum(len(o.pages) for o in organisations)
-        if args.check:
-            print(f"{args.file}: valid, {len(organisations)} organisations, {pages} pages")
-            return 0
+        if args.check:  # reached only when called directly; the command runs ``run``
+            return run(settings, args)
     nc = await bus.connect(nats_url, settings, "registry")
     try:
         js = nc.jetstream()
         await bus.ensure_topology(js, settings)
+        previous = await _meta(js, args.region)
         if args.action == "show":
-            meta = await _meta(js, args.region)
-            print(json.dumps(meta or {}, ensure_ascii=False))
-            return 0 if meta else 1
-        version = await store_registry(js, args.region, organisations)
+            print(json.dumps(previous or {}, ensure_ascii=False))
+            return 0 if previous else 1
+        try:
+            version = await store_registry(
+                js, args.region, iter_registry(str(args.file), _file_lines(args.file)), summary
+            )
+        except (bus.PublishError, NatsError, TimeoutError, OSError, ImportFailed) as exc:
+            # One line, no traceback: what failed, and which version readers still see.
+            print(
+                f"{args.file}: реестр не импортирован ({type(exc).__name__}: {str(exc)[:300]}); "
+                f"{_in_force(previous)}",
+                file=sys.stderr,
+            )
+            return 1
     finally:
-        await nc.close()
+        with contextlib.suppress(Exception):
+            await bus.within(nc.close(), 10, "closing the connection")
     print(
-        f"imported {len(organisations)} organisations with {pages} pages "
+        f"imported {summary.organisations} organisations with {summary.pages} pages "
         f"into region {args.region!r}, version {version}"
     )
     return 0

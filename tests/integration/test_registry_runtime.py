@@ -87,3 +87,107 @@ def test_faststream_pull_loop_catches_the_timeout_nats_py_raises(settings):
     caught = stream_pull_subscriber.TimeoutError
     assert issubclass(asyncio.TimeoutError, caught)
     assert issubclass(nats.errors.TimeoutError, caught)
+
+
+def _register(n: int, first_id: int = 1000) -> str:
+    """A valid register of ``n`` organisations, one VK page each."""
+    from gospublic.registry import ogrn_check_digit
+
+    rows = []
+    for i in range(n):
+        first = f"10236{i:07d}"
+        ogrn = first + str(ogrn_check_digit(first))
+        rows.append(f"{ogrn},Школа {i},municipal,Отдел,Лиски,education,0,club{first_id + i},,\n")
+    return HEADER + "".join(rows)
+
+
+async def test_a_failure_after_part_of_the_chunks_leaves_the_old_version_in_force(settings):
+    """The pointer moves only once every chunk is stored and announced (issue 17, defect 2)."""
+    from nats.js.api import DiscardPolicy
+
+    from gospublic.registry import _meta
+
+    nc = await bus.connect(settings.nats_url, settings, "test")
+    try:
+        js = nc.jetstream()
+        await bus.ensure_topology(js, settings)
+        old = parse_registry("old.csv", _register(3).encode())
+        old_version = await store_registry(js, "liski", old)
+        # EVENTS takes two more messages: the new version's third chunk of four is refused.
+        config = (await js.stream_info(c.EVENTS_STREAM)).config
+        config.max_msgs, config.discard = 3, DiscardPolicy.NEW
+        await js.update_stream(config)
+        new = parse_registry("new.csv", _register(2000, first_id=5000).encode())
+        with pytest.raises(bus.PublishError, match="maximum messages exceeded"):
+            await store_registry(js, "liski", new)
+        assert (await _meta(js, "liski"))["version"] == old_version
+        assert await load_registry(js, "liski") == old
+        # Room again: the same import completes, and what was announced is not announced twice.
+        config.max_msgs = -1
+        await js.update_stream(config)
+        version = await store_registry(js, "liski", new)
+        assert (await _meta(js, "liski")) == {
+            "version": version,
+            "chunks": 4,
+            "organisations": 2000,
+        }
+        assert (await js.stream_info(c.EVENTS_STREAM)).state.messages == 1 + 4
+    finally:
+        await nc.close()
+
+
+def test_cli_import_that_fails_says_so_in_one_line_and_keeps_the_old_version(
+    tmp_path, settings, monkeypatch, capsys
+):
+    import asyncio
+
+    for key, value in settings.nats_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GOSPUBLIC_STATE_DIR", str(tmp_path / "state"))
+    old = tmp_path / "old.csv"
+    old.write_text(_register(3), encoding="utf-8")
+    assert main(["registry", "import", str(old), "--region", "liski"]) == 0
+    capsys.readouterr()
+
+    async def shrink_the_bucket() -> None:  # room for the old version and part of the new
+        nc = await bus.connect(settings.nats_url, settings, "test")
+        js = nc.jetstream()
+        config = (await js.stream_info(f"KV_{c.REGISTRY_BUCKET}")).config
+        config.max_bytes = 300_000
+        await js.update_stream(config)
+        await nc.close()
+
+    asyncio.run(shrink_the_bucket())
+    new = tmp_path / "new.csv"
+    new.write_text(_register(2000, first_id=5000), encoding="utf-8")
+    assert main(["registry", "import", str(new), "--region", "liski"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert err[0].startswith(f"{new}: реестр не импортирован (PublishError: ")
+    assert err[0].endswith("в силе прежняя версия " + _version_of(old) + " (3 организаций)")
+    assert main(["registry", "show", "--region", "liski"]) == 0
+    assert '"organisations": 3' in capsys.readouterr().out
+
+
+def _version_of(path) -> str:
+    from gospublic.registry import check_registry_file
+
+    return check_registry_file(path).version
+
+
+def test_import_check_starts_no_nats_server(tmp_path, monkeypatch, capsys):
+    import gospublic.cli
+
+    def no_server(settings):
+        raise AssertionError("--check started or reached a NATS server")
+
+    monkeypatch.setattr(gospublic.cli, "nats_endpoint", no_server)
+    monkeypatch.setenv("GOSPUBLIC_STATE_DIR", str(tmp_path / "state"))
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "".join(ROWS), encoding="utf-8")
+    assert main(["registry", "import", str(good), "--check"]) == 0
+    assert "valid, 3 organisations, 3 pages" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + ROWS[0] + ROWS[0], encoding="utf-8")
+    assert main(["registry", "import", str(bad), "--check"]) == 2
+    assert not (tmp_path / "state" / "nats").exists()

@@ -113,3 +113,102 @@ def test_ogrn_control_digit():
     assert ogrn_is_valid("1023601547177")
     assert not ogrn_is_valid("1023601547170")
     assert not ogrn_is_valid("10236015471")
+
+
+@pytest.mark.parametrize(
+    ("platform", "link"),
+    [
+        (Platform.TG, "https://t.me/.."),  # was read as the channel ".."
+        (Platform.TG, "https://t.me/s/.."),
+        (Platform.VK, "https://vk.com/.."),
+        (Platform.VK, "https://vk.com/a..b"),
+        (Platform.VK, "https://evil.example\\@vk.com/club1"),  # was read as VK group 1
+        (Platform.VK, "evil.example\\@vk.com/club1"),
+        (Platform.VK, "https://user:pass@vk.com/club1"),
+        (Platform.VK, "https://vk.com:8443/club1"),
+        (Platform.VK, "https://vk.com\\club1"),
+        (Platform.VK, "https://vk.com/club1/../club2"),
+        (Platform.VK, "https://vk.com/%63lub1"),
+        (Platform.OK, "https://ok.ru@evil.example/group/1"),
+        (Platform.OK, "https://ok.ru/group/1/../2"),
+        (Platform.TG, "https://t.me/ab"),  # the collector reads channel names of 4 to 64
+        (Platform.TG, "@abc"),
+        (Platform.TG, "https://t.me/liski.news"),
+        (Platform.TG, "https://t.me/liski_news/12"),
+        (Platform.VK, "https://vk.com/club1\x00"),
+    ],
+)
+def test_what_is_not_a_plain_platform_link_is_refused(platform, link):
+    with pytest.raises(ValueError):
+        parse_page_link(platform, link)
+
+
+@pytest.mark.parametrize(
+    ("platform", "link", "native"),
+    [
+        (Platform.VK, "http://vk.com/club42/", "42"),
+        (Platform.VK, "HTTPS://VK.COM/club42", "42"),
+        (Platform.VK, "https://vk.com/club42?w=wall-42_1", "42"),
+        (Platform.VK, "https://vk.com/school.5", "school.5"),
+        (Platform.TG, "t.me/liski_news", "liski_news"),
+        (Platform.TG, "@abcd", "abcd"),
+    ],
+)
+def test_plain_links_are_still_read(platform, link, native):
+    assert parse_page_link(platform, link) == native
+
+
+def test_the_register_and_the_telegram_collector_share_one_name_rule():
+    """Issue 14: a name the collector refuses is refused at import, by the same definition."""
+    from gospublic.platforms import tg
+
+    for name in ("ab", "abc", "a.bc", "liski_news", "x" * 64, "x" * 65, "abc\n"):
+        accepted = tg.CHANNEL_NAME.match(name) is not None and "\n" not in name
+        try:
+            parse_page_link(Platform.TG, f"@{name}")
+            refused = False
+        except ValueError:
+            refused = True
+        assert refused == (not accepted), name
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (GOOD.replace("@school1", "@sch"), "reg.csv:2:10: telegram: not a Telegram channel name"),
+        (GOOD.replace("@school1", "https://t.me/s/sc"), "reg.csv:2:10: telegram: not a Telegram"),
+        (GOOD.replace("МБОУ СОШ № 1", "МБОУ\x07 СОШ"), "reg.csv:2:2: name: control character"),
+        (GOOD.replace("Лиски", "Ли\x1bски"), "reg.csv:2:5: municipality: control character"),
+        # A quoted cell over two lines: the row is named by the line it ends on, as every row is.
+        (GOOD.replace("МБОУ СОШ № 1", '"МБОУ\nСОШ"'), "reg.csv:3:2: name: control character"),
+        (GOOD.replace("Отдел образования", "Отдел\u0085 обр"), "reg.csv:2:4: founder: control"),
+    ],
+)
+def test_cells_the_collector_or_a_reader_cannot_take_are_refused_with_position(row, expected):
+    [message] = errors_of(HEADER + row)
+    assert message.startswith(expected), message
+
+
+def test_a_column_listed_twice_is_refused_at_its_position():
+    header = HEADER.replace("\n", ",vk\n")
+    assert errors_of(header + GOOD.replace("\n", ",https://vk.com/club9\n")) == [
+        "reg.csv:1:11: vk: column listed twice (first as column 8)"
+    ]
+
+
+def test_a_file_is_checked_line_by_line_with_the_same_verdicts(tmp_path):
+    from gospublic.registry import check_registry_file, read_registry_file, registry_version
+
+    path = tmp_path / "reg.csv"
+    second = GOOD.replace("1023601547177", "1023601547188").replace("club123", "club124")
+    second = second.replace("group/555", "group/556").replace("@school1", "@school2")
+    path.write_bytes(("\ufeff" + HEADER + GOOD + "\n" + second).encode())
+    organisations = read_registry_file(path)
+    summary = check_registry_file(path)
+    assert (summary.organisations, summary.pages) == (2, 6)
+    assert summary.version == registry_version(organisations)
+    # A line that is not UTF-8 is named by its number, though the file is read in pieces.
+    path.write_bytes((HEADER + GOOD + second).encode() + b"\xff\xfe,x\n")
+    with pytest.raises(RegistryError) as caught:
+        check_registry_file(path)
+    assert str(caught.value.errors[0]).startswith(f"{path}:4:1: file: not UTF-8 text")
