@@ -21,6 +21,7 @@ from gospublic import bus
 from gospublic import contracts as c
 from gospublic.runtime import free_port
 from gospublic.settings import Settings
+from services.evaluator import handlers
 from services.evaluator.main import serve
 from services.evaluator.state import EvaluatorState
 from services.evaluator.store import ClickHouseStore
@@ -89,13 +90,21 @@ def sweep_events(sweep: str, *, stale_days: float) -> list[bus.Outgoing]:
     ]
 
 
-def unstorable() -> bus.Outgoing:
-    """Valid by the contract, but a counter no ClickHouse integer column can hold."""
+def unstorable(monkeypatch: pytest.MonkeyPatch) -> bus.Outgoing:
+    """A valid event whose row ClickHouse refuses: the contract bounds every counter to Int64, so
+    the row of this one post is given a count no integer column can hold on its way to the store."""
     ref = page_ref("1023601000009", "club900")
     event = c.PostsObserved.create(
         observed_at=c.utcnow(), platform="vk", page_ref=ref, sweep_id="s1", page_id="900",
-        posts=(c.Post(post_id="1", posted_at=c.utcnow(), is_own=True, is_repost=False, likes=2**70),),
+        posts=(c.Post(post_id="unstorable", posted_at=c.utcnow(), is_own=True, is_repost=False),),
     )  # fmt: skip
+    flags = handlers._POST_FLAGS  # is_own … likes (index 5) … views, in the table's order
+
+    def with_overflowing_likes(post):
+        values = flags(post)
+        return (*values[:5], 2**70, *values[6:]) if post.post_id == "unstorable" else values
+
+    monkeypatch.setattr(handlers, "_POST_FLAGS", with_overflowing_likes)
     return bus.event_message("events.vk.posts", event, ref.key, "posts", "s1")
 
 
@@ -183,7 +192,9 @@ async def stream_count(js, stream: str) -> int:
     return (await js.stream_info(stream)).state.messages
 
 
-async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(settings: Settings):
+async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
     settings = settings.model_copy(update={"http_port": free_port()})
     nc = await bus.connect(settings.nats_url, settings, "test")
     js = nc.jetstream()
@@ -194,15 +205,15 @@ async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(setting
     service = asyncio.create_task(serve(settings.nats_url, settings, args, stop))
     try:
         unknown_version = json.loads(sweep_events("s0", stale_days=1)[0].payload)
-        unknown_version["schema"] = "PageSnapshot/2"
+        unknown_version["schema"] = "PageSnapshot/3"
         await bus.publish_all(
             js,
             [
                 register(),
-                unstorable(),
+                unstorable(monkeypatch),
                 *sweep_events("s1", stale_days=40),
                 bus.Outgoing("events.vk.snapshot", b"{not json", "broken-1"),
-                bus.Outgoing("events.vk.snapshot", json.dumps(unknown_version).encode(), "v2-1"),
+                bus.Outgoing("events.vk.snapshot", json.dumps(unknown_version).encode(), "v3-1"),
             ],
         )
         # Opened: A description (high), A stale (high), B gone → presence, C no pages → presence.
@@ -225,7 +236,7 @@ async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(setting
     assert reasons[0].startswith("cannot be evaluated or stored: DataError")
     assert "likes" in reasons[0]
     assert reasons[1].startswith("not JSON")
-    assert "unsupported version 'PageSnapshot/2'" in reasons[2]
+    assert "unsupported version 'PageSnapshot/3'" in reasons[2]
     assert all(d["source"] == "evaluator" for d in dead)
 
     alerts = await violation_messages(js)
