@@ -161,3 +161,26 @@ def test_every_reply_is_read_whatever_the_inline_count(inline: int, monkeypatch)
     vk = FakeVk({1: PAGE}, {1: [(1, 501)]}, {1: replies})
     event = run(vk)
     assert len(event.comments) == 13 and event.partial_threads == ()
+
+
+def test_a_failed_thread_read_is_named_unread_and_read_again_next_sweep() -> None:
+    from services.collector.vk_client import VkError
+
+    class Failing(FakeVk):
+        def _answer(self, method: str, params: dict[str, Any]) -> Any:
+            if params.get("comment_id") == 1:
+                self.comment_calls.append(params)
+                return VkError(10, "Internal server error")
+            return super()._answer(method, params)
+
+    vk = Failing({1: PAGE}, {1: [(1, 501)]}, {1: [(10_000 + n, 502) for n in range(12)]})
+    task = c.CollectTask.create(
+        observed_at=datetime.now(UTC), sweep_id="s1", platform=c.Platform.VK,
+        pages=(c.PageRef(platform=c.Platform.VK, native_id=str(GID), org_id="1023601234567"),),
+    )  # fmt: skip
+    collected = asyncio.run(collect(vk, task, 20, {}))
+    (event,) = [e for e in collected.events if isinstance(e, c.CommentsObserved)]
+    assert event.partial_threads == ("1",)
+    assert len(event.comments) == 11  # the question and the 10 replies shown inline
+    (cursor,) = collected.cursors.values()
+    assert "1" not in cursor.comments  # not recorded as read: the next sweep reads it again
