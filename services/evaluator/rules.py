@@ -1156,14 +1156,24 @@ class Wall:
     @classmethod
     def of(cls, posts: PostsObserved, posted: Sequence[int]) -> Wall:
         items = posts.posts
-        pairs = tuple(zip(items, posted, strict=True))
-        page_posts = tuple((p, ms) for p, ms in pairs if by_page(p, posts.page_id))
-        unpinned = [ms for p, ms in pairs if not p.is_pinned]
+        page_tag = f"-{posts.page_id}"
+        page_posts = []
+        own = []
+        edge_ms = None
+        for p, ms in zip(items, posted, strict=True):  # one pass: the hot path of a sweep
+            if not p.is_pinned and (edge_ms is None or ms < edge_ms):
+                edge_ms = ms
+            if p.is_own:
+                page_posts.append((p, ms))
+                if not p.is_repost:
+                    own.append((p, ms))
+            elif p.is_repost and (p.from_id == page_tag or not p.from_id):
+                page_posts.append((p, ms))
         return cls(
             shown=len(items),
-            page_posts=page_posts,
-            own=tuple((p, ms) for p, ms in page_posts if p.is_own and not p.is_repost),
-            edge_ms=min(unpinned) if unpinned else None,
+            page_posts=tuple(page_posts),
+            own=tuple(own),
+            edge_ms=edge_ms,
             complete=posts.total_count is not None and posts.total_count <= len(items),
         )
 
