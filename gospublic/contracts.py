@@ -300,8 +300,9 @@ class CommentsObserved(PageEvent):
     # under them are citizens talking to each other, not requests to the page.
     citizen_posts: tuple[str, ...] = ()
     # Threads (top-level comment ids) whose replies were not all read (not loaded, or the read
-    # was capped), and posts whose top-level comments were not all read: an answer may sit in
-    # the part not read, so a comment there without a visible answer is not evaluable.
+    # was capped), and posts whose top-level comments were not all read (or holding such a
+    # thread under a deleted comment): an answer may sit in the part not read, so a comment
+    # there without a visible answer is not evaluable.
     partial_threads: tuple[str, ...] = ()
     partial_posts: tuple[str, ...] = ()
     # Commented posts whose author the data does not show (``check`` given comments on a post its

@@ -545,12 +545,18 @@ class CommentPages:
         return tuple(sorted(unread, key=int))
 
     def partial_posts(self) -> tuple[str, ...]:
-        return tuple(
+        """Posts whose top level was not all read, and posts of a partial thread whose root the
+        comments do not hold (a deleted comment): nothing else would tie that thread to them."""
+        posts = {
             post
-            for post, count in sorted(self._level_count.items())
+            for post, count in self._level_count.items()
             if f"post:{post}" in self._lost
             or (count > len(self._level_seen[post]) and f"post:{post}" not in self._read_to_end)
-        )
+        }
+        posts |= {
+            self._thread_post[root] for root in self.partial_threads() if root not in self.comments
+        }
+        return tuple(sorted(posts))
 
     def build(
         self,

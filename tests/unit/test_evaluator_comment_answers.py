@@ -364,3 +364,16 @@ def test_comments_under_a_post_of_unknown_author_are_not_evaluable_unless_answer
     assert results[r.LOW_REPLY_RATE].status == r.NOT_EVALUABLE  # 1 or 2 of 2
     answered = {a.comment.comment_id: a.replied_at for a in r.event_answers(event, DEFAULT)}
     assert answered["2"] is not None and answered["1"] is None
+
+
+def test_an_unloaded_thread_under_a_deleted_comment_leaves_its_post_open() -> None:
+    """The deleted comment is not in the event, but its thread's replies are still unread."""
+    deleted = {"id": 7, "parents_stack": [], "date": ts(10 * DAY), "deleted": True,
+               "thread": thread(count=4)}  # fmt: skip
+    response = answer(item(1, 501, 10 * DAY, QUESTION, thread=thread()), deleted)
+    pages = vn.CommentPages(GID)
+    pages.add(response, "100")
+    event = pages.build(REF, "s", NOW)
+    assert event.partial_threads == ("7",) and event.partial_posts == ("100",)
+    results = {x.rule: x for x in r.evaluate_comments(event, DEFAULT, NOW)}
+    assert results[r.UNANSWERED_COMMENT].status == r.NOT_EVALUABLE
