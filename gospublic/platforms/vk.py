@@ -159,10 +159,10 @@ _DEFAULT_PHOTO = re.compile(r"/images/(?:community|camera|deactivated)_\d+\.png"
 def snapshot_fields(group: object, requested: frozenset[str] | None = None) -> dict[str, Any]:
     """Fields of ``PageSnapshot`` (without the envelope) from one group object.
 
-    ``requested`` is the set of groups.getById ``fields`` that were asked for. VK leaves an empty
-    requested field out of the object (no ``contacts`` key for a page without contacts), so a
-    requested field that is absent is empty; with ``requested=None`` (an answer saved by someone
-    else) an absent key is unknown, and the facts it feeds are listed in ``unknown``.
+    ``requested`` is the set of groups.getById ``fields`` that were asked for. VK returns a
+    requested empty field empty (``"description": ""``) or, for lists like ``contacts``, may leave
+    it out, so a requested field that is absent is empty; with ``requested=None`` (an answer saved
+    by someone else) an absent key is unknown, and the facts it feeds are listed in ``unknown``.
     """
     g = _obj(group, "group")
     where = f"group {g.get('id')!r:.20}"

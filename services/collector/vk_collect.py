@@ -34,7 +34,7 @@ GROUP_FIELDS = (
     "description,contacts,addresses,site,links,members_count,wall,is_closed,verified,has_photo,"
     "cover,is_government_organization,screen_name,activity"
 )
-# What the snapshot may read as "requested": VK leaves a requested but empty field out.
+# What the snapshot reads as requested: a requested field absent from the answer is empty.
 REQUESTED_FIELDS = frozenset(GROUP_FIELDS.split(","))
 GET_BY_ID_MAX = 500
 # Closed or private walls: the page exists, we may not read it.
