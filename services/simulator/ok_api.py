@@ -27,7 +27,7 @@ from pydantic_core import to_json
 from gospublic.contracts import Platform
 from gospublic.registry import parse_page_link
 from services.simulator.other_pages import ok_group, ok_private
-from services.simulator.region import Region, VkGroup
+from services.simulator.region import Comment, Region, VkGroup
 
 MSK = timezone(timedelta(hours=3))
 _VK_MENTION = re.compile(r"\[id[0-9]+\|([^\]]*)\]")
@@ -262,12 +262,23 @@ class OkSimulator:
                 # OK writes a name where VK writes its ``[id…|Имя]`` markup.
                 "text": _VK_MENTION.sub(r"\1", self.region.comment_text(comment)),
             }
-            if comment.thread:
-                item["reply_to_comment_id"] = str(group.id * 10**7 + comment.thread)
-                item["reply_to_id"] = str(abs(comment.reply_to_user))
+            thread = comment.thread or _answered_thread(comments, comment)
+            if thread:
+                item["reply_to_comment_id"] = str(group.id * 10**7 + thread)
+                item["reply_to_id"] = str(abs(comment.reply_to_user or comment.mention))
             items.append(item)
         more = start + count < len(comments)
         return {"comments": items, "has_more": more, "anchor": str(start + len(page))}
+
+
+def _answered_thread(comments: list[Comment], answer: Comment) -> int:
+    """OK has no answer by name: a VK-style top-level answer naming a citizen is written as a
+    reply to the thread of that citizen's latest comment before it (0: no such comment)."""
+    citizen = answer.mention or answer.reply_to_user
+    if not citizen or citizen < 0:
+        return 0
+    asked = [c for c in comments if c.from_id == citizen and c.date <= answer.date]
+    return (asked[-1].thread or asked[-1].id) if asked else 0
 
 
 def _int(params: dict[str, str], name: str, default: int) -> int:
