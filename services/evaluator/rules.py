@@ -1221,7 +1221,7 @@ def _stale(wall: Wall, now_ms: int, config) -> RuleResult:
                 "На стене нет собственных публикаций (только репосты, записи жителей или пусто): "
                 "публикуйте новости организации регулярно."
             )
-            value = f"none ({note})"
+            value = f"нет ({note})"
             return _result(STALE, FAIL, config.no_own_posts_severity, value, threshold, summary)
         age_days = (now_ms - newest) / 1000 / DAY_S
         value = f"{age_days:.1f}d ({note})"
