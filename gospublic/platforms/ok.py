@@ -215,13 +215,16 @@ def comment_from(item: Any, gid: str, topic: str) -> c.Comment:
             or len(str(value)) > 64
         ):
             raise vn.MalformedResponse(f"comment {item.get('id')!r:.20}.{key}: not an id")
-    page = item.get("author_type") == "GROUP" and str(item.get("author_id")) == gid
+    group = item.get("author_type") == "GROUP"
+    page = group and str(item.get("author_id")) == gid
     reply_to = item.get("reply_to_comment_id")
     try:
         return c.Comment(
             comment_id=str(item.get("id")),
             post_id=topic,
-            from_id=f"-{gid}" if page else str(item.get("author_id")),
+            # Groups as VK writes them, negative: another community's comment is then told from a
+            # citizen's as on VK (the profile decides whether it is a request).
+            from_id=f"-{item.get('author_id')}" if group else str(item.get("author_id")),
             author_kind="page" if page else "citizen",
             reply_to=None if reply_to is None else str(reply_to),
             posted_at=posted,
@@ -232,9 +235,19 @@ def comment_from(item: Any, gid: str, topic: str) -> c.Comment:
 
 
 def build_comments(
-    comments: list[c.Comment], gid: str, ref: c.PageRef, sweep_id: str, at: datetime
+    comments: list[c.Comment],
+    gid: str,
+    ref: c.PageRef,
+    sweep_id: str,
+    at: datetime,
+    *,
+    citizen_posts: tuple[str, ...] = (),
+    unknown_posts: tuple[str, ...] = (),
 ) -> c.CommentsObserved:
+    """The page's comments; ``citizen_posts`` are topics a visitor wrote, ``unknown_posts`` topics
+    whose author the data does not show (kept only where there are comments)."""
     unique = {comment.comment_id: comment for comment in comments}
+    commented = {comment.post_id for comment in unique.values()}
     try:
         return c.CommentsObserved.create(
             observed_at=at,
@@ -243,6 +256,8 @@ def build_comments(
             sweep_id=sweep_id,
             page_id=gid,
             comments=tuple(sorted(unique.values(), key=lambda x: (x.posted_at, x.comment_id))),
+            citizen_posts=tuple(p for p in citizen_posts if p in commented),
+            unknown_posts=tuple(p for p in unknown_posts if p in commented),
         )
     except ValidationError as exc:
         raise vn.MalformedResponse(

@@ -32,6 +32,7 @@ import json
 import re
 import sys
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -434,18 +435,11 @@ def vk_inputs(
             pages = vk.CommentPages(gid)
             for post_id, response in comment_pages:
                 pages.add(response, post_id)
-            # Comments under a citizen's post on an open wall are citizens talking to each other.
+            # Comments under a citizen's post on an open wall are citizens talking to each other;
+            # under a post the files do not show, nobody can say whose post it is.
             others = vk.posts_by_others(posts.posts, gid) if posts is not None else ()
-            observed = pages.build(ref, SWEEP, now, citizen_posts=others)
-            if posts is not None:
-                shown = {p.post_id for p in posts.posts}
-                elsewhere = sorted({x.post_id for x in observed.comments} - shown - {""})
-                if elsewhere:
-                    listed = ", ".join(elsewhere[:5]) + (" и др." if len(elsewhere) > 5 else "")
-                    inputs.notes.append(
-                        f"В --comments есть комментарии к записям, которых нет в --wall ({listed}): "
-                        "чья это запись — страницы или жителя, — по файлам не видно."
-                    )
+            unknown = _unknown_posts(pages.comments.values(), posts, inputs)
+            observed = pages.build(ref, SWEEP, now, citizen_posts=others, unknown_posts=unknown)
             if observed.partial_threads:
                 unloaded = len(observed.partial_threads)
                 inputs.notes.append(
@@ -458,6 +452,23 @@ def vk_inputs(
         return inputs
     except vk.MalformedResponse as exc:
         raise InputError(f"ответ не похож на ответ API ВКонтакте: {exc.reason}") from None
+
+
+def _unknown_posts(
+    comments: Iterable[c.Comment], posts: c.PostsObserved | None, inputs: Inputs
+) -> tuple[str, ...]:
+    """Commented posts whose author the files do not show (every one, without a wall), noted."""
+    commented = sorted({x.post_id for x in comments} - {""})
+    shown = {p.post_id for p in posts.posts} if posts is not None else set()
+    unknown = tuple(p for p in commented if p not in shown)
+    if unknown:
+        listed = ", ".join(unknown[:5]) + (" и др." if len(unknown) > 5 else "")
+        where = "которых нет в --wall" if posts is not None else "а стена (--wall) не передана"
+        inputs.notes.append(
+            f"Комментарии к записям {listed}, {where}: чья это запись — страницы или жителя, — "
+            "по файлам не видно, поэтому вопрос без ответа там не считается нарушением."
+        )
+    return unknown
 
 
 def _vk_wall(wall: Any, gid: int, inputs: Inputs, path: Path | None) -> Any | None:
@@ -572,6 +583,7 @@ def ok_inputs(
             )  # fmt: skip
             return inputs
         inputs.events.append(ok.build_snapshot(group, ref, SWEEP, now))
+        posts = None
         if isinstance(wall_response, ApiError):
             reason = f"Вместо тем группы Одноклассники ответили {wall_response}"
             inputs.missing["posts"] = f"{reason}; правило не проверялось."
@@ -581,7 +593,8 @@ def ok_inputs(
             if owners and gid not in owners:
                 _refuse_other_page("--wall", paths.get("wall", Path("")), int(min(owners)),
                                    int(gid), "ok")  # fmt: skip
-            inputs.events.append(ok.build_posts(wall_response, gid, ref, SWEEP, now))
+            posts = ok.build_posts(wall_response, gid, ref, SWEEP, now)
+            inputs.events.append(posts)
         if isinstance(comments_response, ApiError):
             reason = f"Вместо комментариев Одноклассники ответили {comments_response}"
             inputs.missing["comments"] = f"{reason}; правило не проверялось."
@@ -594,7 +607,15 @@ def ok_inputs(
                     inputs.notes.append(f"--comments: к теме {topic or '?'} — {answer}; пропущено.")
                     continue
                 found.extend(ok.comment_from(item, gid, topic) for item in ok.comments_of(answer))
-            inputs.events.append(ok.build_comments(found, gid, ref, SWEEP, now))
+            others = (
+                tuple(p.post_id for p in posts.posts if p.from_id != f"-{gid}") if posts else ()
+            )
+            inputs.events.append(
+                ok.build_comments(
+                    found, gid, ref, SWEEP, now, citizen_posts=others,
+                    unknown_posts=_unknown_posts(found, posts, inputs),
+                )
+            )  # fmt: skip
         return inputs
     except vk.MalformedResponse as exc:
         raise InputError(f"ответ не похож на ответ API Одноклассников: {exc.reason}") from None

@@ -608,7 +608,30 @@ def test_comments_under_a_post_the_wall_does_not_show_are_noted(tmp_path, capsys
     for item in data["response"]["items"]:
         item["post_id"] = 847
     _, out, _ = run_files(tmp_path, capsys, *AS_JSON, group=[group()], wall=wall(), comments=data)
-    assert any("которых нет в --wall (847)" in note for note in json.loads(out)["notes"])
+    assert any("к записям 847, которых нет в --wall" in n for n in json.loads(out)["notes"])
+    assert verdicts_of(out)["UNANSWERED_COMMENT"]["status"] != "fail"
+
+
+def test_without_a_wall_no_commented_post_is_known_to_be_the_pages(tmp_path, capsys) -> None:
+    _, out, _ = run_files(
+        tmp_path, capsys, *AS_JSON, group=[group()], comments=comments(answered=False)
+    )
+    assert verdicts_of(out)["UNANSWERED_COMMENT"]["status"] != "fail"
+    assert any("стена (--wall) не передана" in n for n in json.loads(out)["notes"])
+    _, out, _ = run_files(
+        tmp_path, capsys, *AS_JSON, group=[group()], wall=wall(), comments=comments(False)
+    )
+    assert verdicts_of(out)["UNANSWERED_COMMENT"]["status"] == "fail"  # post 100 is the page's
+
+
+def test_another_ok_groups_comment_is_a_community_not_a_citizen() -> None:
+    from gospublic.platforms import ok
+
+    item = {"id": "c9", "author_id": "777", "author_type": "GROUP", "date": "2026-02-27 10:00:00"}
+    comment = ok.comment_from(item, OK_GID, "9000")
+    assert comment.from_id == "-777" and comment.author_kind == "citizen"
+    own = ok.comment_from({**item, "author_id": OK_GID}, OK_GID, "9000")
+    assert own.from_id == f"-{OK_GID}" and own.author_kind == "page"
 
 
 def test_a_web_page_given_for_ok_names_the_ok_methods(tmp_path, capsys) -> None:
