@@ -199,7 +199,8 @@ class Worker:
             )
             if self._job is not None:
                 self._job.cancel()
-            await self._idle()
+            with contextlib.suppress(TimeoutError):  # the nak after the cancel has its own
+                await asyncio.wait_for(self._idle(), 5.0)
 
     async def _idle(self) -> None:
         async with self.busy:
@@ -222,6 +223,8 @@ class Worker:
                 else:
                     job.result()
             finally:
+                if not job.done():  # the handler itself was cancelled (the broker stopping)
+                    job.cancel()
                 self._job = None
                 self.progress.idle()
                 heartbeat.cancel()
