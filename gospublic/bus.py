@@ -132,6 +132,12 @@ async def _process_pong_once(self: Client) -> None:
     the connection then reads nothing more (no acks, no replies) and does not reconnect. Seen on a
     loaded machine: the evaluator's publishes waited for acks that were never read again.
     PONGs answer pings in order, so the first future is still the one to pop.
+
+    No upstream issue reports this path (searched nats-io/nats.py, December 2026); the nearest is
+    https://github.com/nats-io/nats.py/issues/624, the same ``InvalidStateError`` on a cancelled
+    future in the flusher task, fixed by https://github.com/nats-io/nats.py/pull/636 without
+    touching ``_process_pong``. 2.16.0 is the newest release and still has the bug
+    (tests/integration/test_bus_publish.py shows it).
     """
     if self._pongs:
         future = self._pongs.pop(0)
@@ -141,7 +147,38 @@ async def _process_pong_once(self: Client) -> None:
         self._pings_outstanding = 0
 
 
-Client._process_pong = _process_pong_once  # every connection of the process, FastStream's too
+# nats-py releases whose ``_process_pong`` this replacement was written for (read, and the bug
+# shown by a test). Any other release stops the process at import: its ``_process_pong`` may have
+# changed, and replacing it blindly could undo a fix or break the client.
+NATS_PY_PATCHED = frozenset({"2.16.0"})
+# Releases read and checked to fix the bug themselves: there the replacement is not installed.
+NATS_PY_FIXED = frozenset[str]()
+
+
+class UnverifiedNatsClient(RuntimeError):
+    """The installed nats-py is neither a release the PONG fix was written for nor one that fixes
+    the bug itself."""
+
+
+def patch_process_pong(client: type[Client] = Client, version: str | None = None) -> bool:
+    """Install :func:`_process_pong_once` on ``client`` if ``version`` (the installed nats-py by
+    default) needs it; ``False`` if that release fixes the bug itself. Raises
+    :class:`UnverifiedNatsClient` for a release not checked either way."""
+    version = version or nats.aio.client.__version__
+    if version in NATS_PY_FIXED:
+        return False
+    if version not in NATS_PY_PATCHED:
+        raise UnverifiedNatsClient(
+            f"nats-py {version} is not a release gospublic.bus's _process_pong fix was checked "
+            f"against ({', '.join(sorted(NATS_PY_PATCHED))}): read its Client._process_pong, run "
+            "tests/integration/test_bus_publish.py without the fix, and add the release to "
+            "NATS_PY_PATCHED (still broken) or NATS_PY_FIXED (fixed)"
+        )
+    client._process_pong = _process_pong_once
+    return True
+
+
+patch_process_pong()  # every connection of the process, FastStream's too
 
 
 async def connect(url: str, settings: Settings, name: str) -> Client:
