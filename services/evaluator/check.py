@@ -744,7 +744,15 @@ def _page_line(events: list[c.Event], platform: str) -> str:
     page = ref.native_id if ref else ""
     name = f" «{snapshot.name[:120]}»" if snapshot is not None and snapshot.name else ""
     gone = next((e for e in events if isinstance(e, c.PageUnavailable)), None)
-    state = f" — недоступна ({gone.reason.value})" if gone is not None else ""
+    reasons = {
+        "deleted": "удалена", "banned": "заблокирована", "private": "закрыта",
+        "not_found": "не найдена", "api_error": "площадка ответила ошибкой",
+    }  # fmt: skip
+    state = (
+        f" — недоступна: {reasons.get(gone.reason.value, gone.reason.value)}"
+        if gone is not None
+        else ""
+    )
     return f"Страница: {where}, {page}{name}{state}"
 
 

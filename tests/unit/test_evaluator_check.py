@@ -191,6 +191,16 @@ def test_a_gone_group_with_the_walls_error_answer_is_not_public(
     assert verdicts["STALE"]["status"] == "not_evaluable"
 
 
+def test_the_table_says_a_gone_page_is_gone_in_russian(tmp_path, capsys) -> None:
+    g = {"id": GID, "name": "DELETED", "deactivated": "banned"}
+    status, out, _ = run_files(
+        tmp_path, capsys, "--now", "2026-03-02T12:00", group=[g], wall=WALL_ERROR
+    )
+    assert status == 1
+    assert out.startswith(f"Страница: ВКонтакте, club{GID} — недоступна: заблокирована")
+    assert "НАРУШЕНИЕ · критично · Страница удалена, заблокирована или закрыта" in out
+
+
 def test_a_live_groups_wall_error_leaves_the_wall_rules_not_evaluable(tmp_path, capsys) -> None:
     g = group(is_closed=1)
     status, out, _err = run_files(
