@@ -40,6 +40,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gospublic import contracts as c
+from gospublic import display
 from gospublic import rulebook as book
 from gospublic.platforms import ok, tg, vk
 from gospublic.settings import Settings
@@ -709,7 +710,8 @@ def verdicts(
 def _wrapped(label: str, text: str, indent: int = 3) -> list[str]:
     """``label text`` wrapped at the table's width, never cut."""
     lead = " " * indent + label
-    text = text.replace("№ ", "№\xa0")  # "№ 8-ФЗ" stays on one line
+    # Page names, values and error texts come from outside: no controls or direction overrides.
+    text = display.clean(text).replace("№ ", "№\xa0")  # "№ 8-ФЗ" stays on one line
     return textwrap.wrap(
         text, WRAP, initial_indent=lead, subsequent_indent=" " * len(lead),
         break_long_words=False, break_on_hyphens=False,
@@ -742,7 +744,8 @@ def _page_line(events: list[c.Event], platform: str) -> str:
     ref = next((e.page_ref for e in events if isinstance(e, c.PageEvent)), None)
     where = book.PLATFORM_TITLES.get(platform, platform)
     page = ref.native_id if ref else ""
-    name = f" «{snapshot.name[:120]}»" if snapshot is not None and snapshot.name else ""
+    title = display.clean(snapshot.name, 120) if snapshot is not None else ""
+    name = f" «{title}»" if title else ""
     gone = next((e for e in events if isinstance(e, c.PageUnavailable)), None)
     reasons = {
         "deleted": "удалена", "banned": "заблокирована", "private": "закрыта",
@@ -753,7 +756,7 @@ def _page_line(events: list[c.Event], platform: str) -> str:
         if gone is not None
         else ""
     )
-    return f"Страница: {where}, {page}{name}{state}"
+    return f"Страница: {where}, {display.clean(page, 200)}{name}{state}"
 
 
 def table_ru(
@@ -815,7 +818,8 @@ def table_en(rows: list[tuple[str, str, r.RuleResult]], profile: Profile, now: d
     ]
     for _platform, _page, x in rows:
         lines.append(
-            f"{x.rule:<26} {marks[x.status]:<6} {x.severity:<9} {x.value[:24]:<24} {x.threshold}"
+            f"{x.rule:<26} {marks[x.status]:<6} {x.severity:<9} {display.clean(x.value, 24):<24} "
+            f"{display.clean(x.threshold)}"
         )
         if x.status != r.PASS:
             lines += _wrapped("", x.summary, 27)

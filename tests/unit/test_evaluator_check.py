@@ -648,3 +648,11 @@ def test_a_web_page_given_for_ok_names_the_ok_methods(tmp_path, capsys) -> None:
     page = "<!-- saved from url=(0023)https://ok.ru/group/1 --><html><body></body></html>"
     status, _, err = run_files(tmp_path, capsys, *AS_JSON, "--platform", "ok", group=page)
     assert status == 2 and "group.getInfo" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_table_shows_no_direction_overrides_from_the_page(tmp_path, capsys) -> None:
+    g = group(name="Школа \u202egnp.exe\x07", description="Школа\u202e")
+    for lang in ("ru", "en"):
+        _, out, _ = run_files(tmp_path, capsys, "--now", NOW.isoformat(), "--lang", lang, group=[g])
+        assert "\u202e" not in out and "\x07" not in out
+        assert "gnp.exe" in out or lang == "en"
