@@ -267,6 +267,8 @@ def test_a_comment_by_another_community_is_not_another_pages_file(tmp_path, caps
         ('<!DOCTYPE html><html><body class="tgme_widget"><div class="tgme_channel_info">'
          "</div></body></html>", "--platform tg"),
         ("<html><head><title>Школа</title></head><body>vk.com</body></html>", "HTML"),
+        ('<html><body>vk.com/school1 <a href="https://t.me/school1">Telegram</a></body></html>',
+         "groups.getById"),
     ],
 )  # fmt: skip
 def test_a_saved_web_page_given_for_vk_gets_a_one_line_hint(
