@@ -100,6 +100,9 @@ class Unavailability(StrEnum):
     NOT_FOUND = "not_found"
     PRIVATE = "private"
     API_ERROR = "api_error"
+    # MAX: the register's channel is not among the chats of the monitoring bot (the body has not
+    # added it, or removed it): nothing is known about the channel itself.
+    NOT_CONNECTED = "not_connected"
 
 
 # Reasons that mean "there is no live page"; PRIVATE is a closed page that still exists, and an

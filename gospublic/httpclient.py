@@ -21,6 +21,8 @@ OFFICIAL_HOSTS: dict[str, frozenset[str]] = {
     "vk": frozenset({"api.vk.com", "api.vk.ru"}),
     "ok": frozenset({"api.ok.ru"}),
     "tg": frozenset({"t.me", "telegram.me"}),
+    # MAX's bot API: platform-api2 is the documented host, platform-api the one it replaces.
+    "max": frozenset({"platform-api2.max.ru", "platform-api.max.ru"}),
 }
 MAX_REDIRECTS = 5
 

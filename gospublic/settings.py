@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     # Telegram collector: the public web preview, t.me/s/<channel>; no credentials.
     tg_base_url: str = "https://t.me"
     tg_requests_per_second: float = Field(1.0, gt=0)
+    # MAX collector: the official bot API. One bot token (the operator's bot, which each body adds
+    # to its channel), sent in the Authorization header, never in a URL; MAX allows about 30
+    # requests a second.
+    max_api_url: str = "https://platform-api2.max.ru"
+    max_token: SecretStr = SecretStr("")
+    max_requests_per_second: float = Field(30.0, gt=0)
     # Platforms a sweep schedules by default (the scheduler can collect vk, ok and tg).
     collect_platforms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["vk"])
 
@@ -159,10 +165,12 @@ class Settings(BaseSettings):
                 *self.vk_tokens,
                 self.ok_application_secret_key,
                 *self.ok_tokens,
+                self.max_token,
             )
         ]
         urls = (self.nats_url, self.clickhouse_url, self.grafana_url, self.vk_api_url,
-                self.ok_api_url, self.tg_base_url, self.dashboard_url, self.org_dashboard_url)  # fmt: skip
+                self.ok_api_url, self.tg_base_url, self.max_api_url, self.dashboard_url,
+                self.org_dashboard_url)  # fmt: skip
         for setting in urls:
             for one in setting.split(","):
                 parts = urlsplit(one.strip())
