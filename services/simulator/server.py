@@ -2,8 +2,9 @@
 
 Keep-alive works as with api.vk.com (HTTP/1.1 with Content-Length), so clients exercise their
 connection pools. Requests are not logged line by line; the simulator keeps its own request log.
-The same server answers Odnoklassniki's ``/fb.do`` and Telegram's ``/s/<channel>`` previews when
-given those simulators. ``GET /_sim/stats`` returns the counters, ``POST /_sim/clock?advance=<seconds>``
+The same server answers Odnoklassniki's ``/fb.do``, Telegram's ``/s/<channel>`` previews and
+MAX's bot API under ``/max/`` (``GET /max/chats``…) when given those simulators.
+``GET /_sim/stats`` returns the counters, ``POST /_sim/clock?advance=<seconds>``
 moves the simulated clock and ``GET /_sim/truth`` returns the ground truth at the clock, so a
 process outside can read and steer it.
 """
@@ -16,6 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from services.simulator.max_api import MaxSimulator
 from services.simulator.ok_api import OkSimulator
 from services.simulator.tg_web import HTML_TYPE, TgSimulator
 from services.simulator.vk_api import JSON_TYPE, VkSimulator
@@ -34,8 +36,17 @@ class _Handler(BaseHTTPRequestHandler):
     simulator: VkSimulator
     ok: OkSimulator | None = None
     tg: TgSimulator | None = None
+    max: MaxSimulator | None = None
 
     def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path.startswith("/max/") and self.max is not None:
+            query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+            status, body, headers = self.max.respond(
+                path.removeprefix("/max"), query, self.headers.get("Authorization")
+            )
+            self._send(status, JSON_TYPE, body, headers)
+            return
         self._serve(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
 
     def do_POST(self) -> None:
@@ -84,6 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
                 body["ok"] = self.ok.stats()
             if self.tg is not None:
                 body["tg"] = self.tg.stats()
+            if self.max is not None:
+                body["max"] = self.max.stats()
         elif path == "/_sim/clock" and self.command == "POST":
             try:
                 seconds = float(params.get("advance", "0"))
@@ -101,9 +114,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, JSON_TYPE, json.dumps(body).encode())
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
+    def _send(
+        self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -123,8 +140,12 @@ class VkSimServer:
         *,
         ok: OkSimulator | None = None,
         tg: TgSimulator | None = None,
+        max: MaxSimulator | None = None,
     ):
-        handler = type("VkSimHandler", (_Handler,), {"simulator": simulator, "ok": ok, "tg": tg})
+        handler = type(
+            "VkSimHandler", (_Handler,), {"simulator": simulator, "ok": ok, "tg": tg, "max": max}
+        )
+        self.max = max
         self.simulator = simulator
         self.ok = ok
         self.tg = tg
@@ -156,6 +177,11 @@ class VkSimServer:
     def tg_url(self) -> str:
         """Telegram's web root (``https://t.me`` in production): previews at ``/s/<channel>``."""
         return self.base_url
+
+    @property
+    def max_url(self) -> str:
+        """MAX's bot API root (``https://platform-api2.max.ru`` in production)."""
+        return self.base_url + "/max"
 
     def start(self) -> VkSimServer:
         self._thread = threading.Thread(
