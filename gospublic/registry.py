@@ -592,6 +592,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _reason(failure: Exception | str) -> str:
+    text = failure if isinstance(failure, str) else f"{type(failure).__name__}: {failure}"
+    return " ".join(text.split())[:300]
+
+
 def _in_force(meta: dict | None) -> str:
     if not meta:
         return "прежней версии нет"
@@ -621,10 +626,15 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
                 js, args.region, iter_registry(str(args.file), _file_lines(args.file)), summary
             )
         except (bus.PublishError, NatsError, TimeoutError, OSError, ImportFailed) as exc:
+            failure: Exception | str = exc
+        except RegistryError as exc:  # the file was changed between the check and the store
+            failure = f"the file changed while it was imported: {exc.errors[0]}"
+        else:
+            failure = ""
+        if failure:
             # One line, no traceback: what failed, and which version readers still see.
             print(
-                f"{args.file}: реестр не импортирован ({type(exc).__name__}: {str(exc)[:300]}); "
-                f"{_in_force(previous)}",
+                f"{args.file}: реестр не импортирован ({_reason(failure)}); {_in_force(previous)}",
                 file=sys.stderr,
             )
             return 1
