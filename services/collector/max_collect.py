@@ -129,14 +129,16 @@ async def _messages(client: MaxClient, chat_id: int, count: int, per_call: int) 
     seen: set[str] = set()
     before: int | None = None
     while len(found) < count:
-        want = min(per_call, count - len(found))
+        # ``before`` is strict, so it is set one past the oldest time seen: messages sharing that
+        # millisecond are not skipped. The page then repeats the oldest one, which is dropped by
+        # id, so one more is asked for.
+        want = min(per_call, count - len(found) + (0 if before is None else 1))
         answer = await client.get(
             "getMessages",
             "/messages",
             {"chat_id": chat_id, "count": want, "before": before},
         )
         page = mx.messages_of(answer)
-        fresh = []
         for message in page:
             body = message.get("body")
             mid = body.get("mid") if isinstance(body, dict) else None
@@ -144,15 +146,14 @@ async def _messages(client: MaxClient, chat_id: int, count: int, per_call: int) 
                 continue
             if isinstance(mid, str):
                 seen.add(mid)
-            fresh.append(message)
-        found.extend(fresh)
+            found.append(message)
         times = [m.get("timestamp") for m in page]
-        if len(page) < want or not fresh or not all(isinstance(t, int) for t in times):
-            break
+        if len(page) < want or not all(isinstance(t, int) for t in times):
+            break  # the channel's first message, or an answer the mapping will refuse
         oldest = min(times)  # type: ignore[type-var]
-        if before is not None and oldest >= before:
-            break  # no progress: MAX would answer the same page again
-        before = oldest
+        if before is not None and oldest + 1 >= before:
+            break  # a whole page within one millisecond: no way further back
+        before = oldest + 1
     return found[:count]
 
 

@@ -91,7 +91,7 @@ def channel(region: Region, index: int) -> Channel | None:
     if u < NOT_CONNECTED + EMPTY:
         return Channel(index, chat_id, name, "empty", replace(base, wall_kind="empty"))
     if u < NOT_CONNECTED + EMPTY + STALE:
-        return Channel(index, chat_id, name, "stale", replace(base, wall_kind="stale_high"))
+        return Channel(index, chat_id, name, "stale", replace(base, wall_kind="stale_critical"))
     if u < NOT_CONNECTED + EMPTY + STALE + COPIED and org.telegram:
         tg = tg_channel(region, org.telegram.rsplit("/", 1)[-1])
         if tg is not None:
