@@ -1,4 +1,4 @@
-"""``gospublic collector --platform vk|ok|tg``: consume collection tasks, publish page events.
+"""``gospublic collector --platform vk|ok|tg|max``: consume collection tasks, publish page events.
 
 Any number of instances share one durable pull consumer per platform, so the work queue spreads the
 tasks. One task at a time per instance: its events are published (pipelined, deduplicated by message
@@ -32,8 +32,9 @@ from gospublic import bus
 from gospublic import contracts as c
 from gospublic.observability import HealthServer
 from gospublic.settings import Settings
-from services.collector import ok_collect, tg_collect
+from services.collector import max_collect, ok_collect, tg_collect
 from services.collector.cursors import CursorStore, cursor_key
+from services.collector.max_client import MaxClient
 from services.collector.ok_client import OkClient, OkConfigError
 from services.collector.tg_collect import TgClient
 from services.collector.vk_client import VkClient, VkNoTokens, VkTransient
@@ -41,7 +42,7 @@ from services.collector.vk_collect import KIND, Collected, collect, to_outgoing
 
 log = logging.getLogger("gospublic.collector")
 
-PLATFORMS = ("vk", "ok", "tg")
+PLATFORMS = ("vk", "ok", "tg", "max")
 HEARTBEAT_S = 10.0  # keeps a long task from being redelivered while it is still being worked on
 # A worker with no progress for this long (no API answer, no publish acknowledged) is stuck: its
 # heartbeat stops extending the task's ack deadline, so JetStream gives the task to another
@@ -384,6 +385,19 @@ def make_client(platform: str, settings: Settings) -> tuple[Any, Any] | str:
             backoff_s=settings.vk_retry_backoff_s,
         )
         return client, ok_collect.collect
+    if platform == "max":
+        if not settings.max_token.get_secret_value():
+            return (
+                "no MAX bot token configured: set GOSPUBLIC_MAX_TOKEN (the monitoring bot's token)"
+            )
+        client = MaxClient(
+            settings.max_api_url,
+            settings.max_token,
+            settings.max_requests_per_second,
+            settings.vk_timeout_s,
+            backoff_s=settings.vk_retry_backoff_s,
+        )
+        return client, max_collect.collect
     client = TgClient(settings.tg_base_url, settings.tg_requests_per_second, settings.vk_timeout_s)
     return client, tg_collect.collect
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gospublic.settings import Settings
+from services.simulator.max_api import MaxSimulator
 from services.simulator.names import PRESETS
 from services.simulator.ok_api import OkSimulator
 from services.simulator.region import generate_region
@@ -96,6 +97,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="OK application secret key that signatures are checked with (default: %(default)s)",
     )
     parser.add_argument(
+        "--max-token",
+        default="max-bot-token",
+        help="the MAX bot token to accept in the Authorization header (default: %(default)s)",
+    )
+    parser.add_argument(
         "--no-limits",
         action="store_true",
         help="lift VK's limits (3 requests/s per token, daily quotas per method); requests are "
@@ -139,13 +145,19 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     ok = OkSimulator(
         region, args.ok_application_key, args.ok_secret_key, tokens if args.tokens else None
     )
-    server = VkSimServer(simulator, args.host, args.port, ok=ok, tg=TgSimulator(region)).start()
+    max_api = MaxSimulator(
+        region, args.max_token, requests_per_second=None if limits is None else 30
+    )
+    server = VkSimServer(
+        simulator, args.host, args.port, ok=ok, tg=TgSimulator(region), max=max_api
+    ).start()
     info = out / "simulator.json"
     tmp = info.with_suffix(".json.tmp")
     document = {
         "url": server.url,
         "ok_url": server.ok_url,
         "tg_url": server.tg_url,
+        "max_url": server.max_url,
         "pid": os.getpid(),
     }
     tmp.write_text(json.dumps(document) + "\n", encoding="utf-8")
@@ -153,6 +165,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     print(f"VK API simulator: {server.url}", flush=True)
     print(f"OK API simulator: {server.ok_url}", flush=True)
     print(f"Telegram previews: {server.tg_url}/s/<channel>", flush=True)
+    print(f"MAX bot API simulator: {server.max_url}", flush=True)
     log.info(
         "simulator serving", extra={"url": server.url, "organisations": len(region.organisations)}
     )
