@@ -240,6 +240,22 @@ def post_from(message: Mapping[str, Any], chat_id: int, where: str = "Message") 
     markup = body.get("markup")
     if isinstance(markup, list):
         links += [m["url"] for m in markup if isinstance(m, dict) and isinstance(m.get("url"), str)]
+    try:
+        return _post(mid, posted_at, sender_id, chat_id, forwarded, views, text, links)
+    except ValidationError as exc:
+        raise MalformedResponse(f"{where}.{_first_error(exc)}") from None
+
+
+def _post(
+    mid: str,
+    posted_at: datetime,
+    sender_id: str,
+    chat_id: int,
+    forwarded: bool,
+    views: int | None,
+    text: str,
+    links: list[str],
+) -> c.Post:
     return c.Post(
         post_id=mid,
         posted_at=posted_at,
