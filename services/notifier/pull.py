@@ -4,7 +4,13 @@ nats-py's ``PullSubscription.fetch`` waits for each message of a batch with ``ne
 tasks, a timer, a uuid and a trip through the event loop per message, which costs more than the
 notifier's own handling of an alert. :class:`Puller` asks JetStream for a batch the same way (a
 ``no_wait`` request for what is waiting, and only when nothing was, a request that lingers until
-messages come or it expires), and its subscription callback merely collects what arrives.
+a message comes or it expires), and its subscription callback merely collects what arrives.
+
+The lingering request asks for one message, not a batch: JetStream holds a pull request open until
+its batch is full or it expires, so a request for a whole batch kept the first alert of a quiet
+stream waiting for the rest or for the timeout (half a second in the notifier: alert latency p99
+went from 219 ms to 647 ms). Whatever comes after that message is waiting for the next call's
+``no_wait`` request, which takes it as a batch.
 
 Every message that reaches the inbox is returned by some ``fetch``, even one that arrives for a
 request given up on (it is kept for the next call): a pulled message is never dropped here, and one
@@ -57,12 +63,13 @@ class Puller:
         deadline = loop.time() + timeout
         if not self._messages:
             await self._ask({"batch": batch, "no_wait": True})
-            await self._wait(batch, deadline)
+            await self._wait(deadline)
         if not self._messages:
             remaining = deadline - loop.time()
             if remaining > 0:
-                await self._ask({"batch": batch, "expires": int(remaining * 1e9)})
-                await self._wait(batch, deadline)
+                # One message ends the wait; see the module's note on why not a whole batch.
+                await self._ask({"batch": 1, "expires": int(remaining * 1e9)})
+                await self._wait(deadline)
         if not self._messages:
             raise TimeoutError
         taken, self._messages = self._messages[:batch], self._messages[batch:]
@@ -74,9 +81,10 @@ class Puller:
         self._ended = False
         await self._nc.publish(self._api, json.dumps(request).encode(), reply=self._request)
 
-    async def _wait(self, batch: int, deadline: float) -> None:
+    async def _wait(self, deadline: float) -> None:
+        """Until the request asked for is answered in full or ended, or ``deadline``."""
         loop = asyncio.get_running_loop()
-        while len(self._messages) < batch and not self._ended:
+        while len(self._messages) < self._want and not self._ended:
             if self._error is not None:
                 error, self._error = self._error, None
                 raise error

@@ -77,6 +77,35 @@ async def test_a_message_published_while_waiting_is_fetched(nats_server, setting
         await nc.close()
 
 
+async def test_the_first_message_of_a_quiet_stream_is_returned_at_once(nats_server, settings):
+    # A lingering request for a whole batch held the first alert until the batch filled or the
+    # fetch timed out; the notifier's alert latency tripled.
+    nc, js = await consumer(nats_server, settings)
+    try:
+        puller = await Puller(nc, STREAM, DURABLE).start()
+        published_at: list[float] = []
+
+        async def publish_later() -> None:
+            await asyncio.sleep(0.3)
+            published_at.append(time.monotonic())
+            await js.publish("pulltest.a", b"first")
+
+        task = asyncio.create_task(publish_later())
+        batch = await puller.fetch(200, timeout=5.0)
+        returned_at = time.monotonic()
+        await task
+        assert [m.data for m in batch] == [b"first"]
+        assert returned_at - published_at[0] < 1.0
+        await batch[0].ack()
+        # What comes next is not lost: the next fetch takes it as a batch.
+        for n in range(3):
+            await js.publish("pulltest.a", str(n).encode())
+        batch = await puller.fetch(200, timeout=5.0)
+        assert [m.data for m in batch] == [b"0", b"1", b"2"]
+    finally:
+        await nc.close()
+
+
 async def test_a_message_for_a_request_given_up_on_comes_with_the_next_fetch(nats_server, settings):
     nc, js = await consumer(nats_server, settings)
     try:
