@@ -1,6 +1,7 @@
 """One HTTP request with retries, for the webhook and Grafana receivers.
 
-Retried: a network error or timeout, 408, 425, 429 and any 5xx, with exponential backoff. Given up
+Retried: a network error or timeout, 408, 425, 429 and any 5xx, with exponential backoff
+(:func:`services.notifier.retry.attempts`, on tenacity). Given up
 at once: any other status (a 4xx says the request itself is wrong and will stay wrong). Neither the
 URL (a webhook URL may carry a bot token in its path) nor a header ever reaches a log line or the
 returned error text.
@@ -8,7 +9,6 @@ returned error text.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from dataclasses import dataclass
@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from gospublic.display import mask_credentials
+
+from . import retry
 
 log = logging.getLogger("gospublic.notifier.http")
 
@@ -50,6 +52,11 @@ class HttpResult:
 
 def _retryable(status: int) -> bool:
     return status in RETRY_STATUSES or status >= 500
+
+
+def _temporary(result: HttpResult) -> bool:
+    """A failure another attempt may cure: a network error or timeout, or a retryable status."""
+    return not result.ok and (result.status is None or _retryable(result.status))
 
 
 def _derived_credentials(url: str) -> set[str]:
@@ -98,39 +105,46 @@ async def request(
 
     ``target`` names the receiver in logs instead of the URL.
     """
-    result = HttpResult(False, 0, error="not attempted")
-    for attempt in range(1, attempts + 1):
+
+    async def attempt(number: int) -> HttpResult:
         try:
             response = await client.request(
                 method, url, json=json, headers=headers, timeout=timeout_s
             )
         except httpx.HTTPError as exc:
-            result = HttpResult(False, attempt, None, _error_text(exc, url, headers))
-        else:
-            if response.is_success:
-                try:
-                    body = response.json() if response.content else None
-                except ValueError:
-                    body = None
-                return HttpResult(True, attempt, response.status_code, body=body)
-            reason = " ".join(_scrub(response.text, url, headers).split())[:MAX_ERROR_CHARS]
-            result = HttpResult(
-                False, attempt, response.status_code, f"HTTP {response.status_code}: {reason}"
-            )
-            if not _retryable(response.status_code):
-                log.error(
-                    "HTTP request rejected, giving up",
-                    extra={"target": target, "status": result.status, "error": result.error},
-                )
-                return result
-        extra = {
+            return HttpResult(False, number, None, _error_text(exc, url, headers))
+        if response.is_success:
+            try:
+                body = response.json() if response.content else None
+            except ValueError:
+                body = None
+            return HttpResult(True, number, response.status_code, body=body)
+        reason = " ".join(_scrub(response.text, url, headers).split())[:MAX_ERROR_CHARS]
+        return HttpResult(
+            False, number, response.status_code, f"HTTP {response.status_code}: {reason}"
+        )
+
+    def details(result: HttpResult) -> dict[str, Any]:
+        return {
             "target": target,
             "status": result.status,
             "error": result.error,
-            "attempt": attempt,
+            "attempt": result.attempts,
         }
-        if attempt < attempts:
-            log.warning("HTTP request failed temporarily, will retry", extra=extra)
-            await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
-    log.error("HTTP request failed, giving up after retries", extra=extra)
+
+    result = await retry.attempts(
+        attempt,
+        limit=attempts,
+        backoff_s=backoff_s,
+        again=_temporary,
+        before_retry=lambda failed: log.warning(
+            "HTTP request failed temporarily, will retry", extra=details(failed)
+        ),
+    )
+    if result.ok:
+        return result
+    if _temporary(result):
+        log.error("HTTP request failed, giving up after retries", extra=details(result))
+    else:
+        log.error("HTTP request rejected, giving up", extra=details(result))
     return result

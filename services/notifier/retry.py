@@ -1,0 +1,58 @@
+"""Attempts with exponential backoff for the notifier's deliveries (HTTP and SMTP), on tenacity.
+
+An attempt never raises for a delivery failure: it returns its result, and the caller says which
+results are worth another attempt (a timeout, a 5xx, an SMTP 4xx) and which are final (success, a
+refusal that will not change). The delay before attempt ``n + 1`` is ``backoff_s * 2 ** (n - 1)``:
+``backoff_s``, then doubled each time. An exception an attempt does raise (a bug, a cancellation) is
+not retried and reaches the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+Result = TypeVar("Result")
+
+
+async def attempts(
+    attempt: Callable[[int], Awaitable[Result]],
+    *,
+    limit: int,
+    backoff_s: float,
+    again: Callable[[Result], bool],
+    before_retry: Callable[[Result], None],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Result:
+    """``attempt(1)``, ``attempt(2)``… until a result ``again`` says is final or ``limit`` attempts
+    are made; the last result. ``before_retry`` sees each result that is attempted again (to log
+    it) before the pause."""
+    numbers = itertools.count(1)
+
+    def last_result(state: RetryCallState) -> Result:
+        assert state.outcome is not None
+        return state.outcome.result()
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(limit),
+        wait=wait_exponential(multiplier=backoff_s, exp_base=2, min=0),
+        retry=retry_if_result(again),
+        before_sleep=lambda state: before_retry(last_result(state)),
+        retry_error_callback=last_result,  # attempts used up: the last result, not RetryError
+        sleep=sleep,
+    )
+
+    async def numbered() -> Result:  # a coroutine function: tenacity would not await a lambda's
+        return await attempt(next(numbers))
+
+    return await retrying(numbered)
