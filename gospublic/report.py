@@ -6,7 +6,6 @@ beside it (a ClickHouse server), and only issues parameterised SELECTs.
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from urllib.parse import urlsplit
 
 import clickhouse_connect
 
-from gospublic import display
+from gospublic import display, templating
 from gospublic.settings import Settings
 
 # The latest transition per violation decides whether it is open.
@@ -127,70 +126,28 @@ def compare_with_truth(
     }
 
 
-def _text(value: str) -> str:
-    """Text from the register or a platform, safe in HTML and as a person reads it: escaped, and
-    without the control and direction characters that reorder a line (``display.clean``)."""
-    return html.escape(display.clean(value))
-
-
-def _link(url: str, text: str) -> str:
+def _web_link(url: str) -> str | None:
+    """The page's address as a link, when it is a plain http(s) one (cleaned as displayed)."""
     url = display.clean(url)
-    if urlsplit(url).scheme not in ("http", "https"):
-        return text
-    return f'<a href="{html.escape(url, quote=True)}">{text}</a>'
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return url if urlsplit(url).scheme in ("http", "https") else None
 
 
 def write_html_report(path: Path, findings: Findings, agreement: dict[str, dict[str, int]]) -> None:
-    e = _text
+    """The report from ``templates/report.html``: every value is escaped there, and the text from
+    the register or a platform is cleaned (``display.clean``) as a person reads it."""
     by_org = Counter((v.org_name, v.municipality) for v in findings.violations).most_common(25)
-    details = [
-        [
-            e(v.municipality),
-            e(v.org_name),
-            _link(v.page_url, e(v.page_id)) if v.page_url else "—",
-            e(v.rule),
-            f'<span class="sev {e(v.severity)}">{e(v.severity)}</span>',
-            e(v.summary),
-        ]
-        for v in findings.violations
-    ]
-    agreement_rows = [
-        [e(rule), str(r["truth"]), str(r["found"]), str(r["missing"]), str(r["extra"]),
-         "OK" if r["missing"] == r["extra"] == 0 else "<b>MISMATCH</b>"]
-        for rule, r in sorted(agreement.items())
-    ]  # fmt: skip
-    document = f"""<!doctype html>
-<html lang="ru"><head><meta charset="utf-8"><title>GosPublic Monitor — отчёт</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-table {{ border-collapse: collapse; margin: 1rem 0 2rem; }}
-th, td {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; vertical-align: top; }}
-th {{ background: #f3f3f3; }}
-.sev {{ padding: 0 .4rem; border-radius: .3rem; }}
-.critical {{ background: #b71c1c; color: #fff; }} .high {{ background: #ef6c00; color: #fff; }}
-.medium {{ background: #fdd835; }} .low {{ background: #c5e1a5; }}
-</style></head><body>
-<h1>Соблюдение требований к госпабликам</h1>
-<p>Организаций: <b>{findings.organisations}</b> · страниц: <b>{findings.pages}</b> ·
-открытых нарушений: <b>{findings.open_total}</b></p>
-<h2>По правилам</h2>
-{_table(["Правило", "Нарушений"], [[e(r), str(n)] for r, n in findings.by_rule])}
-<h2>По важности</h2>
-{_table(["Важность", "Нарушений"], [[e(s), str(n)] for s, n in findings.by_severity])}
-<h2>По муниципалитетам</h2>
-{_table(["Муниципалитет", "Нарушений"], [[e(m), str(n)] for m, n in findings.by_municipality])}
-<h2>Организации с наибольшим числом нарушений</h2>
-{_table(["Организация", "Муниципалитет", "Нарушений"], [[e(o), e(m), str(n)] for (o, m), n in by_org])}
-<h2>Сверка с эталоном симулятора</h2>
-{_table(["Правило", "Эталон", "Найдено", "Пропущено", "Лишних", "Итог"], agreement_rows)}
-<h2>Все открытые нарушения</h2>
-{_table(["Муниципалитет", "Организация", "Страница", "Правило", "Важность", "Что исправить"], details)}
-</body></html>
-"""
+    document = templating.render(
+        __package__,
+        "report.html",
+        organisations=findings.organisations,
+        pages=findings.pages,
+        open_total=findings.open_total,
+        by_rule=[(rule, str(n)) for rule, n in findings.by_rule],
+        by_severity=[(severity, str(n)) for severity, n in findings.by_severity],
+        by_municipality=[(municipality, str(n)) for municipality, n in findings.by_municipality],
+        by_org=[(org, municipality, str(n)) for (org, municipality), n in by_org],
+        agreement=sorted(agreement.items()),
+        violations=findings.violations,
+        links=[_web_link(v.page_url) for v in findings.violations],
+    )
     path.write_text(document, encoding="utf-8")

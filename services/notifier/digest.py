@@ -20,7 +20,6 @@ in a time zone (Monday 09:00 Europe/Moscow by default).
 from __future__ import annotations
 
 import hashlib
-import html
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gospublic import templating
 from gospublic.contracts import (
     OrgLabels,
     ScoresUpdated,
@@ -303,9 +303,6 @@ def _digest(
 
 # --- rendering -------------------------------------------------------------------------------
 
-_TD = "border:1px solid #dddddd;padding:6px;vertical-align:top"
-_TDN = _TD + ";text-align:right"
-_TH = "border:1px solid #dddddd;padding:6px;background:#f3f3f3;text-align:left"
 _SHORT = {"critical": "Крит.", "high": "Выс.", "medium": "Сред.", "low": "Низк.", "info": "Инф."}
 
 
@@ -388,7 +385,7 @@ def render_text(digest: Digest, settings: Settings) -> str:
             card = mail.org_link(row.org_id, settings)
             if card:
                 lines.append(f"   {card}")
-        if extra := len(digest.organisations) - MAX_ORGANISATIONS:
+        if (extra := len(digest.organisations) - MAX_ORGANISATIONS) > 0:
             lines.append(f"…и ещё {extra}: полный список в панели мониторинга.")
         lines.append("")
     if digest.fixes:
@@ -403,7 +400,7 @@ def render_text(digest: Digest, settings: Settings) -> str:
         if events:
             lines.append(f"{title}: {len(events)}")
             lines.extend(f"- {_event_line(e)}" for e in events[:MAX_CHANGES])
-            if extra := len(events) - MAX_CHANGES:
+            if (extra := len(events) - MAX_CHANGES) > 0:
                 lines.append(f"…и ещё {extra}.")
             lines.append("")
     if dashboard := mail.safe_url(settings.dashboard_url):
@@ -415,84 +412,70 @@ def render_text(digest: Digest, settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _org_cell(row: OrgRow, settings: Settings) -> str:
-    name = mail.html_text(row.org_name)
-    link = mail.org_link(row.org_id, settings)
-    if link:
-        name = f'<a href="{html.escape(link, quote=True)}">{name}</a>'
-    return name
-
-
 def render_html(digest: Digest, settings: Settings) -> str:
-    title = html.escape(subject(digest, settings).removeprefix(mail.BRAND).strip(), quote=True)
-    parts = [
-        '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">',
-        f"<title>{title}</title></head>",
-        '<body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222222">',
-        f'<h2 style="font-size:18px">{title}</h2>',
+    organisations = [
+        {
+            "org_name": row.org_name,
+            "org_link": mail.org_link(row.org_id, settings),
+            "municipality": row.municipality,
+            "numbers": [
+                *(row.open.get(s, 0) for s in SEVERITIES),
+                row.total,
+                row.opened,
+                row.resolved,
+            ],
+            "scores": score_texts(row),
+            "fixes": [mail.rule_title(rule) for rule in row.fixes],
+        }
+        for row in digest.organisations[:MAX_ORGANISATIONS]
     ]
-    if digest.organisations:
-        head = ["Организация", "Муниципалитет", *(_SHORT[s] for s in SEVERITIES)]
-        head += ["Всего", "Новые", "Устранены", "Оценки (изменение за неделю)", "Что исправить"]
-        parts.append('<table style="border-collapse:collapse">')
-        parts.append("<tr>" + "".join(f'<th style="{_TH}">{h}</th>' for h in head) + "</tr>")
-        for row in digest.organisations[:MAX_ORGANISATIONS]:
-            cells = [
-                f'<td style="{_TD}">{_org_cell(row, settings)}</td>',
-                f'<td style="{_TD}">{mail.html_text(row.municipality, 200)}</td>',
-            ]
-            numbers = [row.open.get(s, 0) for s in SEVERITIES]
-            numbers += [row.total, row.opened, row.resolved]
-            cells += [f'<td style="{_TDN}">{n or ""}</td>' for n in numbers]
-            scores = "<br>".join(html.escape(t, quote=True) for t in score_texts(row))
-            cells.append(f'<td style="{_TD};white-space:nowrap">{scores}</td>')
-            fixes = "<br>".join(mail.html_text(mail.rule_title(r), 200) for r in row.fixes)
-            cells.append(f'<td style="{_TD}">{fixes}</td>')
-            parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</table>")
-        if extra := len(digest.organisations) - MAX_ORGANISATIONS:
-            parts.append(f"<p>…и ещё {extra}: полный список в панели мониторинга.</p>")
-    else:
-        parts.append("<p>Открытых нарушений нет, за неделю ничего не изменилось.</p>")
-    if digest.fixes:
-        parts.append("<h3>Что исправить в первую очередь</h3><ol>")
-        for fix in digest.fixes:
-            parts.append(
-                f"<li><b>{mail.html_text(mail.rule_title(fix.rule), 200)}</b> — {fix.violations} "
-                f"{mail.plural(fix.violations, 'нарушение', 'нарушения', 'нарушений')} в "
-                f"{fix.organisations} "
-                f"{mail.plural(fix.organisations, 'организации', 'организациях', 'организациях')}"
-                f" ({mail.severity_title(fix.severity)}).<br>{mail.html_text(mail.rule_fix(fix.rule))}</li>"
-            )
-        parts.append("</ol>")
-    for title_text, events in (
-        ("Новые за неделю", digest.opened),
-        ("Устранены за неделю", digest.resolved),
-    ):
-        if not events:
-            continue
-        parts.append(f"<h3>{title_text}: {len(events)}</h3><ul>")
-        for event in events[:MAX_CHANGES]:
-            labels = event.labels
-            parts.append(
-                f"<li>{_org_cell(OrgRow(labels.org_id, labels.org_name, ''), settings)} — "
-                f"{mail.html_text(mail.rule_title(labels.rule), 200)} "
-                f"({mail.html_text(mail.severity_title(labels.severity), 40)})</li>"
-            )
-        parts.append("</ul>")
-        if extra := len(events) - MAX_CHANGES:
-            parts.append(f"<p>…и ещё {extra}.</p>")
-    dashboard = mail.safe_url(settings.dashboard_url)
-    if dashboard:
-        parts.append(
-            f'<p><a href="{html.escape(dashboard, quote=True)}">Панель мониторинга</a></p>'
+    fixes = [
+        {
+            "title": mail.rule_title(fix.rule),
+            "violations": f"{fix.violations} "
+            + mail.plural(fix.violations, "нарушение", "нарушения", "нарушений"),
+            "organisations": f"{fix.organisations} "
+            + mail.plural(fix.organisations, "организации", "организациях", "организациях"),
+            "severity": mail.severity_title(fix.severity),
+            "fix": mail.rule_fix(fix.rule),
+        }
+        for fix in digest.fixes
+    ]
+    changes = [
+        {
+            "heading": heading,
+            "total": len(events),
+            "rows": [
+                {
+                    "org_name": event.labels.org_name,
+                    "org_link": mail.org_link(event.labels.org_id, settings),
+                    "rule_title": mail.rule_title(event.labels.rule),
+                    "severity": mail.severity_title(event.labels.severity),
+                }
+                for event in events[:MAX_CHANGES]
+            ],
+            "more": max(0, len(events) - MAX_CHANGES),
+        }
+        for heading, events in (
+            ("Новые за неделю", digest.opened),
+            ("Устранены за неделю", digest.resolved),
         )
-    parts.append(
-        '<p style="color:#777777;font-size:12px">Еженедельная сводка GosPublic Monitor, '
-        f"подписки: {mail.html_text(', '.join(digest.routes), 300)}. Отвечать на это письмо не нужно.</p>"
+        if events
+    ]
+    head = ["Организация", "Муниципалитет", *(_SHORT[s] for s in SEVERITIES)]
+    head += ["Всего", "Новые", "Устранены", "Оценки (изменение за неделю)", "Что исправить"]
+    return templating.render(
+        __package__,
+        "digest.html",
+        title=subject(digest, settings).removeprefix(mail.BRAND).strip(),
+        head=head,
+        organisations=organisations,
+        more_organisations=max(0, len(digest.organisations) - MAX_ORGANISATIONS),
+        fixes=fixes,
+        changes=changes,
+        dashboard=mail.safe_url(settings.dashboard_url),
+        routes=", ".join(digest.routes),
     )
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
 def message_id(digest: Digest) -> str:

@@ -1,19 +1,20 @@
 """E-mail: render a group notification (plain text + HTML, in Russian) and send it over SMTP.
 
 Everything that comes from the register or a platform (organisation names, summaries, URLs) is
-untrusted: it is HTML-escaped in the body, stripped of line breaks and direction overrides in
-headers, and cut to a sane length. Only ``http(s)`` page links become clickable.
+untrusted: it is HTML-escaped in the body (``templates/alert.html``, autoescaped), stripped of
+line breaks and direction overrides in headers, and cut to a sane length. Only ``http(s)`` page
+links become clickable.
 
 Sending uses the standard library's ``smtplib`` in a worker thread; temporary failures (4xx, a
-dropped connection) are retried with exponential backoff, permanent ones (5xx) are given up at once
-and reported with the SMTP code. The password never reaches a log line or an exception message.
+dropped connection) are retried with exponential backoff (:func:`services.notifier.retry.attempts`,
+on tenacity), permanent ones (5xx) are given up at once and reported with the SMTP code. The
+password never reaches a log line or an exception message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import html
 import io
 import logging
 import smtplib
@@ -30,13 +31,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from urllib.parse import quote, urlsplit
 
-from gospublic import display
+from gospublic import display, templating
 from gospublic.contracts import Severity
 from gospublic.display import UNSAFE as _UNSAFE
 from gospublic.rulebook import RULEBOOK
 from gospublic.rulebook import plural as plural
 from gospublic.settings import Settings
 
+from . import retry
 from .pipeline import Notification
 
 log = logging.getLogger("gospublic.notifier.email")
@@ -147,55 +149,30 @@ def org_link(org_id: str, settings: Settings) -> str | None:
     return _safe_url(template.replace("{org_id}", quote(org_id, safe="")))
 
 
-def _e(text: str, limit: int = MAX_CELL_CHARS) -> str:
-    """Escape one piece of untrusted text for HTML, isolated so it cannot flip its neighbours."""
-    return f"<bdi>{html.escape(clean(text, limit), quote=True)}</bdi>"
-
-
-# Public names for the digest, which renders the same kind of untrusted text.
-html_text = _e
+# Public name for the digest, which links the same kind of untrusted address.
 safe_url = _safe_url
 
 
-def _page_cell(url: str) -> str:
-    safe = _safe_url(url)
-    if safe is None:
-        return _e(url, 200) if url.strip() else "—"
-    return f'<a href="{html.escape(safe, quote=True)}">{_e(safe, 200)}</a>'
-
-
-def _org_cell(org_name: str, org_id: str, settings: Settings) -> str:
-    link = org_link(org_id, settings)
-    if link is None:
-        return _e(org_name)
-    return f'<a href="{html.escape(link, quote=True)}">{_e(org_name)}</a>'
-
-
-def _html_rows(events, new_ids: frozenset[str], settings: Settings, *, resolved: bool) -> list[str]:
+def _html_rows(events, new_ids: frozenset[str], settings: Settings, *, resolved: bool) -> list:
+    """What a table row of the HTML shows, as plain text: the template escapes and cleans it."""
     rows = []
     for event in most_severe(events):
         labels = event.labels
-        colour = _SEVERITY_COLOUR.get(labels.severity, "#555555")
-        badge = ""
-        if not resolved and event.violation_id in new_ids:
-            badge = ' <b style="color:#b00020">новое</b>'
-        what = f"<b>{_e(rule_title(labels.rule), 200)}</b>{badge}"
-        if event.summary.strip():
-            what += f'<br><span style="color:#555555">{_e(event.summary)}</span>'
-        cells = [
-            _org_cell(labels.org_name, labels.org_id, settings),
-            _page_cell(labels.page_url),
-            what,
-            f'<span style="color:{colour}">{_e(severity_title(labels.severity), 40)}</span>',
-        ]
-        if not resolved:
-            cells.append(_e(rule_fix(labels.rule)))
-        rows.append("<tr>" + "".join(f'<td style="{_TD}">{c}</td>' for c in cells) + "</tr>")
+        rows.append(
+            {
+                "org_name": labels.org_name,
+                "org_link": org_link(labels.org_id, settings),
+                "page_url": labels.page_url,
+                "page_link": _safe_url(labels.page_url),
+                "rule_title": rule_title(labels.rule),
+                "new": not resolved and event.violation_id in new_ids,
+                "summary": event.summary,
+                "severity": severity_title(labels.severity),
+                "colour": _SEVERITY_COLOUR.get(labels.severity, "#555555"),
+                "fix": None if resolved else rule_fix(labels.rule),
+            }
+        )
     return rows
-
-
-_TD = "border:1px solid #dddddd;padding:6px;vertical-align:top"
-_TH = "border:1px solid #dddddd;padding:6px;background:#f3f3f3;text-align:left"
 
 
 def _more(total: int) -> int:
@@ -203,43 +180,39 @@ def _more(total: int) -> int:
 
 
 def render_html(notification: Notification, settings: Settings) -> str:
-    title = html.escape(subject(notification).removeprefix(BRAND).strip(), quote=True)
-    parts = [
-        '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">',
-        f"<title>{title}</title></head>",
-        '<body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222222">',
-        f'<h2 style="font-size:18px">{title}</h2>',
-    ]
+    sections = []
     if notification.firing:
-        head = ["Организация", "Страница", "Нарушение", "Важность", "Что исправить"]
-        parts.append(f"<h3>Действующие нарушения: {len(notification.firing)}</h3>")
-        parts.append('<table style="border-collapse:collapse">')
-        parts.append("<tr>" + "".join(f'<th style="{_TH}">{h}</th>' for h in head) + "</tr>")
-        parts.extend(
-            _html_rows(notification.firing, notification.new_ids, settings, resolved=False)
+        sections.append(
+            {
+                "heading": "Действующие нарушения",
+                "total": len(notification.firing),
+                "head": ["Организация", "Страница", "Нарушение", "Важность", "Что исправить"],
+                "rows": _html_rows(
+                    notification.firing, notification.new_ids, settings, resolved=False
+                ),
+                "more": _more(len(notification.firing)),
+                "more_note": ": полный список в панели мониторинга.",
+            }
         )
-        parts.append("</table>")
-        if more := _more(len(notification.firing)):
-            parts.append(f"<p>…и ещё {more}: полный список в панели мониторинга.</p>")
     if notification.resolved:
-        head = ["Организация", "Страница", "Нарушение", "Важность"]
-        parts.append(f"<h3>Устранены: {len(notification.resolved)}</h3>")
-        parts.append('<table style="border-collapse:collapse">')
-        parts.append("<tr>" + "".join(f'<th style="{_TH}">{h}</th>' for h in head) + "</tr>")
-        parts.extend(_html_rows(notification.resolved, frozenset(), settings, resolved=True))
-        parts.append("</table>")
-        if more := _more(len(notification.resolved)):
-            parts.append(f"<p>…и ещё {more}.</p>")
-    dashboard = _safe_url(settings.dashboard_url)
-    if dashboard:
-        link = html.escape(dashboard, quote=True)
-        parts.append(f'<p><a href="{link}">Панель мониторинга</a></p>')
-    parts.append(
-        '<p style="color:#777777;font-size:12px">Автоматическое уведомление GosPublic Monitor, '
-        f"подписка {_e(notification.route.name, 100)}. Отвечать на это письмо не нужно.</p>"
+        sections.append(
+            {
+                "heading": "Устранены",
+                "total": len(notification.resolved),
+                "head": ["Организация", "Страница", "Нарушение", "Важность"],
+                "rows": _html_rows(notification.resolved, frozenset(), settings, resolved=True),
+                "more": _more(len(notification.resolved)),
+                "more_note": ".",
+            }
+        )
+    return templating.render(
+        __package__,
+        "alert.html",
+        title=subject(notification).removeprefix(BRAND).strip(),
+        sections=sections,
+        dashboard=_safe_url(settings.dashboard_url),
+        route=notification.route.name,
     )
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
 def _text_lines(
@@ -353,6 +326,13 @@ class SendResult:
     attempts: int
     code: int | None = None
     error: str = ""
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    number: int
+    failure: _Failure | None = None  # None: the server accepted the message
+    elapsed_s: float = 0.0
 
 
 class _Failure(Exception):
@@ -545,32 +525,42 @@ async def send(
 
     ``data`` is the message as already flattened (the bytes sent); ``connections`` keeps the
     connection open for the next message, otherwise each attempt opens and closes its own."""
-    attempts = attempts or settings.smtp_max_attempts
-    delay = settings.smtp_retry_backoff_s if backoff_s is None else backoff_s
-    failure = _Failure(None, "not attempted", False)
-    for attempt in range(1, attempts + 1):
+
+    async def attempt(number: int) -> _Attempt:
         started = time.monotonic()
         try:
             if connections is None:
                 await asyncio.to_thread(send_now, settings, message, data)
             else:
                 await asyncio.to_thread(connections.send, message, data)
-            return SendResult(True, attempt)
+            return _Attempt(number)
         except (smtplib.SMTPException, OSError) as exc:
-            failure = _classify(exc)
-        extra = {
+            return _Attempt(number, _classify(exc), round(time.monotonic() - started, 3))
+
+    def details(failed: _Attempt) -> dict:
+        assert failed.failure is not None
+        return {
             "to": message["To"],
             "message_id": message["Message-ID"],
-            "smtp_code": failure.code,
-            "error": failure.error,
-            "attempt": attempt,
-            "elapsed_s": round(time.monotonic() - started, 3),
+            "smtp_code": failed.failure.code,
+            "error": failed.failure.error,
+            "attempt": failed.number,
+            "elapsed_s": failed.elapsed_s,
         }
-        if failure.permanent:
-            log.error("e-mail rejected permanently, giving up", extra=extra)
-            return SendResult(False, attempt, failure.code, failure.error)
-        if attempt < attempts:
-            log.warning("e-mail delivery failed temporarily, will retry", extra=extra)
-            await asyncio.sleep(delay * 2 ** (attempt - 1))
-    log.error("e-mail delivery failed, giving up after retries", extra=extra)
-    return SendResult(False, attempts, failure.code, failure.error)
+
+    last = await retry.attempts(
+        attempt,
+        limit=attempts or settings.smtp_max_attempts,
+        backoff_s=settings.smtp_retry_backoff_s if backoff_s is None else backoff_s,
+        again=lambda result: result.failure is not None and not result.failure.permanent,
+        before_retry=lambda failed: log.warning(
+            "e-mail delivery failed temporarily, will retry", extra=details(failed)
+        ),
+    )
+    if last.failure is None:
+        return SendResult(True, last.number)
+    if last.failure.permanent:
+        log.error("e-mail rejected permanently, giving up", extra=details(last))
+    else:
+        log.error("e-mail delivery failed, giving up after retries", extra=details(last))
+    return SendResult(False, last.number, last.failure.code, last.failure.error)

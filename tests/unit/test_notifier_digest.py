@@ -292,3 +292,43 @@ def test_scores_render_in_both_parts_escaped() -> None:
     assert "\u202e" not in html_body and "\u202e" not in text
     head = message.as_string().split("\n\n", 1)[0]
     assert "\nBcc:" not in head
+
+
+def routes_one() -> object:
+    return parse_subscriptions({"routes": [{"name": "r", "receivers": {"email": ["a@x.org"]}}]})
+
+
+def bodies(item: digest.Digest) -> tuple[str, str]:
+    message = digest.render(item, SETTINGS, END)
+    plain = message.get_body(("plain",)).get_content()
+    return plain, message.get_body(("html",)).get_content()
+
+
+def test_a_short_digest_does_not_announce_a_negative_rest() -> None:
+    # "…и ещё -298" closed every digest of fewer than 300 organisations.
+    events = [opened(f"v{n}", f"{n:02d}", START + DAY) for n in range(3)]
+    [item] = digest.build(routes_one(), events, [], START, END)
+    for body in bodies(item):
+        assert "и ещё" not in body, body
+
+
+def test_a_long_digest_says_how_many_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(digest, "MAX_ORGANISATIONS", 2)
+    monkeypatch.setattr(digest, "MAX_CHANGES", 2)
+    events = [opened(f"v{n}", f"{n:02d}", START + DAY) for n in range(3)]
+    [item] = digest.build(routes_one(), events, [], START, END)
+    for body in bodies(item):
+        assert body.count("и ещё 1") == 2, body
+
+
+BIDI_SCRIPT = "<script>alert(1)</script>\u202eexe.cod\u202c \u2067עברית\u2069\u200f"
+
+
+def test_the_digest_template_escapes_and_cleans_a_hostile_name() -> None:
+    events = [opened("x", "01", START + DAY, org_name=BIDI_SCRIPT, municipality=BIDI_SCRIPT)]
+    [item] = digest.build(routes_one(), events, [], START, END)
+    html_body = bodies(item)[1]
+    assert "<script>" not in html_body
+    assert "<bdi>&lt;script&gt;alert(1)&lt;/script&gt;exe.cod עברית</bdi>" in html_body
+    for char in "\u202e\u202c\u2067\u2069\u200f":
+        assert char not in html_body, repr(char)

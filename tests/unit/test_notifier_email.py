@@ -194,7 +194,8 @@ def test_hostile_names_stay_inert(name: str) -> None:
         assert "\u202e" not in body and "\x00" not in body and "\x1b" not in body
         assert "\r\nBcc:" not in body
     if name == HOSTILE["html"]:
-        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html_body
+        # Autoescaping (markupsafe) writes the quote as &#34;, the same character as &quot;.
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html_body
         assert "&amp;amp;" in html_body
     if name == HOSTILE["emoji"]:
         assert "🏫👩‍🏫" in html_body and "🏫👩‍🏫" in text and "🏫" in subject
@@ -320,3 +321,13 @@ def test_flatten_writes_the_bytes_of_as_bytes(
     message.set_content(text, cte=cte)
     message.add_alternative(html_body, subtype="html", cte=cte)
     assert mail.flatten(message) == message.as_bytes()
+
+
+def test_the_alert_template_escapes_and_cleans_a_hostile_name() -> None:
+    name = "<script>alert(1)</script>\u202eexe.cod\u202c \u2067עברית\u2069\u200f"
+    n = notify(opened("a", org_name=name, summary=name))
+    html_body = parts(mail.render(n, SETTINGS, T0))[1]
+    assert "<script>" not in html_body
+    assert html_body.count("<bdi>&lt;script&gt;alert(1)&lt;/script&gt;exe.cod עברית</bdi>") == 2
+    for char in "\u202e\u202c\u2067\u2069\u200f":
+        assert char not in html_body, repr(char)
