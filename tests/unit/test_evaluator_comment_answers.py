@@ -377,3 +377,16 @@ def test_an_unloaded_thread_under_a_deleted_comment_leaves_its_post_open() -> No
     assert event.partial_threads == ("7",) and event.partial_posts == ("100",)
     results = {x.rule: x for x in r.evaluate_comments(event, DEFAULT, NOW)}
     assert results[r.UNANSWERED_COMMENT].status == r.NOT_EVALUABLE
+
+
+def test_a_page_reply_to_a_reply_answers_the_whole_thread_before_it() -> None:
+    """In a thread VK's ``reply_to_comment`` names the reply answered, ``parents_stack`` the
+    thread: the page answering a neighbour's reply answers the question that opened it too."""
+    response = answer(
+        item(1, 501, 10 * DAY, QUESTION, thread=thread(
+            reply(2, 1, 502, 10 * DAY - H, "[id501|Иван], и у нас.", 501),
+            item(3, PAGE, 10 * DAY - 2 * H, "[id502|Пётр], ремонт в июле на обеих улицах.",
+                 parents_stack=[1], reply_to_user=502, reply_to_comment=2),
+        )),
+    )  # fmt: skip
+    assert statuses(verdicts(("100", response))) == (r.PASS, r.PASS, r.PASS)
