@@ -285,11 +285,28 @@ async def within(awaitable: Awaitable[T], seconds: float, what: str) -> T:
     replaced by a reconnect, the server is gone) otherwise holds its caller for ever. nats-py's
     own requests time out; what it does not bound (a ``drain``, a subscription's ``unsubscribe``
     during a reconnect, a stop of FastStream's broker) goes through here.
+
+    The deadline is hard: past it the wait is cancelled and left to end on its own, where
+    ``asyncio.wait_for`` waits for the cancelled wait to finish (nats-py's ``drain`` took 10 s
+    more to give up, and held a collector's stop).
     """
+    task = asyncio.ensure_future(awaitable)
     try:
-        return await asyncio.wait_for(awaitable, seconds)
-    except TimeoutError:
-        raise NetworkTimeout(f"{what}: no answer in {seconds:g} s") from None
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise NetworkTimeout(f"{what}: no answer in {seconds:g} s")
+    return task.result()
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    """Read the outcome of a wait given up on, so asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass(frozen=True)

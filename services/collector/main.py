@@ -201,7 +201,7 @@ class Worker:
             if self._job is not None:
                 self._job.cancel()
             with contextlib.suppress(TimeoutError):  # the nak after the cancel has its own
-                await asyncio.wait_for(self._idle(), 5.0)
+                await asyncio.wait_for(self._idle(), 2.0)
 
     async def _idle(self) -> None:
         async with self.busy:
@@ -334,6 +334,22 @@ class Worker:
         TASKS.labels("retry").inc()
 
 
+async def _shut_down(worker: Worker, broker: Any, nc: Any, budget_s: float) -> None:
+    """SIGTERM is honoured within ``budget_s``, whatever state NATS is in: the task in hand gets
+    most of it, the broker's stop and the connection's drain what is left, and a connection that
+    could not drain is closed. (A write whose acks never came held the stop for ever.)"""
+    stop_by = time.monotonic() + budget_s
+    await worker.drain(max(1.0, budget_s - 4.0))
+    for step, what in ((broker.stop, "broker stop"), (nc.drain, "connection drain")):
+        try:
+            await bus.within(step(), max(0.5, stop_by - time.monotonic()), what)
+        except Exception as exc:
+            log.warning("stopping: a step did not finish", extra={"error": str(exc)[:200]})
+    if not nc.is_closed:
+        with contextlib.suppress(Exception):
+            await bus.within(nc.close(), 1.0, "connection close")
+
+
 async def _quietly(awaitable: Awaitable[Any], what: str, timeout_s: float = 2.0) -> None:
     """A best-effort reply to JetStream (a nak): without it the task returns after the ack wait."""
     try:
@@ -449,12 +465,7 @@ async def serve(
         await stop.wait()
     finally:
         ready = False
-        # SIGTERM is honoured within the drain timeout, whatever state NATS is in: the task in
-        # hand gets DRAIN_TIMEOUT_S, the rest of the shutdown a few seconds per step.
-        await worker.drain()
-        for step, what in ((broker.stop(), "broker stop"), (nc.drain(), "connection drain")):
-            with contextlib.suppress(Exception):
-                await bus.within(step, 5.0, what)
+        await _shut_down(worker, broker, nc, DRAIN_TIMEOUT_S)
         await client.aclose()
         await health.stop()
         log.info("collector stopped", extra={"platform": platform})

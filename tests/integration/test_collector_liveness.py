@@ -98,5 +98,25 @@ async def test_within_bounds_any_await() -> None:
     assert await bus.within(asyncio.sleep(0, "done"), 1, "x") == "done"
 
 
+async def test_within_does_not_wait_for_a_wait_that_resists_cancelling() -> None:
+    """nats-py's ``drain`` took 10 s to end after its deadline; ``wait_for`` waited for that."""
+    ended = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(1.5)  # a clean-up on the network, as a drain's
+            ended.set()
+            raise
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(bus.NetworkTimeout, match="a drain"):
+        await bus.within(stubborn(), 0.1, "a drain")
+    assert loop.time() - started < 1.0
+    await asyncio.wait_for(ended.wait(), 5)  # it ends on its own, nothing logged
+
+
 async def _true(value: bool) -> bool:
     return value
