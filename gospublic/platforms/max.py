@@ -97,6 +97,18 @@ def _obj(obj: Mapping[str, Any], key: str, where: str) -> dict[str, Any] | None:
     return value
 
 
+def _mid(value: object, where: str) -> str:
+    """A message id: a non-empty string of at most 64 characters that UTF-8 can carry (an id is
+    published as it is, so a lone surrogate in it would fail the whole batch)."""
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise MalformedResponse(f"{where}: expected a message id")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise MalformedResponse(f"{where}: not a valid text") from None
+    return value
+
+
 def _time(ms: int, where: str) -> datetime:
     if not _MIN_MS <= ms <= _MAX_MS:
         raise MalformedResponse(f"{where}: {ms} is not a time in milliseconds")
@@ -222,9 +234,7 @@ def post_from(message: Mapping[str, Any], chat_id: int, where: str = "Message") 
     body = _obj(message, "body", where)
     if body is None:
         raise MalformedResponse(f"{where}.body: missing")
-    mid = body.get("mid")
-    if not isinstance(mid, str) or not mid or len(mid) > 64:
-        raise MalformedResponse(f"{where}.body.mid: expected a message id")
+    mid = _mid(body.get("mid"), f"{where}.body.mid")
     posted_at = _time(_int(message, "timestamp", where) or 0, f"{where}.timestamp")
     sender = _obj(message, "sender", where)
     sender_id = "" if sender is None else str(_int(sender, "user_id", f"{where}.sender"))
@@ -264,7 +274,8 @@ def _post(
         from_id=sender_id or str(chat_id),
         is_own=not forwarded,
         is_repost=forwarded,
-        # MAX's comments are not read yet: none are counted, so none are judged.
+        # MAX does not say whether a post takes comments: not claimed open (as on Telegram); the
+        # collector sets the count of the comments it read.
         comments_open=False,
         views=views,
         text=text[:MAX_TEXT],
@@ -297,3 +308,50 @@ def build_posts(
         )
     except ValidationError as exc:
         raise MalformedResponse(f"messages do not fit the contract: {_first_error(exc)}") from None
+
+
+# --- GET /messages/{messageId}/comments ----------------------------------------------------------
+
+
+def comment_from(message: Mapping[str, Any], chat_id: int, post_id: str, where: str) -> c.Comment:
+    """One ``CommentMessage``: the channel's own reply has no sender (posted on its behalf); a
+    reply names the comment it answers in ``link`` (type ``reply``)."""
+    body = _obj(message, "body", where)
+    if body is None:
+        raise MalformedResponse(f"{where}.body: missing")
+    mid = _mid(body.get("mid"), f"{where}.body.mid")
+    posted_at = _time(_int(message, "timestamp", where) or 0, f"{where}.timestamp")
+    sender = _obj(message, "sender", where)
+    link = _obj(message, "link", where)
+    reply_to = None
+    if link is not None and link.get("type") == "reply":
+        replied = _obj(link, "message", f"{where}.link")
+        reply_to = _mid((replied or {}).get("mid"), f"{where}.link.message.mid")
+    try:
+        return c.Comment(
+            comment_id=mid,
+            post_id=post_id,
+            from_id=str(chat_id) if sender is None else str(_int(sender, "user_id", where)),
+            author_kind="page" if sender is None else "citizen",
+            reply_to=reply_to,
+            posted_at=posted_at,
+            text=_str(body, "text", f"{where}.body"),
+        )
+    except ValidationError as exc:
+        raise MalformedResponse(f"{where}.{_first_error(exc)}") from None
+
+
+def build_comments(
+    messages: Sequence[Mapping[str, Any]], chat_id: int, post_id: str
+) -> list[c.Comment]:
+    """A post's comments, each naming the top-level comment of its thread (``thread_id``) when
+    the comment it answers is among them: MAX names only the comment replied to."""
+    comments = [comment_from(m, chat_id, post_id, f"comments[{i}]") for i, m in enumerate(messages)]
+    parent = {cm.comment_id: cm.reply_to for cm in comments}
+    threaded = []
+    for cm in comments:
+        root, hops = cm.reply_to, 0
+        while root is not None and parent.get(root) is not None and hops < len(parent):
+            root, hops = parent[root], hops + 1
+        threaded.append(cm.model_copy(update={"thread_id": root}) if root else cm)
+    return threaded

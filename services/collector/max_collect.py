@@ -6,7 +6,9 @@ among the bot's chats (the body has not added the bot, or removed it) is
 ``PageUnavailable(not_connected)``: nothing is known about the channel itself, so it is not called
 missing or deleted. A listed chat the bot was removed from (``status: removed|left``) or that MAX
 refuses to show (403) is ``not_connected`` too; a closed one ``deleted``. The same events as the
-other collectors: ``PageSnapshot``, ``PostsObserved``, ``PageUnavailable``. Comments are not read.
+other collectors: ``PageSnapshot``, ``PostsObserved``, ``CommentsObserved`` (the comments of the
+newest posts: MAX gives no comment counts, so which posts changed cannot be told without reading
+them) and ``PageUnavailable``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from gospublic import contracts as c
 from gospublic.platforms import max as mx
@@ -27,6 +30,11 @@ from services.collector.vk_collect import Collected, unavailable
 log = logging.getLogger("gospublic.collector.max")
 
 MESSAGES_PER_CALL = 100  # GET /messages count: 1..100
+# MAX's messages carry no comment count, so a post's comments cost a call whether or not it has
+# any: they are read for the newest posts only, each sweep (answers come within days, on new posts).
+COMMENT_POSTS = 5
+COMMENTS_PER_CALL = 100
+COMMENT_PAGES = 3  # beyond 300 comments the post is named partial
 NOT_CONNECTED = c.Unavailability.NOT_CONNECTED
 
 
@@ -46,6 +54,7 @@ async def collect(
     }
     todo = [i for i in range(len(refs)) if i not in resumed]
     events: dict[int, list[c.PageEvent]] = {i: [] for i in todo}
+    comment_posts = 0
     try:
         chats = await client.chats()
     except (MaxError, VkGarbage, MalformedResponse) as exc:
@@ -69,12 +78,13 @@ async def collect(
         pages = await asyncio.gather(
             *(
                 _page(client, refs[i], matched[refs[i].native_id], task, posts_per_page,
-                      messages_per_call)
+                      messages_per_call, comments)
                 for i in work
             )
         )  # fmt: skip
-        for i, page_events in zip(work, pages, strict=True):
+        for i, (page_events, read) in zip(work, pages, strict=True):
             events[i].extend(page_events)
+            comment_posts += read
     new_cursors: dict[str, Cursor] = {}
     for i in todo:
         old = cursors.get(keys[i]) or Cursor()
@@ -86,7 +96,7 @@ async def collect(
                 last = max(last, int(newest.timestamp() * 1000))
         new_cursors[keys[i]] = Cursor(task.sweep_id, last, {})
     flat = [e for i in todo for e in events[i]]
-    return Collected(flat, new_cursors, resumed, 0)
+    return Collected(flat, new_cursors, resumed, comment_posts)
 
 
 async def _page(
@@ -96,7 +106,9 @@ async def _page(
     task: c.CollectTask,
     count: int,
     per_call: int,
-) -> list[c.PageEvent]:
+    comments: bool = True,
+) -> tuple[list[c.PageEvent], int]:
+    """The page's events and the number of posts whose comments were read."""
     chat_id = listed.get("chat_id")
     try:
         chat = await client.get("getChat", f"/chats/{int(chat_id)}")  # type: ignore[arg-type]
@@ -105,21 +117,107 @@ async def _page(
         state = mx.chat_state(chat)
         if state is not None:
             detail = f"getChat: status {chat.get('status')!s:.20}"
-            return [_down(ref, task, state, detail)]
+            return [_down(ref, task, state, detail)], 0
         at = c.utcnow()
         snapshot = mx.build_snapshot(chat, ref, task.sweep_id, at)
     except MaxError as exc:
-        return [_down(ref, task, _reason(exc), f"getChat: {exc}", exc.status)]
+        return [_down(ref, task, _reason(exc), f"getChat: {exc}", exc.status)], 0
     except (VkGarbage, MalformedResponse) as exc:
-        return [_down(ref, task, c.Unavailability.API_ERROR, f"getChat: {exc}")]
+        return [_down(ref, task, c.Unavailability.API_ERROR, f"getChat: {exc}")], 0
     try:
         messages = await _messages(client, int(chat_id), count, per_call)  # type: ignore[arg-type]
         posts = mx.build_posts(messages, chat, ref, task.sweep_id, c.utcnow())
     except MaxError as exc:
-        return [snapshot, _down(ref, task, _reason(exc), f"getMessages: {exc}", exc.status)]
+        return [snapshot, _down(ref, task, _reason(exc), f"getMessages: {exc}", exc.status)], 0
     except (VkGarbage, MalformedResponse) as exc:
-        return [snapshot, _down(ref, task, c.Unavailability.API_ERROR, f"getMessages: {exc}")]
-    return [snapshot, posts]
+        return [snapshot, _down(ref, task, c.Unavailability.API_ERROR, f"getMessages: {exc}")], 0
+    if not comments or not posts.posts:
+        return [snapshot, posts], 0
+    return await _with_comments(client, ref, task, int(chat_id), snapshot, posts)  # type: ignore[arg-type]
+
+
+async def _with_comments(
+    client: MaxClient,
+    ref: c.PageRef,
+    task: c.CollectTask,
+    chat_id: int,
+    snapshot: c.PageSnapshot,
+    posts: c.PostsObserved,
+) -> tuple[list[c.PageEvent], int]:
+    """The page's events with the comments of its newest posts; a post whose comments MAX does
+    not give (an error, a malformed answer) is left out and logged, the page is not failed."""
+    newest = sorted(posts.posts, key=lambda p: p.posted_at, reverse=True)[:COMMENT_POSTS]
+    found: list[c.Comment] = []
+    partial: list[str] = []
+    counts: dict[str, int] = {}
+    for post in newest:
+        try:
+            messages, complete = await _comment_messages(client, post.post_id)
+            read = mx.build_comments(messages, chat_id, post.post_id)
+        except (MaxError, VkGarbage, MalformedResponse) as exc:
+            log.warning(
+                "MAX comments not read; next sweep tries again",
+                extra={"page": ref.key, "error": str(exc)[:300]},
+            )
+            continue
+        counts[post.post_id] = len(read)
+        found.extend(read)
+        if not complete:
+            partial.append(post.post_id)
+    posts = posts.model_copy(
+        update={
+            "posts": tuple(
+                p.model_copy(update={"comments_count": counts[p.post_id]})
+                if p.post_id in counts
+                else p
+                for p in posts.posts
+            )
+        }
+    )
+    events: list[c.PageEvent] = [snapshot, posts]
+    if found:
+        events.append(
+            c.CommentsObserved.create(
+                observed_at=c.utcnow(),
+                platform=ref.platform,
+                page_ref=ref,
+                sweep_id=task.sweep_id,
+                page_id=str(chat_id),
+                comments=tuple(found),
+                partial_posts=tuple(partial),
+            )
+        )
+    return events, len(counts)
+
+
+async def _comment_messages(client: MaxClient, mid: str) -> tuple[list[dict[str, Any]], bool]:
+    """A post's comments, newest first, up to ``COMMENT_PAGES`` calls; and whether that is all."""
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    before: int | None = None
+    for _ in range(COMMENT_PAGES):
+        want = COMMENTS_PER_CALL
+        answer = await client.get(
+            "getComments", f"/messages/{quote(mid, safe='')}/comments",
+            {"count": want, "before": before},
+        )  # fmt: skip
+        page = mx.messages_of(answer)
+        for message in page:
+            body = message.get("body")
+            key = body.get("mid") if isinstance(body, dict) else None
+            if isinstance(key, str) and key in seen:
+                continue
+            if isinstance(key, str):
+                seen.add(key)
+            found.append(message)
+        times = [m.get("timestamp") for m in page]
+        if len(page) < want or not all(isinstance(t, int) for t in times):
+            return found, True
+        oldest = min(times)  # type: ignore[type-var]
+        if before is not None and oldest + 1 >= before:
+            return found, False
+        before = oldest + 1  # strict, as for messages: the oldest repeats and is dropped
+    return found, False
 
 
 async def _messages(client: MaxClient, chat_id: int, count: int, per_call: int) -> list[dict]:

@@ -2,7 +2,9 @@
 
 ``GET /chats`` (the bot's chats, ``count`` ≤ 100, paged by an integer ``marker``), ``GET
 /chats/{chatId}`` (a ``Chat``) and ``GET /messages?chat_id=…`` (a ``MessageList``, newest first,
-``count`` ≤ 100, ``before``/``after`` in Unix milliseconds). Every request must carry the bot's
+``count`` ≤ 100, ``before``/``after`` in Unix milliseconds) and ``GET /messages/{mid}/comments`` (a
+``CommentMessageList`` of a post, newest first: citizens' comments and the channel's replies, which
+MAX shows without a sender as posted on behalf of the channel). Every request must carry the bot's
 token in the ``Authorization`` header (a token in the query is refused like a missing one, as MAX
 no longer reads it): a wrong or missing token is 401 with an ``Error`` body ``{"code",
 "message"}``. ``throttle(n)`` makes the next ``n`` requests 429 (with ``Retry-After``), and a
@@ -18,6 +20,7 @@ Channel ids are negative, as MAX's are.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -26,12 +29,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from services.simulator.other_pages import ok_group_like, tg_channel
-from services.simulator.region import Organisation, Post, Region, VkGroup, bits, unit
+from services.simulator.region import Comment, Organisation, Post, Region, VkGroup, bits, unit
 
 JSON_TYPE = "application/json; charset=utf-8"
 MAX_ID_BASE = 72_000_000_000_000  # channel ids are -(base + organisation index)
 MAX_COUNT = 100
 _SALT_MAX = 0x3A
+_VK_MENTION = re.compile(r"\[id[0-9]+\|([^\]]*)\]")
 
 # Shares of planted states among the organisations that link a MAX channel.
 MAX_LINKED = 0.7
@@ -85,7 +89,13 @@ def channel(region: Region, index: int) -> Channel | None:
     chat_id = -(MAX_ID_BASE + index)
     base = ok_group_like(org, index, MAX_ID_BASE + index)
     members = 20 + int(3000 * unit(b, 16) ** 2)
-    base = replace(base, custom_screen_name=name, members=members, has_photo=int(unit(b, 32) < 0.8))
+    base = replace(
+        base,
+        custom_screen_name=name,
+        members=members,
+        has_photo=int(unit(b, 32) < 0.8),
+        comments_open=True,  # MAX channels take comments under posts (a copying one does not)
+    )
     if u < NOT_CONNECTED:
         return Channel(index, chat_id, name, "not_connected", base)
     if u < NOT_CONNECTED + EMPTY:
@@ -127,7 +137,7 @@ class MaxSimulator:
         self.requests_per_second = requests_per_second
         self.requests: Counter[str] = Counter()
         self.seen_authorization: list[str] = []  # the header of each request (tests read it)
-        self.seen_queries: list[str] = []
+        self.seen_queries: list[str] = []  # path?query of each request
         self.removed: set[int] = set()  # organisation indices whose channel removed the bot
         self._throttle = 0
         self._retry_after = "1"
@@ -189,7 +199,7 @@ class MaxSimulator:
         """(status, JSON body, extra headers) for ``GET <path>?<query>``."""
         with self._lock:
             self.seen_authorization.append(authorization or "")
-            self.seen_queries.append("&".join(f"{k}={v}" for k, v in query.items()))
+            self.seen_queries.append(path + "?" + "&".join(f"{k}={v}" for k, v in query.items()))
             throttled = self._throttle > 0
             if throttled:
                 self._throttle -= 1
@@ -228,6 +238,8 @@ class MaxSimulator:
             return self._chat(parts[1])
         if parts == ["messages"]:
             return self._messages(query)
+        if len(parts) == 3 and parts[0] == "messages" and parts[2] == "comments":
+            return self._comments(parts[1], query)
         raise MaxError(404, "not.found", f"Path {path[:100]} not found")
 
     @staticmethod
@@ -333,7 +345,7 @@ class MaxSimulator:
 
     def _message(self, ch: Channel, post: Post, at: int) -> dict[str, Any]:
         region = self.region
-        mid = f"mid.{abs(ch.chat_id):014x}{post.id:08x}"
+        mid = self._mid(ch, post.id)
         views = int(ch.group.members * (0.2 + 0.8 * unit(bits(region.seed, ch.chat_id, post.id))))
         message: dict[str, Any] = {
             "sender": None,  # posted on behalf of the channel
@@ -351,4 +363,70 @@ class MaxSimulator:
                 "message": {"mid": f"mid.{source:014x}{original:08x}", "seq": original,
                             "text": text},
             }  # fmt: skip
+        return message
+
+    def _mid(self, ch: Channel, post_id: int) -> str:
+        return f"mid.{abs(ch.chat_id):014x}{post_id:08x}"
+
+    def _comment_mid(self, ch: Channel, post: Post, comment_id: int) -> str:
+        return f"mid.{abs(ch.chat_id):014x}{post.id:08x}c{comment_id:06x}"
+
+    def _comments(self, mid: str, query: dict[str, str]) -> dict[str, Any]:
+        """The comments of the post ``mid``, newest first."""
+        if not mid.startswith("mid.") or len(mid) != 4 + 14 + 8:
+            raise MaxError(404, "not.found", "Message not found")
+        try:
+            chat_id, post_id = -int(mid[4:18], 16), int(mid[18:], 16)
+        except ValueError:
+            raise MaxError(404, "not.found", "Message not found") from None
+        ch = self._channel_by_id(str(chat_id))
+        post = next((p for p, _ in self._posts(ch) if p.id == post_id), None)
+        if post is None:
+            raise MaxError(404, "not.found", "Message not found")
+        count = self._number(query, "count", 50, 1, MAX_COUNT)
+        before = self._number(query, "before", None, 0, 2**62)
+        after = self._number(query, "after", None, 0, 2**62)
+        comments = sorted(self.region.comments(ch.group, post), key=lambda cm: (-cm.date, -cm.id))
+        chosen = []
+        for comment in comments:
+            ms = (comment.date + ch.lag_s) * 1000
+            if (before is not None and ms >= before) or (after is not None and ms <= after):
+                continue
+            chosen.append(self._comment(ch, post, comment))
+            if len(chosen) == count:
+                break
+        return {"messages": chosen}
+
+    def _comment(self, ch: Channel, post: Post, comment: Comment) -> dict[str, Any]:
+        own = comment.from_id == -ch.group.id
+        message: dict[str, Any] = {
+            "sender": None
+            if own
+            else {
+                "user_id": abs(comment.from_id),
+                "first_name": "Житель",
+                "last_name": None,
+                "username": None,
+                "is_bot": False,
+            },
+            "recipient": {
+                "chat_id": ch.chat_id,
+                "chat_type": "channel",
+                "post_id": self._mid(ch, post.id),
+            },
+            "timestamp": (comment.date + ch.lag_s) * 1000,
+            "body": {
+                "mid": self._comment_mid(ch, post, comment.id),
+                "seq": comment.id,
+                "text": _VK_MENTION.sub(r"\1", self.region.comment_text(comment)),
+            },
+        }
+        if comment.thread:
+            message["link"] = {
+                "type": "reply",
+                "message": {
+                    "mid": self._comment_mid(ch, post, comment.thread),
+                    "seq": comment.thread,
+                },
+            }
         return message

@@ -67,10 +67,13 @@ def task_for(names: list[str], sweep: str = "max-1") -> c.CollectTask:
     )
 
 
-def outcome(events: list[c.PageEvent]) -> dict[str, list[str]]:
-    """native_id → the kinds of its events (a reason for an unavailable one)."""
+def outcome(events: list[c.PageEvent], comments: bool = False) -> dict[str, list[str]]:
+    """native_id → the kinds of its events (a reason for an unavailable one); comment events
+    only if asked for."""
     found: dict[str, list[str]] = {}
     for e in events:
+        if isinstance(e, c.CommentsObserved) and not comments:
+            continue
         kind = e.reason.value if isinstance(e, c.PageUnavailable) else type(e).__name__
         found.setdefault(e.page_ref.native_id, []).append(kind)
     return found
@@ -119,9 +122,9 @@ async def test_collect_matches_every_planted_state(sim, caplog) -> None:
         if ch.state == "stale" and posts[name].posts:
             assert (NOW - posts[name].posts[0].posted_at).days > 7
     # Paged by marker: the second /chats request carried the first page's marker.
-    listing = [q for q in simulator.seen_queries if q.startswith("count=100")]
-    assert listing[0] == "count=100" and len(listing) >= 2
-    assert all(q.startswith("count=100&marker=") for q in listing[1:])
+    listing = [q for q in simulator.seen_queries if q.startswith("/chats?")]
+    assert listing[0] == "/chats?count=100" and len(listing) >= 2
+    assert all(q.startswith("/chats?count=100&marker=") for q in listing[1:])
     # The token went in the Authorization header of every request, and nowhere else.
     assert set(simulator.seen_authorization) == {TOKEN}
     assert not any(TOKEN in q for q in simulator.seen_queries)
@@ -140,7 +143,7 @@ async def test_messages_are_paged_back_in_time(sim) -> None:
     try:
         before = simulator.requests["messages"]
         collected = await max_collect.collect(
-            client, task_for([ch.name]), 25, {}, messages_per_call=10
+            client, task_for([ch.name]), 25, {}, comments=False, messages_per_call=10
         )
     finally:
         await client.aclose()
@@ -151,6 +154,49 @@ async def test_messages_are_paged_back_in_time(sim) -> None:
     assert collected.cursors[f"max.{ch.name}"].last_post == int(
         posts.posts[0].posted_at.timestamp() * 1000
     )
+
+
+async def test_comments_of_the_newest_posts_are_read(sim) -> None:
+    simulator, url = sim
+    region = simulator.region
+    channels = [ch for ch in simulator.channels() if ch.state == "connected"][:30]
+    client = client_for(url)
+    try:
+        collected = await max_collect.collect(
+            client, task_for([ch.name for ch in channels]), 20, {}
+        )
+    finally:
+        await client.aclose()
+    observed = {
+        e.page_ref.native_id: e for e in collected.events if isinstance(e, c.CommentsObserved)
+    }
+    assert observed and collected.comment_posts == sum(
+        min(max_collect.COMMENT_POSTS, len(simulator._posts(ch))) for ch in channels
+    )
+    for ch in channels:
+        newest = simulator._posts(ch)[: max_collect.COMMENT_POSTS]
+        expected = {
+            (simulator._mid(ch, post.id), simulator._comment_mid(ch, post, cm.id), cm.from_id)
+            for post, _ in newest
+            for cm in region.comments(ch.group, post)
+        }
+        got = observed.get(ch.name)
+        assert {
+            (x.post_id, x.comment_id, int(x.from_id)) for x in (got.comments if got else ())
+        } == {
+            (post, mid, ch.chat_id if from_id == -ch.group.id else abs(from_id))
+            for post, mid, from_id in expected
+        }
+    comments = [x for e in observed.values() for x in e.comments]
+    assert {x.author_kind for x in comments} == {"citizen", "page"}
+    replies = [x for x in comments if x.reply_to]
+    assert replies and all(x.thread_id == x.reply_to for x in replies)
+    # The posts carry the count of comments read.
+    posts = {
+        p.post_id: p for e in collected.events if isinstance(e, c.PostsObserved) for p in e.posts
+    }
+    per_post = Counter(x.post_id for x in comments)
+    assert all(posts[post].comments_count == n for post, n in per_post.items())
 
 
 async def test_429_is_backed_off_honouring_retry_after(sim) -> None:
@@ -419,8 +465,11 @@ async def test_gospublic_collector_platform_max_sweeps_the_simulator(
         stop.set()
         await nc.close()
     got = Counter(
-        e.reason.value if isinstance(e, c.PageUnavailable) else type(e).__name__ for e in events
+        e.reason.value if isinstance(e, c.PageUnavailable) else type(e).__name__
+        for e in events
+        if not isinstance(e, c.CommentsObserved)
     )
+    assert any(isinstance(e, c.CommentsObserved) for e in events)
     hidden = sum(1 for ch in channels if ch.state == "not_connected")
     assert got == {
         "not_connected": hidden,

@@ -132,6 +132,7 @@ def test_helper_refuses_what_the_schema_forbids(document) -> None:
 def test_every_answer_matches_the_schema(served, document) -> None:
     simulator, url = served
     seen_states: set[str] = set()
+    comments = by_page = 0
     with httpx.Client(base_url=url, timeout=30) as client:
         chats: list[dict] = []
         marker = None
@@ -164,6 +165,13 @@ def test_every_answer_matches_the_schema(served, document) -> None:
             assert status == 200
             messages = listed["messages"]
             assert len(messages) == min(100, one["messages_count"])
+            for message in messages[:5]:
+                mid = message["body"]["mid"]
+                route = "/messages/{messageId}/comments"
+                status, listed = _check(document, client, f"/messages/{mid}/comments", route)
+                assert status == 200
+                comments += len(listed["messages"])
+                by_page += sum(1 for m in listed["messages"] if m["sender"] is None)
             if len(messages) > 3:  # one page back from the third newest
                 before = messages[2]["timestamp"]
                 params = {**params, "count": 5, "before": before}
@@ -171,6 +179,7 @@ def test_every_answer_matches_the_schema(served, document) -> None:
                 expected = [m["body"]["mid"] for m in messages if m["timestamp"] < before][:5]
                 assert [m["body"]["mid"] for m in older["messages"]] == expected
         assert seen_states == {"connected", "empty", "stale", "copied"}
+        assert comments > by_page > 0  # citizens' comments and the channel's replies
 
         # Errors, each an Error body: not connected, unknown, bad count, no or wrong token, 429.
         hidden = next(ch for ch in simulator.channels() if ch.state == "not_connected")

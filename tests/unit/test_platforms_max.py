@@ -301,7 +301,7 @@ def test_only_max_hosts_are_allowed_to_its_client() -> None:
     ("message", "where"),
     [
         ({**MESSAGE, "body": {"mid": "mid.a", "seq": 1, "text": "x\ud800y"}}, "text"),
-        ({**MESSAGE, "body": {"mid": "mid.\udfff", "seq": 1}}, "post_id"),
+        ({**MESSAGE, "body": {"mid": "mid.\udfff", "seq": 1}}, "body.mid"),
     ],
 )
 def test_a_post_that_does_not_fit_the_contract_is_malformed(message: dict, where: str) -> None:
@@ -309,3 +309,52 @@ def test_a_post_that_does_not_fit_the_contract_is_malformed(message: dict, where
     come through the JSON reader) and would have failed the whole task instead of the page."""
     with pytest.raises(MalformedResponse, match=f"messages\\[0\\].{where}: "):
         mx.build_posts([message], CHAT, REF, "s1", NOW)
+
+
+def _comment(mid: str, sender: dict | None, reply_to: str | None = None) -> dict:
+    comment = {
+        "sender": sender,
+        "recipient": {"chat_id": -72000000000004, "chat_type": "channel", "post_id": "mid.abc"},
+        "timestamp": 1772380900000,
+        "body": {"mid": mid, "seq": 1, "text": "Когда откроется запись?"},
+    }
+    if reply_to:
+        comment["link"] = {"type": "reply", "message": {"mid": reply_to, "seq": 1}}
+    return comment
+
+
+def test_comments_name_their_author_and_thread() -> None:
+    citizen = {"user_id": 501, "first_name": "Анна", "is_bot": False}
+    comments = mx.build_comments(
+        [
+            _comment("c3", None, "c2"),  # the channel answers the reply
+            _comment("c2", {**citizen, "user_id": 502}, "c1"),
+            _comment("c1", citizen),
+            _comment("c9", citizen, "c0"),  # answers a comment not read
+        ],
+        -72000000000004,
+        "mid.abc",
+    )
+    by_id = {cm.comment_id: cm for cm in comments}
+    assert by_id["c1"].author_kind == "citizen" and by_id["c1"].from_id == "501"
+    assert by_id["c1"].reply_to is None and by_id["c1"].thread_id is None
+    assert by_id["c2"].reply_to == "c1" and by_id["c2"].thread_id == "c1"
+    assert by_id["c3"].author_kind == "page" and by_id["c3"].from_id == "-72000000000004"
+    assert by_id["c3"].reply_to == "c2" and by_id["c3"].thread_id == "c1"
+    assert by_id["c9"].thread_id == "c0"
+    assert all(cm.post_id == "mid.abc" for cm in comments)
+
+
+@pytest.mark.parametrize(
+    ("comment", "where"),
+    [
+        ({**_comment("c1", None), "timestamp": "x"}, "timestamp"),
+        ({**_comment("c1", None), "body": {"seq": 1}}, "mid"),
+        ({**_comment("c1", None), "link": {"type": "reply", "message": {}}}, "link.message.mid"),
+        ({**_comment("c1", {"user_id": True})}, "user_id"),
+        (_comment("c1\ud800", None), "body.mid"),
+    ],
+)
+def test_a_malformed_comment_names_the_field(comment: dict, where: str) -> None:
+    with pytest.raises(MalformedResponse, match=where.replace(".", r"\.")):
+        mx.build_comments([comment], -1, "mid.abc")
