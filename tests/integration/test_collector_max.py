@@ -477,3 +477,34 @@ async def test_gospublic_collector_platform_max_sweeps_the_simulator(
         "PostsObserved": len(channels) - hidden,
     }
     assert all(e.platform == c.Platform.MAX for e in events)
+
+
+async def test_a_refused_token_stops_gospublic_collector_and_keeps_the_task(
+    settings: Settings, sim, caplog
+) -> None:
+    simulator, url = sim
+    wrong = "refused-" + TOKEN
+    settings = settings.model_copy(
+        update={"max_api_url": url, "max_token": SecretStr(wrong), "max_requests_per_second": 200.0}
+    )
+    nc = await bus.connect(settings.nats_url, settings, "test")
+    js = nc.jetstream()
+    stop = asyncio.Event()
+    try:
+        await bus.ensure_topology(js, settings)
+        run = asyncio.create_task(
+            collector.serve(settings.nats_url, settings, argparse.Namespace(platform="max"), stop)
+        )
+        await js.publish(c.task_subject("max"), task_for(["minobr_gos"], "bad").to_bytes())
+        assert await asyncio.wait_for(asyncio.shield(run), 20) == 1
+        assert (await js.stream_info(c.TASKS_STREAM)).state.messages == 1
+    finally:
+        stop.set()
+        await nc.close()
+    assert simulator.requests["401"] == 1
+    assert "MAX refused the bot token" in caplog.text and wrong not in caplog.text
+
+
+def test_collector_without_a_max_token_says_what_to_set(settings: Settings) -> None:
+    reason = collector.make_client("max", settings)
+    assert isinstance(reason, str) and "GOSPUBLIC_MAX_TOKEN" in reason
