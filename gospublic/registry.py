@@ -92,9 +92,10 @@ _PLATFORM_HOSTS = {
 # backslash, no percent escape). urlsplit reads "evil.example\@vk.com" as a user on vk.com.
 _PLAIN_HOST = re.compile(r"\A[A-Za-z0-9.-]+\Z")
 _PLAIN_PATH = re.compile(r"\A[A-Za-z0-9_./-]*\Z")
-# Control characters (C0, DEL, C1) in a cell: no register means them, and they reorder or hide
-# what a reader of a report or an e-mail sees.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Control characters (C0, DEL, C1) and bidirectional controls in a cell: no register means them,
+# and they reorder or hide what a reader of a report or an e-mail sees (the outputs strip them
+# too, see gospublic.display).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _link_path(platform: c.Platform, text: str) -> str:

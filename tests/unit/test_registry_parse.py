@@ -182,6 +182,8 @@ def test_the_register_and_the_telegram_collector_share_one_name_rule():
         # A quoted cell over two lines: the row is named by the line it ends on, as every row is.
         (GOOD.replace("МБОУ СОШ № 1", '"МБОУ\nСОШ"'), "reg.csv:3:2: name: control character"),
         (GOOD.replace("Отдел образования", "Отдел\u0085 обр"), "reg.csv:2:4: founder: control"),
+        (GOOD.replace("МБОУ СОШ № 1", "МБОУ \u202eСОШ"), "reg.csv:2:2: name: control character"),
+        (GOOD.replace("Лиски", "\u2066Лиски\u2069"), "reg.csv:2:5: municipality: control"),
     ],
 )
 def test_cells_the_collector_or_a_reader_cannot_take_are_refused_with_position(row, expected):
