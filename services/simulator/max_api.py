@@ -140,17 +140,20 @@ class MaxSimulator:
         self.seen_queries: list[str] = []  # path?query of each request
         self.removed: set[int] = set()  # organisation indices whose channel removed the bot
         self._throttle = 0
-        self._retry_after = "1"
+        self._retry_after: str | None = "1"
+        self._throttle_status = 429
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
         self._by_name: dict[str, int] | None = None
 
     # --- steering (tests) ---------------------------------------------------------------------
-    def throttle(self, n: int, retry_after: str = "1") -> None:
-        """Answer the next ``n`` requests with 429 and this ``Retry-After``."""
+    def throttle(self, n: int, retry_after: str | None = "1", status: int = 429) -> None:
+        """Answer the next ``n`` requests with 429 (or 503) and this ``Retry-After`` (None: no
+        header)."""
         with self._lock:
             self._throttle = n
             self._retry_after = retry_after
+            self._throttle_status = status
 
     def remove_bot(self, name: str) -> None:
         """The channel's owner removes the bot: it leaves ``/chats`` and its messages are refused."""
@@ -200,11 +203,13 @@ class MaxSimulator:
         with self._lock:
             self.seen_authorization.append(authorization or "")
             self.seen_queries.append(path + "?" + "&".join(f"{k}={v}" for k, v in query.items()))
-            throttled = self._throttle > 0
+            throttled = self._throttle_status if self._throttle > 0 else 0
             if throttled:
                 self._throttle -= 1
             over = self._over_limit()
         try:
+            if throttled == 503:
+                raise MaxError(503, "service.unavailable", "Service unavailable")
             if throttled or over:
                 raise MaxError(429, "too.many.requests", "Too many requests")
             if not authorization or authorization != self.token:
@@ -213,7 +218,8 @@ class MaxSimulator:
         except MaxError as exc:
             with self._lock:
                 self.requests[str(exc.status)] += 1
-            extra = {"Retry-After": self._retry_after} if exc.status == 429 else {}
+            retry = self._retry_after if throttled else "1"
+            extra = {"Retry-After": retry} if exc.status in (429, 503) and retry else {}
             return exc.status, exc.body(), extra
         with self._lock:
             self.requests[path.split("/")[1] or "root"] += 1

@@ -216,6 +216,36 @@ async def test_429_is_backed_off_honouring_retry_after(sim) -> None:
     assert metric("getChats", "429") - refused_before == 2
 
 
+async def test_503_without_retry_after_is_backed_off(sim) -> None:
+    simulator, url = sim
+    ch = by_state(simulator, "connected")
+    simulator.throttle(3, None, status=503)
+    client = client_for(url)
+    try:
+        collected = await max_collect.collect(client, task_for([ch.name]), 5, {}, comments=False)
+    finally:
+        await client.aclose()
+    assert outcome(collected.events)[ch.name] == ["PageSnapshot", "PostsObserved"]
+    assert simulator.requests["503"] == 3
+
+
+async def test_429_that_never_ends_gives_the_task_back(sim) -> None:
+    """Still refused after the retries: not the pages' fault, the task is retried later."""
+    from services.collector.vk_client import VkTransient
+
+    simulator, url = sim
+    simulator.throttle(100, "0")
+    client = client_for(url, max_rate_retries=3)
+    try:
+        with pytest.raises(VkTransient):
+            await max_collect.collect(
+                client, task_for([by_state(simulator, "connected").name]), 5, {}
+            )
+    finally:
+        await client.aclose()
+    assert simulator.requests["429"] == 4
+
+
 async def test_the_rate_limit_is_kept(region) -> None:
     """A MAX that refuses a 6th request within a second never refuses a client set to 5/s."""
     simulator = MaxSimulator(region, TOKEN, requests_per_second=5)
