@@ -213,8 +213,8 @@ class MaxClient:
                 server += 1
                 await asyncio.sleep(self._jitter(server))
                 continue
-            if status >= 500:
-                raise VkTransient(f"MAX {operation}: HTTP {status} after {server + 1} tries")
+            # A server error that persists is this call's (the page is api_error), as VK's error
+            # 10: one channel MAX cannot serve must not hold back the task's other pages.
             raise error
 
     async def chats(self) -> list[dict[str, Any]]:

@@ -538,3 +538,37 @@ async def test_a_refused_token_stops_gospublic_collector_and_keeps_the_task(
 def test_collector_without_a_max_token_says_what_to_set(settings: Settings) -> None:
     reason = collector.make_client("max", settings)
     assert isinstance(reason, str) and "GOSPUBLIC_MAX_TOKEN" in reason
+
+
+async def test_a_channel_max_cannot_serve_is_an_api_error_and_the_others_are_read() -> None:
+    broken = {**CHAT, "chat_id": -1002, "link": "https://max.ru/broken_gos"}
+    server = Canned(
+        {
+            "/chats": _json({"chats": [CHAT, broken], "marker": None}),
+            "/chats/-1001": _json(CHAT),
+            "/chats/-1002": (500, JSON, b'{"code": "internal", "message": "Internal error"}'),
+            "/messages": _json({"messages": [MESSAGE_OK]}),
+        }
+    )
+    client = client_for(server.url)
+    try:
+        collected = await max_collect.collect(
+            client, task_for(["minobr_gos", "broken_gos"]), 5, {}, comments=False
+        )
+    finally:
+        await client.aclose()
+        server.close()
+    got = outcome(collected.events)
+    assert got == {"minobr_gos": ["PageSnapshot", "PostsObserved"], "broken_gos": ["api_error"]}
+    (down,) = [e for e in collected.events if isinstance(e, c.PageUnavailable)]
+    assert down.error_code == 500 and "Internal error" in down.detail
+    assert server.hits.count("/chats/-1002") == 4  # the first try and three retries
+
+
+MESSAGE_OK = {
+    "sender": None,
+    "recipient": {"chat_id": -1001, "chat_type": "channel"},
+    "timestamp": 1740800000000,
+    "body": {"mid": "mid.1", "seq": 1, "text": "Новость"},
+    "stat": {"views": 10},
+}
