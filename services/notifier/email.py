@@ -153,24 +153,40 @@ def org_link(org_id: str, settings: Settings) -> str | None:
 safe_url = _safe_url
 
 
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """What a table row of the HTML shows, as plain text: the template escapes and cleans it.
+    (An object, not a dict: the template reads ``row.org_name`` as an attribute first.)"""
+
+    org_name: str
+    org_link: str | None
+    page_url: str
+    page_link: str | None
+    rule_title: str
+    new: bool
+    summary: str
+    severity: str
+    colour: str
+    fix: str | None  # None in the table of resolved violations
+
+
 def _html_rows(events, new_ids: frozenset[str], settings: Settings, *, resolved: bool) -> list:
-    """What a table row of the HTML shows, as plain text: the template escapes and cleans it."""
     rows = []
     for event in most_severe(events):
         labels = event.labels
         rows.append(
-            {
-                "org_name": labels.org_name,
-                "org_link": org_link(labels.org_id, settings),
-                "page_url": labels.page_url,
-                "page_link": _safe_url(labels.page_url),
-                "rule_title": rule_title(labels.rule),
-                "new": not resolved and event.violation_id in new_ids,
-                "summary": event.summary,
-                "severity": severity_title(labels.severity),
-                "colour": _SEVERITY_COLOUR.get(labels.severity, "#555555"),
-                "fix": None if resolved else rule_fix(labels.rule),
-            }
+            _Row(
+                org_name=labels.org_name,
+                org_link=org_link(labels.org_id, settings),
+                page_url=labels.page_url,
+                page_link=_safe_url(labels.page_url),
+                rule_title=rule_title(labels.rule),
+                new=not resolved and event.violation_id in new_ids,
+                summary=event.summary,
+                severity=severity_title(labels.severity),
+                colour=_SEVERITY_COLOUR.get(labels.severity, "#555555"),
+                fix=None if resolved else rule_fix(labels.rule),
+            )
         )
     return rows
 
