@@ -436,3 +436,32 @@ class MaxSimulator:
                 },
             }
         return message
+
+
+def planted(region: Region) -> dict[str, dict[str, Any]]:
+    """The ground truth of MAX per organisation (``ogrn``) that links a channel: its name, id, the
+    planted state, how many posts it has and how old its newest post and its newest own (not
+    forwarded) post are (days, None: none).
+
+    A copying channel's posts are its organisation's Telegram posts, ``lag_s`` later.
+    """
+    now = region.now_ts
+    truth: dict[str, dict[str, Any]] = {}
+    for index in range(len(region.organisations)):
+        ch = channel(region, index)
+        if ch is None:
+            continue
+        posts = [] if ch.state == "not_connected" else MaxSimulator(region)._posts(ch)
+        newest = max((at for _, at in posts), default=None)
+        own = max((at for post, at in posts if not post.repost), default=None)
+        truth[region.organisations[index].ogrn] = {
+            "name": ch.name,
+            "chat_id": ch.chat_id,
+            "state": ch.state,
+            "posts": len(posts),
+            "newest_post_age_days": None if newest is None else round((now - newest) / 86_400, 2),
+            # Forwarded posts are not the channel's own: a stale channel may still forward.
+            "newest_own_post_age_days": None if own is None else round((now - own) / 86_400, 2),
+            "copy_lag_s": ch.lag_s,
+        }
+    return truth
