@@ -446,12 +446,13 @@ def planted(region: Region) -> dict[str, dict[str, Any]]:
     A copying channel's posts are its organisation's Telegram posts, ``lag_s`` later.
     """
     now = region.now_ts
+    simulator = MaxSimulator(region)
     truth: dict[str, dict[str, Any]] = {}
     for index in range(len(region.organisations)):
         ch = channel(region, index)
         if ch is None:
             continue
-        posts = [] if ch.state == "not_connected" else MaxSimulator(region)._posts(ch)
+        posts = [] if ch.state == "not_connected" else simulator._posts(ch)
         newest = max((at for _, at in posts), default=None)
         own = max((at for post, at in posts if not post.repost), default=None)
         truth[region.organisations[index].ogrn] = {
