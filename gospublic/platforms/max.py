@@ -3,10 +3,12 @@
 MAX shows a channel to a bot only when the bot is a member of it: the operator runs one bot, each
 body adds it to its channel, and the collector lists the bot's chats (``GET /chats``), matches them
 to the register by link (``https://max.ru/<name>``) or id, reads each channel (``GET
-/chats/{chatId}``) and its posts (``GET /messages?chat_id=…``). The shapes are those of the
-published OpenAPI schema (``Chat``, ``ChatList``, ``MessageList``, ``Message``): times are Unix
-milliseconds, channel ids negative 64-bit integers, a post made on behalf of the channel has no
-``sender``, a forwarded one a ``link`` of type ``forward``, and ``stat.views`` its views.
+/chats/{chatId}``), its posts (``GET /messages?chat_id=…``) and their comments (``GET
+/messages/{mid}/comments``). The shapes are those of the published OpenAPI schema (``Chat``,
+``ChatList``, ``MessageList``, ``Message``, ``CommentMessage``): times are Unix milliseconds,
+channel ids negative 64-bit integers, a post or comment made on behalf of the channel has no
+``sender``, a forwarded post a ``link`` of type ``forward``, a reply one of type ``reply``, and
+``stat.views`` is a post's views.
 
 Answers are untrusted input: a field of the wrong type raises ``vk.MalformedResponse`` naming it,
 as for VK and OK; the collector turns it into ``PageUnavailable(api_error)`` with the reason.
@@ -355,3 +357,55 @@ def build_comments(
             root, hops = parent[root], hops + 1
         threaded.append(cm.model_copy(update={"thread_id": root}) if root else cm)
     return threaded
+
+
+# --- descriptor ----------------------------------------------------------------------------------
+
+from gospublic.platforms.descriptor import Descriptor  # noqa: E402
+
+_MAX_CONTACTS = "у канала MAX нет полей контактов: их ищут только в описании"
+
+
+def _id_from_path(path: str, text: str) -> str:
+    """A channel's numeric id or its public name (``max.ru/<name>``); an invitation link
+    (``max.ru/join/…``) or a site page names no channel the bot could match."""
+    if CHAT_ID.match(path):
+        return path
+    name = name_from_link(f"https://max.ru/{path}")
+    if name is None:
+        raise ValueError(
+            "not a MAX channel: a link https://max.ru/<name> (a latin letter, then letters, "
+            f"digits, '_' or '-'), or the channel's numeric id: {text!r:.80}"
+        )
+    return name
+
+
+DESCRIPTOR = Descriptor(
+    platform=c.Platform.MAX,
+    name_ru="MAX",
+    name_in="в MAX",
+    display="MAX",
+    column="max",
+    hosts=frozenset({"max.ru", "www.max.ru"}),
+    api_hosts=frozenset({"platform-api2.max.ru", "platform-api.max.ru"}),
+    id_from_path=_id_from_path,
+    page_url=page_url,
+    legal=False,
+    collector="services.collector.max_collect",
+    simulator="services.simulator.max_api:MaxSimulator",
+    column_optional=True,
+    not_exposed={
+        "NOT_VERIFIED": "Отметка «Госорганизация» есть только во ВКонтакте.",
+        "ADDRESS_MISSING": "У канала MAX нет поля адреса.",
+        "COVER_MISSING": "У канала MAX нет обложки.",
+        "WALL_CLOSED": "У канала MAX нет стены, как во ВКонтакте.",
+        "COMMENTS_CLOSED_POSTS": "MAX не сообщает боту, открыты ли комментарии к посту.",
+        "LOW_ENGAGEMENT": "MAX показывает боту только просмотры, без реакций: "
+        "вовлечённость не посчитать.",
+    },
+    partly_exposed={
+        "CONTACT_PHONE_MISSING": f"В описании телефона нет, а {_MAX_CONTACTS}.",
+        "CONTACT_EMAIL_MISSING": f"В описании почты нет, а {_MAX_CONTACTS}.",
+    },
+    order=3,
+)
