@@ -20,7 +20,6 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
@@ -29,24 +28,17 @@ from pydantic import ValidationError
 
 from gospublic import bus
 from gospublic import contracts as c
-from gospublic.platforms import tg
+from gospublic.platforms.descriptor import CONTROL, descriptor, descriptors
 from gospublic.settings import Settings
 
 log = logging.getLogger("gospublic.registry")
 
-COLUMNS = (
-    "ogrn",
-    "name",
-    "level",
-    "founder",
-    "municipality",
-    "sphere",
-    "exempt",
-    "vk",
-    "ok",
-    "telegram",
-)
 REQUIRED = ("ogrn", "name", "level", "founder", "municipality", "sphere")
+# One column per platform, named by its descriptor (vk, ok, telegram, max).
+PLATFORM_COLUMNS = tuple(d.column for d in descriptors())
+COLUMNS = (*REQUIRED, "exempt", *PLATFORM_COLUMNS)
+# Columns a register may lack: a platform added after the register was written.
+OPTIONAL_COLUMNS = frozenset(d.column for d in descriptors() if d.column_optional)
 LEVELS = ("federal", "regional", "municipal")
 CHUNK_SIZE = 500
 MAX_ERRORS_SHOWN = 50
@@ -76,48 +68,10 @@ class RegistryError(Exception):
 
 # --- Page links --------------------------------------------------------------------------------
 
-# VK and OK short names: letters, digits, "_" and inner single dots (no "..", no dot at an end),
-# 2 to 64 characters. Telegram's channel names are the collector's rule (``tg.CHANNEL_NAME``).
-_SCREEN_NAME = re.compile(r"\A[A-Za-z0-9_](?:[A-Za-z0-9_]|\.(?!\.)){0,62}[A-Za-z0-9_]\Z")
-# [0-9], not \d: \d also takes other scripts' digits ("club١٢٣"), which no API call accepts.
-_VK_NUMERIC = re.compile(r"^(?:club|public|event)?([0-9]{1,12})$")
-# OK group ids are 14 digits today; the bound keeps an id within the contract's and the API's reach.
-_OK_GROUP_ID = re.compile(r"[0-9]{1,20}")
-_PLATFORM_HOSTS = {
-    c.Platform.VK: {"vk.com", "m.vk.com", "vk.ru", "m.vk.ru", "www.vk.com"},
-    c.Platform.OK: {"ok.ru", "m.ok.ru", "www.ok.ru", "odnoklassniki.ru"},
-    c.Platform.TG: {"t.me", "telegram.me", "www.t.me"},
-}
-# What a plain link's address part may hold: a host name, nothing else (no user, no port, no
-# backslash, no percent escape). urlsplit reads "evil.example\@vk.com" as a user on vk.com.
-_PLAIN_HOST = re.compile(r"\A[A-Za-z0-9.-]+\Z")
-_PLAIN_PATH = re.compile(r"\A[A-Za-z0-9_./-]*\Z")
 # Control characters (C0, DEL, C1) and bidirectional controls in a cell: no register means them,
 # and they reorder or hide what a reader of a report or an e-mail sees (the outputs strip them
 # too, see gospublic.display).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _link_path(platform: c.Platform, text: str) -> str:
-    """The path of a plain link to the platform (``https://vk.com/club1`` → ``club1``); a bare
-    name is its own path. Anything else raises ValueError."""
-    if "://" not in text and "/" not in text:
-        return text
-    scheme, _, rest = text.partition("://") if "://" in text else ("https", "", text)
-    if scheme.lower() not in ("http", "https"):
-        raise ValueError(f"not an http(s) link: {text!r:.80}")
-    host, slash, path = rest.partition("/")
-    if not _PLAIN_HOST.match(host):
-        raise ValueError(
-            f"not a plain {platform.value.upper()} link (the address holds {host!r:.60}; "
-            f"a user, a port or a backslash are not taken): {text!r:.80}"
-        )
-    if host.lower() not in _PLATFORM_HOSTS[platform]:
-        raise ValueError(f"not a {platform.value.upper()} link (host {host!r:.60}): {text!r:.80}")
-    url = urlsplit(f"https://{host}{slash}{path}")
-    if not _PLAIN_PATH.match(url.path):
-        raise ValueError(f"not a plain {platform.value.upper()} page link: {text!r:.80}")
-    return url.path.strip("/")
+_CONTROL = CONTROL
 
 
 def parse_page_link(platform: c.Platform, text: str) -> str:
@@ -126,36 +80,9 @@ def parse_page_link(platform: c.Platform, text: str) -> str:
     Only plain links to the platform's own hosts are accepted (http or https, the host exactly,
     no user, port or backslash, a path of the platform's form), so a register can never make a
     collector request an arbitrary URL. Names are held to the rule the collector reads them by.
+    The rules are the platform's descriptor's (``Descriptor.parse_cell``).
     """
-    text = text.strip()
-    if _CONTROL.search(text):
-        raise ValueError(f"control character in the link: {text!r:.80}")
-    if platform == c.Platform.TG and text.startswith("@"):
-        path = text[1:]
-    else:
-        path = _link_path(platform, text)
-    if platform == c.Platform.VK:
-        numeric = _VK_NUMERIC.match(path.lstrip("-"))
-        if numeric:
-            # Without its leading zeros: "club007" is group 7, and a page is listed once.
-            return str(int(numeric.group(1)))
-    elif platform == c.Platform.OK:
-        if path.startswith("group/"):
-            path = path.removeprefix("group/")
-            if not _OK_GROUP_ID.fullmatch(path):
-                raise ValueError(f"OK group id is not a number of 1 to 20 digits: {text!r:.80}")
-            return str(int(path))
-    elif platform == c.Platform.TG:
-        path = path.removeprefix("s/")
-        if not tg.CHANNEL_NAME.match(path):
-            raise ValueError(
-                "not a Telegram channel name (4 to 64 latin letters, digits or '_', as the "
-                f"collector reads them): {text!r:.80}"
-            )
-        return path
-    if not _SCREEN_NAME.match(path):
-        raise ValueError(f"no page id or screen name in {text!r:.80}")
-    return path
+    return descriptor(platform).parse_cell(text)
 
 
 # --- Organisation ids --------------------------------------------------------------------------
@@ -242,13 +169,13 @@ def iter_registry(name: str, lines: Iterator[str]) -> Iterator[c.Organisation]:
                 )
             )  # fmt: skip
         first_column.setdefault(column, i)
-    missing = [col for col in COLUMNS if col not in header]
+    missing = [col for col in COLUMNS if col not in header and col not in OPTIONAL_COLUMNS]
     errors.extend(
         RowError(name, 1, len(header) + 1, col, "required column is missing") for col in missing
     )
     if errors:
         raise RegistryError(errors)
-    index = {col: header.index(col) for col in COLUMNS}
+    index = {col: header.index(col) for col in COLUMNS if col in header}
 
     count = 0
     seen_orgs: dict[int, int] = {}  # OGRN → its line
@@ -264,7 +191,7 @@ def iter_registry(name: str, lines: Iterator[str]) -> Iterator[c.Organisation]:
             continue
 
         def cell(col: str, row: list[str] = row) -> str:
-            i = index[col]
+            i = index.get(col, len(row))
             return row[i].strip() if i < len(row) else ""
 
         def error(col: str, message: str, line: int = line) -> None:
@@ -303,15 +230,12 @@ def iter_registry(name: str, lines: Iterator[str]) -> Iterator[c.Organisation]:
         if exempt_text not in _TRUE | _FALSE:
             error("exempt", f"expected 1/0, yes/no or да/нет, got {exempt_text!r:.20}")
         pages: list[c.PageRef] = []
-        for col, platform in (
-            ("vk", c.Platform.VK),
-            ("ok", c.Platform.OK),
-            ("telegram", c.Platform.TG),
-        ):
+        for platform_descriptor in descriptors():
+            col, platform = platform_descriptor.column, platform_descriptor.platform
             if not cell(col):
                 continue
             try:
-                native_id = parse_page_link(platform, cell(col))
+                native_id = platform_descriptor.parse_cell(cell(col))
             except ValueError as exc:
                 error(col, str(exc))
                 continue
@@ -362,13 +286,13 @@ def iter_registry(name: str, lines: Iterator[str]) -> Iterator[c.Organisation]:
 
 
 _OGRN_MASK = (1 << 50) - 1  # an OGRNIP (15 digits) is below 2**50
-_PLATFORM_NUMBER = {c.Platform.VK: 0, c.Platform.OK: 1, c.Platform.TG: 2}
+_PLATFORM_NUMBER = {d.platform: n for n, d in enumerate(descriptors())}
 
 
 def _page_key(platform: c.Platform, native_id: str) -> int | str:
     """A page's key for the duplicate check: a number for numeric ids (most pages), small."""
     if native_id.isascii() and native_id.isdigit():
-        return int(native_id) * 3 + _PLATFORM_NUMBER[platform]
+        return int(native_id) * len(_PLATFORM_NUMBER) + _PLATFORM_NUMBER[platform]
     return f"{platform.value}:{native_id.lower()}"
 
 

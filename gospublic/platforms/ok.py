@@ -263,3 +263,59 @@ def build_comments(
         raise vn.MalformedResponse(
             f"comments do not fit the contract: {_first_error(exc)}"
         ) from None
+
+
+# --- descriptor ----------------------------------------------------------------------------------
+
+from gospublic.platforms.descriptor import SCREEN_NAME, Descriptor  # noqa: E402
+
+# OK group ids are 14 digits today; the bound keeps an id within the contract's and the API's reach.
+_GROUP_ID_DIGITS = 20
+_OK_CONTACTS = (
+    "контакты группы в Одноклассниках не собираются (телефон и почту там указывают не только в "
+    "описании)"
+)
+
+
+def _id_from_path(path: str, text: str) -> str:
+    if path.startswith("group/"):
+        number = path.removeprefix("group/")
+        if not (number.isascii() and number.isdigit() and len(number) <= _GROUP_ID_DIGITS):
+            raise ValueError(f"OK group id is not a number of 1 to 20 digits: {text!r:.80}")
+        return str(int(number))
+    if not SCREEN_NAME.match(path):
+        raise ValueError(f"no page id or screen name in {text!r:.80}")
+    return path
+
+
+def page_url(page_id: str) -> str:
+    return f"https://ok.ru/group/{page_id}"
+
+
+DESCRIPTOR = Descriptor(
+    platform=c.Platform.OK,
+    name_ru="Одноклассники",
+    name_in="в Одноклассниках",
+    display="OK",
+    column="ok",
+    hosts=frozenset({"ok.ru", "m.ok.ru", "www.ok.ru", "odnoklassniki.ru"}),
+    api_hosts=frozenset({"api.ok.ru"}),
+    id_from_path=_id_from_path,
+    page_url=page_url,
+    legal=True,
+    collector="services.collector.ok_collect",
+    simulator="services.simulator.ok_api:OkSimulator",
+    not_exposed={
+        "NOT_VERIFIED": "Отметка «Госорганизация» есть только во ВКонтакте.",
+        "ADDRESS_MISSING": "Адрес группы в Одноклассниках не собирается.",
+        "AVATAR_MISSING": "Одноклассники: аватар группы не собирается.",
+        "COVER_MISSING": "Одноклассники: обложка группы не собирается.",
+        "WALL_CLOSED": "В Одноклассниках нет настройки стены, как во ВКонтакте.",
+        "COMMENTS_CLOSED_POSTS": "Одноклассники не сообщают, закрыты ли комментарии к теме.",
+    },
+    partly_exposed={
+        "CONTACT_PHONE_MISSING": f"В описании телефона нет, а {_OK_CONTACTS}.",
+        "CONTACT_EMAIL_MISSING": f"В описании почты нет, а {_OK_CONTACTS}.",
+    },
+    order=1,
+)

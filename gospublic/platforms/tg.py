@@ -241,3 +241,55 @@ def preview_events(
         posts=tuple(posts),
     )
     return [snapshot, observed]
+
+
+# --- descriptor ----------------------------------------------------------------------------------
+
+from gospublic.platforms.descriptor import Descriptor  # noqa: E402
+
+_NO_COMMENTS = "Превью канала Telegram (t.me/s) не показывает комментарии"
+
+
+def _id_from_path(path: str, text: str) -> str:
+    path = path.removeprefix("s/")
+    if not CHANNEL_NAME.match(path):
+        raise ValueError(
+            "not a Telegram channel name (4 to 64 latin letters, digits or '_', as the "
+            f"collector reads them): {text!r:.80}"
+        )
+    return path
+
+
+def page_url(name: str) -> str:
+    return f"https://t.me/{name}"
+
+
+DESCRIPTOR = Descriptor(
+    platform=c.Platform.TG,
+    name_ru="Telegram",
+    name_in="в Telegram",
+    display="TG",
+    column="telegram",
+    hosts=frozenset({"t.me", "telegram.me", "www.t.me"}),
+    api_hosts=frozenset({"t.me", "telegram.me"}),
+    id_from_path=_id_from_path,
+    page_url=page_url,
+    legal=False,
+    collector="services.collector.tg_collect",
+    simulator="services.simulator.tg_web:TgSimulator",
+    not_exposed={
+        "NOT_VERIFIED": "Отметка «Госорганизация» есть только во ВКонтакте.",
+        "ADDRESS_MISSING": "У канала Telegram нет поля адреса.",
+        "COVER_MISSING": "У канала Telegram нет обложки.",
+        "WALL_CLOSED": "У канала Telegram нет стены: жители пишут в привязанный чат.",
+        "COMMENTS_CLOSED_POSTS": f"{_NO_COMMENTS}, открыты ли они.",
+        "LOW_ENGAGEMENT": "Превью канала Telegram показывает только просмотры, без реакций: "
+        "вовлечённость не посчитать.",
+        "UNANSWERED_COMMENT": f"{_NO_COMMENTS}: ответы не проверить.",
+        "SLOW_RESPONSE_MEDIAN": f"{_NO_COMMENTS}: время ответа не измерить.",
+        "LOW_REPLY_RATE": f"{_NO_COMMENTS}: долю ответов не посчитать.",
+    },
+    reported_with_posts=("UNANSWERED_COMMENT", "SLOW_RESPONSE_MEDIAN", "LOW_REPLY_RATE"),
+    bare_prefix="@",
+    order=2,
+)

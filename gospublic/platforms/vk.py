@@ -627,3 +627,42 @@ def build_comments(
         )
     except ValidationError as exc:
         raise MalformedResponse(f"comments do not fit the contract: {_first_error(exc)}") from None
+
+
+# --- descriptor ----------------------------------------------------------------------------------
+
+from gospublic.platforms.descriptor import SCREEN_NAME, Descriptor  # noqa: E402
+
+# [0-9], not \d: \d also takes other scripts' digits ("club١٢٣"), which no API call accepts.
+_NUMERIC_PAGE = re.compile(r"^(?:club|public|event)?([0-9]{1,12})$")
+
+
+def _id_from_path(path: str, text: str) -> str:
+    numeric = _NUMERIC_PAGE.match(path.lstrip("-"))
+    if numeric:
+        # Without its leading zeros: "club007" is group 7, and a page is listed once.
+        return str(int(numeric.group(1)))
+    if not SCREEN_NAME.match(path):
+        raise ValueError(f"no page id or screen name in {text!r:.80}")
+    return path
+
+
+def page_url(page_id: str) -> str:
+    return f"https://vk.com/club{page_id}" if page_id.isdigit() else f"https://vk.com/{page_id}"
+
+
+DESCRIPTOR = Descriptor(
+    platform=c.Platform.VK,
+    name_ru="ВКонтакте",
+    name_in="во ВКонтакте",
+    display="VK",
+    column="vk",
+    hosts=frozenset({"vk.com", "m.vk.com", "vk.ru", "m.vk.ru", "www.vk.com"}),
+    api_hosts=frozenset({"api.vk.com", "api.vk.ru"}),
+    id_from_path=_id_from_path,
+    page_url=page_url,
+    legal=True,
+    collector="services.collector.vk_collect",
+    simulator="services.simulator.vk_api:VkSimulator",
+    order=0,
+)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from gospublic import contracts as c
 from gospublic import registry as r
+from gospublic.platforms.descriptor import descriptor
 
 CORPUS = settings(
     max_examples=400,
@@ -22,12 +23,13 @@ CORPUS = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
+# MAX: a channel's public name may hold "-", its numeric id starts with one.
+SAFE_ID = re.compile(r"^-?[A-Za-z0-9_.-]{1,64}$")
 GOOD_OGRN = ["1023601547177", "1033600000015", "304500116000157"]
 HOSTS = [
     "vk.com", "m.vk.com", "ok.ru", "t.me", "evil.example", "vk.com.evil.example", "127.0.0.1",
     "[::1]", "localhost", "vk.com@evil.example", "evil.example\\@vk.com", "VK.COM", "xn--vk-c.com",
-    "", "vk.com:8080", "169.254.169.254",
+    "", "vk.com:8080", "169.254.169.254", "max.ru", "max.ru.evil.example",
 ]  # fmt: skip
 SCHEMES = ["https://", "http://", "", "ftp://", "file://", "javascript:", "//", "HTTPS://"]
 PATHS = ["club123", "public1", "group/555", "s/school1", "school1", "a", "../../etc", "x?y=1",
@@ -60,11 +62,11 @@ def check_link(platform: c.Platform, text: str) -> None:
     stripped = text.strip()
     if "/" in stripped and not (platform == c.Platform.TG and stripped.startswith("@")):
         url = urlsplit(stripped if "://" in stripped else f"https://{stripped}")
-        assert (url.hostname or "").lower() in r._PLATFORM_HOSTS[platform], text
+        assert (url.hostname or "").lower() in descriptor(platform).hosts, text
 
 
 @settings(CORPUS, max_examples=1500)
-@given(st.sampled_from([c.Platform.VK, c.Platform.OK, c.Platform.TG]), links)
+@given(st.sampled_from([c.Platform.VK, c.Platform.OK, c.Platform.TG, c.Platform.MAX]), links)
 def test_page_links(platform: c.Platform, text: str) -> None:
     check_link(platform, text)
 
@@ -122,7 +124,7 @@ def test_a_foreign_host_rejects_the_whole_register(host: str, path: str) -> None
     )
     result = rejected_or_accepted(text.encode())
     host_name = urlsplit(link).hostname or ""
-    if host_name.lower() not in r._PLATFORM_HOSTS[c.Platform.VK]:
+    if host_name.lower() not in descriptor(c.Platform.VK).hosts:
         assert isinstance(result[0], r.RowError)
         assert result[0].column_name == "vk"
 
