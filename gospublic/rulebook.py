@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gospublic.platforms.descriptor import descriptors
+
 # --- words -----------------------------------------------------------------------------------
 
 
@@ -75,19 +77,10 @@ STATUS_TITLES: dict[str, str] = {
     "not_evaluable": "не проверяется",
 }
 
-PLATFORM_TITLES: dict[str, str] = {
-    "vk": "ВКонтакте",
-    "ok": "Одноклассники",
-    "tg": "Telegram",
-    "max": "MAX",
-}
+# The platforms' names are their descriptors' (gospublic.platforms).
+PLATFORM_TITLES: dict[str, str] = {d.id: d.name_ru for d in descriptors()}
 # "страница во ВКонтакте / в Одноклассниках / в Telegram / в MAX"
-_PLATFORM_IN: dict[str, str] = {
-    "vk": "во ВКонтакте",
-    "ok": "в Одноклассниках",
-    "tg": "в Telegram",
-    "max": "в MAX",
-}
+_PLATFORM_IN: dict[str, str] = {d.id: d.name_in for d in descriptors()}
 
 # --- the rules -------------------------------------------------------------------------------
 
@@ -264,10 +257,7 @@ RULEBOOK: dict[str, RuleText] = {
         "Создайте официальную страницу во ВКонтакте или Одноклассниках и сообщите ссылку в ЦУР.",
         _const("есть действующая официальная страница во ВКонтакте или Одноклассниках"),
     ),
-    "PAGE_MISSING_VK": _missing_platform("vk"),
-    "PAGE_MISSING_OK": _missing_platform("ok"),
-    "PAGE_MISSING_TG": _missing_platform("tg"),
-    "PAGE_MISSING_MAX": _missing_platform("max"),
+    **{f"PAGE_MISSING_{d.id.upper()}": _missing_platform(d.id) for d in descriptors()},
     "ORG_EXEMPT": RuleText(
         "Организация в перечне исключений учредителя",
         "Ничего делать не нужно: требования о госпабликах к организации не применяются. "
@@ -284,6 +274,12 @@ RULEBOOK: dict[str, RuleText] = {
         "Страница удалена, заблокирована или закрыта",
         "Восстановите страницу или откройте её для всех посетителей.",
         _const("страница существует и открыта для всех посетителей"),
+    ),
+    "PAGE_NOT_CONNECTED": RuleText(
+        "Канал не подключён к мониторингу",
+        "Добавьте бота мониторинга ЦУР в участники (администраторы) канала: без него площадка "
+        "не показывает канал, и проверить его нельзя.",
+        _const("бот мониторинга добавлен в канал и видит его"),
     ),
     "NOT_VERIFIED": RuleText(
         "Нет отметки «Государственная организация»",

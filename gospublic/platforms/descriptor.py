@@ -73,6 +73,9 @@ class Descriptor:
     # A register written before the platform was added lacks its column: its organisations then
     # list no page there. The older platforms' columns stay required, so a misspelt one is named.
     column_optional: bool = False
+    # The platform shows a channel only to a bot its owner adds (MAX): a register channel the bot
+    # cannot see is "not connected to the monitoring", a verdict of its own (PAGE_NOT_CONNECTED).
+    needs_connection: bool = False
     order: int = 0  # the platforms' order in the register, menus and reports
 
     def __post_init__(self) -> None:

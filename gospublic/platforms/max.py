@@ -394,6 +394,7 @@ DESCRIPTOR = Descriptor(
     collector="services.collector.max_collect",
     simulator="services.simulator.max_api:MaxSimulator",
     column_optional=True,
+    needs_connection=True,
     not_exposed={
         "NOT_VERIFIED": "Отметка «Госорганизация» есть только во ВКонтакте.",
         "ADDRESS_MISSING": "У канала MAX нет поля адреса.",

@@ -31,7 +31,6 @@ from gospublic.contracts import (
     PageEvent,
     PageSnapshot,
     PageUnavailable,
-    Platform,
     PostsObserved,
     ScoresUpdated,
     Severity,
@@ -41,6 +40,7 @@ from gospublic.contracts import (
     built,
     message_id,
 )
+from gospublic.platforms.descriptor import descriptor
 
 from . import rules as r
 from .assignment import ProfileBook
@@ -116,15 +116,13 @@ _PUBLISHED = frozenset(SCORE_COMPONENTS)
 
 
 def page_url(platform: str, page_id: str) -> str:
+    """Where a person opens the page: its platform's descriptor says."""
     if not page_id:
         return ""
-    if platform == Platform.VK:
-        return f"https://vk.com/club{page_id}" if page_id.isdigit() else f"https://vk.com/{page_id}"
-    if platform == Platform.OK:
-        return f"https://ok.ru/group/{page_id}"
-    if platform == Platform.TG:
-        return f"https://t.me/{page_id}"
-    return ""
+    try:
+        return descriptor(platform).page_url(page_id)
+    except KeyError:
+        return ""
 
 
 epoch_ms = r.epoch_ms

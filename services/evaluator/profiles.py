@@ -200,6 +200,7 @@ class RulesConfig(_Config):
     org_exempt: RuleConfig | None = Field(None, alias="ORG_EXEMPT")
     off_list_only: RuleConfig | None = Field(None, alias="OFF_LIST_ONLY")
     page_not_public: PageNotPublicConfig | None = Field(None, alias="PAGE_NOT_PUBLIC")
+    page_not_connected: RuleConfig | None = Field(None, alias="PAGE_NOT_CONNECTED")
     not_verified: RuleConfig | None = Field(None, alias="NOT_VERIFIED")
     name_mismatch: SimilarityConfig | None = Field(None, alias="NAME_MISMATCH")
     # B. Profile completeness

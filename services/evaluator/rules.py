@@ -32,6 +32,7 @@ from gospublic.contracts import (
     PostsObserved,
     Unavailability,
 )
+from gospublic.platforms.descriptor import descriptors
 from gospublic.rulebook import counted
 
 from .profiles import DESIGN_RULES, Profile, platform_rule
@@ -50,6 +51,7 @@ PAGE_MISSING_MAX = "PAGE_MISSING_MAX"
 ORG_EXEMPT = "ORG_EXEMPT"
 OFF_LIST_ONLY = "OFF_LIST_ONLY"
 PAGE_NOT_PUBLIC = "PAGE_NOT_PUBLIC"
+PAGE_NOT_CONNECTED = "PAGE_NOT_CONNECTED"
 NOT_VERIFIED = "NOT_VERIFIED"
 NAME_MISMATCH = "NAME_MISMATCH"
 # B. Profile completeness
@@ -111,13 +113,26 @@ RULES: dict[str, RuleSpec] = {
     spec.id: spec
     for spec in (
         _spec(PAGE_MISSING_ANY, "organisation", "A", "registry", _LAW),
-        _spec(PAGE_MISSING_VK, "organisation", "A", "registry", f"{_LAW}; профиль региона"),
-        _spec(PAGE_MISSING_OK, "organisation", "A", "registry", f"{_LAW}; профиль региона"),
-        _spec(PAGE_MISSING_TG, "organisation", "A", "registry", "региональный профиль"),
-        _spec(PAGE_MISSING_MAX, "organisation", "A", "registry", "региональный профиль"),
+        *(
+            _spec(
+                platform_rule(d.platform),
+                "organisation",
+                "A",
+                "registry",
+                f"{_LAW}; профиль региона" if d.legal else "региональный профиль",
+            )
+            for d in descriptors()
+        ),
         _spec(ORG_EXEMPT, "organisation", "A", "registry", f"{_LAW}: перечень исключений"),
         _spec(OFF_LIST_ONLY, "organisation", "A", "registry", _LAW),
         _spec(PAGE_NOT_PUBLIC, "page", "A", "profile", _LAW),
+        _spec(
+            PAGE_NOT_CONNECTED,
+            "page",
+            "A",
+            "profile",
+            "региональный профиль: канал доступен мониторингу ЦУР",
+        ),
         _spec(NOT_VERIFIED, "page", "A", "profile", f"{_METHOD}: отметка «Госорганизация»"),
         _spec(NAME_MISMATCH, "page", "A", "profile", f"{_METHOD}: название страницы"),
         _spec(
@@ -188,10 +203,7 @@ RULES: dict[str, RuleSpec] = {
 
 PRESENCE_RULES = (
     PAGE_MISSING_ANY,
-    PAGE_MISSING_VK,
-    PAGE_MISSING_OK,
-    PAGE_MISSING_TG,
-    PAGE_MISSING_MAX,
+    *(platform_rule(d.platform) for d in descriptors()),
     ORG_EXEMPT,
     OFF_LIST_ONLY,
 )
@@ -214,57 +226,35 @@ ACTIVITY_RULES = (STALE, LOW_FREQUENCY, REPOST_HEAVY, LOW_ENGAGEMENT, COMMENTS_C
 COMMENT_RULES = (UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE)
 EVIDENCE_RULES = (BANNED_PLATFORM_LINKS, FOREIGN_MESSENGER_SERVICE)
 PAGE_RULES = PROFILE_RULES + ACTIVITY_RULES + COMMENT_RULES + EVIDENCE_RULES
+# PAGE_NOT_CONNECTED is a page rule only on the platforms whose descriptor ``needs_connection``
+# (MAX): it is judged from the snapshot (pass) and from PageUnavailable(not_connected) (fail).
 
-# Platforms whose pages the page-level rules judge: the ones the collectors read.
-PAGE_RULE_PLATFORMS = frozenset({Platform.VK, Platform.OK, Platform.TG})
-_OK_CONTACTS = (
-    "контакты группы в Одноклассниках не собираются (телефон и почту там указывают не только в "
-    "описании)"
-)
-_TG_NO_COMMENTS = "Превью канала Telegram (t.me/s) не показывает комментарии"
+# Platforms whose pages the page-level rules judge: the ones the collectors read (every platform
+# with a descriptor: gospublic.platforms).
+PAGE_RULE_PLATFORMS = frozenset(d.platform for d in descriptors())
 # Rules whose data a platform does not expose (or its collector does not read): their verdict is
 # ``not_evaluable`` with this reason, whatever the rule computed from the empty field.
 NOT_EXPOSED: dict[str, dict[str, str]] = {
-    Platform.OK: {
-        NOT_VERIFIED: "Отметка «Госорганизация» есть только во ВКонтакте.",
-        ADDRESS_MISSING: "Адрес группы в Одноклассниках не собирается.",
-        AVATAR_MISSING: "Одноклассники: аватар группы не собирается.",
-        COVER_MISSING: "Одноклассники: обложка группы не собирается.",
-        WALL_CLOSED: "В Одноклассниках нет настройки стены, как во ВКонтакте.",
-        COMMENTS_CLOSED_POSTS: "Одноклассники не сообщают, закрыты ли комментарии к теме.",
-    },
-    Platform.TG: {
-        NOT_VERIFIED: "Отметка «Госорганизация» есть только во ВКонтакте.",
-        ADDRESS_MISSING: "У канала Telegram нет поля адреса.",
-        COVER_MISSING: "У канала Telegram нет обложки.",
-        WALL_CLOSED: "У канала Telegram нет стены: жители пишут в привязанный чат.",
-        COMMENTS_CLOSED_POSTS: f"{_TG_NO_COMMENTS}, открыты ли они.",
-        LOW_ENGAGEMENT: "Превью канала Telegram показывает только просмотры, без реакций: "
-        "вовлечённость не посчитать.",
-        UNANSWERED_COMMENT: f"{_TG_NO_COMMENTS}: ответы не проверить.",
-        SLOW_RESPONSE_MEDIAN: f"{_TG_NO_COMMENTS}: время ответа не измерить.",
-        LOW_REPLY_RATE: f"{_TG_NO_COMMENTS}: долю ответов не посчитать.",
-    },
+    d.platform: dict(d.not_exposed) for d in descriptors() if d.not_exposed
 }
 # Rules a platform exposes only in part: what was found passes, but finding nothing proves nothing
 # (an OK group keeps its phone and e-mail in fields the collector does not read).
 PARTLY_EXPOSED: dict[str, dict[str, str]] = {
-    Platform.OK: {
-        CONTACT_PHONE_MISSING: f"В описании телефона нет, а {_OK_CONTACTS}.",
-        CONTACT_EMAIL_MISSING: f"В описании почты нет, а {_OK_CONTACTS}.",
-    },
+    d.platform: dict(d.partly_exposed) for d in descriptors() if d.partly_exposed
 }
 # Rules with no event of their own on a platform (Telegram has no comments event): reported with
 # the posts, so the page's check shows them as not evaluable rather than not at all.
 REPORTED_WITH_POSTS: dict[str, tuple[str, ...]] = {
-    Platform.TG: (UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE),
+    d.platform: d.reported_with_posts for d in descriptors() if d.reported_with_posts
 }
+# Platforms that show a channel only to the bot its owner added (MAX).
+_NEEDS_CONNECTION = {d.platform: d.needs_connection for d in descriptors()}
 # VK ``wall``: 0 off, 1 open, 2 limited, 3 closed.
 WALL_CLOSED_VALUES = frozenset({0, 3})
 # Platforms whose page satisfies the law's list (government order 2523-r).
-LEGAL_PLATFORMS = frozenset({Platform.VK, Platform.OK})
+LEGAL_PLATFORMS = frozenset(d.platform for d in descriptors() if d.legal)
 # Platforms the collectors read: only for these is "gone" evidence; others count when listed.
-COLLECTED_PLATFORMS = frozenset({Platform.VK, Platform.OK, Platform.TG})
+COLLECTED_PLATFORMS = frozenset(d.platform for d in descriptors() if d.collector)
 
 DAY_S = 86_400.0
 DAY_MS = 86_400_000
@@ -724,6 +714,13 @@ def evaluate_profile(
         else:
             add(_result(PAGE_NOT_PUBLIC, PASS, config.closed_severity, 0, threshold,
                         "Страница открыта."))  # fmt: skip
+
+    if (config := rule(PAGE_NOT_CONNECTED)) is not None and _NEEDS_CONNECTION.get(
+        snapshot.platform, False
+    ):
+        # A snapshot came, so the bot sees the channel: an earlier "not connected" resolves.
+        add(_result(PAGE_NOT_CONNECTED, PASS, config.severity, "connected", "бот в канале",
+                    "Канал подключён к мониторингу."))  # fmt: skip
 
     if (config := rule(NOT_VERIFIED)) is not None:
         mark = snapshot.is_government_organization
@@ -1783,6 +1780,8 @@ def evaluate_unavailable(
     """
     if platform not in PAGE_RULE_PLATFORMS:
         return []
+    if reason == Unavailability.NOT_CONNECTED:
+        return _not_connected(profile)
     results = []
     config = profile.rule(PAGE_NOT_PUBLIC)
     if config is not None:
@@ -1817,6 +1816,39 @@ def evaluate_unavailable(
         if config is not None:
             results.append(
                 _result(rule, NOT_EVALUABLE, _severity(config), reason.value, "", summary)
+            )
+    return results
+
+
+NOT_CONNECTED_SUMMARY = "канал не подключён к мониторингу"
+
+
+def _not_connected(profile: Profile) -> list[RuleResult]:
+    """A register channel the monitoring bot cannot see (MAX shows a channel only to a bot its
+    owner added): not "missing" (the channel may well exist), not "closed", but not connected;
+    nothing else about it can be checked."""
+    results = []
+    config = profile.rule(PAGE_NOT_CONNECTED)
+    if config is not None:
+        summary = (
+            f"{NOT_CONNECTED_SUMMARY.capitalize()}: бот мониторинга не видит канал. Добавьте его "
+            "в участники канала, иначе канал не проверить."
+        )
+        results.append(_result(PAGE_NOT_CONNECTED, FAIL, config.severity,
+                               Unavailability.NOT_CONNECTED.value, "бот в канале", summary))  # fmt: skip
+    summary = f"{NOT_CONNECTED_SUMMARY.capitalize()}: проверка профиля и публикаций невозможна."
+    for rule in PAGE_RULES:
+        config = profile.rule(rule)
+        if config is not None:
+            results.append(
+                _result(
+                    rule,
+                    NOT_EVALUABLE,
+                    _severity(config),
+                    Unavailability.NOT_CONNECTED.value,
+                    "",
+                    summary,
+                )
             )
     return results
 

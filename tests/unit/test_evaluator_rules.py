@@ -171,10 +171,14 @@ def test_wall_values(wall: int | None, status: str) -> None:
     assert result.severity == "high"
 
 
-def test_no_page_rules_for_a_platform_nobody_collects() -> None:
-    # OK and Telegram pages: tests/unit/test_evaluator_platforms.py.
+def test_page_rules_judge_every_platform_a_collector_reads() -> None:
+    # Every platform has a descriptor and a collector, MAX included; what MAX does not expose is
+    # not_evaluable (tests/unit/test_evaluator_platforms.py has OK, Telegram and MAX in detail).
     page = snapshot().model_copy(update={"platform": Platform.MAX})
-    assert r.evaluate_profile(page, DEFAULT) == []
+    results = {x.rule: x for x in r.evaluate_profile(page, DEFAULT)}
+    assert results["PAGE_NOT_PUBLIC"].status == r.PASS
+    assert results["PAGE_NOT_CONNECTED"].status == r.PASS
+    assert results["COVER_MISSING"].status == r.NOT_EVALUABLE
 
 
 def test_federal_profile_has_no_completeness_or_activity_rules() -> None:
