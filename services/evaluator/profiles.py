@@ -34,6 +34,8 @@ from pydantic import (
 
 from gospublic.contracts import Platform, Severity
 
+from .scorecard import ScorecardConfig
+
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
 
@@ -242,6 +244,8 @@ class Profile(_Config):
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     comments: CommentsConfig = Field(default_factory=CommentsConfig)
     rules: RulesConfig
+    # The regional centre's scorecard (criteria, weights, bands, colours); None: no scorecard.
+    scorecard: ScorecardConfig | None = None
 
     @model_validator(mode="after")
     def _design_weights_name_rules(self) -> Profile:
