@@ -137,6 +137,9 @@ class Organisation(_Model):
     sphere: str = Field(max_length=64)
     exempt: bool = False
     pages: tuple[PageRef, ...] = ()
+    # Connected to the «Госпаблики» component of Госуслуги (the register's ``gospubliki`` column:
+    # no platform API shows it). None: the register does not say.
+    gospubliki: bool | None = None
 
     def page(self, platform: Platform) -> PageRef | None:
         return next((p for p in self.pages if p.platform == platform), None)
@@ -212,15 +215,42 @@ class PageEvent(Event):
 SNAPSHOT_FACTS = ("description", "site", "links", "phones", "emails", "address")
 
 
+# The kinds of Госуслуги feedback widget a page may carry in its menu (links to pos.gosuslugi.ru,
+# the platform «Обратная связь»): "problem" is «Сообщить о проблеме» (``/form/?opaId=…``),
+# "opinion" is «Высказать мнение» (``/og/org-activities?…``: the body's polls and votes), "other"
+# is another link there.
+WidgetKind = Literal["problem", "opinion", "other"]
+FEEDBACK_WIDGETS: tuple[str, ...] = ("problem", "opinion")
+
+
+class Widget(_Model):
+    """A Госуслуги feedback widget in a page's menu, with the tracking parameters of its link.
+
+    The parameters are as the link carries them (empty when absent): ``region_code`` (``utm_medium``
+    or ``reg_code``), ``municipality_code`` (``mun_code``, the 8-digit ОКТМО), ``ogrn``
+    (``utm_campaign``, the 13-digit ОГРН of the body the widget reports to) and ``source``
+    (``utm_source``: vk, vk1 regional, vk2 municipal).
+    """
+
+    kind: WidgetKind
+    title: str = Field(default="", max_length=2000)
+    url: str = Field(max_length=2000)
+    region_code: str = Field(default="", max_length=64)
+    municipality_code: str = Field(default="", max_length=64)
+    ogrn: str = Field(default="", max_length=64)
+    source: str = Field(default="", max_length=64)
+
+
 class PageSnapshot(PageEvent):
     """A page's profile as the platform returned it, normalised across platforms.
 
     Version 2 added ``unknown`` and ``has_address``; a version 1 message reads as one that showed
-    every field (what version 1 producers assumed).
+    every field (what version 1 producers assumed). Version 3 added ``widgets``; an older message
+    reads as one whose menu is unknown (None).
     """
 
     NAME: ClassVar[str] = "PageSnapshot"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
 
     page_id: str = Field(max_length=64)
     screen_name: str = Field(default="", max_length=200)
@@ -243,6 +273,9 @@ class PageSnapshot(PageEvent):
     has_cover: bool | None = None
     # Names from ``SNAPSHOT_FACTS`` the answer did not show (fields not requested or not returned).
     unknown: tuple[Literal[SNAPSHOT_FACTS], ...] = ()
+    # The Госуслуги widgets of the page's menu (VK ``menu``): () a menu with none of them; None
+    # not known (the menu was not requested, or the platform does not show one).
+    widgets: tuple[Widget, ...] | None = Field(default=None, max_length=100)
 
 
 class Post(_Model):
@@ -324,9 +357,14 @@ class PageUnavailable(PageEvent):
 
 
 class OrganisationsRegistered(Event):
-    """A chunk of an imported register (the evaluator keeps organisations in ClickHouse)."""
+    """A chunk of an imported register (the evaluator keeps organisations in ClickHouse).
+
+    Version 2 added ``Organisation.gospubliki``; a version 1 message reads as one whose register
+    did not say (None).
+    """
 
     NAME: ClassVar[str] = "OrganisationsRegistered"
+    VERSION: ClassVar[int] = 2
 
     registry_version: str = Field(max_length=64)
     region: str = Field(max_length=64)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 
@@ -243,7 +244,68 @@ def snapshot_fields(group: object, requested: frozenset[str] | None = None) -> d
         "has_photo": has_photo,
         "has_cover": has_cover,
         "unknown": tuple(unknown),
+        "widgets": menu_widgets(g, where, requested is not None and "menu" in requested),
     }
+
+
+# The Госуслуги feedback platform («Обратная связь», ПОС): its widgets are menu links to this host.
+GOSUSLUGI_WIDGET_HOST = "pos.gosuslugi.ru"
+# Link path → widget kind: «Сообщить о проблеме» is the form, «Высказать мнение» the body's
+# activities (polls, votes); the regional form ``og/org-activities?reg_code=…&utm_source=vk1`` and
+# the municipal one ``…?mun_code=<ОКТМО>&utm_source=vk2`` are both the latter.
+_WIDGET_PATHS = (("form", "problem"), ("og/org-activities", "opinion"))
+
+
+def widget_from_link(title: str, url: str) -> c.Widget | None:
+    """The Госуслуги widget a menu link is, or None when it points elsewhere.
+
+    Recognised by the link, not the title: a page names its menu items as it likes, and only the
+    link says where a citizen's message goes (and to which body, by its tracking parameters).
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    if host != GOSUSLUGI_WIDGET_HOST:
+        return None
+    path = parts.path.strip("/").lower()
+    kind = next(
+        (k for prefix, k in _WIDGET_PATHS if path == prefix or path.startswith(prefix + "/")),
+        "other",
+    )
+    params = {k: v[0].strip() for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    return c.Widget(
+        kind=kind,
+        title=title.strip()[:MAX_SHORT],
+        url=url.strip()[:MAX_SHORT],
+        region_code=(params.get("utm_medium") or params.get("reg_code") or "")[:64],
+        municipality_code=params.get("mun_code", "")[:64],
+        ogrn=params.get("utm_campaign", "")[:64],
+        source=params.get("utm_source", "")[:64],
+    )
+
+
+def menu_widgets(g: dict[str, Any], where: str, requested: bool) -> tuple[c.Widget, ...] | None:
+    """The Госуслуги widgets of a group's ``menu`` (``{"items": [{"title", "url", …}]}``).
+
+    An absent menu is an empty one when ``menu`` was requested (VK leaves out a community's empty
+    menu), unknown otherwise.
+    """
+    menu = g.get("menu")
+    if menu is None:
+        return () if requested else None
+    info = _obj(menu, f"{where}.menu")
+    widgets: list[c.Widget] = []
+    for i, item in enumerate(_list(info, "items", f"{where}.menu")):
+        at = f"{where}.menu.items[{i}]"
+        entry = _obj(item, at)
+        widget = widget_from_link(
+            _str(entry, "title", at, MAX_SHORT), _str(entry, "url", at, MAX_SHORT)
+        )
+        if widget is not None:
+            widgets.append(widget)
+    return tuple(widgets[:100])
 
 
 def _address_text(main: dict[str, Any], where: str) -> str:

@@ -32,7 +32,7 @@ log = logging.getLogger("gospublic.collector.vk")
 
 GROUP_FIELDS = (
     "description,contacts,addresses,site,links,members_count,wall,is_closed,verified,has_photo,"
-    "cover,is_government_organization,screen_name,activity"
+    "cover,is_government_organization,screen_name,activity,menu"
 )
 # What the snapshot reads as requested: a requested field absent from the answer is empty.
 REQUESTED_FIELDS = frozenset(GROUP_FIELDS.split(","))

@@ -63,6 +63,7 @@ class OrganisationRecord(Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     sphere: _text(64)
     exempt: bool = False
     pages: tuple[PageRefRecord, ...] = ()
+    gospubliki: bool | None = None
 
     def page(self, platform: c.Platform) -> PageRefRecord | None:
         return next((p for p in self.pages if p.platform == platform), None)

@@ -320,17 +320,18 @@ def test_a_snapshot_of_version_1_reads_as_one_that_showed_every_field() -> None:
     producers not yet upgraded) send version 1, which must still be read, not dead-lettered."""
     data = SNAPSHOT.to_bytes()
     old = (
-        data.replace(b'"PageSnapshot/2"', b'"PageSnapshot/1"')
+        data.replace(b'"PageSnapshot/3"', b'"PageSnapshot/1"')
         .replace(b'"has_address":null,', b"")
         .replace(b',"unknown":[]', b"")
+        .replace(b',"widgets":null', b"")
     )
     assert b"unknown" not in old and b"/1" in old
     status, event = check(old)
     assert status == "ok"
-    assert event.schema_ == "PageSnapshot/2" and event.unknown == () and event.has_address is None
+    assert event.schema_ == "PageSnapshot/3" and event.unknown == () and event.has_address is None
     assert event.model_dump(exclude={"event_id"}) == SNAPSHOT.model_dump(exclude={"event_id"})
-    kind, reason = outcome(old.replace(b"PageSnapshot/1", b"PageSnapshot/3"))[1]
-    assert kind == "unsupported_version" and "PageSnapshot/1–PageSnapshot/2" in reason
+    kind, reason = outcome(old.replace(b"PageSnapshot/1", b"PageSnapshot/4"))[1]
+    assert kind == "unsupported_version" and "PageSnapshot/1–PageSnapshot/3" in reason
     kind, _ = outcome(old.replace(b"PageSnapshot/1", b"PageSnapshot/0"))[1]
     assert kind == "unsupported_version"
 
