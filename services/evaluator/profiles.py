@@ -204,6 +204,8 @@ class RulesConfig(_Config):
     page_not_public: PageNotPublicConfig | None = Field(None, alias="PAGE_NOT_PUBLIC")
     page_not_connected: RuleConfig | None = Field(None, alias="PAGE_NOT_CONNECTED")
     not_verified: RuleConfig | None = Field(None, alias="NOT_VERIFIED")
+    widgets_missing: RuleConfig | None = Field(None, alias="WIDGETS_MISSING")
+    widget_foreign_org: RuleConfig | None = Field(None, alias="WIDGET_FOREIGN_ORG")
     name_mismatch: SimilarityConfig | None = Field(None, alias="NAME_MISMATCH")
     # B. Profile completeness
     description_missing: DescriptionConfig | None = Field(None, alias="DESCRIPTION_MISSING")

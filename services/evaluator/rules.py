@@ -23,6 +23,7 @@ from difflib import SequenceMatcher
 from typing import NamedTuple
 
 from gospublic.contracts import (
+    FEEDBACK_WIDGETS,
     Comment,
     CommentsObserved,
     Organisation,
@@ -31,6 +32,7 @@ from gospublic.contracts import (
     Post,
     PostsObserved,
     Unavailability,
+    Widget,
 )
 from gospublic.platforms.descriptor import descriptors
 from gospublic.rulebook import counted
@@ -53,6 +55,8 @@ OFF_LIST_ONLY = "OFF_LIST_ONLY"
 PAGE_NOT_PUBLIC = "PAGE_NOT_PUBLIC"
 PAGE_NOT_CONNECTED = "PAGE_NOT_CONNECTED"
 NOT_VERIFIED = "NOT_VERIFIED"
+WIDGETS_MISSING = "WIDGETS_MISSING"
+WIDGET_FOREIGN_ORG = "WIDGET_FOREIGN_ORG"
 NAME_MISMATCH = "NAME_MISMATCH"
 # B. Profile completeness
 DESCRIPTION_MISSING = "DESCRIPTION_MISSING"
@@ -134,6 +138,22 @@ RULES: dict[str, RuleSpec] = {
             "региональный профиль: канал доступен мониторингу ЦУР",
         ),
         _spec(NOT_VERIFIED, "page", "A", "profile", f"{_METHOD}: отметка «Госорганизация»"),
+        _spec(
+            WIDGETS_MISSING,
+            "page",
+            "D",
+            "profile",
+            f"{_FEEDBACK}; постановление Правительства РФ от 10.11.2020 № 1802 (платформа "
+            "обратной связи Госуслуг)",
+        ),
+        _spec(
+            WIDGET_FOREIGN_ORG,
+            "page",
+            "D",
+            "profile",
+            "постановление Правительства РФ от 10.11.2020 № 1802: обращение уходит органу, "
+            "чей ОГРН указан в виджете",
+        ),
         _spec(NAME_MISMATCH, "page", "A", "profile", f"{_METHOD}: название страницы"),
         _spec(
             DESCRIPTION_MISSING,
@@ -210,6 +230,8 @@ PRESENCE_RULES = (
 PROFILE_RULES = (
     PAGE_NOT_PUBLIC,
     NOT_VERIFIED,
+    WIDGETS_MISSING,
+    WIDGET_FOREIGN_ORG,
     NAME_MISMATCH,
     DESCRIPTION_MISSING,
     DESCRIPTION_NO_GOALS,
@@ -687,6 +709,68 @@ _FACT_NAMES = {
 }
 
 
+# --- Госуслуги feedback widgets -------------------------------------------------------------------
+
+_WIDGET_TITLES = {"problem": "«Сообщить о проблеме»", "opinion": "«Высказать мнение»"}
+_NO_MENU = "Платформа не показала меню страницы: виджеты Госуслуг не проверены."
+
+
+def widget_count(snapshot: PageSnapshot) -> int | None:
+    """How many of the two Госуслуги feedback widgets the page shows (0–2), None when its menu
+    is unknown. A widget placed with another body's ОГРН counts: it is on the page (its own
+    verdict, WIDGET_FOREIGN_ORG, says it reports to the wrong body)."""
+    if snapshot.widgets is None:
+        return None
+    return len({w.kind for w in snapshot.widgets} & set(FEEDBACK_WIDGETS))
+
+
+def foreign_widgets(snapshot: PageSnapshot, ogrn: str | None = None) -> list[Widget]:
+    """Feedback widgets whose link names another body's ОГРН than the page's organisation.
+
+    Only the ОГРН is compared: the register holds the municipality's name, not its ОКТМО, so the
+    link's municipality code is kept but not checked. A link without an ОГРН is not foreign.
+    """
+    own = ogrn if ogrn is not None else snapshot.page_ref.org_id
+    return [
+        w for w in snapshot.widgets or () if w.kind in FEEDBACK_WIDGETS and w.ogrn and w.ogrn != own
+    ]
+
+
+def _widgets_missing(snapshot: PageSnapshot, config) -> RuleResult:
+    threshold = "2 из 2"
+    count = widget_count(snapshot)
+    if count is None:
+        return _result(WIDGETS_MISSING, NOT_EVALUABLE, config.severity, "", threshold, _NO_MENU)
+    if count >= 2:
+        return _result(WIDGETS_MISSING, PASS, config.severity, count, threshold,
+                       "Оба виджета Госуслуг на странице.")  # fmt: skip
+    present = {w.kind for w in snapshot.widgets or ()}
+    missing = [title for kind, title in _WIDGET_TITLES.items() if kind not in present]
+    summary = (
+        f"На странице {count} из 2 виджетов Госуслуг: нет {' и '.join(missing)}. Разместите "
+        "виджеты платформы обратной связи в меню сообщества."
+    )
+    return _result(WIDGETS_MISSING, FAIL, config.severity, count, threshold, summary)
+
+
+def _widget_foreign_org(snapshot: PageSnapshot, config) -> RuleResult:
+    own = snapshot.page_ref.org_id
+    threshold = f"ОГРН {own}"
+    if snapshot.widgets is None:
+        return _result(WIDGET_FOREIGN_ORG, NOT_EVALUABLE, config.severity, "", threshold,
+                       _NO_MENU)  # fmt: skip
+    foreign = foreign_widgets(snapshot, own)
+    if not foreign:
+        return _result(WIDGET_FOREIGN_ORG, PASS, config.severity, "", threshold,
+                       "Виджетов Госуслуг с чужим ОГРН нет.")  # fmt: skip
+    names = ", ".join(f"{_WIDGET_TITLES.get(w.kind, w.kind)} с ОГРН {w.ogrn}" for w in foreign[:2])
+    summary = (
+        f"Виджет Госуслуг настроен на другую организацию ({names}, а ОГРН организации {own}): "
+        "обращения жителей уходят не ей. Получите в ЦУР ссылку виджета со своим ОГРН."
+    )
+    return _result(WIDGET_FOREIGN_ORG, FAIL, config.severity, foreign[0].ogrn, threshold, summary)
+
+
 def evaluate_profile(
     snapshot: PageSnapshot,
     profile: Profile,
@@ -737,6 +821,11 @@ def evaluate_profile(
                 "поддержку ВКонтакте (синяя галочка верификации этой отметкой не является)."
             )
             add(_result(NOT_VERIFIED, FAIL, config.severity, 0, threshold, summary))
+
+    if (config := rule(WIDGETS_MISSING)) is not None:
+        add(_widgets_missing(snapshot, config))
+    if (config := rule(WIDGET_FOREIGN_ORG)) is not None:
+        add(_widget_foreign_org(snapshot, config))
 
     if (config := rule(NAME_MISMATCH)) is not None:
         threshold = f">= {_fmt(config.min_similarity)}"
@@ -1332,6 +1421,54 @@ def engagement_rate(posts: PostsObserved, members: int | None) -> float | None:
         return None
     reactions = sum(p.likes + p.reposts + p.comments_count for p in own)
     return reactions / len(own) / members
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Views of a page's own posts (not reposts) of the last 7 days, as one ``PostsObserved``
+    shows them, for the scorecard's reach criteria.
+
+    ``views`` is None where the views are hidden (VK leaves ``views`` out of a post, or the
+    platform never shows them): the reach is then not evaluable, not zero. ``complete`` is False
+    when the posts shown all fall within the week and the wall holds more: the week's views are
+    then at least ``views`` (a lower bound).
+    """
+
+    own_posts: int
+    views: int | None
+    members: int | None
+    complete: bool
+
+    @property
+    def weekly_reach(self) -> float | None:
+        """The week's views per subscriber (0.7 is 70 %); None without views or subscribers."""
+        if self.views is None or not self.members or self.members <= 0:
+            return None
+        return self.views / self.members
+
+    @property
+    def average_views(self) -> float | None:
+        """Views per own post of the week; None without views or without a post that week."""
+        if self.views is None or self.own_posts == 0:
+            return None
+        return self.views / self.own_posts
+
+
+def page_reach(posts: PostsObserved, members: int | None, now_ms: int) -> Reach:
+    """The page's reach over the 7 days before ``now_ms`` (see ``Reach``)."""
+    since = now_ms - WEEK_MS
+    wall = Wall.of(posts, posted_ms(posts.posts))
+    week = [p for p, ms in wall.own if since <= ms <= now_ms]
+    if week:
+        hidden = any(p.views is None for p in week)
+    else:  # nothing to add up: hidden only if the platform shows no post's views at all
+        hidden = bool(posts.posts) and all(p.views is None for p in posts.posts)
+    return Reach(
+        own_posts=len(week),
+        views=None if hidden else sum(p.views or 0 for p in week),
+        members=members,
+        complete=not wall.covers_less_than(since),
+    )
 
 
 def evaluate_engagement(

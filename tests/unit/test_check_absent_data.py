@@ -44,6 +44,7 @@ FULL_GROUP = {
     "is_government_organization": False,
     "verified": 0,
     "wall": 0,
+    "menu": {"items": [], "count": 0},
 }
 
 # The groups.getById fields each key answers, and the rules that cannot fail without it.
@@ -56,6 +57,7 @@ BLOCKED_BY_ABSENCE = {
     "cover": {"COVER_MISSING"},
     "is_government_organization": {"NOT_VERIFIED"},
     "wall": {"WALL_CLOSED"},
+    "menu": {"WIDGETS_MISSING"},
 }
 # The avatar is shown by `has_photo` or by the photo URLs (VK's placeholder means none).
 AVATAR_KEYS = ("has_photo", "photo_200")
