@@ -1471,6 +1471,16 @@ def page_reach(posts: PostsObserved, members: int | None, now_ms: int) -> Reach:
     )
 
 
+def weekly_reach(posts: PostsObserved, members: int | None, now_ms: int) -> float | None:
+    """The week's views of own posts per subscriber (``page_reach(...).weekly_reach``)."""
+    return page_reach(posts, members, now_ms).weekly_reach
+
+
+def average_views_per_post(posts: PostsObserved, now_ms: int) -> float | None:
+    """Views per own post of the week (``page_reach(...).average_views``)."""
+    return page_reach(posts, None, now_ms).average_views
+
+
 def evaluate_engagement(
     rate: float | None,
     rank: float | None,

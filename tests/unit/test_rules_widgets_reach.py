@@ -102,6 +102,8 @@ def test_reach_adds_up_the_weeks_own_posts() -> None:
     assert (reach.own_posts, reach.views, reach.complete) == (3, 1_000, True)
     assert reach.weekly_reach == pytest.approx(1.0)
     assert reach.average_views == pytest.approx(1_000 / 3)
+    assert r.weekly_reach(posts, 1_000, NOW_MS) == reach.weekly_reach
+    assert r.average_views_per_post(posts, NOW_MS) == reach.average_views
 
 
 def test_hidden_views_make_the_reach_not_evaluable_rather_than_zero() -> None:
