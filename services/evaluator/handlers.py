@@ -43,6 +43,7 @@ from gospublic.contracts import (
 from gospublic.platforms.descriptor import descriptor
 
 from . import rules as r
+from . import scorecard as sc
 from .assignment import ProfileBook
 from .profiles import Profile
 from .state import EvaluatorState, OpenViolation, PageState, Slot, counts_as_present
@@ -80,6 +81,11 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "check_results": (
         "checked_at", "sweep_id", "profile", "org_id", "platform", "page_id", "rule", "status",
         "severity", "value", "threshold",
+    ),
+    "scorecards": (
+        "scored_at", "week", "profile", "version", "region", "org_id", "org_name", "level",
+        "founder", "municipality", "sphere", "platform", "page_id", "total", "colour", "points",
+        "maximum", "not_evaluable", "facts",
     ),
     "violations": (
         "violation_id", "state", "org_id", "org_name", "founder", "municipality", "sphere",
@@ -224,6 +230,8 @@ class _Step:
         self._check = self.out.rows["check_results"].append
         # Organisations scored in this batch and the time of their newest score.
         self._scored: dict[str, tuple[Organisation, datetime]] = {}
+        # Organisations whose scorecard facts may have changed, and the newest observation.
+        self._carded: dict[str, tuple[Organisation, datetime]] = {}
 
     def _count_rules(self, profile: Profile) -> int:
         count = self._rule_counts.get(profile.name)
@@ -433,6 +441,83 @@ class _Step:
         if org is not None:
             self._score(org, org_id, ANY_PLATFORM, "", "compliance", self._compliance(org), at)
 
+    # --- scorecard -------------------------------------------------------------------------
+
+    def _card_changed(self, org: Organisation | None, at: datetime) -> None:
+        if org is None:
+            return
+        held = self._carded.get(org.org_id)
+        if held is None or at > held[1]:
+            self._carded[org.org_id] = (org, at)
+
+    def _card_facts(
+        self, org: Organisation | None, key: str, at: datetime, facts: sc.PageFacts
+    ) -> None:
+        if self.profile.scorecard is None:
+            return
+        self.state.set_card_facts(key, facts)
+        self._card_changed(org, at)
+
+    def _card_posts(
+        self,
+        org: Organisation | None,
+        key: str,
+        event: PostsObserved,
+        posted: Sequence[int],
+        members: int | None,
+        at: datetime,
+    ) -> None:
+        config = self.profile.scorecard
+        if config is None:
+            return
+        now = epoch_ms(at)
+        wall = r.Wall.of(event, posted)
+        reach = r.page_reach(event, members, now)
+        # The wall's span as the rules read it: all of it, or from its oldest unpinned post on.
+        since = None if wall.complete else wall.edge_ms
+        week = (reach.views, reach.own_posts, reach.complete)
+        own = [ms for _, ms in wall.own]
+        facts = sc.post_facts(config, own, since, now, week, members)
+        old = self.state.card_facts.get(key) or sc.PageFacts(event.platform.value, event.page_id)
+        self._card_facts(org, key, at, replace(old, posts=facts))
+
+    def write_scorecards(self) -> None:
+        """The cards of each organisation whose facts changed in the batch, when they changed."""
+        rows = self.out.rows["scorecards"]
+        for org_id, (org, at) in self._carded.items():
+            self._use(org, org_id)
+            config = self.profile.scorecard
+            if config is None:
+                continue
+            connected = self.state.connected.get(org_id)
+            pages = [
+                sc.score_page(config, facts, connected)
+                for page in org.pages
+                if (facts := self.state.card_facts.get(page.key)) is not None
+            ]
+            card = sc.score_org(config, pages, connected)
+            digest = hash((config.version, card.key(), *(p.key() for p in pages)))
+            if digest == self.state.written_cards.get(org_id):
+                continue
+            self.state.set_written_cards(org_id, digest)
+            head = (
+                epoch_ms(at), sc.week_of(at), self.profile.name, config.version,
+                self.state.region.get(org_id, ""), org_id, org.name, org.level, org.founder,
+                org.municipality, org.sphere,
+            )  # fmt: skip
+            facts_of = {page.key: self.state.card_facts.get(page.key) for page in org.pages}
+            by_page = {(f.platform, f.page_id): sc.facts_map(f) for f in facts_of.values() if f}
+            if connected is not None:
+                by_page[(sc.ANY_PLATFORM, "")] = {"connection": float(connected)}
+            for one in (card, *pages):
+                rows.append(
+                    (
+                        *head, one.platform, one.page_id, one.total, one.colour, one.points,
+                        one.maximum, list(one.not_evaluable),
+                        by_page.get((one.platform, one.page_id), {}),
+                    )
+                )  # fmt: skip
+
     # --- events ----------------------------------------------------------------------------
 
     def registered(self, event: OrganisationsRegistered) -> None:
@@ -449,6 +534,8 @@ class _Step:
             )  # fmt: skip
             self._use(org, org.org_id)
             self._presence(org, at)
+            self.state.set_connected(org.org_id, org.gospubliki)
+            self._card_changed(org, at)
 
     def _page(self, event: PageEvent):
         key = event.page_ref.key
@@ -535,6 +622,15 @@ class _Step:
                 else None,
             )
             self._page_scores(org, org_id, platform, event.page_id, at, design=design)
+            old = self.state.card_facts.get(key)
+            self._card_facts(
+                org, key, at,
+                sc.PageFacts(
+                    platform, event.page_id, event.is_government_organization, event.has_photo,
+                    None if "description" in event.unknown else facts.description_len,
+                    event.has_cover, r.widget_count(event), old.posts if old else None,
+                ),
+            )  # fmt: skip
 
     def posts(self, event: PostsObserved) -> None:
         key, previous, org = self._page(event)
@@ -585,6 +681,7 @@ class _Step:
                 engagement=engagement,
                 er=self.state.engagement[key][1] if key in self.state.engagement else None,
             )  # fmt: skip
+            self._card_posts(org, key, event, posted, base.members, at)
 
     def comments(self, event: CommentsObserved) -> None:
         key, previous, org = self._page(event)
@@ -656,6 +753,14 @@ class _Step:
                 observed_at=at,
             )  # fmt: skip
             self._set_liveness(key, previous, org, new, at, event.sweep_id)
+            old = self.state.card_facts.get(key)
+            if liveness == r.GONE:
+                if old is not None:
+                    self.state.drop_card_facts(key)
+                    self._card_changed(org, at)
+            elif reason == Unavailability.PRIVATE and old is not None:
+                # A closed page's wall is not read: what its posts showed is not known now.
+                self._card_facts(org, key, at, replace(old, posts=None))
 
 
 def org_scores(scores: tuple) -> dict[str, float]:
@@ -725,4 +830,5 @@ def process_batch(
         elif isinstance(event, CommentsObserved):
             step.comments(event)
     step.publish_scores()
+    step.write_scorecards()
     return step.out

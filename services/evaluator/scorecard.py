@@ -196,41 +196,33 @@ ANY_PLATFORM = "any"
 
 def post_facts(
     config: ScorecardConfig,
-    posted: Sequence[tuple[int, bool, int | None]],
+    own_posted: Sequence[int],
     complete_since_ms: int | None,
-    subscribers: int | None,
     now_ms: int,
-    week_reach: float | None = None,
-    post_views: float | None = None,
+    week: tuple[int | None, int, bool],
+    subscribers: int | None,
 ) -> PostFacts:
     """Count a page's posts for the card at ``now_ms``.
 
-    ``posted``: (posted_ms, own and not a repost, views or None) of every post shown;
-    ``complete_since_ms``: every post from that time on is among them (None: the whole wall).
-    ``week_reach`` and ``post_views`` (average views per own post) may come from the rules' reach
-    functions; otherwise they are computed here the same way (the week = ``now − 7 days`` on).
+    ``own_posted``: when each of the page's own posts shown (reposts aside) was published;
+    ``complete_since_ms``: the oldest unpinned post shown, every later post is among them (None:
+    the whole wall is shown). A window starting at or after it is not fully seen, as the rules
+    read a wall (``rules.Wall.covers_less_than``).
+    ``week``: the rules' reach of the 7 days before ``now_ms`` (``rules.page_reach``: the views of
+    the week's own posts or None when hidden, how many own posts, whether the wall shown covers
+    the week). A week not covered leaves both reach criteria unknown (its views are a lower bound).
     """
     activity = config.criteria.activity
     days = activity.days if activity is not None else WEEK_DAYS
     since = now_ms - days * DAY_MS
-    own = sum(1 for at, is_own, _ in posted if is_own and since <= at <= now_ms)
+    own = sum(1 for at in own_posted if since <= at <= now_ms)
     required = activity.posts_per_week * days / WEEK_DAYS if activity is not None else 0
-    shown_enough = complete_since_ms is None or complete_since_ms <= since or own >= required
-    week_since = now_ms - WEEK_DAYS * DAY_MS
-    week_complete = complete_since_ms is None or complete_since_ms <= week_since
-    week = [views for at, is_own, views in posted if is_own and week_since <= at <= now_ms]
-    computed_here = week_reach is None and post_views is None
-    if computed_here and week_complete and subscribers and all(v is not None for v in week):
-        week_reach = sum(week) / subscribers  # type: ignore[arg-type]
-        post_views = sum(week) / len(week) if week else None  # type: ignore[arg-type]
-    if not week_complete:
-        week_reach = post_views = None
-    post_reach = None
-    if subscribers:
-        if post_views is not None:
-            post_reach = post_views / subscribers
-        elif week_reach is not None and not week:
-            post_reach = 0.0  # no own post this week: nothing was read
+    shown_enough = complete_since_ms is None or complete_since_ms < since or own >= required
+    views, week_posts, week_complete = week
+    week_reach = post_reach = None
+    if week_complete and views is not None and subscribers and subscribers > 0:
+        week_reach = views / subscribers
+        post_reach = views / week_posts / subscribers if week_posts else 0.0
     return PostFacts(own if shown_enough else None, week_reach, post_reach)
 
 
@@ -314,3 +306,37 @@ def week_of(moment: datetime) -> str:
     """The ISO week ``YYYY-Www`` of a moment, on Moscow time (the centres' week)."""
     year, week, _ = (moment + timedelta(hours=3)).isocalendar()
     return f"{year}-W{week:02d}"
+
+
+_FLAGS = ("gov_mark", "avatar", "cover")
+_NUMBERS = ("description_len", "widgets")
+_POSTS = ("own_posts", "week_reach", "post_reach")
+
+
+def facts_map(facts: PageFacts) -> dict[str, float]:
+    """A page's facts as the stored card keeps them; an unknown fact is left out."""
+    out: dict[str, float] = {}
+    for name in (*_FLAGS, *_NUMBERS):
+        value = getattr(facts, name)
+        if value is not None:
+            out[name] = float(value)
+    if facts.posts is not None:
+        out["posts_read"] = 1.0
+        for name in _POSTS:
+            value = getattr(facts.posts, name)
+            if value is not None:
+                out[name] = float(value)
+    return out
+
+
+def facts_from_map(platform: str, page_id: str, stored: Mapping[str, float]) -> PageFacts:
+    """The inverse of ``facts_map``."""
+    posts = None
+    if stored.get("posts_read"):
+        own = stored.get("own_posts")
+        posts = PostFacts(
+            None if own is None else int(own), stored.get("week_reach"), stored.get("post_reach")
+        )
+    flags = {name: bool(stored[name]) if name in stored else None for name in _FLAGS}
+    numbers = {name: int(stored[name]) if name in stored else None for name in _NUMBERS}
+    return PageFacts(platform, page_id, **flags, **numbers, posts=posts)

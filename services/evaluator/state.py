@@ -145,6 +145,14 @@ class EvaluatorState:
         # organisation's first scores go out again (a crash may have come before they went out).
         self.scores: dict[str, tuple] = {}
         self.published_scores: dict[str, int] = {}
+        # The scorecard: each page's facts (page key → scorecard.PageFacts), restored from the
+        # stored cards, and a hash of each organisation's cards last written (not restored: after
+        # a restart each organisation's cards are written once more).
+        self.card_facts: dict[str, Any] = {}
+        # The register's «Госпаблики» column per organisation (absent: not filled in), restored
+        # from the stored organisation cards.
+        self.connected: dict[str, bool] = {}
+        self.written_cards: dict[str, int] = {}
         self.last_change = datetime(1970, 1, 1, tzinfo=UTC)
         # One instance of values many pages hold (see ``_share``); never changed, never undone.
         self._common: dict[tuple, tuple] = {}
@@ -263,6 +271,22 @@ class EvaluatorState:
 
     def set_published_scores(self, org_id: str, digest: int) -> None:
         self._set(self.published_scores, org_id, digest)
+
+    def set_card_facts(self, key: str, facts: Any) -> None:
+        if self.card_facts.get(key) != facts:
+            self._set(self.card_facts, key, facts)
+
+    def set_connected(self, org_id: str, connected: bool | None) -> None:
+        if connected is None:
+            self._delete(self.connected, org_id)
+        elif self.connected.get(org_id) is not connected:
+            self._set(self.connected, org_id, connected)
+
+    def drop_card_facts(self, key: str) -> None:
+        self._delete(self.card_facts, key)
+
+    def set_written_cards(self, org_id: str, digest: int) -> None:
+        self._set(self.written_cards, org_id, digest)
 
     def set_engagement(self, key: str, cohort: Cohort, rate: float) -> None:
         """Record a page's engagement rate in its cohort (replacing the previous one)."""

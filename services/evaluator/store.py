@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from gospublic.contracts import SCORE_COMPONENTS, AlertLabels, Platform
 from gospublic.settings import Settings
 
+from .scorecard import facts_from_map
 from .state import EvaluatorState, OpenViolation, OrgRecord, PageRecord, PageState
 
 log = logging.getLogger("gospublic.evaluator.store")
@@ -40,6 +41,7 @@ TABLES = (
     "scores",
     "score_rollups",
     "check_results",
+    "scorecards",
     "violations",
 )
 
@@ -328,6 +330,24 @@ class ClickHouseStore:
             if key is not None:
                 cohort = (platform, org.level, org.sphere, state.region.get(org_id, ""))
                 state.set_engagement(key, cohort, float(value))
+        # Each page's scorecard facts as its latest card recorded them: an organisation's next
+        # card covers all its pages, not only those seen since the start.
+        cards = await self.query(
+            "SELECT platform, page_id, argMax(facts, scored_at) FROM {db}.scorecards"
+            " WHERE platform != 'any' GROUP BY org_id, platform, page_id"
+        )
+        for platform, page_id, stored in cards:
+            key = keys.get((platform, page_id))
+            if key is not None:
+                state.card_facts[key] = facts_from_map(platform, page_id, stored)
+        connected = await self.query(
+            "SELECT org_id, argMax(facts, scored_at)['connection'] AS c, "
+            " argMax(mapContains(facts, 'connection'), scored_at) AS known FROM {db}.scorecards"
+            " WHERE platform = 'any' GROUP BY org_id HAVING known"
+        )
+        for org_id, value, _ in connected:
+            if org_id in state.orgs:
+                state.connected[org_id] = bool(value)
         last = await self.query("SELECT max(changed_at), count() FROM {db}.violations")
         if last and last[0][1]:
             state.last_change = max(state.last_change, _aware(last[0][0]))

@@ -118,44 +118,43 @@ def test_regional_activity_over_30_days():
     assert card.points["connection"] == 20
 
 
-def _posted(days_ago: float, own: bool = True, views: int | None = 100) -> tuple:
-    return (NOW_MS - int(days_ago * DAY_MS), own, views)
+def _ago(*days: float) -> list[int]:
+    return [NOW_MS - int(d * DAY_MS) for d in days]
 
 
 @pytest.mark.parametrize(
-    ("posted", "complete_since_days", "subscribers", "expected"),
+    ("own", "complete_since_days", "week", "subscribers", "expected"),
     [
-        # Own posts of the week, a repost or a visitor's post aside; the whole wall shown.
-        (
-            [_posted(1), _posted(2), _posted(6.9), _posted(3, own=False), _posted(8)],
-            None,
-            400,
-            PostFacts(3, 0.75, 0.25),
-        ),
+        # The whole wall shown: own posts of the 7 days (one 8 days old aside).
+        (_ago(1, 2, 6.9, 8), None, (300, 3, True), 400, PostFacts(3, 0.75, 0.25)),
         # The window starts exactly 7 days back: a post at that instant counts.
-        ([_posted(7)], None, 100, PostFacts(1, 1.0, 1.0)),
+        (_ago(7), None, (100, 1, True), 100, PostFacts(1, 1.0, 1.0)),
         # The wall shown reaches back only 2 days and holds 1 own post: activity unknown, and
-        # the week's views too.
-        ([_posted(1)], 2, 100, PostFacts(None, None, None)),
+        # the week's views are a lower bound: reach unknown too.
+        (_ago(1), 2, (100, 1, False), 100, PostFacts(None, None, None)),
         # ... but 3 own posts are enough whatever came before them.
-        ([_posted(0.5), _posted(1), _posted(1.5)], 2, 100, PostFacts(3, None, None)),
+        (_ago(0.5, 1, 1.5), 2, (300, 3, False), 100, PostFacts(3, None, None)),
+        # A span starting exactly at the window's start does not cover it (as the rules read it).
+        (_ago(1), 7, (100, 1, False), 100, PostFacts(None, None, None)),
+        (_ago(1), 7.01, (100, 1, True), 100, PostFacts(1, 1.0, 1.0)),
         # Hidden views: reach unknown, activity known.
-        ([_posted(1, views=None), _posted(2)], None, 100, PostFacts(2, None, None)),
+        (_ago(1, 2), None, (None, 2, True), 100, PostFacts(2, None, None)),
         # No own post this week: no reach at all.
-        ([_posted(10)], None, 100, PostFacts(0, 0.0, 0.0)),
+        (_ago(10), None, (0, 0, True), 100, PostFacts(0, 0.0, 0.0)),
         # Subscribers unknown: reach unknown.
-        ([_posted(1)], None, None, PostFacts(1, None, None)),
+        (_ago(1), None, (100, 1, True), None, PostFacts(1, None, None)),
     ],
 )
-def test_post_facts_on_a_fixed_clock(posted, complete_since_days, subscribers, expected):
-    since = None if complete_since_days is None else NOW_MS - complete_since_days * DAY_MS
-    assert post_facts(DEFAULT, posted, since, subscribers, NOW_MS) == expected
+def test_post_facts_on_a_fixed_clock(own, complete_since_days, week, subscribers, expected):
+    since = None if complete_since_days is None else NOW_MS - int(complete_since_days * DAY_MS)
+    assert post_facts(DEFAULT, own, since, NOW_MS, week, subscribers) == expected
 
 
 def test_regional_window_counts_30_days():
-    posted = [_posted(d) for d in (1, 8, 15, 29)]
-    assert post_facts(REGIONAL, posted, None, 100, NOW_MS).own_posts == 4
-    assert post_facts(DEFAULT, posted, None, 100, NOW_MS).own_posts == 1
+    own = _ago(1, 8, 15, 29)
+    week = (100, 1, True)
+    assert post_facts(REGIONAL, own, None, NOW_MS, week, 100).own_posts == 4
+    assert post_facts(DEFAULT, own, None, NOW_MS, week, 100).own_posts == 1
 
 
 def test_organisation_takes_its_vk_page_else_its_best_page():
