@@ -97,6 +97,16 @@ COMMANDS = [
         needs_nats=False,
     ),
     Command(
+        "scorecard",
+        "gospublic.scorecard_export",
+        "export the regional centre's scorecard table (XLSX or CSV)",
+        "Write one row per organisation of a region (ОГРН, name, municipality, founder, sphere),\n"
+        "one column per scorecard criterion, the total and its colour, from ClickHouse: the\n"
+        "latest cards, or those of --week YYYY-Www. XLSX has cell colours, a frozen header and\n"
+        "filters; CSV is UTF-8 with ';'.",
+        needs_nats=False,
+    ),
+    Command(
         "notifier",
         "services.notifier.main",
         "run the notifier (alerts → e-mail, webhooks, Grafana; weekly digests)",
