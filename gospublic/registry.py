@@ -36,9 +36,10 @@ log = logging.getLogger("gospublic.registry")
 REQUIRED = ("ogrn", "name", "level", "founder", "municipality", "sphere")
 # One column per platform, named by its descriptor (vk, ok, telegram, max).
 PLATFORM_COLUMNS = tuple(d.column for d in descriptors())
-COLUMNS = (*REQUIRED, "exempt", *PLATFORM_COLUMNS)
-# Columns a register may lack: a platform added after the register was written.
-OPTIONAL_COLUMNS = frozenset(d.column for d in descriptors() if d.column_optional)
+COLUMNS = (*REQUIRED, "exempt", *PLATFORM_COLUMNS, "gospubliki")
+# Columns a register may lack: a platform added after the register was written, and whether the
+# body is connected to the «Госпаблики» component of Госуслуги (no platform API shows it).
+OPTIONAL_COLUMNS = frozenset(d.column for d in descriptors() if d.column_optional) | {"gospubliki"}
 LEVELS = ("federal", "regional", "municipal")
 CHUNK_SIZE = 500
 MAX_ERRORS_SHOWN = 50
@@ -46,6 +47,10 @@ REGION_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 _TRUE = {"1", "yes", "true", "да", "y", "+"}
 _FALSE = {"", "0", "no", "false", "нет", "n", "-"}
+# ``gospubliki``: an empty cell is "the register does not say", not "no".
+_CONNECTED = {"1", "yes", "true", "да", "y", "+"}
+_NOT_CONNECTED = {"0", "no", "false", "нет", "n", "-"}
+_CONNECTION_UNKNOWN = {"", "unknown", "неизвестно", "?"}
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,13 @@ def iter_registry(name: str, lines: Iterator[str]) -> Iterator[c.Organisation]:
         exempt_text = cell("exempt").lower()
         if exempt_text not in _TRUE | _FALSE:
             error("exempt", f"expected 1/0, yes/no or да/нет, got {exempt_text!r:.20}")
+        connected_text = cell("gospubliki").lower()
+        if connected_text not in _CONNECTED | _NOT_CONNECTED | _CONNECTION_UNKNOWN:
+            error(
+                "gospubliki",
+                f"expected 1/0, yes/no, да/нет or an empty cell (not known), "
+                f"got {connected_text!r:.20}",
+            )
         pages: list[c.PageRef] = []
         for platform_descriptor in descriptors():
             col, platform = platform_descriptor.column, platform_descriptor.platform
@@ -265,6 +277,13 @@ def iter_registry(name: str, lines: Iterator[str]) -> Iterator[c.Organisation]:
                 sphere=cell("sphere").lower(),
                 exempt=exempt_text in _TRUE,
                 pages=tuple(pages),
+                gospubliki=(
+                    True
+                    if connected_text in _CONNECTED
+                    else False
+                    if connected_text in _NOT_CONNECTED
+                    else None
+                ),
             )
         except ValidationError as exc:  # e.g. a name longer than any real one
             for problem in exc.errors():

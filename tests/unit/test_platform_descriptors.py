@@ -21,7 +21,8 @@ def test_every_platform_of_the_contract_has_one_descriptor_in_the_register_order
     assert platform_ids() == ("vk", "ok", "tg", "max")
     assert {d.platform for d in descriptors()} == set(c.Platform)
     assert [d.column for d in descriptors()] == ["vk", "ok", "telegram", "max"]
-    assert COLUMNS[-4:] == ("vk", "ok", "telegram", "max")
+    # The platform columns, then the organisation's «Госпаблики» connection (optional).
+    assert COLUMNS[-5:] == ("vk", "ok", "telegram", "max", "gospubliki")
 
 
 def test_only_vk_and_ok_are_on_the_legal_list():
