@@ -477,7 +477,7 @@ class _Step:
         since = None if wall.complete else wall.edge_ms
         week = (reach.views, reach.own_posts, reach.complete)
         own = [ms for _, ms in wall.own]
-        facts = sc.post_facts(config, own, since, now, week, members)
+        facts = sc.post_facts(config, own, since, now, week)
         old = self.state.card_facts.get(key) or sc.PageFacts(event.platform.value, event.page_id)
         self._card_facts(org, key, at, replace(old, posts=facts))
 
@@ -629,6 +629,7 @@ class _Step:
                     platform, event.page_id, event.is_government_organization, event.has_photo,
                     None if "description" in event.unknown else facts.description_len,
                     event.has_cover, r.widget_count(event), old.posts if old else None,
+                    event.members,
                 ),
             )  # fmt: skip
 

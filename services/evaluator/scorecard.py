@@ -158,8 +158,11 @@ class PostFacts:
     """
 
     own_posts: int | None = None  # own posts (reposts aside) in the activity window
-    week_reach: float | None = None  # views of the week's own posts ÷ subscribers
-    post_reach: float | None = None  # average views per own post of the week ÷ subscribers
+    # Views of the week's own posts (None: hidden, or the wall shown does not cover the week)
+    # and how many there were; divided by the subscribers when the card is made, so that the
+    # order in which a sweep's profile and posts arrive does not matter.
+    week_views: int | None = None
+    week_posts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,7 @@ class PageFacts:
     cover: bool | None = None
     widgets: int | None = None
     posts: PostFacts | None = None  # None: the wall was not read (closed, not yet seen)
+    subscribers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +204,6 @@ def post_facts(
     complete_since_ms: int | None,
     now_ms: int,
     week: tuple[int | None, int, bool],
-    subscribers: int | None,
 ) -> PostFacts:
     """Count a page's posts for the card at ``now_ms``.
 
@@ -219,11 +222,7 @@ def post_facts(
     required = activity.posts_per_week * days / WEEK_DAYS if activity is not None else 0
     shown_enough = complete_since_ms is None or complete_since_ms < since or own >= required
     views, week_posts, week_complete = week
-    week_reach = post_reach = None
-    if week_complete and views is not None and subscribers and subscribers > 0:
-        week_reach = views / subscribers
-        post_reach = views / week_posts / subscribers if week_posts else 0.0
-    return PostFacts(own if shown_enough else None, week_reach, post_reach)
+    return PostFacts(own if shown_enough else None, views if week_complete else None, week_posts)
 
 
 def score_page(config: ScorecardConfig, facts: PageFacts, connected: bool | None) -> Card:
@@ -264,9 +263,14 @@ def score_page(config: ScorecardConfig, facts: PageFacts, connected: bool | None
         else:
             required = c.activity.posts_per_week * c.activity.days / WEEK_DAYS
             points["activity"] = c.activity.weight * min(1.0, own / required)
+    week_share = post_share = None
+    subscribers = facts.subscribers
+    if posts is not None and posts.week_views is not None and subscribers and subscribers > 0:
+        week_share = posts.week_views / subscribers
+        post_share = posts.week_views / posts.week_posts / subscribers if posts.week_posts else 0.0
     for name, criterion, share in (
-        ("reach_week", c.reach_week, posts.week_reach if posts is not None else None),
-        ("reach_post", c.reach_post, posts.post_reach if posts is not None else None),
+        ("reach_week", c.reach_week, week_share),
+        ("reach_post", c.reach_post, post_share),
     ):
         if criterion is None:
             continue
@@ -285,7 +289,7 @@ def score_org(config: ScorecardConfig, pages: Iterable[Card], connected: bool | 
     if chosen is not None:
         return Card(ANY_PLATFORM, "", chosen.points, chosen.maximum, chosen.not_evaluable,
                     chosen.total, chosen.colour)  # fmt: skip
-    empty = PageFacts(ANY_PLATFORM, "", False, False, 0, False, 0, PostFacts(0, 0.0, 0.0))
+    empty = PageFacts(ANY_PLATFORM, "", False, False, 0, False, 0, PostFacts(0, 0, 0), 1)
     return score_page(config, empty, connected)
 
 
@@ -309,8 +313,8 @@ def week_of(moment: datetime) -> str:
 
 
 _FLAGS = ("gov_mark", "avatar", "cover")
-_NUMBERS = ("description_len", "widgets")
-_POSTS = ("own_posts", "week_reach", "post_reach")
+_NUMBERS = ("description_len", "widgets", "subscribers")
+_POSTS = ("own_posts", "week_views", "week_posts")
 
 
 def facts_map(facts: PageFacts) -> dict[str, float]:
@@ -334,8 +338,11 @@ def facts_from_map(platform: str, page_id: str, stored: Mapping[str, float]) -> 
     posts = None
     if stored.get("posts_read"):
         own = stored.get("own_posts")
+        views = stored.get("week_views")
         posts = PostFacts(
-            None if own is None else int(own), stored.get("week_reach"), stored.get("post_reach")
+            None if own is None else int(own),
+            None if views is None else int(views),
+            int(stored.get("week_posts", 0)),
         )
     flags = {name: bool(stored[name]) if name in stored else None for name in _FLAGS}
     numbers = {name: int(stored[name]) if name in stored else None for name in _NUMBERS}

@@ -12,6 +12,8 @@ from services.evaluator.scorecard import (
     PageFacts,
     PostFacts,
     ScorecardConfig,
+    facts_from_map,
+    facts_map,
     post_facts,
     score_org,
     score_page,
@@ -22,7 +24,7 @@ DEFAULT = load_profile("dialog-default").scorecard
 REGIONAL = load_profile("bashkortostan-2025").scorecard
 NOW_MS = int(datetime(2026, 12, 6, 12, tzinfo=UTC).timestamp() * 1000)
 
-FULL = PageFacts("vk", "1", True, True, 120, True, 2, PostFacts(3, 0.75, 0.25))
+FULL = PageFacts("vk", "1", True, True, 120, True, 2, PostFacts(3, 750, 3), 1000)
 
 
 def _facts(**changes) -> PageFacts:
@@ -46,11 +48,11 @@ def test_the_default_is_the_issue_weighting():
         (_facts(widgets=1), True, {"widgets": 5.0}, 90.0, "green", ()),
         (_facts(widgets=0, cover=False), True, {"widgets": 0.0, "cover": 0.0}, 75.0, "yellow", ()),
         # Activity is proportional: 2 of 3 own posts → 20 of 30.
-        (_facts(posts=PostFacts(2, 0.75, 0.25)), True, {"activity": 20.0}, 85.0, "green", ()),
-        (_facts(posts=PostFacts(7, 0.75, 0.25)), True, {"activity": 30.0}, 95.0, "green", ()),
-        # Reach bands: 55 % → 7, 30 % → 5, 29.9 % → 0; per post 12 % → 3, 5 % → 0.
+        (_facts(posts=PostFacts(2, 750, 3)), True, {"activity": 20.0}, 85.0, "green", ()),
+        (_facts(posts=PostFacts(7, 750, 3)), True, {"activity": 30.0}, 95.0, "green", ()),
+        # Reach bands: 55 % → 7, 30 % → 5, 29.9 % → 0; per post 18 % → 3, 5 % → 0, 29.9 % → 5.
         (
-            _facts(posts=PostFacts(3, 0.55, 0.12)),
+            _facts(posts=PostFacts(3, 550, 3)),
             True,
             {"reach_week": 7, "reach_post": 3},
             90.0,
@@ -58,17 +60,17 @@ def test_the_default_is_the_issue_weighting():
             (),
         ),
         (
-            _facts(posts=PostFacts(3, 0.30, 0.05)),
+            _facts(posts=PostFacts(3, 300, 6)),
             True,
             {"reach_week": 5, "reach_post": 0},
             85.0,
             "green",
             (),
         ),
-        (_facts(posts=PostFacts(3, 0.299, 0.2)), True, {"reach_week": 0}, 85.0, "green", ()),
+        (_facts(posts=PostFacts(3, 299, 1)), True, {"reach_week": 0}, 85.0, "green", ()),
         # Not evaluable: 0 points and listed; the maximum stays 95.
         (
-            _facts(posts=PostFacts(3, None, None)),
+            _facts(posts=PostFacts(3, None, 3)),
             True,
             {"reach_week": 0, "reach_post": 0},
             80.0,
@@ -113,7 +115,7 @@ def test_colours_are_shares_of_the_maximum():
 
 def test_regional_activity_over_30_days():
     # 3 a week over 30 days = 90/7 ≈ 12.86 posts; 6 of them → 20 × 6 / 12.857 = 9.3.
-    card = score_page(REGIONAL, _facts(posts=PostFacts(6, 0.75, 0.25)), True)
+    card = score_page(REGIONAL, _facts(posts=PostFacts(6, 750, 3)), True)
     assert card.points["activity"] == 9.3
     assert card.points["connection"] == 20
 
@@ -123,38 +125,58 @@ def _ago(*days: float) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    ("own", "complete_since_days", "week", "subscribers", "expected"),
+    ("own", "complete_since_days", "week", "expected"),
     [
         # The whole wall shown: own posts of the 7 days (one 8 days old aside).
-        (_ago(1, 2, 6.9, 8), None, (300, 3, True), 400, PostFacts(3, 0.75, 0.25)),
+        (_ago(1, 2, 6.9, 8), None, (300, 3, True), PostFacts(3, 300, 3)),
         # The window starts exactly 7 days back: a post at that instant counts.
-        (_ago(7), None, (100, 1, True), 100, PostFacts(1, 1.0, 1.0)),
+        (_ago(7), None, (100, 1, True), PostFacts(1, 100, 1)),
         # The wall shown reaches back only 2 days and holds 1 own post: activity unknown, and
         # the week's views are a lower bound: reach unknown too.
-        (_ago(1), 2, (100, 1, False), 100, PostFacts(None, None, None)),
+        (_ago(1), 2, (100, 1, False), PostFacts(None, None, 1)),
         # ... but 3 own posts are enough whatever came before them.
-        (_ago(0.5, 1, 1.5), 2, (300, 3, False), 100, PostFacts(3, None, None)),
+        (_ago(0.5, 1, 1.5), 2, (300, 3, False), PostFacts(3, None, 3)),
         # A span starting exactly at the window's start does not cover it (as the rules read it).
-        (_ago(1), 7, (100, 1, False), 100, PostFacts(None, None, None)),
-        (_ago(1), 7.01, (100, 1, True), 100, PostFacts(1, 1.0, 1.0)),
+        (_ago(1), 7, (100, 1, False), PostFacts(None, None, 1)),
+        (_ago(1), 7.01, (100, 1, True), PostFacts(1, 100, 1)),
         # Hidden views: reach unknown, activity known.
-        (_ago(1, 2), None, (None, 2, True), 100, PostFacts(2, None, None)),
-        # No own post this week: no reach at all.
-        (_ago(10), None, (0, 0, True), 100, PostFacts(0, 0.0, 0.0)),
-        # Subscribers unknown: reach unknown.
-        (_ago(1), None, (100, 1, True), None, PostFacts(1, None, None)),
+        (_ago(1, 2), None, (None, 2, True), PostFacts(2, None, 2)),
+        # No own post this week.
+        (_ago(10), None, (0, 0, True), PostFacts(0, 0, 0)),
     ],
 )
-def test_post_facts_on_a_fixed_clock(own, complete_since_days, week, subscribers, expected):
+def test_post_facts_on_a_fixed_clock(own, complete_since_days, week, expected):
     since = None if complete_since_days is None else NOW_MS - int(complete_since_days * DAY_MS)
-    assert post_facts(DEFAULT, own, since, NOW_MS, week, subscribers) == expected
+    assert post_facts(DEFAULT, own, since, NOW_MS, week) == expected
+
+
+@pytest.mark.parametrize(
+    ("posts", "subscribers", "reach_week", "reach_post", "unknown"),
+    [
+        (PostFacts(0, 0, 0), 100, 0, 0, ()),  # no own post this week: no reach
+        (PostFacts(3, 300, 3), None, 0, 0, ("reach_week", "reach_post")),  # subscribers unknown
+        (PostFacts(3, 300, 3), 0, 0, 0, ("reach_week", "reach_post")),
+        (PostFacts(1, 70, 1), 100, 10, 5, ()),
+    ],
+)
+def test_reach_is_divided_by_the_subscribers_of_the_card(
+    posts, subscribers, reach_week, reach_post, unknown
+):
+    card = score_page(DEFAULT, _facts(posts=posts, subscribers=subscribers), True)
+    assert (card.points["reach_week"], card.points["reach_post"]) == (reach_week, reach_post)
+    assert card.not_evaluable == unknown
+
+
+def test_facts_survive_the_stored_map():
+    for facts in (FULL, _facts(posts=None, gov_mark=None), _facts(posts=PostFacts(None, None, 2))):
+        assert facts_from_map("vk", "1", facts_map(facts)) == facts
 
 
 def test_regional_window_counts_30_days():
     own = _ago(1, 8, 15, 29)
     week = (100, 1, True)
-    assert post_facts(REGIONAL, own, None, NOW_MS, week, 100).own_posts == 4
-    assert post_facts(DEFAULT, own, None, NOW_MS, week, 100).own_posts == 1
+    assert post_facts(REGIONAL, own, None, NOW_MS, week).own_posts == 4
+    assert post_facts(DEFAULT, own, None, NOW_MS, week).own_posts == 1
 
 
 def test_organisation_takes_its_vk_page_else_its_best_page():
