@@ -60,6 +60,11 @@ def build_snapshot(
     if members is not None and (not isinstance(members, int) or isinstance(members, bool)):
         raise vn.MalformedResponse("group.members_count: expected an integer")
     site = text("homepage_url", 2000).strip()
+    # OK's state-organisation mark, as OK's own clients name it; an answer without it (the
+    # collector does not ask for it: no OK reference here lists it) leaves the mark unknown.
+    gos_org = group.get("gos_org")
+    if gos_org is not None and not isinstance(gos_org, bool):
+        raise vn.MalformedResponse("group.gos_org: expected true or false")
     try:
         return c.PageSnapshot.create(
             observed_at=at,
@@ -74,6 +79,7 @@ def build_snapshot(
             links=(site,) if site else (),
             members=members,
             is_closed=1 if group.get("private") is True else 0,
+            is_government_organization=gos_org,
         )
     except ValidationError as exc:
         raise vn.MalformedResponse(

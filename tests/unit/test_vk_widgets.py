@@ -105,3 +105,19 @@ def test_a_register_chunk_of_version_1_reads_with_the_connection_unknown() -> No
     old = event.to_bytes().replace(b"OrganisationsRegistered/2", b"OrganisationsRegistered/1")
     old = old.replace(b',"gospubliki":true', b"")
     assert c.decode(old).organisations[0].gospubliki is None
+
+
+def test_the_ok_state_mark_is_read_when_the_answer_carries_it() -> None:
+    from gospublic.platforms import ok
+
+    ref = c.PageRef(platform=c.Platform.OK, native_id="555", org_id=OGRN)
+    at = datetime(2025, 6, 1, tzinfo=UTC)
+    base = {"uid": "555", "name": "Администрация"}
+    assert ok.build_snapshot({**base, "gos_org": True}, ref, "s", at).is_government_organization
+    assert ok.build_snapshot(base, ref, "s", at).is_government_organization is None
+    try:
+        ok.build_snapshot({**base, "gos_org": "yes"}, ref, "s", at)
+    except vn.MalformedResponse as exc:
+        assert "gos_org" in exc.reason
+    else:
+        raise AssertionError("a string mark was accepted")
