@@ -70,6 +70,8 @@ RULES = (
     "LOW_FREQUENCY",
     "UNANSWERED_COMMENT",
     "LOW_REPLY_RATE",
+    "WIDGETS_MISSING",
+    "WIDGET_FOREIGN_ORG",
 )
 # Thresholds of the ``dialog-default`` profile; the ground truth is computed for that profile.
 STALE_THRESHOLDS_DAYS = (7, 30, 90)
@@ -190,6 +192,25 @@ SALT_API = 5  # for API-only details (counters, hashes, photos) derived in vk_ap
 _SALT_UPCOMING, _SALT_COMMENTS, _SALT_REPLY_KIND, _SALT_FATE = 6, 7, 8, 9
 _SALT_OK_LINK = 10
 _SALT_FREQUENCY = 11
+_SALT_WIDGETS, _SALT_VIEWS, _SALT_GOSPUBLIKI = 12, 13, 14
+# The Госуслуги feedback widgets planted in a page's menu: none, one of the two, both, or both
+# with another body's ОГРН in their links (shares of the pages, cumulative thresholds below).
+WIDGET_PLANS = (("none", 0.25), ("one", 0.20), ("two", 0.45), ("foreign", 0.10))
+# Pages whose posts come without ``views`` (the reach is then not evaluable).
+VIEWS_HIDDEN_RATE = 0.1
+# The register's «Госпаблики» column: connected, not connected, not known (an empty cell).
+GOSPUBLIKI_RATES = (("да", 0.6), ("нет", 0.3), ("", 0.1))
+WIDGET_HOST = "https://pos.gosuslugi.ru"
+
+
+def _pick(u: float, plans: tuple[tuple[str, float], ...]) -> str:
+    for name, share in plans:
+        if u < share:
+            return name
+        u -= share
+    return plans[-1][0]
+
+
 OK_BY_NAME_RATE = 0.3  # OK links in the register that name the group by short name
 
 # --- State -------------------------------------------------------------------------------------
@@ -213,6 +234,7 @@ class Organisation:
     slug: str = ""
     municipality_index: int = -1
     ok_id: int = 0  # OK group id behind the ``ok`` link, which may name it by short name
+    gospubliki: str = ""  # the register's «Госпаблики» cell: да, нет or empty (not known)
 
     @property
     def org_id(self) -> str:
@@ -230,6 +252,7 @@ class Organisation:
             "vk": self.vk,
             "ok": self.ok,
             "telegram": self.telegram,
+            "gospubliki": self.gospubliki,
         }
 
 
@@ -264,6 +287,32 @@ class VkGroup:
     @property
     def live(self) -> bool:
         return not self.deactivated
+
+
+@dataclass(frozen=True, slots=True)
+class ScorecardFacts:
+    """What the regional scorecard reads of an organisation's VK page (``Region.scorecard_facts``).
+
+    ``page_live``: a live, open VK page (the rest is False/0/None without one). ``description``
+    as DESCRIPTION_MISSING judges it; ``widgets`` the Госуслуги widgets placed (0–2, a foreign
+    ОГРН included); ``week_posts`` and ``weekly_views`` the own posts (not reposts) of the last 7
+    days among those wall.get returns and their views (None: hidden); ``week_seen`` False when
+    those posts do not reach back 7 days and the wall holds more; ``own_post_dates`` the own
+    posts' times (epoch seconds) among them.
+    """
+
+    gospubliki: bool | None
+    page_live: bool = False
+    gos_mark: bool = False
+    avatar: bool = False
+    description: bool = False
+    cover: bool = False
+    widgets: int = 0
+    members: int = 0
+    week_posts: int = 0
+    weekly_views: int | None = None
+    week_seen: bool = False
+    own_post_dates: tuple[int, ...] = ()
 
 
 class Post(NamedTuple):
@@ -1133,6 +1182,105 @@ class Region:
             1000 + (b >> 16) % 89_001,
         )
 
+    # Госуслуги widgets, views ------------------------------------------------------------------
+    def widget_plan(self, group: VkGroup) -> str:
+        """none, one, two or foreign (both widgets, with another body's ОГРН): see WIDGET_PLANS."""
+        return _pick(unit(self.bits(group, _SALT_WIDGETS)), WIDGET_PLANS)
+
+    def widget_count(self, group: VkGroup) -> int:
+        return {"none": 0, "one": 1}.get(self.widget_plan(group), 2)
+
+    def menu_items(self, group: VkGroup) -> list[dict[str, object]]:
+        """The community menu VK returns (``menu.items``): the planted Госуслуги widgets with
+        their tracking parameters, and the site link where the page has a site."""
+        org = self.org_of(group)
+        plan = self.widget_plan(group)
+        b = self.bits(group, _SALT_WIDGETS, 1)
+        ogrn = org.ogrn
+        if plan == "foreign" and len(self.organisations) > 1:
+            # Another body's ОГРН: the register's first organisation's (or its second's).
+            first, second = self.organisations[0], self.organisations[1]
+            ogrn = (second if first.ogrn == org.ogrn else first).ogrn
+        code = self.preset_of(org).region_code
+        kinds = ["problem", "opinion"]
+        if plan == "none":
+            kinds = []
+        elif plan == "one":
+            kinds = [kinds[b & 1]]
+        items: list[dict[str, object]] = []
+        for kind in kinds:
+            if kind == "problem":
+                title = "Сообщить о проблеме"
+                url = (
+                    f"{WIDGET_HOST}/form/?opaId={100_000 + b % 900_000}&utm_source=vk"
+                    f"&utm_medium={code}&utm_campaign={ogrn}"
+                )
+            else:
+                title = "Высказать мнение"
+                if org.level == "municipal" and org.municipality_index >= 0:
+                    place = f"mun_code={code}{600 + org.municipality_index % 400:03d}000"
+                    url = f"{WIDGET_HOST}/og/org-activities?{place}&utm_source=vk2"
+                else:
+                    url = f"{WIDGET_HOST}/og/org-activities?reg_code={code}&utm_source=vk1"
+                url += f"&utm_medium={code}&utm_campaign={ogrn}"
+            items.append({"id": len(items) + 1, "title": title, "url": url, "type": "link"})
+        if group.has_site:
+            items.append(
+                {"id": len(items) + 1, "title": "Официальный сайт", "url": self.site(group),
+                 "type": "link"}
+            )  # fmt: skip
+        return items
+
+    def views_hidden(self, group: VkGroup) -> bool:
+        return unit(self.bits(group, _SALT_VIEWS)) < VIEWS_HIDDEN_RATE
+
+    def counted_views(self, group: VkGroup, post: Post, now_ts: float | None = None) -> int:
+        """A post's views, shown or not (its likes follow them): they grow over its first day."""
+        b = bits(self.seed, group.id, SALT_API, post.id)
+        age_days = max(0.0, ((self.now_ts if now_ts is None else now_ts) - post.date) / DAY_S)
+        return int(max(group.members, 30) * (0.2 + 1.3 * unit(b)) * min(1.0, 0.3 + age_days))
+
+    def scorecard_facts(
+        self, now: datetime | None = None, window: int = WALL_WINDOW
+    ) -> dict[str, ScorecardFacts]:
+        """Per organisation (by ОГРН), what the regional scorecard reads of its VK page, at the
+        clock: as the collector sees it (the ``window`` newest posts wall.get returns)."""
+        now_ts = (now or self.now).timestamp()
+        since = now_ts - 7 * DAY_S
+        out: dict[str, ScorecardFacts] = {}
+        connection = {"да": True, "нет": False}
+        for org in self.organisations:
+            group = self.vk_group_of(org)
+            connected = connection.get(org.gospubliki)
+            if group is None or not group.live or group.is_closed:
+                out[org.ogrn] = ScorecardFacts(gospubliki=connected)
+                continue
+            wall = self.posts(group, now_ts) if group.wall != 0 else []
+            seen = wall[:window]
+            own = [p for p in seen if p.from_id == -group.id and not p.repost]
+            week = [p for p in own if since <= p.date <= now_ts]
+            # Hidden views hide the week's total even without a post that week (as the rules
+            # read it: no post of the wall shows any).
+            hidden = self.views_hidden(group) and bool(seen)
+            views = sum(self.counted_views(group, p, now_ts) for p in week)
+            unpinned = [p.date for p in seen if not p.pinned]
+            week_seen = len(wall) <= len(seen) or (bool(unpinned) and min(unpinned) < since)
+            out[org.ogrn] = ScorecardFacts(
+                gospubliki=connected,
+                page_live=True,
+                gos_mark=group.is_gov,
+                avatar=bool(group.has_photo),
+                description=len(self.description(group).strip()) >= DESCRIPTION_MIN_CHARS,
+                cover=bool(group.has_cover),
+                widgets=self.widget_count(group),
+                members=group.members,
+                week_posts=len(week),
+                weekly_views=None if hidden else views,
+                week_seen=week_seen,
+                own_post_dates=tuple(p.date for p in own),
+            )
+        return out
+
     # Ground truth ----------------------------------------------------------------------------
     def ground_truth(
         self,
@@ -1200,6 +1348,10 @@ class Region:
                 add(org, "vk", page_id, "CONTACT_PHONE_MISSING", "high")
             if group.wall in (0, 3):
                 add(org, "vk", page_id, "WALL_CLOSED", "high")
+            if self.widget_count(group) < 2:
+                add(org, "vk", page_id, "WIDGETS_MISSING", "medium")
+            if self.widget_plan(group) == "foreign" and len(self.organisations) > 1:
+                add(org, "vk", page_id, "WIDGET_FOREIGN_ORG", "high")
             if group.is_closed:
                 add(org, "vk", page_id, "PAGE_NOT_PUBLIC", "high")
                 continue
@@ -1507,6 +1659,10 @@ def generate_region(
         open_active, k=min(len(open_active), round(_USER_POSTS_RATE * len(open_active)))
     ):
         groups[gid].wall_kind = "user_posts_medium"
+
+    # 4. The register's «Госпаблики» column, by hash so the draws above stay as they were.
+    for i, org in enumerate(organisations):
+        org.gospubliki = _pick(unit(bits(seed, i, _SALT_GOSPUBLIKI)), GOSPUBLIKI_RATES)
 
     return Region(
         preset=preset,

@@ -473,6 +473,11 @@ class VkSimulator:
             obj["site"] = region.site(group)
         if "has_photo" in fields:
             obj["has_photo"] = group.has_photo
+        if "menu" in fields:
+            # An empty menu is left out, as VK leaves out the other requested empty fields.
+            items = region.menu_items(group)
+            if items:
+                obj["menu"] = {"items": items, "count": len(items)}
         if "cover" in fields:
             obj["cover"] = _cover(region, group)
         if "contacts" in fields:
@@ -578,9 +583,9 @@ class VkSimulator:
         region = self.region
         seed, gid = region.seed, group.id
         b = bits(seed, gid, SALT_API, post.id)
-        age_days = max(0.0, (region.now_ts - post.date) / 86_400)
-        reach = max(group.members, 30)
-        views = int(reach * (0.2 + 1.3 * unit(b)) * min(1.0, 0.3 + age_days))
+        views = region.counted_views(group, post)
+        # A page whose views are hidden: the posts come without ``views`` (its likes still follow).
+        shown_views = "" if region.views_hidden(group) else f',"views":{{"count":{views}}}'
         likes = int(views * 0.06 * unit(b, 16))
         reposts = int(likes * 0.3 * unit(b, 32))
         source = "vk" if unit(b, 48) < 0.8 else "api"
@@ -606,8 +611,8 @@ class VkSimulator:
             f'"is_favorite":false,"likes":{{"can_like":1,"count":{likes},"user_likes":0,'
             f'"can_publish":1,"repost_disabled":false}},"owner_id":{-gid},'
             f'"post_source":{{"type":"{source}"}},"post_type":"post",'
-            f'"reposts":{{"count":{reposts},"user_reposted":0}},"text":{text},'
-            f'"views":{{"count":{views}}}{tail}}}'
+            f'"reposts":{{"count":{reposts},"user_reposted":0}},"text":{text}'
+            f"{shown_views}{tail}}}"
         )
 
     # --- wall.getComments ---------------------------------------------------------------------

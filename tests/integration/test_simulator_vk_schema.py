@@ -48,12 +48,32 @@ TOKEN = "sim-token-1"
 V = "5.199"
 ALL_FIELDS = (
     "description,contacts,addresses,site,links,members_count,wall,verified,has_photo,cover,"
-    "is_government_organization,status,activity,can_post,fixed_post"
+    "is_government_organization,status,activity,can_post,fixed_post,menu"
 )
 # Fields real responses carry although the schema does not list them: (file, definition) → schema.
+# ``menu``: the schema names it only among the groups.getById fields; its shape (``items`` with
+# ``title`` and ``url``) is the one public checkers of the Госуслуги widgets read.
+_MENU_ITEM = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "title": {"type": "string"},
+        "url": {"type": "string"},
+        "type": {"type": "string"},
+    },
+    "required": ["title", "url"],
+}
 UNDOCUMENTED = {
     ("groups/objects.json", "groups_group_full"): {
-        "is_government_organization": {"type": "boolean"}
+        "is_government_organization": {"type": "boolean"},
+        "menu": {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": _MENU_ITEM},
+                "count": {"type": "integer"},
+            },
+            "required": ["items"],
+        },
     },
 }
 
