@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import clickhouse_connect
 
-from gospublic import display, templating
+from gospublic import display, rulebook, templating
+from gospublic.scorecard_export import COLOUR_TITLES, CRITERION_TITLES
 from gospublic.settings import Settings
 
 # The latest transition per violation decides whether it is open.
@@ -38,6 +40,66 @@ ORDER BY municipality, org_name, rule
 COUNT_SQL = "SELECT count() FROM {db:Identifier}.{table:Identifier} FINAL"
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+
+# Each organisation's card (platform 'any') as of a moment: its latest row before it (a card is
+# written only when it changes, so an older row still holds).
+SCORECARDS_SQL = """
+SELECT org_id, c.1, c.2, c.3, c.4, c.5, c.6
+FROM (
+    SELECT org_id,
+           argMax((org_name, municipality, total, colour, points, maximum), scored_at) AS c
+    FROM {db:Identifier}.scorecards
+    WHERE platform = 'any' AND scored_at < {until:DateTime64(3)}
+    GROUP BY org_id
+)
+ORDER BY org_id
+"""
+# When the latest sweep began: the cards before it are the previous sweep's.
+LATEST_SWEEP_START_SQL = """
+SELECT min(checked_at) FROM {db:Identifier}.check_results
+WHERE sweep_id = (SELECT argMax(sweep_id, checked_at) FROM {db:Identifier}.check_results)
+"""
+# The colours in the order a reader ranks them, and how the pictures paint them.
+COLOURS = ("green", "yellow", "red")
+COLOUR_PAINT = {"green": "#43a047", "yellow": "#fbc02d", "red": "#e53935"}
+WORST_SHOWN = 15
+
+
+@dataclass(frozen=True)
+class Card:
+    """An organisation's scorecard: points per criterion out of the criterion's weight."""
+
+    org_id: str
+    org_name: str
+    municipality: str
+    total: float
+    colour: str
+    points: dict[str, float]
+    maximum: dict[str, float]
+
+    @property
+    def out_of(self) -> float:
+        return sum(self.maximum.values())
+
+    @property
+    def share(self) -> float:
+        return self.total / self.out_of if self.out_of else 0.0
+
+    @property
+    def missing(self) -> list[tuple[str, float]]:
+        """The criteria that lost points, with the points lost, in the table's order."""
+        order = [c for c in CRITERION_TITLES if c in self.maximum]
+        order += sorted(set(self.maximum) - set(CRITERION_TITLES))
+        lost = [(c, self.maximum[c] - self.points.get(c, 0.0)) for c in order]
+        return [(c, points) for c, points in lost if points > 0]
+
+
+@dataclass(frozen=True)
+class Scorecards:
+    """The cards now and as of the start of the latest sweep (empty: no earlier sweep)."""
+
+    now: list[Card]
+    before: list[Card]
 
 
 @dataclass(frozen=True)
@@ -63,6 +125,7 @@ class Findings:
     organisations: int
     pages: int
     violations: list[Violation]
+    scorecards: Scorecards | None = None  # None: the store holds no scorecard
 
     @property
     def open_total(self) -> int:
@@ -86,6 +149,25 @@ def open_client(settings: Settings):
     return clickhouse_connect.get_client(**settings.clickhouse_client_args())
 
 
+def _cards(client, db: str, until: datetime) -> list[Card]:
+    result = client.query(SCORECARDS_SQL, parameters={"db": db, "until": until})
+    return [
+        Card(org_id, name, municipality, float(total), colour, dict(points), dict(maximum))
+        for org_id, name, municipality, total, colour, points, maximum in result.result_rows
+    ]
+
+
+def load_scorecards(client, db: str) -> Scorecards | None:
+    """The cards now and before the latest sweep; None when no card was written yet."""
+    now = _cards(client, db, datetime.now(UTC) + timedelta(days=1))
+    if not now:
+        return None
+    started = client.query(LATEST_SWEEP_START_SQL, parameters={"db": db}).result_rows
+    sweep_start = started[0][0] if started else None
+    before = _cards(client, db, sweep_start) if sweep_start else []
+    return Scorecards(now, before)
+
+
 def load_findings(settings: Settings) -> Findings:
     client = open_client(settings)
     try:
@@ -95,9 +177,10 @@ def load_findings(settings: Settings) -> Findings:
             client.query(COUNT_SQL, parameters={"db": db, "table": table}).result_rows[0][0]
             for table in ("organisations", "pages")
         )
+        scorecards = load_scorecards(client, db)
     finally:
         client.close()
-    return Findings(organisations, pages, [Violation(*row) for row in rows])
+    return Findings(organisations, pages, [Violation(*row) for row in rows], scorecards)
 
 
 def compare_with_truth(
@@ -132,6 +215,158 @@ def _web_link(url: str) -> str | None:
     return url if urlsplit(url).scheme in ("http", "https") else None
 
 
+# --- the scorecard's pictures: geometry computed here, the template only draws it ------------
+
+BAR_LABEL_W = 260  # the municipality's name left of its bar
+BAR_W = 460
+BAR_H = 22
+BAR_GAP = 8
+
+
+def _points(x: float) -> str:
+    return rulebook.number(round(x, 1))
+
+
+def colour_counts(cards: Iterable[Card]) -> dict[str, int]:
+    counts = Counter(card.colour for card in cards)
+    return {colour: counts[colour] for colour in COLOURS}
+
+
+def municipality_bars(cards: list[Card]) -> dict:
+    """A bar per municipality, its organisations split green/yellow/red as shares of the bar."""
+    by_place: dict[str, list[Card]] = {}
+    for card in cards:
+        by_place.setdefault(card.municipality, []).append(card)
+    rows = []
+    ordered = sorted(by_place.items(), key=lambda item: (-_red_share(item[1]), item[0]))
+    for index, (place, place_cards) in enumerate(ordered):
+        counts = colour_counts(place_cards)
+        # Edges from the running count, so the segments meet and fill the bar exactly.
+        seen, segments = 0, []
+        for colour in COLOURS:
+            if not counts[colour]:
+                continue
+            start = BAR_LABEL_W + round(BAR_W * seen / len(place_cards))
+            seen += counts[colour]
+            width = BAR_LABEL_W + round(BAR_W * seen / len(place_cards)) - start
+            segments.append(
+                {
+                    "x": start,
+                    "width": width,
+                    "count": counts[colour],
+                    "paint": COLOUR_PAINT[colour],
+                    "ink": "#222" if colour == "yellow" else "#fff",  # readable on the paint
+                    "title": f"{COLOUR_TITLES[colour]}: {counts[colour]}",
+                    "label": width >= 18,
+                }
+            )
+        rows.append(
+            {"name": place, "y": index * (BAR_H + BAR_GAP), "total": len(place_cards),
+             "segments": segments}
+        )  # fmt: skip
+    return {
+        "rows": rows,
+        "label_w": BAR_LABEL_W,
+        "bar_w": BAR_W,
+        "bar_h": BAR_H,
+        "width": BAR_LABEL_W + BAR_W + 90,
+        "height": max(len(rows) * (BAR_H + BAR_GAP), BAR_H) + 24,
+    }
+
+
+def _red_share(cards: list[Card]) -> float:
+    return sum(card.colour == "red" for card in cards) / len(cards)
+
+
+def worst_organisations(cards: list[Card], limit: int = WORST_SHOWN) -> list[dict]:
+    """The lowest totals (as a share of their maximum) with the criteria that lost points."""
+    worst = sorted(cards, key=lambda card: (card.share, card.org_name, card.org_id))[:limit]
+    return [
+        {
+            "org_name": card.org_name,
+            "municipality": card.municipality,
+            "total": _points(card.total),
+            "out_of": _points(card.out_of),
+            "bar": round(160 * card.share, 1),
+            "paint": COLOUR_PAINT.get(card.colour, "#9e9e9e"),
+            "colour": COLOUR_TITLES.get(card.colour, card.colour),
+            "missing": [
+                f"{CRITERION_TITLES.get(criterion, criterion)} (−{_points(points)})"
+                for criterion, points in card.missing
+            ],
+        }
+        for card in worst
+    ]
+
+
+TREND_H = 140
+
+
+def trend(scorecards: Scorecards) -> dict:
+    """The colours' counts and the mean total now beside the previous sweep's, and who moved."""
+    now, before = colour_counts(scorecards.now), colour_counts(scorecards.before)
+    tallest = max([*now.values(), *before.values(), 1])
+    groups = []
+    for index, colour in enumerate(COLOURS):
+        pair = []
+        for offset, (when, counts, opacity) in enumerate(
+            (("предыдущий обход", before, 0.45), ("сейчас", now, 1.0))
+        ):
+            height = round(TREND_H * counts[colour] / tallest, 1)
+            pair.append(
+                {"x": 40 + index * 130 + offset * 48, "y": 20 + TREND_H - height,
+                 "height": height, "count": counts[colour], "opacity": opacity, "when": when}
+            )  # fmt: skip
+        groups.append(
+            {"title": COLOUR_TITLES[colour], "paint": COLOUR_PAINT[colour], "bars": pair,
+             "x": 40 + index * 130 + 46}
+        )  # fmt: skip
+    previous = {card.org_id: card for card in scorecards.before}
+    moved = [
+        (card.total - previous[card.org_id].total, card)
+        for card in scorecards.now
+        if card.org_id in previous and card.total != previous[card.org_id].total
+    ]
+    moved.sort(key=lambda item: (-abs(item[0]), item[1].org_name))
+    return {
+        "groups": groups,
+        "base": 20 + TREND_H,
+        "has_before": bool(scorecards.before),
+        "mean_now": _points(_mean(scorecards.now)),
+        "mean_before": _points(_mean(scorecards.before)) if scorecards.before else "",
+        "moved": [
+            {
+                "org_name": card.org_name,
+                "municipality": card.municipality,
+                "before": _points(card.total - delta),
+                "now": _points(card.total),
+                "delta": ("+" if delta > 0 else "−") + _points(abs(delta)),
+                "up": delta > 0,
+                "colour_before": COLOUR_TITLES.get(previous[card.org_id].colour, ""),
+                "colour_now": COLOUR_TITLES.get(card.colour, card.colour),
+            }
+            for delta, card in moved[:WORST_SHOWN]
+        ],
+    }
+
+
+def _mean(cards: list[Card]) -> float:
+    return sum(card.total for card in cards) / len(cards) if cards else 0.0
+
+
+def scorecard_view(scorecards: Scorecards | None) -> dict | None:
+    if scorecards is None:
+        return None
+    counts = colour_counts(scorecards.now)
+    return {
+        "organisations": len(scorecards.now),
+        "counts": [(COLOUR_TITLES[c], counts[c], COLOUR_PAINT[c]) for c in COLOURS],
+        "municipalities": municipality_bars(scorecards.now),
+        "worst": worst_organisations(scorecards.now),
+        "trend": trend(scorecards),
+    }
+
+
 def write_html_report(path: Path, findings: Findings, agreement: dict[str, dict[str, int]]) -> None:
     """The report from ``templates/report.html``: every value is escaped there, and the text from
     the register or a platform is cleaned (``display.clean``) as a person reads it."""
@@ -142,12 +377,15 @@ def write_html_report(path: Path, findings: Findings, agreement: dict[str, dict[
         organisations=findings.organisations,
         pages=findings.pages,
         open_total=findings.open_total,
-        by_rule=[(rule, str(n)) for rule, n in findings.by_rule],
-        by_severity=[(severity, str(n)) for severity, n in findings.by_severity],
+        by_rule=[(rulebook.title(rule), str(n)) for rule, n in findings.by_rule],
+        by_severity=[(rulebook.severity_title(s), str(n)) for s, n in findings.by_severity],
         by_municipality=[(municipality, str(n)) for municipality, n in findings.by_municipality],
         by_org=[(org, municipality, str(n)) for (org, municipality), n in by_org],
-        agreement=sorted(agreement.items()),
+        agreement=[(rulebook.title(rule), r) for rule, r in sorted(agreement.items())],
         violations=findings.violations,
         links=[_web_link(v.page_url) for v in findings.violations],
+        rule_titles={v.rule: rulebook.title(v.rule) for v in findings.violations},
+        severity_titles=rulebook.SEVERITY_TITLES,
+        scorecard=scorecard_view(findings.scorecards),
     )
     path.write_text(document, encoding="utf-8")
