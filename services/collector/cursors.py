@@ -22,7 +22,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
@@ -91,6 +90,7 @@ class CursorStore:
         self.js = js
         self.timeout = timeout
         self._batch = True
+        self._batch_answered = False  # a batched get has been answered on this server
 
     async def start(self) -> CursorStore:
         """Allow direct gets on the bucket's stream (needed for batched reads; idempotent)."""
@@ -128,7 +128,14 @@ class CursorStore:
                 try:
                     msg = await asyncio.wait_for(queue.get(), self.timeout)
                 except TimeoutError:
+                    if self._batch_answered:
+                        # The server answers these: this one was lost (a restart, a broken
+                        # connection). Reading key by key for good would only slow every task.
+                        raise bus.NetworkTimeout(
+                            f"cursors: no answer to a batched direct get in {self.timeout:g} s"
+                        ) from None
                     raise _BatchUnsupported("no answer to a batched direct get") from None
+                self._batch_answered = True
                 headers = msg.headers or {}
                 status = headers.get("Status")
                 if status == "204":  # end of batch
@@ -151,8 +158,10 @@ class CursorStore:
         async def one(key: str) -> tuple[str, Cursor | None]:
             try:
                 entry = await kv.get(key)
-            except (KeyNotFoundError, NatsTimeoutError):
+            except KeyNotFoundError:
                 return key, None
+            # A timeout is raised, not read as "no cursor": that would make the page look never
+            # read (its comments read again, its resumption in the sweep lost).
             return key, Cursor.from_bytes(entry.value or b"")
 
         pairs = await asyncio.gather(*(one(k) for k in keys))

@@ -67,6 +67,37 @@ async def test_a_write_in_flight_when_the_server_restarts_fails_instead_of_hangi
             restarted.stop()
 
 
+async def test_a_cursor_read_lost_in_a_restart_fails_the_task_and_keeps_batched_reads(
+    nats_server: EmbeddedNats, settings: Settings
+) -> None:
+    """A batched read whose answer never came switched the store to one read per key for good,
+    and a read per key that timed out was taken as "no cursor": the pages looked never read."""
+    hold = await PublishHold(nats_server.url).start()
+    nc = await bus.connect(hold.url, settings, "test")
+    restarted = None
+    try:
+        js = nc.jetstream()
+        await bus.ensure_topology(js, settings)
+        store = await CursorStore(js, timeout=1.0).start()
+        cursors = {f"vk.{n}": Cursor("s1", n) for n in range(20)}
+        await store.save(cursors)
+        assert await store.load(cursors) == cursors  # batched reads are answered here
+
+        hold.arm("$JS.API.DIRECT.GET.")
+        with pytest.raises(bus.NetworkTimeout):  # the collector retries the task
+            await asyncio.wait_for(store.load(cursors), 20)
+        hold.disarm()
+        restarted = await _restart(nats_server)
+        await wait_until(lambda: _true(nc.is_connected), "the reconnection", 20)
+        assert await store.load(cursors) == cursors
+        assert store._batch, "batched reads were given up after one lost answer"
+    finally:
+        await nc.close()
+        await hold.stop()
+        if restarted is not None:
+            restarted.stop()
+
+
 async def test_a_process_that_loses_the_race_to_create_a_bucket_takes_it_as_found(
     settings: Settings,
 ) -> None:
