@@ -205,7 +205,7 @@ async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(
     service = asyncio.create_task(serve(settings.nats_url, settings, args, stop))
     try:
         unknown_version = json.loads(sweep_events("s0", stale_days=1)[0].payload)
-        unknown_version["schema"] = "PageSnapshot/3"
+        unknown_version["schema"] = "PageSnapshot/99"  # newer than this build reads
         await bus.publish_all(
             js,
             [
@@ -213,7 +213,7 @@ async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(
                 unstorable(monkeypatch),
                 *sweep_events("s1", stale_days=40),
                 bus.Outgoing("events.vk.snapshot", b"{not json", "broken-1"),
-                bus.Outgoing("events.vk.snapshot", json.dumps(unknown_version).encode(), "v3-1"),
+                bus.Outgoing("events.vk.snapshot", json.dumps(unknown_version).encode(), "v99-1"),
             ],
         )
         # Opened: A description (high), A stale (high), B gone → presence, C no pages → presence.
@@ -236,7 +236,7 @@ async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(
     assert reasons[0].startswith("cannot be evaluated or stored: DataError")
     assert "likes" in reasons[0]
     assert reasons[1].startswith("not JSON")
-    assert "unsupported version 'PageSnapshot/3'" in reasons[2]
+    assert "unsupported version 'PageSnapshot/99'" in reasons[2]
     assert all(d["source"] == "evaluator" for d in dead)
 
     alerts = await violation_messages(js)
