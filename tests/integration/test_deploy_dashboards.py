@@ -20,7 +20,10 @@ from typing import Any
 
 import pytest
 
+from gospublic import report
 from gospublic.demo import Demo
+from gospublic.rulebook import RULEBOOK
+from gospublic.scorecard_export import CRITERION_TITLES
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +49,20 @@ EXPECTED: dict[tuple[str, str], tuple[tuple[str, ...], bool]] = {
     ),
     ("gospublic-region", "По правилам"): (
         ("rule", "checks", "compliance_pct", "open_violations", "critical"),
+        True,
+    ),
+    ("gospublic-region", "Страницы по площадкам"): (
+        ("platform", "pages", "live", "not_connected", "gone", "unavailable"),
+        True,
+    ),
+    ("gospublic-region", "Светофор"): (
+        ("org_id", "organisation", "municipality", *CRITERION_TITLES, "total", "out_of", "colour"),
+        True,
+    ),
+    ("gospublic-region", "Светофор во времени"): (("time", "green", "yellow", "red"), True),
+    ("gospublic-org", "Светофор: итог"): (("total", "out_of", "colour", "scored_at"), True),
+    ("gospublic-org", "Светофор организации"): (
+        ("criterion_title", "points", "weight", "note"),
         True,
     ),
     ("gospublic-region", "По учредителям"): (
@@ -545,3 +562,30 @@ def test_citizen_feedback_panels_run_for_a_founder_with_unanswered_comments(stor
     assert rows, "no recent unanswered citizen comments in the demo sweep"
     chosen = {"founder": Selection((rows[0][0],))}
     check_panels(store, board, resolve_variables(store, board, now, chosen), now)
+
+
+def test_the_scorecard_panels_show_the_demo_cards_and_titles(store: Any) -> None:
+    """The traffic-light table holds every organisation's latest card, rules and criteria are
+    shown by their Russian titles, and the report reads the same cards."""
+    board = load_dashboards()["gospublic-region"]
+    now = datetime.now(UTC)
+    variables = resolve_variables(store, board, now)
+    panels = {p["title"]: p for p in clickhouse_panels(board)}
+    span = time_range(board, None, now)
+
+    def rows_of(title: str) -> list[tuple]:
+        return run(store, expand(panels[title]["targets"][0]["rawSql"], variables, span))[1]
+
+    _, cards = run(store, "SELECT uniqExact(org_id) FROM scorecards WHERE platform = 'any'")
+    table = rows_of("Светофор")
+    assert len(table) == cards[0][0] > 0
+    assert {row[-1] for row in table} <= {"green", "yellow", "red"}
+    shown_rules = {row[0] for row in rows_of("По правилам")}
+    assert shown_rules and not shown_rules & set(RULEBOOK), "rule ids shown instead of titles"
+    assert shown_rules <= {entry.title for entry in RULEBOOK.values()}
+    trend = rows_of("Светофор во времени")
+    assert sum(trend[-1][1:]) == len(table)  # every organisation has a colour at the end
+
+    scorecards = report.load_scorecards(store, "gospublic")
+    assert scorecards is not None
+    assert {c.org_id: c.total for c in scorecards.now} == {row[0]: row[-3] for row in table}
