@@ -54,10 +54,12 @@ FROM (
 )
 ORDER BY org_id
 """
-# When the latest sweep began: the cards before it are the previous sweep's.
-LATEST_SWEEP_START_SQL = """
-SELECT min(checked_at) FROM {db:Identifier}.check_results
-WHERE sweep_id = (SELECT argMax(sweep_id, checked_at) FROM {db:Identifier}.check_results)
+# When the two latest sweeps began. The cards before the latest one began are the previous
+# sweep's; with a single sweep there is no previous one (the cards written before it come from the
+# register alone, not from a sweep).
+LATEST_SWEEPS_SQL = """
+SELECT sweep_id, min(checked_at) AS started FROM {db:Identifier}.check_results
+GROUP BY sweep_id ORDER BY started DESC LIMIT 2
 """
 # The colours in the order a reader ranks them, and how the pictures paint them.
 COLOURS = ("green", "yellow", "red")
@@ -158,13 +160,13 @@ def _cards(client, db: str, until: datetime) -> list[Card]:
 
 
 def load_scorecards(client, db: str) -> Scorecards | None:
-    """The cards now and before the latest sweep; None when no card was written yet."""
+    """The cards now and before the latest sweep began (none without an earlier sweep); None
+    when no card was written yet."""
     now = _cards(client, db, datetime.now(UTC) + timedelta(days=1))
     if not now:
         return None
-    started = client.query(LATEST_SWEEP_START_SQL, parameters={"db": db}).result_rows
-    sweep_start = started[0][0] if started else None
-    before = _cards(client, db, sweep_start) if sweep_start else []
+    sweeps = client.query(LATEST_SWEEPS_SQL, parameters={"db": db}).result_rows
+    before = _cards(client, db, sweeps[0][1]) if len(sweeps) == 2 else []
     return Scorecards(now, before)
 
 
@@ -217,7 +219,7 @@ def _web_link(url: str) -> str | None:
 
 # --- the scorecard's pictures: geometry computed here, the template only draws it ------------
 
-BAR_LABEL_W = 260  # the municipality's name left of its bar
+BAR_LABEL_W = 310  # the municipality's name left of its bar
 BAR_W = 460
 BAR_H = 22
 BAR_GAP = 8
@@ -312,6 +314,8 @@ def trend(scorecards: Scorecards) -> dict:
         for offset, (when, counts, opacity) in enumerate(
             (("предыдущий обход", before, 0.45), ("сейчас", now, 1.0))
         ):
+            if counts is before and not scorecards.before:
+                continue  # no previous sweep: nothing to draw beside now
             height = round(TREND_H * counts[colour] / tallest, 1)
             pair.append(
                 {"x": 40 + index * 130 + offset * 48, "y": 20 + TREND_H - height,

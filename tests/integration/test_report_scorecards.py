@@ -65,6 +65,28 @@ async def test_the_cards_now_and_before_the_latest_sweep(tmp_path: Path) -> None
     assert scorecards.now[0].maximum == WEIGHTS and scorecards.now[0].org_name == "Школа 1"
 
 
+async def test_a_single_sweep_has_no_previous_one(tmp_path: Path) -> None:
+    """Cards written before the first sweep come from the register alone: not a sweep to compare."""
+    settings = Settings(_env_file=None, state_dir=tmp_path / "state", log_format="text")
+    store = await ClickHouseStore.open(settings)
+    try:
+        await store.migrate()
+        rows = [card(T1 - timedelta(minutes=1), "1", {"activity": 0.0, "cover": 0.0}),
+                card(T1 + timedelta(minutes=5), "1", {"activity": 30.0, "cover": 10.0})]  # fmt: skip
+        store.client.insert(f"{settings.clickhouse_database}.scorecards", rows, COLUMNS)
+        store.client.insert(
+            f"{settings.clickhouse_database}.check_results",
+            [[T1, "s1", "dialog-default", "1", "vk", "1", "STALE", "pass", "low", "", ""]],
+            ["checked_at", "sweep_id", "profile", "org_id", "platform", "page_id", "rule",
+             "status", "severity", "value", "threshold"],
+        )  # fmt: skip
+        scorecards = load_scorecards(store.client, settings.clickhouse_database)
+    finally:
+        await store.close()
+    assert scorecards is not None and scorecards.before == []
+    assert [(c.org_id, c.total) for c in scorecards.now] == [("1", 40.0)]
+
+
 async def test_no_scorecard_yet(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, state_dir=tmp_path / "state", log_format="text")
     store = await ClickHouseStore.open(settings)

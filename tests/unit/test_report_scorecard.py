@@ -67,7 +67,9 @@ def test_the_trend_compares_the_colours_and_totals_with_the_previous_sweep() -> 
     assert [(m["org_name"], m["before"], m["now"], m["delta"]) for m in shown["moved"]] == [
         ("Школа 1", "65", "95", "+30")
     ]
-    assert trend(Scorecards(now, []))["has_before"] is False
+    alone = trend(Scorecards(now, []))
+    assert alone["has_before"] is False
+    assert [[b["when"] for b in g["bars"]] for g in alone["groups"]] == [["сейчас"]] * 3
 
 
 def test_the_report_draws_the_scorecard_inline_with_russian_titles(tmp_path: Path) -> None:
