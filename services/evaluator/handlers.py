@@ -42,6 +42,7 @@ from gospublic.contracts import (
 )
 from gospublic.platforms.descriptor import descriptor
 
+from . import copies
 from . import rules as r
 from . import scorecard as sc
 from .assignment import ProfileBook
@@ -673,6 +674,7 @@ class _Step:
                 engagement = rank
             shown = r.shown_note(event) if rate is not None else ""
             results.extend(r.evaluate_engagement(rate, rank, size, self.profile, platform, shown))
+            results.extend(self._copies(org, org_id, platform, event, at))
         self._record(org, org_id, platform, page_id, results, at, sweep, transitions=current)
         if current:
             self.state.put_page(key, new)
@@ -683,6 +685,20 @@ class _Step:
                 er=self.state.engagement[key][1] if key in self.state.engagement else None,
             )  # fmt: skip
             self._card_posts(org, key, event, posted, base.members, at)
+
+    def _copies(
+        self, org: Any, org_id: str, platform: str, event: PostsObserved, at: datetime
+    ) -> list[r.RuleResult]:
+        """COPIED_CONTENT for an organisation with pages on several platforms: this page's posts
+        against the latest ones of its other pages (kept, bounded, in the state)."""
+        if self.profile.rule(r.COPIED_CONTENT) is None or org is None:
+            return []
+        if len({p.platform for p in org.pages}) < 2:
+            return []
+        kept = copies.kept((p.posted_at, p.text) for p in event.posts)
+        self.state.set_post_texts(org_id, platform, kept)
+        posts = copies.unkept(self.state.post_texts[org_id])
+        return r.evaluate_copied_content(copies.originality(posts, platform, at), self.profile)
 
     def comments(self, event: CommentsObserved) -> None:
         key, previous, org = self._page(event)

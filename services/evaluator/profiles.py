@@ -221,6 +221,7 @@ class RulesConfig(_Config):
     stale: StaleConfig | None = Field(None, alias="STALE")
     low_frequency: FrequencyConfig | None = Field(None, alias="LOW_FREQUENCY")
     repost_heavy: RepostConfig | None = Field(None, alias="REPOST_HEAVY")
+    copied_content: RuleConfig | None = Field(None, alias="COPIED_CONTENT")
     low_engagement: EngagementConfig | None = Field(None, alias="LOW_ENGAGEMENT")
     # D. Feedback and comments
     wall_closed: RuleConfig | None = Field(None, alias="WALL_CLOSED")

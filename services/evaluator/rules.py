@@ -35,8 +35,9 @@ from gospublic.contracts import (
     Widget,
 )
 from gospublic.platforms.descriptor import descriptors
-from gospublic.rulebook import counted
+from gospublic.rulebook import PLATFORM_TITLES, counted
 
+from .copies import Originality
 from .profiles import DESIGN_RULES, Profile, platform_rule
 from .workcal import WorkCalendar, elapsed_hours
 
@@ -72,6 +73,7 @@ DESIGN_SCORE_LOW = "DESIGN_SCORE_LOW"
 STALE = "STALE"
 LOW_FREQUENCY = "LOW_FREQUENCY"
 REPOST_HEAVY = "REPOST_HEAVY"
+COPIED_CONTENT = "COPIED_CONTENT"
 LOW_ENGAGEMENT = "LOW_ENGAGEMENT"
 # D. Feedback and comments
 WALL_CLOSED = "WALL_CLOSED"
@@ -197,6 +199,7 @@ RULES: dict[str, RuleSpec] = {
         _spec(STALE, "page", "C", "posts", f"{_ACTUAL}; {_METHOD}"),
         _spec(LOW_FREQUENCY, "page", "C", "posts", f"{_ACTUAL}; {_METHOD}: частота публикаций"),
         _spec(REPOST_HEAVY, "page", "C", "posts", f"{_METHOD}: собственный контент"),
+        _spec(COPIED_CONTENT, "page", "C", "posts", f"{_METHOD}: собственный контент"),
         _spec(LOW_ENGAGEMENT, "page", "C", "posts", f"{_METHOD}: вовлечённость"),
         _spec(WALL_CLOSED, "page", "D", "profile", _FEEDBACK),
         _spec(COMMENTS_CLOSED_POSTS, "page", "D", "posts", _FEEDBACK),
@@ -2006,3 +2009,28 @@ def not_evaluable(rule: str, profile: Profile, reason: str) -> RuleResult | None
     if config is None:
         return None
     return _result(rule, NOT_EVALUABLE, _severity(config), "", "", reason)
+
+
+# --- cross-platform copies -----------------------------------------------------------------------
+
+
+def evaluate_copied_content(found: Originality, profile: Profile) -> list[RuleResult]:
+    """COPIED_CONTENT: a page whose every post of the last four weeks appeared first on another
+    page of the same organisation (see ``copies.originality``)."""
+    config = profile.rule(COPIED_CONTENT)
+    if config is None:
+        return []
+    threshold = ">= 1 собственного поста за 4 недели"
+    if found.posts == 0:
+        summary = "За 4 недели нет постов с текстом, по которому видно, откуда он."
+        return [_result(COPIED_CONTENT, NOT_EVALUABLE, config.severity, 0, threshold, summary)]
+    value = f"{found.original}/{found.posts}"
+    if found.no_original_content:
+        sources = ", ".join(PLATFORM_TITLES.get(p, p) for p in found.copied_from)
+        summary = (
+            f"Все {found.posts} пост(а/ов) за 4 недели повторяют посты, раньше опубликованные "
+            f"на других страницах организации ({sources}): собственных материалов нет."
+        )
+        return [_result(COPIED_CONTENT, FAIL, config.severity, value, threshold, summary)]
+    summary = f"Собственных постов за 4 недели: {found.original} из {found.posts}."
+    return [_result(COPIED_CONTENT, PASS, config.severity, value, threshold, summary)]

@@ -153,6 +153,9 @@ class EvaluatorState:
         # from the stored organisation cards.
         self.connected: dict[str, bool] = {}
         self.written_cards: dict[str, int] = {}
+        # Cross-platform copies: per organisation with pages on several platforms, the latest
+        # posts of each page as (posted ms, text key) pairs (``copies.kept``), bounded per page.
+        self.post_texts: dict[str, dict[str, tuple[tuple[int, int], ...]]] = {}
         self.last_change = datetime(1970, 1, 1, tzinfo=UTC)
         # One instance of values many pages hold (see ``_share``); never changed, never undone.
         self._common: dict[tuple, tuple] = {}
@@ -271,6 +274,11 @@ class EvaluatorState:
 
     def set_published_scores(self, org_id: str, digest: int) -> None:
         self._set(self.published_scores, org_id, digest)
+
+    def set_post_texts(self, org_id: str, platform: str, kept: tuple[tuple[int, int], ...]) -> None:
+        """The page's latest post texts for the copy comparison (a new mapping, so a rollback
+        restores the old one)."""
+        self._set(self.post_texts, org_id, {**self.post_texts.get(org_id, {}), platform: kept})
 
     def set_card_facts(self, key: str, facts: Any) -> None:
         if self.card_facts.get(key) != facts:
