@@ -298,7 +298,8 @@ class ScorecardFacts:
     ОГРН included); ``week_posts`` and ``weekly_views`` the own posts (not reposts) of the last 7
     days among those wall.get returns and their views (None: hidden); ``week_seen`` False when
     those posts do not reach back 7 days and the wall holds more; ``own_post_dates`` the own
-    posts' times (epoch seconds) among them.
+    posts' times (epoch seconds) among them. No planted post lies within a day of the 7-day edge
+    at the epoch (``_CLEARANCES``), so a sweep's seconds flip none of these.
     """
 
     gospubliki: bool | None
@@ -313,6 +314,9 @@ class ScorecardFacts:
     weekly_views: int | None = None
     week_seen: bool = False
     own_post_dates: tuple[int, ...] = ()
+    # The whole wall is among the posts returned; the oldest unpinned post returned (epoch s).
+    wall_complete: bool = False
+    wall_edge: int | None = None
 
 
 class Post(NamedTuple):
@@ -1264,7 +1268,9 @@ class Region:
             hidden = self.views_hidden(group) and bool(seen)
             views = sum(self.counted_views(group, p, now_ts) for p in week)
             unpinned = [p.date for p in seen if not p.pinned]
-            week_seen = len(wall) <= len(seen) or (bool(unpinned) and min(unpinned) < since)
+            complete = len(wall) <= len(seen)
+            edge = min(unpinned) if unpinned else None
+            week_seen = complete or (edge is not None and edge < since)
             out[org.ogrn] = ScorecardFacts(
                 gospubliki=connected,
                 page_live=True,
@@ -1278,6 +1284,8 @@ class Region:
                 weekly_views=None if hidden else views,
                 week_seen=week_seen,
                 own_post_dates=tuple(p.date for p in own),
+                wall_complete=complete,
+                wall_edge=edge,
             )
         return out
 

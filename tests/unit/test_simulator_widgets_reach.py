@@ -70,16 +70,19 @@ def test_the_weeks_views_are_those_wall_get_shows(region: Region) -> None:
     for org, group in list(live_pages(region))[:150]:
         if group.wall == 0:
             continue
-        items = call(region, "wall.get", owner_id=str(-group.id), count="20")["items"]
-        _, posts = vn.wall_posts({"count": len(items), "items": items}, -group.id)
+        answer = call(region, "wall.get", owner_id=str(-group.id), count="20")
+        total, posts = vn.wall_posts(answer, -group.id)
         event = c.PostsObserved.create(
             observed_at=NOW, platform=c.Platform.VK, page_id=str(group.id), sweep_id="s",
             page_ref=c.PageRef(platform=c.Platform.VK, native_id=str(group.id),
-                               org_id=org.ogrn), posts=tuple(posts),
+                               org_id=org.ogrn), posts=tuple(posts), total_count=total,
         )  # fmt: skip
         reach = r.page_reach(event, group.members, r.epoch_ms(NOW))
         fact = facts[org.ogrn]
         assert (reach.own_posts, reach.views) == (fact.week_posts, fact.weekly_views)
+        assert reach.complete == fact.week_seen
+        unpinned = [r.epoch_ms(p.posted_at) // 1000 for p in posts if not p.is_pinned]
+        assert fact.wall_edge == (min(unpinned) if unpinned else None)
         checked["hidden" if fact.weekly_views is None else "shown"] += 1
     assert checked["hidden"] and checked["shown"]
 
