@@ -295,6 +295,8 @@ def menu_widgets(g: dict[str, Any], where: str, requested: bool) -> tuple[c.Widg
     menu = g.get("menu")
     if menu is None:
         return () if requested else None
+    if menu == []:  # an empty object as PHP encodes it
+        return ()
     info = _obj(menu, f"{where}.menu")
     widgets: list[c.Widget] = []
     for i, item in enumerate(_list(info, "items", f"{where}.menu")):

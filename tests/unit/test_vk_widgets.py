@@ -61,6 +61,7 @@ def test_a_menu_not_requested_is_unknown_and_a_requested_absent_one_is_empty() -
     assert vn.snapshot_fields(group(), frozenset({"description"}))["widgets"] is None
     assert vn.snapshot_fields(group(), frozenset({"menu"}))["widgets"] == ()
     assert vn.snapshot_fields(group(menu={"items": []}), None)["widgets"] == ()
+    assert vn.snapshot_fields(group(menu=[]), None)["widgets"] == ()  # {} as PHP encodes it
 
 
 def test_a_malformed_menu_names_the_field() -> None:
