@@ -16,7 +16,9 @@ Choices, and why:
   table adds up as printed.
 - An organisation's card is the card of its VK page (Госметка and the widgets are VK's), else the
   best card among its other pages; an organisation with no page scored keeps only the register's
-  criterion (connection), every page criterion 0.
+  criterion (connection), every page criterion 0. A page that is gone or closed to the public (a
+  closed community, a wall the platform refuses) has no card: citizens cannot use it, and the
+  centre's table grades public pages.
 """
 
 from __future__ import annotations
