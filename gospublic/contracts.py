@@ -431,18 +431,33 @@ SCORE_COMPONENTS: tuple[str, ...] = get_args(ScoreComponent)
 ScoreValue = Annotated[float, Field(ge=0, le=100)]
 
 
+class OrgScorecard(_Model):
+    """An organisation's card of the regional centre's scorecard (profile section ``scorecard:``):
+    its total out of the weights' sum, its colour and the weights' version."""
+
+    total: float = Field(ge=0)
+    out_of: float = Field(gt=0)
+    colour: Literal["green", "yellow", "red"]
+    version: int = Field(ge=1)
+
+
 class ScoresUpdated(Event):
     """An organisation's scores after a change (rounded to 0.1), with its labels for routing.
 
     ``scores`` holds the components known for it; a component it lacks has no data yet (no
     comments, say). ``scored_at`` is the observation time of the newest score in it.
+    ``scorecard`` (version 2, optional: version 1 is read with none) is its scorecard card when the
+    profile has one.
     """
 
     NAME: ClassVar[str] = "ScoresUpdated"
+    VERSION: ClassVar[int] = 2
+    OLDEST_VERSION: ClassVar[int] = 1
 
     labels: OrgLabels
     scores: dict[ScoreComponent, ScoreValue]
     scored_at: AwareDatetime
+    scorecard: OrgScorecard | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

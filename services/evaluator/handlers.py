@@ -28,6 +28,7 @@ from gospublic.contracts import (
     Organisation,
     OrganisationsRegistered,
     OrgLabels,
+    OrgScorecard,
     PageEvent,
     PageSnapshot,
     PageUnavailable,
@@ -405,11 +406,37 @@ class _Step:
             if held is None or at > held[1]:
                 self._scored[org_id] = (org, at)
 
+    def _org_scorecard(self, org_id: str, org: Organisation) -> OrgScorecard | None:
+        """The organisation's scorecard from its pages' facts held now (None: no scorecard in
+        its profile), as the digest shows it."""
+        self._use(org, org_id)
+        config = self.profile.scorecard
+        if config is None:
+            return None
+        connected = self.state.connected.get(org_id)
+        pages = [
+            sc.score_page(config, facts, connected)
+            for page in org.pages
+            if (facts := self.state.card_facts.get(page.key)) is not None
+        ]
+        card = sc.score_org(config, pages, connected)
+        out_of = sum(card.maximum.values())
+        if out_of <= 0:
+            return None
+        return OrgScorecard(
+            total=card.total, out_of=out_of, colour=card.colour, version=config.version
+        )
+
     def publish_scores(self) -> None:
-        """One ScoresUpdated per organisation scored in the batch whose rounded scores changed."""
-        for org_id, (org, at) in self._scored.items():
+        """One ScoresUpdated per organisation scored or carded in the batch whose rounded scores
+        or scorecard changed; each carries the organisation's current scorecard (the notifier
+        keeps only the latest event per organisation)."""
+        due = {**self._carded, **self._scored}
+        for org_id, (org, at) in due.items():
             scores = org_scores(self.state.scores.get(org_id, ()))
-            digest = hash(tuple(scores.items()))
+            card = self._org_scorecard(org_id, org)
+            shown = None if card is None else (card.total, card.out_of, card.colour, card.version)
+            digest = hash((tuple(scores.items()), shown))
             if not scores or digest == self.state.published_scores.get(org_id):
                 continue
             self.state.set_published_scores(org_id, digest)
@@ -422,11 +449,12 @@ class _Step:
                 built(
                     ScoresUpdated,
                     schema_=_SCORES,
-                    event_id=message_id("ScoresUpdated", org_id, at.isoformat(), scores),
+                    event_id=message_id("ScoresUpdated", org_id, at.isoformat(), scores, shown),
                     observed_at=at,
                     labels=labels,
                     scores=scores,
                     scored_at=at,
+                    scorecard=card,
                 )
             )  # fmt: skip
 

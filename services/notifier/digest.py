@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gospublic import templating
 from gospublic.contracts import (
     OrgLabels,
+    OrgScorecard,
     ScoresUpdated,
     Severity,
     ViolationOpened,
@@ -56,6 +57,14 @@ SCORE_TITLES = {
     "response": "Отклик",
 }
 SEVERITIES = tuple(s.value for s in Severity)
+# The scorecard's colours as the digest names and paints them (the XLSX export's fills).
+LIGHTS = {
+    "green": ("зелёный", "#C6EFCE"),
+    "yellow": ("жёлтый", "#FFEB9C"),
+    "red": ("красный", "#FFC7CE"),
+}
+# The key of the scorecard's total among an organisation's baseline scores.
+SCORECARD = "scorecard"
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
@@ -99,6 +108,14 @@ class OrgRow:
     # The scores as of the previous weekly digest; None when there was none for the organisation.
     previous: dict[str, float] | None = None
     fixes: tuple[str, ...] = ()  # the organisation's open rules, most severe first
+    scorecard: OrgScorecard | None = None  # its scorecard card, when the profile has one
+
+    def scorecard_change(self) -> float | None:
+        """The change of the scorecard's total since the previous digest (None: nothing to
+        compare with, or the weights' total changed in between)."""
+        if self.scorecard is None or self.previous is None or SCORECARD not in self.previous:
+            return None
+        return round(self.scorecard.total - self.previous[SCORECARD], 1)
 
     def change(self, component: str) -> float | None:
         """The change of a score since the previous digest (None: nothing to compare with)."""
@@ -263,6 +280,7 @@ def _digest(
             latest[event.labels.org_id] = event
     for event in latest.values():
         row(event)["scores"] = event.scores
+        row(event)["scorecard"] = event.scorecard
 
     organisations = sorted(
         (
@@ -274,6 +292,7 @@ def _digest(
                 opened=entry["opened"],
                 resolved=entry["resolved"],
                 scores=dict(entry.get("scores", {})),
+                scorecard=entry.get("scorecard"),
                 previous=dict(baseline[org_id]) if org_id in baseline else None,
                 fixes=tuple(
                     sorted(entry["rules"], key=lambda rule: (entry["rules"][rule], rule))[
@@ -351,6 +370,38 @@ def score_texts(row: OrgRow) -> list[str]:
     return out
 
 
+def baseline_of(event: ScoresUpdated) -> dict[str, float]:
+    """What the next digest compares an organisation with: its scores and scorecard total."""
+    scores = dict(event.scores)
+    if event.scorecard is not None:
+        scores[SCORECARD] = event.scorecard.total
+    return scores
+
+
+def scorecard_text(row: OrgRow) -> str:
+    """ "жёлтый, 62,5 из 95 (+5,0)": colour, total of the weights' sum, change since last week."""
+    card = row.scorecard
+    if card is None:
+        return ""
+    total = _number(card.total).removesuffix(",0")
+    out_of = _number(card.out_of).removesuffix(",0")
+    text = f"{LIGHTS[card.colour][0]}, {total} из {out_of}"
+    change = row.scorecard_change()
+    if change is not None:
+        sign = "±" if change == 0 else ("+" if change > 0 else "−")
+        text += f" ({sign}{_number(abs(change))})"
+    return text
+
+
+def lights_summary(digest: Digest) -> str:
+    """ "Светофор: зелёных 3, жёлтых 1, красных 2" over the subscriber's organisations."""
+    cards = [row.scorecard.colour for row in digest.organisations if row.scorecard is not None]
+    if not cards:
+        return ""
+    words = {"green": "зелёных", "yellow": "жёлтых", "red": "красных"}
+    return "Светофор: " + ", ".join(f"{words[c]} {cards.count(c)}" for c in LIGHTS)
+
+
 def _event_line(event) -> str:
     labels = event.labels
     return (
@@ -368,6 +419,8 @@ def render_text(digest: Digest, settings: Settings) -> str:
         if digest.open_total
         else "Открытых нарушений нет."
     )
+    if lights := lights_summary(digest):
+        lines.append(lights)
     lines.append("")
     if digest.organisations:
         lines.append(f"Организации ({len(digest.organisations)}):")
@@ -377,6 +430,8 @@ def render_text(digest: Digest, settings: Settings) -> str:
                 f"{number}. {mail.clean(row.org_name)} ({mail.clean(row.municipality, 200)}): "
                 f"{counts or 'нет открытых'}; за неделю +{row.opened} / −{row.resolved}"
             )
+            if row.scorecard is not None:
+                lines.append(f"   Светофор: {scorecard_text(row)}")
             if row.scores:
                 lines.append(f"   Оценки: {', '.join(score_texts(row))}")
             if row.fixes:
@@ -425,6 +480,8 @@ def render_html(digest: Digest, settings: Settings) -> str:
                 row.resolved,
             ],
             "scores": score_texts(row),
+            "light": scorecard_text(row),
+            "light_fill": LIGHTS[row.scorecard.colour][1] if row.scorecard else "",
             "fixes": [mail.rule_title(rule) for rule in row.fixes],
         }
         for row in digest.organisations[:MAX_ORGANISATIONS]
@@ -463,13 +520,15 @@ def render_html(digest: Digest, settings: Settings) -> str:
         if events
     ]
     head = ["Организация", "Муниципалитет", *(_SHORT[s] for s in SEVERITIES)]
-    head += ["Всего", "Новые", "Устранены", "Оценки (изменение за неделю)", "Что исправить"]
+    head += ["Всего", "Новые", "Устранены", "Светофор (изменение за неделю)"]
+    head += ["Оценки (изменение за неделю)", "Что исправить"]
     return templating.render(
         __package__,
         "digest.html",
         title=subject(digest, settings).removeprefix(mail.BRAND).strip(),
         head=head,
         organisations=organisations,
+        lights=lights_summary(digest),
         more_organisations=max(0, len(digest.organisations) - MAX_ORGANISATIONS),
         fixes=fixes,
         changes=changes,

@@ -680,7 +680,7 @@ class Notifier:
     async def _move_baseline(self, slot: datetime) -> None:
         """The scores now become what the next digest compares with."""
         assert self.store is not None
-        current = {org_id: dict(e.scores) for org_id, e in self.scores.items()}
+        current = {org_id: digest.baseline_of(e) for org_id, e in self.scores.items()}
         changed = {o: s for o, s in current.items() if self.baseline.get(o) != s}
         try:
             await self.store.save_baseline(changed, slot)

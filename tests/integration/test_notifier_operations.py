@@ -320,7 +320,13 @@ async def test_weekly_digest_once_per_slot_and_on_demand(nats_server, config, si
     await nc.close()
 
 
-def scored(n: int, at, municipality: str = "Борисоглеб", **values: float) -> bus.Outgoing:
+def scored(
+    n: int,
+    at,
+    municipality: str = "Борисоглеб",
+    card: c.OrgScorecard | None = None,
+    **values: float,
+) -> bus.Outgoing:
     event = c.ScoresUpdated.create(
         observed_at=at,
         labels=c.OrgLabels(
@@ -333,8 +339,13 @@ def scored(n: int, at, municipality: str = "Борисоглеб", **values: flo
         ),
         scores=values,
         scored_at=at,
+        scorecard=card,
     )
     return bus.Outgoing(c.scores_subject(event.labels.org_id), event.to_bytes(), event.event_id)
+
+
+CARD_RED = c.OrgScorecard(total=35.0, out_of=95.0, colour="red", version=1)
+CARD_YELLOW = c.OrgScorecard(total=60.0, out_of=95.0, colour="yellow", version=1)
 
 
 async def weekly_digest_to(running_with, store: NotificationLog, sink: MailSink, to: str) -> str:
@@ -372,7 +383,7 @@ async def test_weekly_digest_shows_scores_and_their_change_across_restarts(
             js,
             [
                 outgoing(opened(1, rule="STALE", severity="critical")),
-                scored(1, now, compliance=60.0, design=70.5, response=40.0),
+                scored(1, now, compliance=60.0, design=70.5, response=40.0, card=CARD_RED),
                 scored(9, now, compliance=100.0, design=90.0),  # covered, without violations
                 scored(8, now, municipality="Анна", compliance=10.0),  # not mo@'s
             ],
@@ -396,8 +407,11 @@ async def test_weekly_digest_shows_scores_and_their_change_across_restarts(
     assert "Оценки: Соответствие 60,0, Оформление 70,5, Отклик 40,0" in first
     assert "Соответствие 100,0<br>Оформление 90,0" in first
     assert "Исправить: Давно нет собственных публикаций" in first
+    assert "Светофор: красный, 35 из 95" in first
     baseline = await store.load_baseline()
-    assert baseline["1023600000001"] == {"compliance": 60.0, "design": 70.5, "response": 40.0}
+    assert baseline["1023600000001"] == {
+        "compliance": 60.0, "design": 70.5, "response": 40.0, "scorecard": 35.0
+    }  # fmt: skip
 
     # A week later: new scores for 1 (an older, late message for it changes nothing).
     running = Running(nats_server.url, config)
@@ -406,7 +420,7 @@ async def test_weekly_digest_shows_scores_and_their_change_across_restarts(
         await bus.publish_all(
             js,
             [
-                scored(1, later, compliance=75.0, design=70.5, response=35.5),
+                scored(1, later, compliance=75.0, design=70.5, response=35.5, card=CARD_YELLOW),
                 scored(1, now - digest.PERIOD, compliance=1.0),
             ],
         )
@@ -423,4 +437,5 @@ async def test_weekly_digest_shows_scores_and_their_change_across_restarts(
     second = await weekly_digest_to(target, store, sink, "mo@x.org")
     assert "Оценки: Соответствие 75,0 (+15,0), Оформление 70,5 (±0,0), Отклик 35,5 (−4,5)" in second
     assert "Соответствие 75,0 (+15,0)<br>Оформление 70,5 (±0,0)<br>Отклик 35,5 (−4,5)" in second
+    assert "Светофор: жёлтый, 60 из 95 (+25,0)" in second
     await nc.close()

@@ -332,3 +332,58 @@ def test_the_digest_template_escapes_and_cleans_a_hostile_name() -> None:
     assert "<bdi>&lt;script&gt;alert(1)&lt;/script&gt;exe.cod עברית</bdi>" in html_body
     for char in "\u202e\u202c\u2067\u2069\u200f":
         assert char not in html_body, repr(char)
+
+
+# --- scorecard -------------------------------------------------------------------------------
+
+
+def carded(org: str, at: datetime, total: float, colour: str, **values: float):
+    from gospublic.contracts import OrgScorecard
+
+    card = OrgScorecard(total=total, out_of=95.0, colour=colour, version=1)
+    return scores(org, at, **values).model_copy(update={"scorecard": card})
+
+
+CARDED = [
+    carded("01", START + DAY, 40.0, "red", compliance=60.0),
+    carded("01", START + 2 * DAY, 62.5, "yellow", compliance=62.5),  # the latest
+    carded("05", START + DAY, 90.0, "green", compliance=100.0),
+]
+
+
+def test_the_digest_shows_each_organisations_light_and_its_change_since_last_week() -> None:
+    baseline = {"1023600000001": digest.baseline_of(CARDED[0])}
+    assert baseline["1023600000001"] == {"compliance": 60.0, "scorecard": 40.0}
+    [item] = digest.build(routes_one(), OPEN[:1], [], START, END, scores=CARDED, baseline=baseline)
+    rows = {row.org_id[-2:]: row for row in item.organisations}
+    assert rows["01"].scorecard_change() == 22.5
+    assert digest.scorecard_text(rows["01"]) == "жёлтый, 62,5 из 95 (+22,5)"
+    assert rows["05"].scorecard_change() is None  # no digest before: nothing to compare with
+    assert digest.scorecard_text(rows["05"]) == "зелёный, 90 из 95"
+    assert digest.lights_summary(item) == "Светофор: зелёных 1, жёлтых 1, красных 0"
+    _, message = parsed(item)
+    html_body = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert "Светофор: зелёных 1, жёлтых 1, красных 0" in text
+    assert "   Светофор: жёлтый, 62,5 из 95 (+22,5)" in text
+    assert "Светофор (изменение за неделю)" in html_body
+    assert 'background:#FFEB9C">жёлтый, 62,5 из 95 (+22,5)</td>' in html_body
+    assert 'background:#C6EFCE">зелёный, 90 из 95</td>' in html_body
+
+
+def test_without_a_scorecard_the_digest_says_nothing_of_it() -> None:
+    [item] = digest.build(routes_one(), OPEN[:1], [], START, END, scores=SCORES)
+    assert digest.lights_summary(item) == "" and digest.baseline_of(SCORES[0]) == SCORES[0].scores
+    _, message = parsed(item)
+    assert "Светофор:" not in message.get_body(("plain",)).get_content()
+
+
+def test_scores_of_version_1_are_read_without_a_scorecard() -> None:
+    from gospublic import contracts as c
+
+    event = CARDED[1]
+    again = c.decode(event.to_bytes())
+    assert again == event and again.schema_ == "ScoresUpdated/2"
+    old = event.model_copy(update={"scorecard": None, "schema_": "ScoresUpdated/1"})
+    read = c.decode(old.to_bytes())
+    assert read.scorecard is None and read.schema_ == "ScoresUpdated/2"
