@@ -479,6 +479,11 @@ class _Step:
         if held is None or at > held[1]:
             self._carded[org.org_id] = (org, at)
 
+    def _drop_card(self, org: Organisation | None, key: str, at: datetime) -> None:
+        if key in self.state.card_facts:
+            self.state.drop_card_facts(key)
+            self._card_changed(org, at)
+
     def _card_facts(
         self, org: Organisation | None, key: str, at: datetime, facts: sc.PageFacts
     ) -> None:
@@ -652,6 +657,10 @@ class _Step:
             )
             self._page_scores(org, org_id, platform, event.page_id, at, design=design)
             old = self.state.card_facts.get(key)
+            if event.is_closed:
+                # A page closed to the public has no card (see ``scorecard``).
+                self._drop_card(org, key, at)
+                return
             self._card_facts(
                 org, key, at,
                 sc.PageFacts(
@@ -798,14 +807,9 @@ class _Step:
                 observed_at=at,
             )  # fmt: skip
             self._set_liveness(key, previous, org, new, at, event.sweep_id)
-            old = self.state.card_facts.get(key)
-            if liveness == r.GONE:
-                if old is not None:
-                    self.state.drop_card_facts(key)
-                    self._card_changed(org, at)
-            elif reason == Unavailability.PRIVATE and old is not None:
-                # A closed page's wall is not read: what its posts showed is not known now.
-                self._card_facts(org, key, at, replace(old, posts=None))
+            if liveness == r.GONE or reason == Unavailability.PRIVATE:
+                # Gone, or closed to the public: no card for the page (see ``scorecard``).
+                self._drop_card(org, key, at)
 
 
 def org_scores(scores: tuple) -> dict[str, float]:

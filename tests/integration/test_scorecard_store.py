@@ -165,11 +165,11 @@ async def test_cards_are_stored_once_restored_and_exported(settings: Settings, t
     header = [c.value for c in sheet[1]]
     assert header[:5] == ["ОГРН", "Организация", "Муниципалитет", "Учредитель", "Сфера"]
     assert "Активность (макс. 30)" in header and "Подключение к «Госпабликам» (макс. 10)" in header
-    assert header[-5:] == ["Итого", "Из", "Цвет", "Не оценено", "Версия весов"]
+    assert header[-3:] == ["Итого (из 95)", "Цвет", "Не оценено"]
     assert sheet.freeze_panes == "B2"
     assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}4"
     lines = {row[0].value: row for row in sheet.iter_rows(min_row=2)}
-    total, colour = header.index("Итого"), header.index("Цвет")
+    total, colour = header.index("Итого (из 95)"), header.index("Цвет")
     for ogrn, (points, word, fill) in {
         GREEN_ORG: (95, "зелёный", "FFC6EFCE"),
         YELLOW_ORG: (35, "красный", "FFFFC7CE"),
@@ -178,9 +178,23 @@ async def test_cards_are_stored_once_restored_and_exported(settings: Settings, t
         line = lines[ogrn]
         assert line[total].value == points and line[colour].value == word
         assert line[total].fill.fgColor.rgb == fill == line[colour].fill.fgColor.rgb
+    about = dict(load_workbook(xlsx)["Сведения"].iter_rows(values_only=True))
+    assert about["Регион"] == "36" and about["Неделя"] == "2026-W49"
+    assert about["Версия весов"] == "1" and about["Организаций"] == "3"
     widgets = header.index("Виджеты Госуслуг (макс. 10)")
     assert lines[YELLOW_ORG][widgets].value == 5
-    assert lines[YELLOW_ORG][widgets].fill.fgColor.rgb == "FFFFEB9C"  # partial: yellow
+    # Each criterion column is coloured by its rules: full green, 0 red, between yellow.
+    column = lines[YELLOW_ORG][widgets].column_letter
+    rules = {
+        str(cells.sqref): [(r.operator, r.formula, r.dxf.fill.fgColor.rgb) for r in found]
+        for cells, found in sheet.conditional_formatting._cf_rules.items()
+    }
+    assert rules[f"{column}2:{column}4"] == [
+        ("greaterThanOrEqual", ["10"], "FFC6EFCE"),
+        ("lessThanOrEqual", ["0"], "FFFFC7CE"),
+        ("greaterThan", ["0"], "FFFFEB9C"),
+    ]
+    assert len(rules) == 9  # one per criterion
     assert lines[YELLOW_ORG][header.index("Не оценено")].value == (
         "Охват за неделю, Средний охват публикации"
     )
@@ -196,3 +210,36 @@ def test_a_bad_week_is_refused() -> None:
     with pytest.raises(ValueError, match="YYYY-Www"):
         export.week_end("2026-49")
     assert export.week_end("2026-W49") == datetime(2026, 12, 6, 21, 0, tzinfo=UTC)
+
+
+def test_a_page_closed_or_gone_has_no_card() -> None:
+    state = EvaluatorState()
+    process_batch(state, _events(), PROFILE, NOW)
+    closed = _snapshot(GREEN_ORG, "1", widgets=(), cover=True, gov=True).model_copy(
+        update={"is_closed": 1, "observed_at": NOW + timedelta(hours=1)}
+    )
+    out = process_batch(state, [closed], PROFILE, NOW + timedelta(hours=1))
+    cards = {(row[5], row[11]): row for row in out.rows["scorecards"]}
+    # Only the organisation's card is written: the register's connection, nothing else.
+    assert list(cards) == [(GREEN_ORG, "any")]
+    assert cards[(GREEN_ORG, "any")][13] == 10.0
+    assert "vk:club1" not in state.card_facts
+
+
+def test_scores_updated_carries_the_card_and_a_card_change_alone_publishes() -> None:
+    state = EvaluatorState()
+    out = process_batch(state, _events(), PROFILE, NOW)
+    published = {e.labels.org_id: e.scorecard for e in out.scores}
+    # The organisation without a page has its compliance score, and its card: connection only.
+    assert set(published) == {GREEN_ORG, YELLOW_ORG, BARE_ORG}
+    assert published[BARE_ORG].total == 0.0
+    card = published[GREEN_ORG]
+    assert (card.total, card.out_of, card.colour, card.version) == (95.0, 95.0, "green", 1)
+    # The register says the green organisation is no longer connected: only its card changes.
+    later = NOW + timedelta(hours=1)
+    again = OrganisationsRegistered.create(
+        observed_at=later, registry_version="v2", region="36", chunk=0, chunks=1,
+        organisations=(_org(GREEN_ORG, False, "club1"),),
+    )  # fmt: skip
+    out = process_batch(state, [again], PROFILE, later)
+    assert [(e.labels.org_id, e.scorecard.total) for e in out.scores] == [(GREEN_ORG, 85.0)]
