@@ -1,27 +1,17 @@
 """One rule catalogue on the dashboards too: the dashboards' SQL names rules and scorecard
 criteria through ``transform(x, [ids], [titles], x)`` whose pairs are exactly the rulebook's
 (``gospublic.rulebook``) and the scorecard's (``CRITERION_TITLES``), and every panel that shows a
-rule shows it so. A rule added to the rulebook fails this test until the dashboards carry it."""
+rule shows it so. A rule added to the rulebook fails this test until
+``python -m gospublic.dashboard_titles`` has rewritten the dashboards."""
 
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 
-from gospublic.rulebook import RULEBOOK
+from gospublic.dashboard_titles import DASHBOARDS, mappings, refresh, rule_titles
 from gospublic.scorecard_export import COLOUR_TITLES, CRITERION_TITLES
 
-DASHBOARDS = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards"
-STRING = r"'(?:[^'\\]|\\.)*'"
-TRANSFORM = re.compile(
-    rf"transform\(([\w.]+), \[((?:{STRING}(?:, )?)*)\],\s*\[((?:{STRING}(?:, )?)*)\], \1\)"
-)
-RULES = {rule: entry.title for rule, entry in RULEBOOK.items()}
-
-
-def _strings(listed: str) -> list[str]:
-    return [re.sub(r"\\(.)", r"\1", s[1:-1]) for s in re.findall(STRING, listed)]
+RULES = rule_titles()
 
 
 def _panels() -> list[tuple[str, dict]]:
@@ -37,11 +27,13 @@ def _sql(panel: dict) -> str:
 
 
 def _mappings(panel: dict) -> list[dict[str, str]]:
-    """Each transform() of the panel's SQL as id → title."""
-    return [
-        dict(zip(_strings(m[2]), _strings(m[3]), strict=True))
-        for m in TRANSFORM.finditer(_sql(panel))
-    ]
+    return mappings(_sql(panel))
+
+
+def test_the_dashboards_are_up_to_date_with_the_catalogue() -> None:
+    stale = [f"{name} «{panel['title']}»" for name, panel in _panels()
+             if refresh(_sql(panel)) != _sql(panel)]  # fmt: skip
+    assert not stale, f"run: python -m gospublic.dashboard_titles ({stale})"
 
 
 def test_the_rulebook_titles_are_distinct() -> None:
@@ -56,6 +48,7 @@ def test_every_title_mapping_in_the_dashboards_is_the_catalogues() -> None:
             assert values in (RULES, CRITERION_TITLES), (
                 f"{name} «{panel['title']}»: a transform() whose titles differ from the rulebook "
                 f"or the scorecard criteria: {sorted(set(values.items()) ^ set(RULES.items()))[:6]}"
+                " — run: python -m gospublic.dashboard_titles"
             )
             found += 1
     assert found >= 6
