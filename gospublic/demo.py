@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from nats.js.errors import NotFoundError
 
 from gospublic import bus, display
 from gospublic import contracts as c
+from gospublic.platforms.descriptor import descriptors
 from gospublic.processes import ProcessGroup, ServiceProcess, child_env
 from gospublic.registry import read_registry_file, store_registry
 from gospublic.report import Findings, compare_with_truth, load_findings, write_html_report
@@ -34,6 +36,9 @@ from services.collector.scheduler import schedule_sweep
 
 # Each collector process gets its own tokens: VK limits requests per token, not per process.
 DEMO_TOKENS = tuple(f"demo-token-{n}" for n in range(1, 5))
+# The platforms the demo collects: those whose pages the simulator's ground truth covers (its OK
+# and Telegram pages carry no planted violations, so their findings could not be compared).
+DEMO_PLATFORMS = (c.Platform.VK,)
 REGION = "voronezh"
 
 
@@ -234,8 +239,15 @@ class Demo:
                 f"• register imported: {len(organisations)} organisations, "
                 f"{sum(len(o.pages) for o in organisations)} pages (version {version})"
             )
-            sweep_id, tasks, pages = await schedule_sweep(js, settings, REGION)
-            self.say(f"• sweep {sweep_id} scheduled: {tasks} tasks for {pages} VK pages")
+            sweep_id, tasks, pages = await schedule_sweep(js, settings, REGION, DEMO_PLATFORMS)
+            per_platform = Counter(p.platform for o in organisations for p in o.pages)
+            counts = ", ".join(
+                f"{d.display} {per_platform.get(d.platform, 0)}"
+                + ("" if d.platform in DEMO_PLATFORMS else " (не собираются)")
+                for d in descriptors()
+            )
+            self.say(f"• pages per platform in the register: {counts}")
+            self.say(f"• sweep {sweep_id} scheduled: {tasks} tasks for {pages} pages")
             await self._follow(js, tasks, pages)
             dead = (await js.stream_info(c.DEADLETTER_STREAM)).state.messages
             alerts = (await js.stream_info(c.ALERTS_STREAM)).state.messages

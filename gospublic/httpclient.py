@@ -16,14 +16,10 @@ from typing import Any
 
 import httpx
 
-# The platforms' own API hosts, reached over https only.
-OFFICIAL_HOSTS: dict[str, frozenset[str]] = {
-    "vk": frozenset({"api.vk.com", "api.vk.ru"}),
-    "ok": frozenset({"api.ok.ru"}),
-    "tg": frozenset({"t.me", "telegram.me"}),
-    # MAX's bot API: platform-api2 is the documented host, platform-api the one it replaces.
-    "max": frozenset({"platform-api2.max.ru", "platform-api.max.ru"}),
-}
+from gospublic.platforms.descriptor import descriptors
+
+# The platforms' own API hosts, reached over https only: their descriptors' (gospublic.platforms).
+OFFICIAL_HOSTS: dict[str, frozenset[str]] = {d.id: d.api_hosts for d in descriptors()}
 MAX_REDIRECTS = 5
 
 Origin = tuple[str, str, int]

@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     max_api_url: str = "https://platform-api2.max.ru"
     max_token: SecretStr = SecretStr("")
     max_requests_per_second: float = Field(30.0, gt=0)
-    # Platforms a sweep schedules by default (the scheduler can collect vk, ok and tg).
-    collect_platforms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["vk"])
+    # Platforms a sweep schedules by default; empty: every platform the register links (one
+    # collector per platform runs). The platforms are gospublic.platforms' descriptors.
+    collect_platforms: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Daily calls per token and method (JSON object); counted by the collector, so a token is
     # rested before VK answers error 29. '{}' turns the bookkeeping off.

@@ -152,11 +152,28 @@ def _start_services(
     # The evaluator first: it owns the chDB directory and creates the tables.
     group.spawn("evaluator", ["evaluator"], child_env(common, inherit_settings=True))
     group.spawn("notifier", ["notifier"], child_env(notifier, inherit_settings=True))
-    group.spawn(
-        "collector-vk",
-        ["collector", "--platform", "vk"],
-        child_env(common, inherit_settings=True),
-    )
+    # One collector per platform with a descriptor whose credentials are configured (a platform
+    # without them would only refuse to start; its tasks wait until one runs).
+    for platform in collected_platforms(settings):
+        group.spawn(
+            f"collector-{platform}",
+            ["collector", "--platform", platform],
+            child_env(common, inherit_settings=True),
+        )
+
+
+def collected_platforms(settings: Settings) -> list[str]:
+    """The platforms whose collectors can start with these settings, in the descriptors' order."""
+    from gospublic.platforms.descriptor import descriptors, entry
+
+    wanted = {p.strip().lower() for p in settings.collect_platforms}
+    out = []
+    for d in descriptors():
+        if wanted and d.id not in wanted:
+            continue
+        if not isinstance(entry(d.collector).make_client(settings), str):
+            out.append(d.id)
+    return out
 
 
 def _announce(

@@ -31,18 +31,17 @@ from prometheus_client import Counter
 from gospublic import bus
 from gospublic import contracts as c
 from gospublic.observability import HealthServer
+from gospublic.platforms.descriptor import descriptor, entry, platform_ids
 from gospublic.settings import Settings
-from services.collector import max_collect, ok_collect, tg_collect
 from services.collector.cursors import CursorStore, cursor_key
-from services.collector.max_client import MaxClient
-from services.collector.ok_client import OkClient, OkConfigError
-from services.collector.tg_collect import TgClient
-from services.collector.vk_client import VkClient, VkNoTokens, VkTransient
-from services.collector.vk_collect import KIND, Collected, collect, to_outgoing
+from services.collector.ok_client import OkConfigError
+from services.collector.outcomes import KIND, Collected, to_outgoing
+from services.collector.vk_client import VkNoTokens, VkTransient
+from services.collector.vk_collect import collect
 
 log = logging.getLogger("gospublic.collector")
 
-PLATFORMS = ("vk", "ok", "tg", "max")
+PLATFORMS = platform_ids()
 HEARTBEAT_S = 10.0  # keeps a long task from being redelivered while it is still being worked on
 # A worker with no progress for this long (no API answer, no publish acknowledged) is stuck: its
 # heartbeat stops extending the task's ack deadline, so JetStream gives the task to another
@@ -365,57 +364,16 @@ async def _raw_body(msg: StreamMessage[Any]) -> bytes:
 
 
 def make_client(platform: str, settings: Settings) -> tuple[Any, Any] | str:
-    """(client, collect function) for the platform, or the reason it cannot start."""
-    if platform == "vk":
-        tokens = [t for t in settings.vk_tokens if t.get_secret_value()]
-        if not tokens:
-            return (
-                "no VK access token configured: set GOSPUBLIC_VK_TOKENS "
-                "(comma-separated service or user tokens)"
-            )
-        client = VkClient(
-            settings.vk_api_url,
-            tokens,
-            settings.vk_api_version,
-            settings.vk_requests_per_second,
-            settings.vk_timeout_s,
-            daily_quota=settings.vk_daily_quota,
-            backoff_s=settings.vk_retry_backoff_s,
-        )
-        return client, collect
-    if platform == "ok":
-        tokens = [t for t in settings.ok_tokens if t.get_secret_value()]
-        secret = settings.ok_application_secret_key
-        if not tokens or not settings.ok_application_key or not secret.get_secret_value():
-            return (
-                "OK needs GOSPUBLIC_OK_APPLICATION_KEY, GOSPUBLIC_OK_APPLICATION_SECRET_KEY and "
-                "GOSPUBLIC_OK_TOKENS (comma-separated access tokens)"
-            )
-        client = OkClient(
-            settings.ok_api_url,
-            settings.ok_application_key,
-            secret,
-            tokens,
-            settings.ok_requests_per_second,
-            settings.vk_timeout_s,
-            backoff_s=settings.vk_retry_backoff_s,
-        )
-        return client, ok_collect.collect
-    if platform == "max":
-        if not settings.max_token.get_secret_value():
-            return (
-                "no MAX bot token configured: set GOSPUBLIC_MAX_TOKEN (the monitoring bot's token)"
-            )
-        client = MaxClient(
-            settings.max_api_url,
-            settings.max_token,
-            settings.max_requests_per_second,
-            settings.vk_timeout_s,
-            backoff_s=settings.vk_retry_backoff_s,
-        )
-        return client, max_collect.collect
-    client = TgClient(settings.tg_base_url, settings.tg_requests_per_second, settings.vk_timeout_s)
-    return client, tg_collect.collect
+    """(client, collect function) for the platform, or the reason it cannot start.
+
+    The platform's descriptor names its collect module (``make_client(settings)`` and
+    ``collect``), imported only here: the kernel never imports a service.
+    """
+    module = entry(descriptor(platform).collector)
+    client = module.make_client(settings)
+    if isinstance(client, str):
+        return client
+    return client, module.collect
 
 
 async def serve(

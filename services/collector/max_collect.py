@@ -22,6 +22,7 @@ from urllib.parse import quote
 from gospublic import contracts as c
 from gospublic.platforms import max as mx
 from gospublic.platforms.vk import MalformedResponse
+from gospublic.settings import Settings
 from services.collector.cursors import Cursor, cursor_key
 from services.collector.max_client import FORBIDDEN, NOT_FOUND, MaxClient, MaxError
 from services.collector.vk_client import VkGarbage
@@ -271,3 +272,19 @@ def _down(
     code: int | None = None,
 ) -> c.PageUnavailable:
     return unavailable(ref, task.sweep_id, c.utcnow(), reason, detail, code)
+
+
+# --- entry point (named by gospublic.platforms.max.DESCRIPTOR) -----------------------------------
+
+
+def make_client(settings: Settings) -> MaxClient | str:
+    """The MAX client the settings describe, or the reason the collector cannot start."""
+    if not settings.max_token.get_secret_value():
+        return "no MAX bot token configured: set GOSPUBLIC_MAX_TOKEN (the monitoring bot's token)"
+    return MaxClient(
+        settings.max_api_url,
+        settings.max_token,
+        settings.max_requests_per_second,
+        settings.vk_timeout_s,
+        backoff_s=settings.vk_retry_backoff_s,
+    )

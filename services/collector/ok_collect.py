@@ -23,10 +23,11 @@ from gospublic.platforms import vk as vn
 # The pure mapping lives with the platform: ``gospublic check`` reads saved answers with it.
 from gospublic.platforms.ok import build_snapshot as _snapshot
 from gospublic.platforms.ok import comment_from as _comment
+from gospublic.settings import Settings
 from services.collector.cursors import Cursor, changed_posts, cursor_key
 from services.collector.ok_client import NOT_FOUND, PERMISSION_DENIED, OkClient, OkError
+from services.collector.outcomes import Collected, unavailable
 from services.collector.vk_client import VkGarbage
-from services.collector.vk_collect import Collected, unavailable
 
 log = logging.getLogger("gospublic.collector.ok")
 
@@ -241,3 +242,26 @@ def _down(
     code: int | None = None,
 ) -> c.PageUnavailable:
     return unavailable(ref, task.sweep_id, c.utcnow(), reason, detail, code)
+
+
+# --- entry point (named by gospublic.platforms.ok.DESCRIPTOR) ------------------------------------
+
+
+def make_client(settings: Settings) -> OkClient | str:
+    """The OK client the settings describe, or the reason the collector cannot start."""
+    tokens = [t for t in settings.ok_tokens if t.get_secret_value()]
+    secret = settings.ok_application_secret_key
+    if not tokens or not settings.ok_application_key or not secret.get_secret_value():
+        return (
+            "OK needs GOSPUBLIC_OK_APPLICATION_KEY, GOSPUBLIC_OK_APPLICATION_SECRET_KEY and "
+            "GOSPUBLIC_OK_TOKENS (comma-separated access tokens)"
+        )
+    return OkClient(
+        settings.ok_api_url,
+        settings.ok_application_key,
+        secret,
+        tokens,
+        settings.ok_requests_per_second,
+        settings.vk_timeout_s,
+        backoff_s=settings.vk_retry_backoff_s,
+    )

@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 
 from gospublic import bus
 from gospublic import contracts as c
+from gospublic.platforms.descriptor import descriptors
 from gospublic.registry import load_registry, region_name
 from gospublic.settings import Settings
 from services.collector.cursors import Cursor, CursorStore, cursor_key
@@ -31,7 +32,8 @@ from services.collector.vk_client import next_quota_reset
 
 log = logging.getLogger("gospublic.scheduler")
 
-COLLECTED_PLATFORMS = (c.Platform.VK, c.Platform.OK, c.Platform.TG)
+# Every platform with a descriptor has a collector (gospublic.platforms).
+COLLECTED_PLATFORMS = tuple(d.platform for d in descriptors())
 DAY_S = 86_400
 CURSOR_READ_CHUNK = 2000  # keys per batched KV read (well under the 1 MiB request limit)
 
@@ -105,12 +107,18 @@ def daily_budget(settings: Settings) -> int | None:
     return quota * len(settings.vk_tokens)
 
 
-def default_platforms(settings: Settings) -> list[c.Platform]:
-    """The platforms a sweep schedules unless told otherwise (``GOSPUBLIC_COLLECT_PLATFORMS``):
-    only those with collectors running, or their tasks would wait in the queue.
+def default_platforms(
+    settings: Settings, organisations: Iterable[c.Organisation] = ()
+) -> list[c.Platform]:
+    """The platforms a sweep schedules unless told otherwise: every platform the register links
+    (a collector per platform runs in every deployment), or only those listed in
+    ``GOSPUBLIC_COLLECT_PLATFORMS`` where some collectors do not run.
     """
-    wanted = {p.strip().lower() for p in settings.collect_platforms}
-    return [p for p in COLLECTED_PLATFORMS if p.value in wanted]
+    if settings.collect_platforms:
+        wanted = {p.strip().lower() for p in settings.collect_platforms}
+        return [p for p in COLLECTED_PLATFORMS if p.value in wanted]
+    linked = {page.platform for org in organisations for page in org.pages}
+    return [p for p in COLLECTED_PLATFORMS if p in linked]
 
 
 def sweep_id_for(moment: datetime) -> str:
@@ -199,10 +207,10 @@ async def schedule_sweep(
     Only the pages due are scheduled (see the module notes), unless ``full`` or
     ``GOSPUBLIC_COLLECT_ADAPTIVE=false``.
     """
-    platforms = default_platforms(settings) if platforms is None else platforms
     organisations = await load_registry(js, region)
     if not organisations:
         raise LookupError(f"no register imported for region {region!r}")
+    platforms = default_platforms(settings, organisations) if platforms is None else platforms
     now = c.utcnow()
     sweep_id = sweep_id or sweep_id_for(now)
     published = pages = 0
@@ -230,7 +238,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--platform",
         action="append",
         choices=[p.value for p in COLLECTED_PLATFORMS],
-        help="platform to collect (repeatable; default: GOSPUBLIC_COLLECT_PLATFORMS, vk)",
+        help="platform to collect (repeatable; default: GOSPUBLIC_COLLECT_PLATFORMS, else every "
+        "platform the register links)",
     )
     parser.add_argument("--sweep-id", help="sweep id (default: the current UTC minute)")
     parser.add_argument(

@@ -25,7 +25,9 @@ from gospublic.platforms.tg import Preview as Preview
 from gospublic.platforms.tg import count_value as count_value
 from gospublic.platforms.tg import parse_preview as parse_preview
 from gospublic.platforms.tg import preview_events as preview_events
+from gospublic.settings import Settings
 from services.collector.cursors import Cursor, cursor_key
+from services.collector.outcomes import Collected, unavailable
 from services.collector.vk_client import (
     API_REQUESTS,
     RATE_LIMIT_WAIT,
@@ -33,7 +35,6 @@ from services.collector.vk_client import (
     VkGarbage,
     VkTransient,
 )
-from services.collector.vk_collect import Collected, unavailable
 
 log = logging.getLogger("gospublic.collector.tg")
 
@@ -143,3 +144,11 @@ def _down(
     ref: c.PageRef, task: c.CollectTask, reason: c.Unavailability, detail: str
 ) -> c.PageUnavailable:
     return unavailable(ref, task.sweep_id, c.utcnow(), reason, detail)
+
+
+# --- entry point (named by gospublic.platforms.tg.DESCRIPTOR) ------------------------------------
+
+
+def make_client(settings: Settings) -> TgClient:
+    """The Telegram preview reader the settings describe (no credentials)."""
+    return TgClient(settings.tg_base_url, settings.tg_requests_per_second, settings.vk_timeout_s)

@@ -18,15 +18,27 @@ import asyncio
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from gospublic import contracts as c
 from gospublic.bus import Outgoing
 from gospublic.platforms import vk as vn
+from gospublic.settings import Settings
 from services.collector.cursors import Cursor, changed_posts, cursor_key
-from services.collector.vk_client import EXECUTE_MAX_CALLS, VkError, VkGarbage, VkTransient
+
+# The shared collector machinery, re-exported for the modules that import it from here.
+from services.collector.outcomes import KIND as KIND
+from services.collector.outcomes import Collected as Collected
+from services.collector.outcomes import to_outgoing as to_outgoing
+from services.collector.outcomes import unavailable as unavailable
+from services.collector.vk_client import (
+    EXECUTE_MAX_CALLS,
+    VkClient,
+    VkError,
+    VkGarbage,
+    VkTransient,
+)
 
 log = logging.getLogger("gospublic.collector.vk")
 
@@ -57,12 +69,6 @@ WALL_ERRORS = {
     INVALID_ID_CODE: NOT_FOUND,
 }
 
-KIND = {
-    c.PageSnapshot: "page_snapshot",
-    c.PostsObserved: "posts_observed",
-    c.CommentsObserved: "comments_observed",
-    c.PageUnavailable: "page_unavailable",
-}
 COMMENTS_PAGE = 100  # wall.getComments returns at most 100 comments a call
 THREAD_ITEMS = 10  # and at most 10 replies of each thread inline
 # Follow-up calls per post (more top-level pages, threads): VK's counts have no upper bound, so
@@ -79,14 +85,6 @@ class VkApi(Protocol):
 
 
 Failure = VkError | VkGarbage | vn.MalformedResponse
-
-
-@dataclass
-class Collected:
-    events: list[c.PageEvent]
-    cursors: dict[str, Cursor]  # the pages' new cursors, to write once the events are stored
-    resumed: set[int] = field(default_factory=set)  # task indices done earlier in this sweep
-    comment_posts: int = 0  # posts whose comments were read
 
 
 async def collect_chunk(
@@ -461,50 +459,23 @@ def _describe(call: str, exc: Failure) -> tuple[str, int | None]:
     return f"{call}: {exc.reason}", None
 
 
-def unavailable(
-    ref: c.PageRef,
-    sweep_id: str,
-    observed_at: datetime,
-    reason: c.Unavailability,
-    detail: str,
-    error_code: int | None = None,
-) -> c.PageUnavailable:
-    return c.PageUnavailable.create(
-        observed_at=observed_at,
-        platform=ref.platform,
-        page_ref=ref,
-        sweep_id=sweep_id,
-        reason=reason,
-        error_code=error_code,
-        detail=detail[:2000],
-    )
+# --- entry point (named by gospublic.platforms.vk.DESCRIPTOR) ------------------------------------
 
 
-def to_outgoing(event: c.PageEvent) -> Outgoing:
-    """The bus message; its id is stable per (platform, page, kind, sweep) for JetStream dedup."""
-    kind = KIND[type(event)]
-    payload = event.to_bytes()
-    if len(payload) > c.MAX_EVENT_BYTES and isinstance(event, c.PostsObserved | c.CommentsObserved):
-        payload = _shrink(event).to_bytes()
-    return Outgoing(
-        subject=c.event_subject(event.platform.value, kind),
-        payload=payload,
-        msg_id=c.message_id(event.platform.value, event.page_ref.native_id, kind, event.sweep_id),
-    )
-
-
-def _shrink(event: c.PostsObserved | c.CommentsObserved):
-    """Cut texts, then drop the oldest items, until the batch fits in one message."""
-    field_name = "posts" if isinstance(event, c.PostsObserved) else "comments"
-    for limit in (4000, 500, 0):
-        items = tuple(
-            i.model_copy(update={"text": i.text[:limit]}) for i in getattr(event, field_name)
+def make_client(settings: Settings) -> VkClient | str:
+    """The VK client the settings describe, or the reason the collector cannot start."""
+    tokens = [t for t in settings.vk_tokens if t.get_secret_value()]
+    if not tokens:
+        return (
+            "no VK access token configured: set GOSPUBLIC_VK_TOKENS "
+            "(comma-separated service or user tokens)"
         )
-        event = event.model_copy(update={field_name: items})
-        if len(event.to_bytes()) <= c.MAX_EVENT_BYTES:
-            return event
-    while getattr(event, field_name) and len(event.to_bytes()) > c.MAX_EVENT_BYTES:
-        items = getattr(event, field_name)
-        keep = items[: len(items) // 2] if field_name == "posts" else items[len(items) // 2 :]
-        event = event.model_copy(update={field_name: keep})
-    return event
+    return VkClient(
+        settings.vk_api_url,
+        tokens,
+        settings.vk_api_version,
+        settings.vk_requests_per_second,
+        settings.vk_timeout_s,
+        daily_quota=settings.vk_daily_quota,
+        backoff_s=settings.vk_retry_backoff_s,
+    )

@@ -42,7 +42,9 @@ from zoneinfo import ZoneInfo
 from gospublic import contracts as c
 from gospublic import display
 from gospublic import rulebook as book
+from gospublic.platforms import max as mx
 from gospublic.platforms import ok, tg, vk
+from gospublic.platforms.descriptor import platform_ids
 from gospublic.settings import Settings
 
 from . import rules as r
@@ -94,10 +96,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--platform",
-        choices=["vk", "ok", "tg"],
+        choices=list(platform_ids()),
         default="vk",
         help="vk (default): JSON answers of the VK API; ok: JSON answers of the OK API; "
-        "tg: the channel's page t.me/s/<name> saved as HTML",
+        "tg: the channel's page t.me/s/<name> saved as HTML; max: JSON answers of MAX's bot API "
+        "(GET /chats/{chatId}, GET /messages)",
     )
     parser.add_argument(
         "--group",
@@ -622,6 +625,45 @@ def ok_inputs(
         raise InputError(f"ответ не похож на ответ API Одноклассников: {exc.reason}") from None
 
 
+# --- MAX -----------------------------------------------------------------------------------------
+
+
+def max_inputs(
+    chat: Any,
+    messages: Any,
+    now: datetime,
+    org: c.Organisation | None = None,
+    region: str = "",
+) -> Inputs:
+    """A MAX channel from the bot API's answers: ``GET /chats/{chatId}`` (--group) and
+    ``GET /messages?chat_id=…`` (--wall)."""
+    try:
+        if not isinstance(chat, dict) or "chat_id" not in chat:
+            raise InputError("--group: это не ответ GET /chats/{chatId} (нет chat_id)")
+        name = mx.name_from_link(str(chat.get("link") or "")) or str(chat["chat_id"])
+        ref = c.PageRef(
+            platform=c.Platform.MAX, native_id=name, org_id=org.org_id if org else CHECK_ORG_ID
+        )
+        inputs = Inputs("max", _registered(org, ref, now, region))
+        gone = mx.chat_state(chat)
+        if gone is not None:
+            inputs.events.append(
+                c.PageUnavailable.create(
+                    observed_at=now, platform=c.Platform.MAX, page_ref=ref, sweep_id=SWEEP,
+                    reason=gone, detail=f"status: {chat.get('status')}",
+                )
+            )  # fmt: skip
+            return inputs
+        inputs.events.append(mx.build_snapshot(chat, ref, SWEEP, now))
+        if messages is not None:
+            posts = mx.build_posts(mx.messages_of(messages), chat, ref, SWEEP, now)
+            inputs.events.append(posts)
+        inputs.missing["comments"] = "Комментарии MAX из файла не читаются; правило не проверялось."
+        return inputs
+    except vk.MalformedResponse as exc:
+        raise InputError(f"ответ не похож на ответ API MAX: {exc.reason}") from None
+
+
 # --- Telegram ------------------------------------------------------------------------------------
 
 
@@ -878,6 +920,10 @@ def read_inputs(args: argparse.Namespace, now: datetime, org: c.Organisation | N
             _wrong_method(comments, "--comments", args.comments)
     if platform == "ok":
         return ok_inputs(group, wall, comments, now, org, args.region, paths)
+    if platform == "max":
+        if comments is not None:
+            raise InputError("для MAX комментарии из файла пока не читаются: уберите --comments")
+        return max_inputs(group, wall, now, org, args.region)
     return vk_inputs(group, wall, comments, now, org, args.region, requested, paths)
 
 

@@ -26,6 +26,9 @@ def _ready(url: str) -> bool:
         return False
 
 
+COLLECTORS = {"collector-vk", "collector-tg"}
+
+
 def test_up_starts_every_service_and_stops_them_on_sigterm(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOSPUBLIC_")}
     env |= {
@@ -54,14 +57,16 @@ def test_up_starts_every_service_and_stops_them_on_sigterm(tmp_path: Path) -> No
         output = "".join(lines)
         assert "all services ready" in output, output
         urls = dict(
-            re.findall(r"^\s+(evaluator|notifier|collector-vk)\s+(\S+/readyz)", output, re.M)
+            re.findall(r"^\s+(evaluator|notifier|collector-\w+)\s+(\S+/readyz)", output, re.M)
         )
-        assert set(urls) == {"evaluator", "notifier", "collector-vk"}, output
+        # A collector for each platform that can start: VK (its tokens are set) and Telegram (no
+        # credentials); not OK or MAX, whose credentials are not set.
+        assert set(urls) == {"evaluator", "notifier", *COLLECTORS}, output
         assert all(_ready(url) for url in urls.values())
         assert re.search(r"mail sink\s+smtp://127\.0\.0\.1:\d+", output)
 
         pids = _child_pids(process.pid)
-        assert len(pids) >= 4  # nats-server and the three services
+        assert len(pids) >= 5  # nats-server and the four services
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=60)
     finally:
@@ -74,7 +79,7 @@ def test_up_starts_every_service_and_stops_them_on_sigterm(tmp_path: Path) -> No
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"child {pid} still runs"
     logs = tmp_path / "state" / "logs"
-    assert {p.stem for p in logs.glob("*.log")} == {"evaluator", "notifier", "collector-vk"}
+    assert {p.stem for p in logs.glob("*.log")} == {"evaluator", "notifier", *COLLECTORS}
     assert "collector stopped" in (logs / "collector-vk.log").read_text()
 
 

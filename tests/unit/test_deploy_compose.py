@@ -39,6 +39,7 @@ def test_our_services_are_there(services: dict[str, dict]) -> None:
         "collector-vk",
         "collector-ok",
         "collector-tg",
+        "collector-max",
         "notifier",
     }
     assert {"nats", "clickhouse", "grafana", "prometheus", "mailpit"} <= set(services)

@@ -78,6 +78,7 @@ def test_services_have_probes_on_healthz_and_readyz(resources: list[dict]) -> No
         "collector-vk",
         "collector-ok",
         "collector-tg",
+        "collector-max",
         "evaluator",
         "notifier",
     }

@@ -34,6 +34,7 @@ def test_entry_points_name_a_collect_module_and_a_simulator(platform):
     d = descriptor(platform)
     module = entry(d.collector)
     assert callable(module.collect)
+    assert callable(module.make_client)
     assert callable(entry(d.simulator))
 
 
@@ -117,3 +118,56 @@ def test_the_older_platform_columns_stay_required():
 )
 def test_each_descriptor_gives_the_page_url(platform, native, url):
     assert descriptor(platform).page_url(native) == url
+
+
+def _org(ogrn: str, *pages: tuple[c.Platform, str]) -> c.Organisation:
+    return c.Organisation(
+        org_id=ogrn, name="Школа", level="municipal", founder="Отдел", municipality="Лиски",
+        sphere="education",
+        pages=tuple(c.PageRef(platform=p, native_id=n, org_id=ogrn) for p, n in pages),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        ("", [c.Platform.VK, c.Platform.TG, c.Platform.MAX]),  # what the register links
+        ("vk", [c.Platform.VK]),
+        ("max,vk", [c.Platform.VK, c.Platform.MAX]),
+    ],
+)
+def test_sweeps_schedule_every_platform_the_register_links_by_default(
+    monkeypatch, configured, expected
+):
+    from gospublic.settings import Settings
+    from services.collector.scheduler import default_platforms
+
+    monkeypatch.setenv("GOSPUBLIC_COLLECT_PLATFORMS", configured)
+    register = [
+        _org("1023601547177", (c.Platform.VK, "1"), (c.Platform.MAX, "school1_gos")),
+        _org("1033600000015", (c.Platform.TG, "school2")),
+    ]
+    assert default_platforms(Settings(_env_file=None), register) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({}, "GOSPUBLIC_MAX_TOKEN"),
+        ({"GOSPUBLIC_MAX_TOKEN": "t"}, None),
+    ],
+)
+def test_the_collector_entry_is_the_descriptors(monkeypatch, env, reason):
+    from gospublic.settings import Settings
+    from services.collector.main import make_client
+    from services.collector.max_client import MaxClient
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    made = make_client("max", Settings(_env_file=None))
+    if reason is not None:
+        assert isinstance(made, str) and reason in made
+    else:
+        client, collect = made
+        assert isinstance(client, MaxClient)
+        assert collect is entry(descriptor(c.Platform.MAX).collector).collect

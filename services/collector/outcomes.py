@@ -1,0 +1,76 @@
+"""What every platform's collector hands back, whatever the platform: the events of a task and
+the pages' new cursors (``Collected``), a page the platform would not show (``unavailable``), and
+the bus message of an event (``to_outgoing``), cut to fit one message when it must be."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gospublic import contracts as c
+from gospublic.bus import Outgoing
+from services.collector.cursors import Cursor
+
+KIND = {
+    c.PageSnapshot: "page_snapshot",
+    c.PostsObserved: "posts_observed",
+    c.CommentsObserved: "comments_observed",
+    c.PageUnavailable: "page_unavailable",
+}
+
+
+@dataclass
+class Collected:
+    events: list[c.PageEvent]
+    cursors: dict[str, Cursor]  # the pages' new cursors, to write once the events are stored
+    resumed: set[int] = field(default_factory=set)  # task indices done earlier in this sweep
+    comment_posts: int = 0  # posts whose comments were read
+
+
+def unavailable(
+    ref: c.PageRef,
+    sweep_id: str,
+    observed_at: datetime,
+    reason: c.Unavailability,
+    detail: str,
+    error_code: int | None = None,
+) -> c.PageUnavailable:
+    return c.PageUnavailable.create(
+        observed_at=observed_at,
+        platform=ref.platform,
+        page_ref=ref,
+        sweep_id=sweep_id,
+        reason=reason,
+        error_code=error_code,
+        detail=detail[:2000],
+    )
+
+
+def to_outgoing(event: c.PageEvent) -> Outgoing:
+    """The bus message; its id is stable per (platform, page, kind, sweep) for JetStream dedup."""
+    kind = KIND[type(event)]
+    payload = event.to_bytes()
+    if len(payload) > c.MAX_EVENT_BYTES and isinstance(event, c.PostsObserved | c.CommentsObserved):
+        payload = _shrink(event).to_bytes()
+    return Outgoing(
+        subject=c.event_subject(event.platform.value, kind),
+        payload=payload,
+        msg_id=c.message_id(event.platform.value, event.page_ref.native_id, kind, event.sweep_id),
+    )
+
+
+def _shrink(event: c.PostsObserved | c.CommentsObserved):
+    """Cut texts, then drop the oldest items, until the batch fits in one message."""
+    field_name = "posts" if isinstance(event, c.PostsObserved) else "comments"
+    for limit in (4000, 500, 0):
+        items = tuple(
+            i.model_copy(update={"text": i.text[:limit]}) for i in getattr(event, field_name)
+        )
+        event = event.model_copy(update={field_name: items})
+        if len(event.to_bytes()) <= c.MAX_EVENT_BYTES:
+            return event
+    while getattr(event, field_name) and len(event.to_bytes()) > c.MAX_EVENT_BYTES:
+        items = getattr(event, field_name)
+        keep = items[: len(items) // 2] if field_name == "posts" else items[len(items) // 2 :]
+        event = event.model_copy(update={field_name: keep})
+    return event
