@@ -72,6 +72,7 @@ RULES = (
     "LOW_REPLY_RATE",
     "WIDGETS_MISSING",
     "WIDGET_FOREIGN_ORG",
+    "NOT_VERIFIED",
 )
 # Thresholds of the ``dialog-default`` profile; the ground truth is computed for that profile.
 STALE_THRESHOLDS_DAYS = (7, 30, 90)
@@ -192,7 +193,9 @@ SALT_API = 5  # for API-only details (counters, hashes, photos) derived in vk_ap
 _SALT_UPCOMING, _SALT_COMMENTS, _SALT_REPLY_KIND, _SALT_FATE = 6, 7, 8, 9
 _SALT_OK_LINK = 10
 _SALT_FREQUENCY = 11
-_SALT_WIDGETS, _SALT_VIEWS, _SALT_GOSPUBLIKI = 12, 13, 14
+_SALT_WIDGETS, _SALT_VIEWS, _SALT_GOSPUBLIKI, _SALT_MARK = 12, 13, 14, 15
+# Pages with VK's blue tick (``verified``) that lack the «Госорганизация» mark: the tick is not it.
+TICK_WITHOUT_MARK_RATE = 0.25
 # The Госуслуги feedback widgets planted in a page's menu: none, one of the two, both, or both
 # with another body's ОГРН in their links (shares of the pages, cumulative thresholds below).
 WIDGET_PLANS = (("none", 0.25), ("one", 0.20), ("two", 0.45), ("foreign", 0.10))
@@ -1358,6 +1361,8 @@ class Region:
                 add(org, "vk", page_id, "WALL_CLOSED", "high")
             if self.widget_count(group) < 2:
                 add(org, "vk", page_id, "WIDGETS_MISSING", "medium")
+            if not group.is_gov:  # the «Госорганизация» mark; the blue tick does not count
+                add(org, "vk", page_id, "NOT_VERIFIED", "high")
             if self.widget_plan(group) == "foreign" and len(self.organisations) > 1:
                 add(org, "vk", page_id, "WIDGET_FOREIGN_ORG", "high")
             if group.is_closed:
@@ -1671,6 +1676,9 @@ def generate_region(
     # 4. The register's «Госпаблики» column, by hash so the draws above stay as they were.
     for i, org in enumerate(organisations):
         org.gospubliki = _pick(unit(bits(seed, i, _SALT_GOSPUBLIKI)), GOSPUBLIKI_RATES)
+    for gid, group in groups.items():
+        if group.verified and unit(bits(seed, gid, _SALT_MARK)) < TICK_WITHOUT_MARK_RATE:
+            group.is_gov = False
 
     return Region(
         preset=preset,

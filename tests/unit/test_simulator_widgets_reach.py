@@ -94,3 +94,16 @@ def test_the_register_carries_the_connection_flags(region: Region, tmp_path) -> 
     with path.open(encoding="utf-8") as f:
         assert "gospubliki" in next(csv.reader(f))
     assert {o: orgs[o].gospubliki for o in orgs} == {o: f.gospubliki for o, f in facts.items()}
+
+
+def test_the_truth_takes_the_government_mark_not_the_blue_tick(region: Region) -> None:
+    flagged = {row["page_id"] for row in region.ground_truth() if row["rule"] == "NOT_VERIFIED"}
+    pages = [g for _, g in live_pages(region)]
+    assert any(g.verified and not g.is_gov for g in pages), "a ticked page without the mark"
+    assert any(g.is_gov and not g.verified for g in pages)
+    for group in pages:
+        assert (str(group.id) in flagged) == (not group.is_gov)
+        obj = vn.groups_of(call(region, "groups.getById", group_ids=str(group.id),
+                                fields=GROUP_FIELDS))[0]  # fmt: skip
+        assert (obj["is_government_organization"], obj["verified"]) == (group.is_gov,
+                                                                         group.verified)  # fmt: skip
