@@ -103,3 +103,25 @@ def test_alert_mails_reach_their_subscribers(demo_result):
     assert critical
     missing = {name for name in critical if name not in cur_text}
     assert not missing, sorted(missing)[:5]
+
+
+def test_every_scorecard_total_equals_the_planted_one_and_the_xlsx_is_the_table(demo_result):
+    from openpyxl import load_workbook
+
+    cards = demo_result.scorecards
+    assert cards.truth == SIZE and cards.agrees, cards.differ
+    sheet = load_workbook(demo_result.scorecard_path).active
+    header = [c.value for c in sheet[1]]
+    assert header[:5] == ["ОГРН", "Организация", "Муниципалитет", "Учредитель", "Сфера"]
+    assert header[-3:] == ["Итого (из 95)", "Цвет", "Не оценено"]
+    assert sheet.freeze_panes == "B2"
+    assert sheet.auto_filter.ref.endswith(str(SIZE + 1))
+    total, colour = header.index("Итого (из 95)"), header.index("Цвет")
+    fills = {"зелёный": "FFC6EFCE", "жёлтый": "FFFFEB9C", "красный": "FFFFC7CE"}
+    rows = list(sheet.iter_rows(min_row=2))
+    assert len(rows) == SIZE
+    for row in rows:
+        assert (
+            row[total].fill.fgColor.rgb == fills[row[colour].value] == row[colour].fill.fgColor.rgb
+        )
+    assert {row[colour].value for row in rows} == set(fills)
