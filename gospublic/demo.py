@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 from nats.js.errors import NotFoundError
 
-from gospublic import bus, display
+from gospublic import bus, display, scorecard_export
 from gospublic import contracts as c
 from gospublic.platforms.descriptor import descriptors
 from gospublic.processes import ProcessGroup, ServiceProcess, child_env
@@ -59,10 +59,56 @@ class DemoResult:
     dead_letters: int
     seconds: float
     logs: dict[str, Path] = field(default_factory=dict)
+    scorecard_path: Path | None = None
+    # Per organisation: the total of its scorecard against the one the simulator's facts give.
+    scorecards: ScorecardAgreement | None = None
 
     @property
     def agrees(self) -> bool:
-        return all(row["missing"] == 0 and row["extra"] == 0 for row in self.agreement.values())
+        rules = all(row["missing"] == 0 and row["extra"] == 0 for row in self.agreement.values())
+        return rules and (self.scorecards is None or self.scorecards.agrees)
+
+
+@dataclass
+class ScorecardAgreement:
+    truth: int  # organisations the simulator gives a total for
+    found: int  # organisations with a stored card
+    equal: int  # of them, with exactly the expected total
+    differ: list[tuple[str, float | None, float]]  # (ОГРН, ours or None, expected), a few
+
+    @property
+    def agrees(self) -> bool:
+        return self.truth == self.found == self.equal
+
+
+def compare_scorecards(
+    found: dict[str, float], expected: dict[str, float], keep: int = 10
+) -> ScorecardAgreement:
+    """Every organisation's total must equal the expected one exactly (both are sums of points
+    rounded to 0.1)."""
+    differ = [
+        (ogrn, found.get(ogrn), total)
+        for ogrn, total in sorted(expected.items())
+        if found.get(ogrn) != total
+    ]
+    differ += [(ogrn, total, float("nan")) for ogrn, total in found.items() if ogrn not in expected]
+    equal = sum(1 for ogrn, total in expected.items() if found.get(ogrn) == total)
+    return ScorecardAgreement(len(expected), len(found), equal, differ[:keep])
+
+
+def expected_scorecards(truth: dict, seed: int, size: int | None) -> dict[str, float]:
+    """The totals the simulated region's planted facts give under dialog-default's scorecard,
+    at the clock of its ground truth (the world the simulator served)."""
+    from datetime import datetime
+
+    from services.evaluator.profiles import PROFILES_DIR
+    from services.simulator.region import generate_region
+    from services.simulator.scorecard_truth import expected_totals
+
+    profile = yaml.safe_load((PROFILES_DIR / "dialog-default.yaml").read_text(encoding="utf-8"))
+    now = datetime.fromisoformat(truth["now"])
+    region = generate_region(REGION, seed=seed, now=now, size=size)
+    return expected_totals(region, profile["scorecard"])
 
 
 class Demo:
@@ -329,6 +375,12 @@ class Demo:
         agreement = compare_with_truth(findings, truth["violations"], planted_rules(truth))
         report_path = self.out_dir / "report.html"
         write_html_report(report_path, findings, agreement)
+        scorecard_path = self.out_dir / "scorecard.xlsx"
+        scorecard_export.export(settings, REGION, None, scorecard_path)
+        scorecards = compare_scorecards(
+            scorecard_export.latest_totals(settings, REGION),
+            expected_scorecards(truth, self.seed, self.size),
+        )
         return DemoResult(
             out_dir=self.out_dir,
             report_path=report_path,
@@ -340,6 +392,8 @@ class Demo:
             dead_letters=dead,
             seconds=time.monotonic() - started,
             logs={s.name: s.log_path for s in self.services},
+            scorecard_path=scorecard_path,
+            scorecards=scorecards,
         )
 
 
@@ -362,9 +416,20 @@ def print_summary(result: DemoResult, say: Callable[[str], None]) -> None:
             f"    {rule:<24} truth {row['truth']:>5}  found {row['found']:>5}  "
             f"missing {row['missing']:>4}  extra {row['extra']:>4}  {verdict}"
         )
+    cards = result.scorecards
+    if cards is not None:
+        verdict = "OK" if cards.agrees else "MISMATCH"
+        say(
+            f"    {'scorecard totals':<24} truth {cards.truth:>5}  found {cards.found:>5}  "
+            f"equal {cards.equal:>5}  {verdict}"
+        )
+        for ogrn, ours, expected in cards.differ:
+            say(f"      {ogrn}: ours {ours}, expected {expected}")
     say(f"  overall: {'AGREES' if result.agrees else 'DISAGREES'}")
     say("")
     say(f"HTML report:        {result.report_path}")
+    if result.scorecard_path is not None:
+        say(f"Scorecard (XLSX):   {result.scorecard_path}")
     say(f"E-mails ({result.mails}):       {result.mail_dir}/*.eml")
     say(f"Ground truth:       {result.ground_truth_path}")
     say(f"Service logs:       {result.out_dir / 'logs'}")
