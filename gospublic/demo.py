@@ -289,7 +289,7 @@ class Demo:
             per_platform = Counter(p.platform for o in organisations for p in o.pages)
             counts = ", ".join(
                 f"{d.display} {per_platform.get(d.platform, 0)}"
-                + ("" if d.platform in DEMO_PLATFORMS else " (не собираются)")
+                + ("" if d.platform in DEMO_PLATFORMS else " (not collected here)")
                 for d in descriptors()
             )
             self.say(f"• pages per platform in the register: {counts}")

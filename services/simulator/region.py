@@ -1293,6 +1293,12 @@ class Region:
         return out
 
     # Ground truth ----------------------------------------------------------------------------
+    def max_link(self, org: Organisation) -> str:
+        """The register's ``max`` cell: the organisation's MAX channel (the MAX simulator's), or ""."""
+        from services.simulator.max_api import max_link
+
+        return max_link(self, org)
+
     def ground_truth(
         self,
         *,
@@ -1306,7 +1312,7 @@ class Region:
         """Expected violations of the planted rules (``RULES``), in registry order.
 
         Presence: an exempt organisation is reported (info) and never missing; one whose only
-        live channel is Telegram is off the legal list; a deleted or banned VK page of an
+        live channels are Telegram or MAX is off the legal list; a deleted or banned VK page of an
         organisation that must keep one is not public, under the id its register link names.
         A closed page is not public either (exempt or not: the rules apply to the pages kept); its
         profile is still read, its wall is not, so STALE and LOW_FREQUENCY are left out for it.
@@ -1340,7 +1346,7 @@ class Region:
                 add(org, "any", "", "ORG_EXEMPT", "info")
             if not org.exempt and not live and not org.ok:
                 add(org, "any", "", "PAGE_MISSING_ANY", "critical")
-                if org.telegram:
+                if org.telegram or self.max_link(org):
                     add(org, "any", "", "OFF_LIST_ONLY", "high")
             if group is not None and not group.live and not org.exempt:
                 add(org, "vk", parse_page_link(Platform.VK, org.vk), "PAGE_NOT_PUBLIC", "critical")
@@ -1419,7 +1425,7 @@ class Region:
             writer = csv.DictWriter(f, fieldnames=REGISTRY_HEADER)
             writer.writeheader()
             for org in self.organisations:
-                writer.writerow(org.registry_row())
+                writer.writerow({**org.registry_row(), "max": self.max_link(org)})
         return path
 
     def write_ground_truth(self, path: str | Path) -> Path:
