@@ -234,6 +234,9 @@ class _Step:
         self._scored: dict[str, tuple[Organisation, datetime]] = {}
         # Organisations whose scorecard facts may have changed, and the newest observation.
         self._carded: dict[str, tuple[Organisation, datetime]] = {}
+        # Each organisation's pages' cards and its card, computed once per batch (publish_scores
+        # and write_scorecards both need them).
+        self._cards: dict[str, tuple[list[sc.Card], sc.Card] | None] = {}
 
     def _count_rules(self, profile: Profile) -> int:
         count = self._rule_counts.get(profile.name)
@@ -406,26 +409,37 @@ class _Step:
             if held is None or at > held[1]:
                 self._scored[org_id] = (org, at)
 
-    def _org_scorecard(self, org_id: str, org: Organisation) -> OrgScorecard | None:
-        """The organisation's scorecard from its pages' facts held now (None: no scorecard in
-        its profile), as the digest shows it."""
+    def _cards_of(self, org_id: str, org: Organisation) -> tuple[list[sc.Card], sc.Card] | None:
+        """The pages' cards and the organisation's card from the facts held now (None: no
+        scorecard in its profile); the profile in use is the organisation's afterwards."""
         self._use(org, org_id)
-        config = self.profile.scorecard
-        if config is None:
+        if org_id not in self._cards:
+            config = self.profile.scorecard
+            if config is None:
+                self._cards[org_id] = None
+            else:
+                connected = self.state.connected.get(org_id)
+                pages = [
+                    sc.score_page(config, facts, connected)
+                    for page in org.pages
+                    if (facts := self.state.card_facts.get(page.key)) is not None
+                ]
+                self._cards[org_id] = (pages, sc.score_org(config, pages, connected))
+        return self._cards[org_id]
+
+    def _org_scorecard(self, org_id: str, org: Organisation) -> OrgScorecard | None:
+        """The organisation's scorecard as the digest shows it (None: no scorecard)."""
+        cards = self._cards_of(org_id, org)
+        if cards is None or self.profile.scorecard is None:
             return None
-        connected = self.state.connected.get(org_id)
-        pages = [
-            sc.score_page(config, facts, connected)
-            for page in org.pages
-            if (facts := self.state.card_facts.get(page.key)) is not None
-        ]
-        card = sc.score_org(config, pages, connected)
+        card = cards[1]
         out_of = sum(card.maximum.values())
         if out_of <= 0:
             return None
         return OrgScorecard(
-            total=card.total, out_of=out_of, colour=card.colour, version=config.version
-        )
+            total=card.total, out_of=out_of, colour=card.colour,
+            version=self.profile.scorecard.version,
+        )  # fmt: skip
 
     def publish_scores(self) -> None:
         """One ScoresUpdated per organisation scored or carded in the batch whose rounded scores
@@ -519,17 +533,12 @@ class _Step:
         """The cards of each organisation whose facts changed in the batch, when they changed."""
         rows = self.out.rows["scorecards"]
         for org_id, (org, at) in self._carded.items():
-            self._use(org, org_id)
+            cards = self._cards_of(org_id, org)
             config = self.profile.scorecard
-            if config is None:
+            if cards is None or config is None:
                 continue
             connected = self.state.connected.get(org_id)
-            pages = [
-                sc.score_page(config, facts, connected)
-                for page in org.pages
-                if (facts := self.state.card_facts.get(page.key)) is not None
-            ]
-            card = sc.score_org(config, pages, connected)
+            pages, card = cards
             digest = hash((config.version, card.key(), *(p.key() for p in pages)))
             if digest == self.state.written_cards.get(org_id):
                 continue
