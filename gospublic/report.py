@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import clickhouse_connect
 
 from gospublic import display, rulebook, templating
+from gospublic.platforms.descriptor import descriptors
 from gospublic.scorecard_export import COLOUR_TITLES, CRITERION_TITLES
 from gospublic.settings import Settings
 
@@ -38,6 +39,19 @@ ORDER BY municipality, org_name, rule
 
 # ReplacingMergeTree tables: FINAL collapses the versions of one key that are not merged yet.
 COUNT_SQL = "SELECT count() FROM {db:Identifier}.{table:Identifier} FINAL"
+# Each page's latest state, counted per platform: read, not connected to the monitoring (a MAX
+# channel the bot cannot see), gone (deleted, banned, not found), otherwise unavailable.
+PLATFORM_PAGES_SQL = """
+SELECT platform, count(),
+       countIf(status = 'live'), countIf(reason = 'not_connected'), countIf(status = 'gone')
+FROM (
+    SELECT platform, native_id, argMax(status, observed_at) AS status,
+           argMax(reason, observed_at) AS reason
+    FROM {db:Identifier}.pages
+    GROUP BY platform, native_id
+)
+GROUP BY platform
+"""
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 
@@ -56,9 +70,10 @@ ORDER BY org_id
 """
 # When the two latest sweeps began. The cards before the latest one began are the previous
 # sweep's; with a single sweep there is no previous one (the cards written before it come from the
-# register alone, not from a sweep).
+# register alone, not from a sweep, as do the checks without a sweep id).
 LATEST_SWEEPS_SQL = """
 SELECT sweep_id, min(checked_at) AS started FROM {db:Identifier}.check_results
+WHERE sweep_id != ''
 GROUP BY sweep_id ORDER BY started DESC LIMIT 2
 """
 # The colours in the order a reader ranks them, and how the pictures paint them.
@@ -128,6 +143,8 @@ class Findings:
     pages: int
     violations: list[Violation]
     scorecards: Scorecards | None = None  # None: the store holds no scorecard
+    # Per platform (descriptors' order): (platform, pages, read, not connected, gone).
+    platforms: tuple[tuple[str, int, int, int, int], ...] = ()
 
     @property
     def open_total(self) -> int:
@@ -180,9 +197,14 @@ def load_findings(settings: Settings) -> Findings:
             for table in ("organisations", "pages")
         )
         scorecards = load_scorecards(client, db)
+        per_platform = {
+            row[0]: tuple(int(n) for n in row[1:])
+            for row in client.query(PLATFORM_PAGES_SQL, parameters={"db": db}).result_rows
+        }
     finally:
         client.close()
-    return Findings(organisations, pages, [Violation(*row) for row in rows], scorecards)
+    platforms = tuple((d.id, *per_platform[d.id]) for d in descriptors() if d.id in per_platform)
+    return Findings(organisations, pages, [Violation(*row) for row in rows], scorecards, platforms)
 
 
 def compare_with_truth(
@@ -380,6 +402,10 @@ def write_html_report(path: Path, findings: Findings, agreement: dict[str, dict[
         "report.html",
         organisations=findings.organisations,
         pages=findings.pages,
+        platforms=[
+            (rulebook.PLATFORM_TITLES.get(p, p), *(str(n) for n in counts))
+            for p, *counts in findings.platforms
+        ],
         open_total=findings.open_total,
         by_rule=[(rulebook.title(rule), str(n)) for rule, n in findings.by_rule],
         by_severity=[(rulebook.severity_title(s), str(n)) for s, n in findings.by_severity],

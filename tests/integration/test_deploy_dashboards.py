@@ -589,3 +589,4 @@ def test_the_scorecard_panels_show_the_demo_cards_and_titles(store: Any) -> None
     scorecards = report.load_scorecards(store, "gospublic")
     assert scorecards is not None
     assert {c.org_id: c.total for c in scorecards.now} == {row[0]: row[-3] for row in table}
+    assert scorecards.before == []  # one sweep: nothing to compare with yet

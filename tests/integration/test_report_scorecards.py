@@ -76,7 +76,9 @@ async def test_a_single_sweep_has_no_previous_one(tmp_path: Path) -> None:
         store.client.insert(f"{settings.clickhouse_database}.scorecards", rows, COLUMNS)
         store.client.insert(
             f"{settings.clickhouse_database}.check_results",
-            [[T1, "s1", "dialog-default", "1", "vk", "1", "STALE", "pass", "low", "", ""]],
+            [[T1 - timedelta(minutes=2), "", "dialog-default", "1", "any", "", "PAGE_MISSING_ANY",
+              "pass", "high", "", ""],  # the register's checks: no sweep
+             [T1, "s1", "dialog-default", "1", "vk", "1", "STALE", "pass", "low", "", ""]],
             ["checked_at", "sweep_id", "profile", "org_id", "platform", "page_id", "rule",
              "status", "severity", "value", "threshold"],
         )  # fmt: skip
