@@ -46,8 +46,9 @@ async def test_import_stores_chunks_publishes_events_and_schedules(settings):
     assert events.state.messages == 1
 
     settings_small = settings.model_copy(update={"collect_pages_per_task": 1})
+    # Every platform the register links: two VK pages and one OK page, a page per task.
     sweep, tasks, pages = await schedule_sweep(js, settings_small, "liski", sweep_id="s1")
-    assert (sweep, tasks, pages) == ("s1", 2, 2)
+    assert (sweep, tasks, pages) == ("s1", 3, 3)
     _, again, _ = await schedule_sweep(js, settings_small, "liski", sweep_id="s1")
     assert again == 0
     sub = await js.pull_subscribe("tasks.collect.vk", durable="probe", stream=c.TASKS_STREAM)
