@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -130,14 +131,15 @@ class ScorecardConfig(_Config):
             raise ValueError("criteria: at least one criterion is needed")
         return self
 
-    @property
+    # Read for every card of every batch: computed once per profile.
+    @cached_property
     def weights(self) -> dict[str, float]:
         """Criterion → its maximum, in table order, for the criteria the profile lists."""
         return {
             name: c.weight for name in CRITERIA if (c := getattr(self.criteria, name)) is not None
         }
 
-    @property
+    @cached_property
     def maximum(self) -> float:
         return round(sum(self.weights.values()), 1)
 
