@@ -36,6 +36,8 @@ from gospublic.contracts import (
     ViolationOpened,
     ViolationResolved,
 )
+from gospublic.platforms.descriptor import descriptors
+from gospublic.rulebook import PLATFORM_TITLES
 from gospublic.settings import Settings
 
 from . import email as mail
@@ -152,6 +154,8 @@ class Digest:
     opened: tuple[ViolationOpened | ViolationResolved, ...]
     resolved: tuple[ViolationResolved, ...]
     fixes: tuple[Fix, ...]
+    # Per platform (the descriptors' order): (platform, open violations, channels not connected).
+    platforms: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def open_by_severity(self) -> dict[str, int]:
@@ -317,7 +321,38 @@ def _digest(
         opened=tuple(mail.by_severity(opened.values())),
         resolved=tuple(mail.by_severity(resolved)),
         fixes=tuple(top),
+        platforms=_per_platform(event for event, _ in mine_open),
     )
+
+
+def _per_platform(open_events: Iterable[ViolationOpened]) -> tuple[tuple[str, int, int], ...]:
+    """Open violations per platform and the channels «не подключены к мониторингу» (open
+    PAGE_NOT_CONNECTED), for the platforms with any (organisation-level ones have none)."""
+    violations: dict[str, int] = {}
+    not_connected: dict[str, set[str]] = {}
+    for event in open_events:
+        platform = event.labels.platform
+        violations[platform] = violations.get(platform, 0) + 1
+        if event.labels.rule == "PAGE_NOT_CONNECTED":
+            not_connected.setdefault(platform, set()).add(event.labels.page_id)
+    return tuple(
+        (d.id, violations[d.id], len(not_connected.get(d.id, ())))
+        for d in descriptors()
+        if d.id in violations
+    )
+
+
+def platforms_summary(digest: Digest) -> str:
+    """ "По площадкам: ВКонтакте — нарушений 12; MAX — нарушений 3, не подключено каналов 2" """
+    if not digest.platforms:
+        return ""
+    parts = []
+    for platform, violations, not_connected in digest.platforms:
+        part = f"{PLATFORM_TITLES.get(platform, platform)} — нарушений {violations}"
+        if not_connected:
+            part += f", не подключено к мониторингу каналов {not_connected}"
+        parts.append(part)
+    return "По площадкам: " + "; ".join(parts)
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -421,6 +456,8 @@ def render_text(digest: Digest, settings: Settings) -> str:
     )
     if lights := lights_summary(digest):
         lines.append(lights)
+    if platforms := platforms_summary(digest):
+        lines.append(platforms)
     lines.append("")
     if digest.organisations:
         lines.append(f"Организации ({len(digest.organisations)}):")
@@ -529,6 +566,7 @@ def render_html(digest: Digest, settings: Settings) -> str:
         head=head,
         organisations=organisations,
         lights=lights_summary(digest),
+        platforms=platforms_summary(digest),
         more_organisations=max(0, len(digest.organisations) - MAX_ORGANISATIONS),
         fixes=fixes,
         changes=changes,
