@@ -520,7 +520,7 @@ class _Step:
             return
         now = epoch_ms(at)
         wall = r.Wall.of(event, posted)
-        reach = r.page_reach(event, members, now)
+        reach = r.page_reach(event, members, now, wall)
         # The wall's span as the rules read it: all of it, or from its oldest unpinned post on.
         since = None if wall.complete else wall.edge_ms
         week = (reach.views, reach.own_posts, reach.complete)

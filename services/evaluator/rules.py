@@ -1457,10 +1457,14 @@ class Reach:
         return self.views / self.own_posts
 
 
-def page_reach(posts: PostsObserved, members: int | None, now_ms: int) -> Reach:
-    """The page's reach over the 7 days before ``now_ms`` (see ``Reach``)."""
+def page_reach(
+    posts: PostsObserved, members: int | None, now_ms: int, wall: Wall | None = None
+) -> Reach:
+    """The page's reach over the 7 days before ``now_ms`` (see ``Reach``); ``wall``: the posts'
+    ``Wall`` when the caller has it already (the evaluator reads every page's posts)."""
     since = now_ms - WEEK_MS
-    wall = Wall.of(posts, posted_ms(posts.posts))
+    if wall is None:
+        wall = Wall.of(posts, posted_ms(posts.posts))
     week = [p for p, ms in wall.own if since <= ms <= now_ms]
     if week:
         hidden = any(p.views is None for p in week)

@@ -93,8 +93,15 @@ class BandsCriterion(Criterion):
         object.__setattr__(self, "bands", tuple(ordered))
         return self
 
+    @cached_property
+    def thresholds(self) -> tuple[tuple[float, float], ...]:
+        return tuple((b.min_share, b.points) for b in self.bands)
+
     def points_for(self, share: float) -> float:
-        return next((b.points for b in self.bands if share >= b.min_share), 0.0)
+        for min_share, points in self.thresholds:  # highest first
+            if share >= min_share:
+                return points
+        return 0.0
 
 
 class Criteria(_Config):
