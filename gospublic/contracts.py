@@ -91,6 +91,8 @@ class Severity(StrEnum):
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
+    # A deadline not yet missed (UNANSWERED_COMMENT_SOON): not a violation, routed like any other.
+    WARNING = "warning"
     INFO = "info"
 
 

@@ -53,7 +53,7 @@ FROM (
 GROUP BY platform
 """
 
-SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "warning", "info")
 
 # Each organisation's card (platform 'any') as of a moment: its latest row before it (a card is
 # written only when it changes, so an older row still holds).

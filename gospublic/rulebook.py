@@ -68,6 +68,7 @@ SEVERITY_TITLES: dict[str, str] = {
     "high": "высокая",
     "medium": "средняя",
     "low": "низкая",
+    "warning": "предупреждение",
     "info": "инфо",
 }
 
@@ -213,6 +214,16 @@ def _unanswered(config: Any) -> str:
     return (
         f"ответ от имени страницы на каждый комментарий жителя не позже "
         f"{_hours(hours, config.working_hours)}"
+    )
+
+
+def _unanswered_soon(config: Any) -> str:
+    share = getattr(config, "share", None)
+    if share is None:
+        return "на комментарии жителей отвечают, не дожидаясь последних часов срока"
+    return (
+        f"ответ на комментарий жителя раньше, чем пройдёт {_percent(share)} срока ответа "
+        "(предупреждение до нарушения «Вопрос гражданина остался без ответа»)"
     )
 
 
@@ -390,6 +401,11 @@ RULEBOOK: dict[str, RuleText] = {
         "Вопрос гражданина остался без ответа",
         "Ответьте на комментарий от имени страницы в установленный срок.",
         _unanswered,
+    ),
+    "UNANSWERED_COMMENT_SOON": RuleText(
+        "Срок ответа на вопрос гражданина подходит к концу",
+        "Ответьте на комментарий от имени страницы, пока срок не истёк.",
+        _unanswered_soon,
     ),
     "SLOW_RESPONSE_MEDIAN": RuleText(
         "Жителям отвечают медленно",

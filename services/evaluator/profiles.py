@@ -141,6 +141,13 @@ class SlaConfig(RuleConfig):
     window_days: int = Field(ge=1, le=365)
 
 
+class DeadlineWarningConfig(RuleConfig):
+    """UNANSWERED_COMMENT_SOON: a warning once this share of UNANSWERED_COMMENT's SLA has passed
+    without an answer; the SLA (hours, working hours, window) is UNANSWERED_COMMENT's own."""
+
+    share: float = Field(0.75, gt=0, lt=1)
+
+
 class MedianResponseConfig(RuleConfig):
     hours: float = Field(gt=0)
     working_hours: bool
@@ -227,6 +234,9 @@ class RulesConfig(_Config):
     wall_closed: RuleConfig | None = Field(None, alias="WALL_CLOSED")
     comments_closed_posts: CommentsClosedConfig | None = Field(None, alias="COMMENTS_CLOSED_POSTS")
     unanswered_comment: SlaConfig | None = Field(None, alias="UNANSWERED_COMMENT")
+    unanswered_comment_soon: DeadlineWarningConfig | None = Field(
+        None, alias="UNANSWERED_COMMENT_SOON"
+    )
     slow_response_median: MedianResponseConfig | None = Field(None, alias="SLOW_RESPONSE_MEDIAN")
     low_reply_rate: ReplyRateConfig | None = Field(None, alias="LOW_REPLY_RATE")
     # E. Content and safety

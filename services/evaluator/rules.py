@@ -35,7 +35,7 @@ from gospublic.contracts import (
     Widget,
 )
 from gospublic.platforms.descriptor import descriptors
-from gospublic.rulebook import PLATFORM_TITLES, counted
+from gospublic.rulebook import PLATFORM_TITLES, counted, plural
 
 from .copies import Originality
 from .profiles import DESIGN_RULES, Profile, platform_rule
@@ -79,6 +79,7 @@ LOW_ENGAGEMENT = "LOW_ENGAGEMENT"
 WALL_CLOSED = "WALL_CLOSED"
 COMMENTS_CLOSED_POSTS = "COMMENTS_CLOSED_POSTS"
 UNANSWERED_COMMENT = "UNANSWERED_COMMENT"
+UNANSWERED_COMMENT_SOON = "UNANSWERED_COMMENT_SOON"  # the warning before its deadline
 SLOW_RESPONSE_MEDIAN = "SLOW_RESPONSE_MEDIAN"
 LOW_REPLY_RATE = "LOW_REPLY_RATE"
 # E. Content and safety
@@ -204,6 +205,7 @@ RULES: dict[str, RuleSpec] = {
         _spec(WALL_CLOSED, "page", "D", "profile", _FEEDBACK),
         _spec(COMMENTS_CLOSED_POSTS, "page", "D", "posts", _FEEDBACK),
         _spec(UNANSWERED_COMMENT, "page", "D", "comments", _FEEDBACK),
+        _spec(UNANSWERED_COMMENT_SOON, "page", "D", "comments", _FEEDBACK),
         _spec(SLOW_RESPONSE_MEDIAN, "page", "D", "comments", _FEEDBACK),
         _spec(LOW_REPLY_RATE, "page", "D", "comments", _FEEDBACK),
         _spec(
@@ -248,7 +250,7 @@ PROFILE_RULES = (
     WALL_CLOSED,
 )
 ACTIVITY_RULES = (STALE, LOW_FREQUENCY, REPOST_HEAVY, LOW_ENGAGEMENT, COMMENTS_CLOSED_POSTS)
-COMMENT_RULES = (UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE)
+COMMENT_RULES = (UNANSWERED_COMMENT, UNANSWERED_COMMENT_SOON, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE)
 EVIDENCE_RULES = (BANNED_PLATFORM_LINKS, FOREIGN_MESSENGER_SERVICE)
 PAGE_RULES = PROFILE_RULES + ACTIVITY_RULES + COMMENT_RULES + EVIDENCE_RULES
 # PAGE_NOT_CONNECTED is a page rule only on the platforms whose descriptor ``needs_connection``
@@ -1631,7 +1633,8 @@ def evaluate_comments(
     calendar: WorkCalendar | None = None,
     timezone: str = "",
 ) -> list[RuleResult]:
-    """UNANSWERED_COMMENT, SLOW_RESPONSE_MEDIAN, LOW_REPLY_RATE from one page's recent comments.
+    """UNANSWERED_COMMENT (and its warning UNANSWERED_COMMENT_SOON), SLOW_RESPONSE_MEDIAN,
+    LOW_REPLY_RATE from one page's recent comments.
 
     A request without a visible answer where the data lacks part of its post (``Answer.unseen``)
     counts neither way: a verdict that would depend on it is ``not_evaluable``.
@@ -1695,6 +1698,10 @@ def evaluate_comments(
         else:
             out.append(_result(UNANSWERED_COMMENT, PASS, config.severity, 0, threshold,
                                "На комментарии жителей отвечают вовремя."))  # fmt: skip
+
+    sla = rule(UNANSWERED_COMMENT)
+    if sla is not None and (config := rule(UNANSWERED_COMMENT_SOON)) is not None:
+        out.append(deadline_warning(sla, config, known, unseen, unread, now, hours))
 
     if (config := rule(SLOW_RESPONSE_MEDIAN)) is not None:
         unit = "раб. ч" if config.working_hours else "ч"
@@ -1786,6 +1793,70 @@ def evaluate_comments(
                                    "Почти на все комментарии отвечают."))  # fmt: skip
     hidden = NOT_EXPOSED.get(event.platform)
     return _exposed(out, hidden, {}) if hidden else out
+
+
+def deadline_warning(
+    sla,
+    config,
+    known: Sequence[Answer],
+    unseen: Sequence[Answer],
+    unread: str,
+    now: datetime,
+    hours,
+) -> RuleResult:
+    """UNANSWERED_COMMENT_SOON: requests still unanswered after ``config.share`` of the SLA, whose
+    deadline has not passed yet.
+
+    Only the band between the share and the deadline counts: once a comment's deadline passes it
+    leaves the band, so the warning resolves as UNANSWERED_COMMENT opens for it (the two never
+    speak of the same comment), and an answer resolves it too. ``hours(since, until, working)``
+    counts time as the SLA does (working hours by the calendar when the SLA says so).
+    """
+    unit = "раб. ч" if sla.working_hours else "ч"
+    start = sla.hours * config.share
+    threshold = f"ответ до {_fmt(start)} {unit} (срок — {_fmt(sla.hours)} {unit})"
+    window = now - timedelta(days=sla.window_days)
+
+    def in_band(a: Answer) -> float | None:
+        """Hours the request has left before its deadline, when it is in the warning band."""
+        if a.replied_at is not None or a.comment.posted_at < window:
+            return None
+        waited = hours(a.comment.posted_at, now, sla.working_hours)
+        return sla.hours - waited if start <= waited <= sla.hours else None
+
+    left = [h for a in known if (h := in_band(a)) is not None]
+    if left:
+        soonest = min(left)
+        summary = (
+            f"{_comments_word(len(left))} жителей без ответа: до срока "
+            f"{_hours_left(soonest, sla.working_hours)}. Ответьте от имени сообщества."
+        )
+        value = f"{len(left)} шт., осталось {soonest:.1f} {unit}"
+        return _result(UNANSWERED_COMMENT_SOON, FAIL, config.severity, value, threshold, summary)
+    doubtful = [a for a in unseen if in_band(a) is not None]
+    if doubtful:
+        summary = (
+            f"{_comments_word(len(doubtful))} жителей без видимого ответа близки к сроку, "
+            f"но {unread}."
+        )
+        return _result(UNANSWERED_COMMENT_SOON, NOT_EVALUABLE, config.severity,
+                       f"{len(doubtful)} не проверить", threshold, summary)  # fmt: skip
+    return _result(UNANSWERED_COMMENT_SOON, PASS, config.severity, 0, threshold,
+                   "Комментариев жителей, близких к сроку ответа, нет.")  # fmt: skip
+
+
+def _hours_left(left: float, working: bool) -> str:
+    """``осталось 5 часов``, ``остался 1 рабочий час``: whole hours, rounded down so the editor is
+    never promised more time than there is."""
+    if left < 1:
+        return "остался меньше рабочего часа" if working else "остался меньше часа"
+    n = int(left)
+    if working:
+        phrase = counted(n, "рабочий час", "рабочих часа", "рабочих часов")
+    else:
+        phrase = counted(n, "час", "часа", "часов")
+    verb = "остался" if plural(n, "1", "2", "5") == "1" else "осталось"
+    return f"{verb} {phrase}"
 
 
 def _comments_word(n: int) -> str:

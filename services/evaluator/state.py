@@ -24,6 +24,9 @@ Slot = tuple[str, str, str, str]
 # (platform, level, sphere, region): the pages an engagement rate is compared with.
 Cohort = tuple[str, str, str, str]
 INFO = "info"
+# Severities that are not violations of the norm: they do not lower an organisation's score.
+# "warning" (UNANSWERED_COMMENT_SOON) says a deadline is near, not that it was missed.
+NOT_VIOLATIONS = frozenset({INFO, "warning"})
 
 _MISSING = object()
 _TICK = timedelta(microseconds=1)
@@ -249,14 +252,14 @@ class EvaluatorState:
 
     def open_violation(self, slot: Slot, violation: OpenViolation) -> None:
         self._set(self.open, slot, violation)
-        if violation.severity != INFO:
+        if violation.severity not in NOT_VIOLATIONS:
             org_id = slot[0]
             self._set(self.open_by_org, org_id, self.open_by_org.get(org_id, 0) + 1)
 
     def close_violation(self, slot: Slot) -> None:
         current = self.open.get(slot)
         self._delete(self.open, slot)
-        if current is not None and current.severity != INFO:
+        if current is not None and current.severity not in NOT_VIOLATIONS:
             org_id = slot[0]
             self._set(self.open_by_org, org_id, max(0, self.open_by_org.get(org_id, 0) - 1))
 

@@ -357,7 +357,14 @@ def platforms_summary(digest: Digest) -> str:
 
 # --- rendering -------------------------------------------------------------------------------
 
-_SHORT = {"critical": "Крит.", "high": "Выс.", "medium": "Сред.", "low": "Низк.", "info": "Инф."}
+_SHORT = {
+    "critical": "Крит.",
+    "high": "Выс.",
+    "medium": "Сред.",
+    "low": "Низк.",
+    "warning": "Пред.",
+    "info": "Инф.",
+}
 
 
 def _dates(digest: Digest, settings: Settings) -> str:

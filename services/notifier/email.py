@@ -56,6 +56,7 @@ SEVERITIES: dict[str, str] = {
     Severity.HIGH: "высокая",
     Severity.MEDIUM: "средняя",
     Severity.LOW: "низкая",
+    Severity.WARNING: "предупреждение",
     Severity.INFO: "информация",
 }
 _SEVERITY_RANK = {s.value: i for i, s in enumerate(Severity)}

@@ -286,7 +286,7 @@ def test_comments_are_stored_and_judged(state: EvaluatorState) -> None:
         ("open", "SLOW_RESPONSE_MEDIAN", "medium"),
     ]
     assert {row[6] for row in out.rows["check_results"]} == {
-        "UNANSWERED_COMMENT", "SLOW_RESPONSE_MEDIAN", "LOW_REPLY_RATE"
+        "UNANSWERED_COMMENT", "UNANSWERED_COMMENT_SOON", "SLOW_RESPONSE_MEDIAN", "LOW_REPLY_RATE"
     }  # fmt: skip
     # Foundation profile: stored, no comment rules.
     out = run(EvaluatorState(), event)
