@@ -23,10 +23,10 @@ from gospublic import contracts as c
 from gospublic.platforms import max as mx
 from gospublic.platforms.vk import MalformedResponse
 from gospublic.settings import Settings
-from services.collector.cursors import Cursor, cursor_key
+from services.collector.cursors import Cursor
 from services.collector.max_client import FORBIDDEN, NOT_FOUND, MaxClient, MaxError
+from services.collector.outcomes import Collected, done_this_sweep, unavailable
 from services.collector.vk_client import VkGarbage
-from services.collector.vk_collect import Collected, unavailable
 
 log = logging.getLogger("gospublic.collector.max")
 
@@ -49,10 +49,7 @@ async def collect(
     messages_per_call: int = MESSAGES_PER_CALL,
 ) -> Collected:
     refs = list(task.pages)
-    keys = [cursor_key(ref) for ref in refs]
-    resumed = {
-        i for i, k in enumerate(keys) if (cur := cursors.get(k)) and cur.sweep == task.sweep_id
-    }
+    keys, resumed = done_this_sweep(refs, cursors, task.sweep_id)
     todo = [i for i in range(len(refs)) if i not in resumed]
     events: dict[int, list[c.PageEvent]] = {i: [] for i in todo}
     comment_posts = 0

@@ -24,9 +24,9 @@ from gospublic.platforms import vk as vn
 from gospublic.platforms.ok import build_snapshot as _snapshot
 from gospublic.platforms.ok import comment_from as _comment
 from gospublic.settings import Settings
-from services.collector.cursors import Cursor, changed_posts, cursor_key
+from services.collector.cursors import Cursor, changed_posts
 from services.collector.ok_client import NOT_FOUND, PERMISSION_DENIED, OkClient, OkError
-from services.collector.outcomes import Collected, unavailable
+from services.collector.outcomes import Collected, done_this_sweep, unavailable
 from services.collector.vk_client import VkGarbage
 
 log = logging.getLogger("gospublic.collector.ok")
@@ -46,10 +46,7 @@ async def collect(
     comments: bool = True,
 ) -> Collected:
     refs = list(task.pages)
-    keys = [cursor_key(ref) for ref in refs]
-    resumed = {
-        i for i, k in enumerate(keys) if (cur := cursors.get(k)) and cur.sweep == task.sweep_id
-    }
+    keys, resumed = done_this_sweep(refs, cursors, task.sweep_id)
     events: dict[int, list[c.PageEvent]] = {i: [] for i in range(len(refs)) if i not in resumed}
     new_cursors = {
         keys[i]: Cursor(task.sweep_id, (cursors.get(keys[i]) or Cursor()).last_post, {})

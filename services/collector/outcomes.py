@@ -4,12 +4,13 @@ the bus message of an event (``to_outgoing``), cut to fit one message when it mu
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from gospublic import contracts as c
 from gospublic.bus import Outgoing
-from services.collector.cursors import Cursor
+from services.collector.cursors import Cursor, cursor_key
 
 KIND = {
     c.PageSnapshot: "page_snapshot",
@@ -25,6 +26,18 @@ class Collected:
     cursors: dict[str, Cursor]  # the pages' new cursors, to write once the events are stored
     resumed: set[int] = field(default_factory=set)  # task indices done earlier in this sweep
     comment_posts: int = 0  # posts whose comments were read
+
+
+def done_this_sweep(
+    refs: Sequence[c.PageRef], cursors: Mapping[str, Cursor], sweep_id: str
+) -> tuple[list[str], set[int]]:
+    """The pages' cursor keys, and the indices of those already collected in this sweep (a task
+    given back after a crash is resumed, not read again)."""
+    keys = [cursor_key(ref) for ref in refs]
+    resumed = {
+        i for i, key in enumerate(keys) if (cur := cursors.get(key)) and cur.sweep == sweep_id
+    }
+    return keys, resumed
 
 
 def unavailable(

@@ -26,8 +26,8 @@ from gospublic.platforms.tg import count_value as count_value
 from gospublic.platforms.tg import parse_preview as parse_preview
 from gospublic.platforms.tg import preview_events as preview_events
 from gospublic.settings import Settings
-from services.collector.cursors import Cursor, cursor_key
-from services.collector.outcomes import Collected, unavailable
+from services.collector.cursors import Cursor
+from services.collector.outcomes import Collected, done_this_sweep, unavailable
 from services.collector.vk_client import (
     API_REQUESTS,
     RATE_LIMIT_WAIT,
@@ -104,10 +104,7 @@ async def collect(
     comments: bool = True,
 ) -> Collected:
     refs = list(task.pages)
-    keys = [cursor_key(ref) for ref in refs]
-    resumed = {
-        i for i, k in enumerate(keys) if (cur := cursors.get(k)) and cur.sweep == task.sweep_id
-    }
+    keys, resumed = done_this_sweep(refs, cursors, task.sweep_id)
     todo = [i for i in range(len(refs)) if i not in resumed]
     pages = await asyncio.gather(*(_page(client, refs[i], task, posts_per_page) for i in todo))
     events: list[c.PageEvent] = []

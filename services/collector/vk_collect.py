@@ -25,11 +25,12 @@ from gospublic import contracts as c
 from gospublic.bus import Outgoing
 from gospublic.platforms import vk as vn
 from gospublic.settings import Settings
-from services.collector.cursors import Cursor, changed_posts, cursor_key
+from services.collector.cursors import Cursor, changed_posts
 
 # The shared collector machinery, re-exported for the modules that import it from here.
 from services.collector.outcomes import KIND as KIND
 from services.collector.outcomes import Collected as Collected
+from services.collector.outcomes import done_this_sweep
 from services.collector.outcomes import to_outgoing as to_outgoing
 from services.collector.outcomes import unavailable as unavailable
 from services.collector.vk_client import (
@@ -111,8 +112,7 @@ async def collect(
 ) -> Collected:
     """Events and new cursors for the task's pages; ``cursors`` are the pages' current ones."""
     chunk = Chunk(task)
-    keys = [cursor_key(ref) for ref in chunk.refs]
-    resumed = {i for i, key in enumerate(keys) if _done(cursors.get(key), task.sweep_id)}
+    keys, resumed = done_this_sweep(chunk.refs, cursors, task.sweep_id)
     todo = [i for i in range(len(chunk.refs)) if i not in resumed]
     for start in range(0, len(todo), GET_BY_ID_MAX):
         await chunk.profiles(client, todo[start : start + GET_BY_ID_MAX])
@@ -157,10 +157,6 @@ def _note_activity(cursor: Cursor, old: Cursor | None, events: list[c.PageEvent]
         counts = {p.post_id: p.comments_count for p in posts.posts}
         if changed_posts(counts, old):
             cursor.active_at = max(cursor.active_at, int(posts.observed_at.timestamp()))
-
-
-def _done(cursor: Cursor | None, sweep_id: str) -> bool:
-    return cursor is not None and cursor.sweep == sweep_id
 
 
 async def _comments(
