@@ -41,6 +41,14 @@ class Cursor:
     comments: dict[str, int] = field(default_factory=dict)  # post id → comment count seen
     read_at: int = 0  # unix time the page was last read to an answer (0: never)
     active_at: int = 0  # unix time of its newest post or comment activity seen (0: none)
+    # Post id → unix time of the oldest citizen comment there with no page comment after it, for
+    # the scheduler's priority to ageing comment threads (``note_waiting``).
+    waiting: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def waiting_since(self) -> int:
+        """Unix time of the oldest citizen comment seen waiting for the page (0: none)."""
+        return min(self.waiting.values(), default=0)
 
     def to_bytes(self) -> bytes:
         return json.dumps(
@@ -50,6 +58,7 @@ class Cursor:
                 "comments": self.comments,
                 "read_at": self.read_at,
                 "active_at": self.active_at,
+                **({"waiting": self.waiting} if self.waiting else {}),
             },
             separators=(",", ":"),
         ).encode()
@@ -66,6 +75,7 @@ class Cursor:
                 comments={str(k): int(v) for k, v in comments.items()},
                 read_at=int(raw.get("read_at") or 0),
                 active_at=int(raw.get("active_at") or 0),
+                waiting={str(k): int(v) for k, v in (raw.get("waiting") or {}).items()},
             )
         except (ValueError, TypeError, AttributeError):
             return cls()
@@ -81,6 +91,41 @@ def changed_posts(counts: Mapping[str, int], cursor: Cursor | None) -> list[str]
     """Posts whose comment count differs from the cursor's and is not zero (nothing to read)."""
     seen = cursor.comments if cursor is not None else {}
     return [post for post, n in counts.items() if n > 0 and seen.get(post, 0) != n]
+
+
+def note_waiting(cursor: Cursor, old: Cursor | None, events: Iterable[c.PageEvent]) -> None:
+    """Which of the page's posts hold a citizen comment still waiting for the page, and since when.
+
+    Posts whose comments this read fetched are judged afresh; the others keep what the last read
+    saw while they stay on the wall. Only a scheduling hint, not a verdict: a page comment later on
+    the same post counts as the answer (the evaluator's ``first_answers`` decides the rules).
+    """
+    waiting = dict(old.waiting) if old is not None else {}
+    for event in events:
+        if isinstance(event, c.PostsObserved):
+            on_wall = {p.post_id for p in event.posts}
+            waiting = {post: t for post, t in waiting.items() if post in on_wall}
+    for event in events:
+        if not isinstance(event, c.CommentsObserved):
+            continue
+        fetched: dict[str, list[c.Comment]] = {}
+        for comment in event.comments:
+            fetched.setdefault(comment.post_id, []).append(comment)
+        for post, comments in fetched.items():
+            waiting.pop(post, None)
+            if post in event.citizen_posts:
+                continue
+            last_answer = max(
+                (x.posted_at for x in comments if x.author_kind == "page"), default=None
+            )
+            open_ = [
+                x.posted_at
+                for x in comments
+                if x.author_kind == "citizen" and (last_answer is None or x.posted_at > last_answer)
+            ]
+            if open_:
+                waiting[post] = int(min(open_).timestamp())
+    cursor.waiting = waiting
 
 
 class CursorStore:

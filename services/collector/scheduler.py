@@ -8,6 +8,11 @@ Adaptive polling: a sweep takes only the pages that are due (:func:`due_pages`),
 collector's cursors. A page that posted recently is read every sweep; a quiet one again after a
 share of its quiet time, a dormant one once a day, so the tokens' daily ``wall.get`` quota covers the
 whole register. A page never read is always due: the first sweep reads every page.
+
+A page where a citizen's comment has waited for an answer past a share of the reply SLA
+(:func:`thread_ageing`, from the cursor's ``waiting``) is read every sweep until the deadline and
+goes before the other due pages when the budget is short, so the warning before the deadline
+(UNANSWERED_COMMENT_SOON) and the answer that resolves it are seen in time.
 """
 
 from __future__ import annotations
@@ -47,11 +52,27 @@ class PollPolicy:
     max_interval_s: float = DAY_S  # a dormant page: once a day
     # Sweeps do not start on the second: a page due this soon after the sweep counts as due.
     slack_s: float = 600.0
+    # A citizen's comment waiting this long for the page's answer (the reply SLA in wall-clock
+    # hours, dialog-default's UNANSWERED_COMMENT) and past this share of it makes the page urgent:
+    # read every sweep, ahead of the other due pages, until the deadline. The share is below the
+    # warning's (75 %) so the page is already read often when the warning falls due.
+    reply_sla_s: float = DAY_S
+    ageing_share: float = 0.5
+
+
+def thread_ageing(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> bool:
+    """A comment seen waiting on the page has used between ``ageing_share`` of the reply SLA and
+    all of it (past the deadline the violation is open and the page is read as its activity says).
+    """
+    if cursor is None or not cursor.waiting_since:
+        return False
+    used = (now_ts - cursor.waiting_since) / policy.reply_sla_s
+    return policy.ageing_share <= used <= 1.0
 
 
 def poll_interval(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> float:
     """Seconds between reads of the page; 0: every sweep."""
-    if cursor is None or not cursor.read_at:
+    if cursor is None or not cursor.read_at or thread_ageing(cursor, now_ts, policy):
         return 0.0
     quiet = now_ts - cursor.active_at if cursor.active_at else math.inf
     if quiet <= policy.active_within_s:
@@ -80,14 +101,21 @@ def due_pages(
     policy: PollPolicy,
     budget_left: int | None = None,
 ) -> DuePlan:
-    """The pages a sweep reads; with ``budget_left`` (reads the quota still allows today) the
-    most overdue first, never-read pages before all others.
+    """The pages a sweep reads; with ``budget_left`` (reads the quota still allows today)
+    never-read pages first, then pages with an ageing comment thread (``thread_ageing``), then the
+    most overdue.
     """
-    lateness = [overdue(cursors.get(cursor_key(ref)), now_ts, policy) for ref in pages]
+    found = [cursors.get(cursor_key(ref)) for ref in pages]
+    lateness = [overdue(cursor, now_ts, policy) for cursor in found]
     due = [i for i, late in enumerate(lateness) if late >= 0]
     deferred = 0
     if budget_left is not None and len(due) > budget_left:
-        keep = set(sorted(due, key=lambda i: -lateness[i])[: max(budget_left, 0)])
+
+        def rank(i: int) -> tuple[bool, bool, float]:
+            never_read = lateness[i] == math.inf
+            return (not never_read, not thread_ageing(found[i], now_ts, policy), -lateness[i])
+
+        keep = set(sorted(due, key=rank)[: max(budget_left, 0)])
         deferred = len(due) - len(keep)
         due = [i for i in due if i in keep]
     return DuePlan([pages[i] for i in due], len(pages) - len(due) - deferred, deferred)
