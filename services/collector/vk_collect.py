@@ -25,7 +25,7 @@ from gospublic import contracts as c
 from gospublic.bus import Outgoing
 from gospublic.platforms import vk as vn
 from gospublic.settings import Settings
-from services.collector.cursors import Cursor, changed_posts
+from services.collector.cursors import Cursor, changed_posts, note_waiting
 
 # The shared collector machinery, re-exported for the modules that import it from here.
 from services.collector.outcomes import KIND as KIND
@@ -131,6 +131,7 @@ async def collect(
         fetched = await _comments(client, chunk, keys, cursors, new_cursors, comment_pages)
     for i in todo:
         _note_activity(new_cursors[keys[i]], cursors.get(keys[i]), chunk.events[i])
+        note_waiting(new_cursors[keys[i]], cursors.get(keys[i]), chunk.events[i])
     events = [event for i in todo for event in chunk.events[i]]
     return Collected(events, new_cursors, resumed, fetched)
 

@@ -184,3 +184,19 @@ def test_a_failed_thread_read_is_named_unread_and_read_again_next_sweep() -> Non
     assert len(event.comments) == 11  # the question and the 10 replies shown inline
     (cursor,) = collected.cursors.values()
     assert "1" not in cursor.comments  # not recorded as read: the next sweep reads it again
+
+
+@pytest.mark.parametrize(
+    ("top", "waiting"),
+    [
+        ([(10, 501)], {"1": NOW - 86_400 + 10}),  # a citizen's question, no answer yet
+        ([(10, 501), (11, PAGE)], {}),  # the page answered after it
+    ],
+)
+def test_the_cursor_keeps_the_comments_still_waiting_for_the_scheduler(top, waiting) -> None:
+    task = c.CollectTask.create(
+        observed_at=datetime.now(UTC), sweep_id="s1", platform=c.Platform.VK,
+        pages=(c.PageRef(platform=c.Platform.VK, native_id=str(GID), org_id="1023601234567"),),
+    )  # fmt: skip
+    collected = asyncio.run(collect(FakeVk({1: PAGE}, {1: top}), task, 20, {}))
+    assert collected.cursors[f"vk.{GID}"].waiting == waiting
