@@ -25,7 +25,7 @@ from gospublic.platforms.vk import MalformedResponse
 from gospublic.settings import Settings
 from services.collector.cursors import Cursor
 from services.collector.max_client import FORBIDDEN, NOT_FOUND, MaxClient, MaxError
-from services.collector.outcomes import Collected, done_this_sweep, unavailable
+from services.collector.outcomes import Collected, done_this_sweep, page_down
 from services.collector.vk_client import VkGarbage
 
 log = logging.getLogger("gospublic.collector.max")
@@ -58,7 +58,9 @@ async def collect(
     except (MaxError, VkGarbage, MalformedResponse) as exc:
         # Without the listing no page can be matched: each is an API error, not "not connected".
         for i in todo:
-            events[i].append(_down(refs[i], task, c.Unavailability.API_ERROR, f"getChats: {exc}"))
+            events[i].append(
+                page_down(refs[i], task, c.Unavailability.API_ERROR, f"getChats: {exc}")
+            )
         chats = None
     if chats is not None:
         matched = mx.match_chats((refs[i].native_id for i in todo), chats)
@@ -70,7 +72,7 @@ async def collect(
                     f"not among the monitoring bot's {len(chats)} chats: the channel has not "
                     "added the bot, or removed it"
                 )
-                events[i].append(_down(refs[i], task, NOT_CONNECTED, detail))
+                events[i].append(page_down(refs[i], task, NOT_CONNECTED, detail))
             else:
                 work.append(i)
         pages = await asyncio.gather(
@@ -115,20 +117,23 @@ async def _page(
         state = mx.chat_state(chat)
         if state is not None:
             detail = f"getChat: status {chat.get('status')!s:.20}"
-            return [_down(ref, task, state, detail)], 0
+            return [page_down(ref, task, state, detail)], 0
         at = c.utcnow()
         snapshot = mx.build_snapshot(chat, ref, task.sweep_id, at)
     except MaxError as exc:
-        return [_down(ref, task, _reason(exc), f"getChat: {exc}", exc.status)], 0
+        return [page_down(ref, task, _reason(exc), f"getChat: {exc}", exc.status)], 0
     except (VkGarbage, MalformedResponse) as exc:
-        return [_down(ref, task, c.Unavailability.API_ERROR, f"getChat: {exc}")], 0
+        return [page_down(ref, task, c.Unavailability.API_ERROR, f"getChat: {exc}")], 0
     try:
         messages = await _messages(client, int(chat_id), count, per_call)  # type: ignore[arg-type]
         posts = mx.build_posts(messages, chat, ref, task.sweep_id, c.utcnow())
     except MaxError as exc:
-        return [snapshot, _down(ref, task, _reason(exc), f"getMessages: {exc}", exc.status)], 0
+        return [snapshot, page_down(ref, task, _reason(exc), f"getMessages: {exc}", exc.status)], 0
     except (VkGarbage, MalformedResponse) as exc:
-        return [snapshot, _down(ref, task, c.Unavailability.API_ERROR, f"getMessages: {exc}")], 0
+        return [
+            snapshot,
+            page_down(ref, task, c.Unavailability.API_ERROR, f"getMessages: {exc}"),
+        ], 0
     if not comments or not posts.posts:
         return [snapshot, posts], 0
     return await _with_comments(client, ref, task, int(chat_id), snapshot, posts)  # type: ignore[arg-type]
@@ -259,16 +264,6 @@ def _reason(exc: MaxError) -> c.Unavailability:
     if exc.status == NOT_FOUND:
         return c.Unavailability.NOT_FOUND
     return c.Unavailability.API_ERROR
-
-
-def _down(
-    ref: c.PageRef,
-    task: c.CollectTask,
-    reason: c.Unavailability,
-    detail: str,
-    code: int | None = None,
-) -> c.PageUnavailable:
-    return unavailable(ref, task.sweep_id, c.utcnow(), reason, detail, code)
 
 
 # --- entry point (named by gospublic.platforms.max.DESCRIPTOR) -----------------------------------

@@ -26,7 +26,7 @@ from gospublic.platforms.ok import comment_from as _comment
 from gospublic.settings import Settings
 from services.collector.cursors import Cursor, changed_posts
 from services.collector.ok_client import NOT_FOUND, PERMISSION_DENIED, OkClient, OkError
-from services.collector.outcomes import Collected, done_this_sweep, unavailable
+from services.collector.outcomes import Collected, done_this_sweep, page_down
 from services.collector.vk_client import VkGarbage
 
 log = logging.getLogger("gospublic.collector.ok")
@@ -63,7 +63,7 @@ async def collect(
         if isinstance(outcome, str):
             ids[i] = outcome
         else:
-            events[i].append(_down(refs[i], task, *outcome))
+            events[i].append(page_down(refs[i], task, *outcome))
     numeric = sorted(ids)
     live: dict[int, dict[str, Any]] = {}
     for start in range(0, len(numeric), UIDS_PER_CALL):
@@ -84,13 +84,15 @@ async def collect(
                 if code == NOT_FOUND
                 else c.Unavailability.API_ERROR
             )
-            events[i].append(_down(ref, task, reason, f"mediatopic.getTopics: {outcome}", code))
+            events[i].append(page_down(ref, task, reason, f"mediatopic.getTopics: {outcome}", code))
             continue
         try:
             posts_event = _posts(outcome, gid, ref, task.sweep_id)
         except vn.MalformedResponse as exc:
             events[i].append(
-                _down(ref, task, c.Unavailability.API_ERROR, f"mediatopic.getTopics: {exc.reason}")
+                page_down(
+                    ref, task, c.Unavailability.API_ERROR, f"mediatopic.getTopics: {exc.reason}"
+                )
             )
             continue
         events[i].append(posts_event)
@@ -172,7 +174,7 @@ async def _profiles(
         code = exc.code if isinstance(exc, OkError) else None
         for i in part:
             events[i].append(
-                _down(refs[i], task, c.Unavailability.API_ERROR, f"group.getInfo: {exc}", code)
+                page_down(refs[i], task, c.Unavailability.API_ERROR, f"group.getInfo: {exc}", code)
             )
         return
     by_uid = {str(g.get("uid")): g for g in answer if isinstance(g, dict)}
@@ -182,17 +184,17 @@ async def _profiles(
         group = by_uid.get(ids[i])
         if group is None:
             events[i].append(
-                _down(ref, task, c.Unavailability.NOT_FOUND, "group.getInfo did not return it")
+                page_down(ref, task, c.Unavailability.NOT_FOUND, "group.getInfo did not return it")
             )
             continue
         if ok.deactivation(group) is not None:
-            events[i].append(_down(ref, task, c.Unavailability.BANNED, "status: BLOCKED"))
+            events[i].append(page_down(ref, task, c.Unavailability.BANNED, "status: BLOCKED"))
             continue
         try:
             events[i].append(_snapshot(group, ref, task.sweep_id, at))
         except vn.MalformedResponse as exc:
             events[i].append(
-                _down(ref, task, c.Unavailability.API_ERROR, f"group.getInfo: {exc.reason}")
+                page_down(ref, task, c.Unavailability.API_ERROR, f"group.getInfo: {exc.reason}")
             )
             continue
         live[i] = group
@@ -229,16 +231,6 @@ async def _comments(client: OkClient, gid: str, topic: str) -> list[c.Comment]:
             break
         anchor = answer.get("anchor")
     return comments
-
-
-def _down(
-    ref: c.PageRef,
-    task: c.CollectTask,
-    reason: c.Unavailability,
-    detail: str,
-    code: int | None = None,
-) -> c.PageUnavailable:
-    return unavailable(ref, task.sweep_id, c.utcnow(), reason, detail, code)
 
 
 # --- entry point (named by gospublic.platforms.ok.DESCRIPTOR) ------------------------------------

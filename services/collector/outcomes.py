@@ -59,6 +59,17 @@ def unavailable(
     )
 
 
+def page_down(
+    ref: c.PageRef,
+    task: c.CollectTask,
+    reason: c.Unavailability,
+    detail: str,
+    code: int | None = None,
+) -> c.PageUnavailable:
+    """``unavailable`` for a page of ``task``, observed now."""
+    return unavailable(ref, task.sweep_id, c.utcnow(), reason, detail, code)
+
+
 def to_outgoing(event: c.PageEvent) -> Outgoing:
     """The bus message; its id is stable per (platform, page, kind, sweep) for JetStream dedup."""
     kind = KIND[type(event)]

@@ -27,7 +27,7 @@ from gospublic.platforms.tg import parse_preview as parse_preview
 from gospublic.platforms.tg import preview_events as preview_events
 from gospublic.settings import Settings
 from services.collector.cursors import Cursor
-from services.collector.outcomes import Collected, done_this_sweep, unavailable
+from services.collector.outcomes import Collected, done_this_sweep, page_down
 from services.collector.vk_client import (
     API_REQUESTS,
     RATE_LIMIT_WAIT,
@@ -125,22 +125,20 @@ async def _page(
 ) -> list[c.PageEvent]:
     name = ref.native_id
     if not _NAME.match(name):
-        return [_down(ref, task, c.Unavailability.NOT_FOUND, f"not a channel name: {name!r:.40}")]
+        return [
+            page_down(ref, task, c.Unavailability.NOT_FOUND, f"not a channel name: {name!r:.40}")
+        ]
     try:
         status, ctype, text = await client.preview(name)
     except VkGarbage as exc:  # a redirect off t.me, refused
-        return [_down(ref, task, c.Unavailability.API_ERROR, exc.reason)]
+        return [page_down(ref, task, c.Unavailability.API_ERROR, exc.reason)]
     if status != 200 or "html" not in ctype.lower():
         return [
-            _down(ref, task, c.Unavailability.API_ERROR, f"t.me/s/{name}: HTTP {status} {ctype}")
+            page_down(
+                ref, task, c.Unavailability.API_ERROR, f"t.me/s/{name}: HTTP {status} {ctype}"
+            )
         ]
     return preview_events(ref, task.sweep_id, parse_preview(text), count, c.utcnow())
-
-
-def _down(
-    ref: c.PageRef, task: c.CollectTask, reason: c.Unavailability, detail: str
-) -> c.PageUnavailable:
-    return unavailable(ref, task.sweep_id, c.utcnow(), reason, detail)
 
 
 # --- entry point (named by gospublic.platforms.tg.DESCRIPTOR) ------------------------------------

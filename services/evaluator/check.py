@@ -390,6 +390,16 @@ def _registered(org: c.Organisation | None, ref: c.PageRef, now: datetime, regio
     ]  # fmt: skip
 
 
+def _gone(
+    ref: c.PageRef, now: datetime, reason: c.Unavailability, detail: str
+) -> c.PageUnavailable:
+    """The platform's word that the page is gone or closed, as the collector would publish it."""
+    return c.PageUnavailable.create(
+        observed_at=now, platform=ref.platform, page_ref=ref, sweep_id=SWEEP, reason=reason,
+        detail=detail[:200],
+    )  # fmt: skip
+
+
 def vk_inputs(
     group_response: Any,
     wall_response: Any | None,
@@ -422,12 +432,7 @@ def vk_inputs(
         if gone is not None:
             # The wall and comments of a deleted or banned group are error answers (15, 18, 30):
             # the expected rest of a gone page, whatever they hold.
-            inputs.events.append(
-                c.PageUnavailable.create(
-                    observed_at=now, platform=c.Platform.VK, page_ref=ref, sweep_id=SWEEP,
-                    reason=gone, detail=str(group.get("deactivated", ""))[:200],
-                )
-            )  # fmt: skip
+            inputs.events.append(_gone(ref, now, gone, str(group.get("deactivated", ""))))
             return inputs
         wall = _vk_wall(wall_response, gid, inputs, paths.get("wall"))
         comment_pages = _vk_comment_pages(comments_response, gid, inputs, paths.get("comments"))
@@ -579,12 +584,7 @@ def ok_inputs(
         inputs = Inputs("ok", _registered(org, ref, now, region))
         gone = ok.deactivation(group)
         if gone is not None:
-            inputs.events.append(
-                c.PageUnavailable.create(
-                    observed_at=now, platform=c.Platform.OK, page_ref=ref, sweep_id=SWEEP,
-                    reason=gone, detail="status: BLOCKED",
-                )
-            )  # fmt: skip
+            inputs.events.append(_gone(ref, now, gone, "status: BLOCKED"))
             return inputs
         inputs.events.append(ok.build_snapshot(group, ref, SWEEP, now))
         posts = None
@@ -647,12 +647,7 @@ def max_inputs(
         inputs = Inputs("max", _registered(org, ref, now, region))
         gone = mx.chat_state(chat)
         if gone is not None:
-            inputs.events.append(
-                c.PageUnavailable.create(
-                    observed_at=now, platform=c.Platform.MAX, page_ref=ref, sweep_id=SWEEP,
-                    reason=gone, detail=f"status: {chat.get('status')}",
-                )
-            )  # fmt: skip
+            inputs.events.append(_gone(ref, now, gone, f"status: {chat.get('status')}"))
             return inputs
         inputs.events.append(mx.build_snapshot(chat, ref, SWEEP, now))
         if messages is not None:
