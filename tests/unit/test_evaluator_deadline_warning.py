@@ -158,3 +158,31 @@ def test_off_without_the_sla_rule_and_in_federal_min() -> None:
 )
 def test_hours_left_in_words(left, working, text) -> None:
     assert r._hours_left(left, working) == text
+
+
+def test_the_warning_severity_is_routable_and_titled() -> None:
+    """A subscription may name "warning" exactly (a closed set of severities is checked)."""
+    from gospublic.rulebook import severity_title, title
+    from services.notifier.email import severity_title as mail_severity
+    from services.notifier.subscriptions import parse_matcher
+
+    assert parse_matcher("severity", "warning").matches({"severity": "warning"})
+    assert not parse_matcher("severity", "warning").matches({"severity": "high"})
+    assert mail_severity("warning") == "предупреждение"
+    assert severity_title("warning") == "предупреждение"
+    assert title(r.UNANSWERED_COMMENT_SOON) == "Срок ответа на вопрос гражданина подходит к концу"
+
+
+def test_an_open_warning_does_not_count_as_a_violation_of_the_organisation() -> None:
+    from services.evaluator.state import EvaluatorState, OpenViolation
+
+    state = EvaluatorState()
+    opened = datetime(2025, 6, 2, tzinfo=UTC)
+    for n, (rule, severity) in enumerate(
+        [(r.UNANSWERED_COMMENT_SOON, "warning"), (r.UNANSWERED_COMMENT, "high")]
+    ):
+        slot = ("1023601234567", "vk", "210000123", rule)
+        state.open_violation(slot, OpenViolation(str(n), severity, (), opened))
+    assert state.open_by_org["1023601234567"] == 1
+    state.close_violation(("1023601234567", "vk", "210000123", r.UNANSWERED_COMMENT_SOON))
+    assert state.open_by_org["1023601234567"] == 1
