@@ -801,8 +801,11 @@ class _Step:
             return
         exempt = org.exempt if org is not None else False
         results = r.evaluate_unavailable(event.platform, reason, self.profile, exempt)
-        public = [x for x in results if x.rule == r.PAGE_NOT_PUBLIC]
-        others = [x for x in results if x.rule != r.PAGE_NOT_PUBLIC]
+        # The page's own verdicts open and resolve violations; the others (not evaluable) do so
+        # only for a page that is gone. "Not connected" is a verdict of its own, not "gone".
+        own_verdicts = (r.PAGE_NOT_PUBLIC, r.PAGE_NOT_CONNECTED)
+        public = [x for x in results if x.rule in own_verdicts]
+        others = [x for x in results if x.rule not in own_verdicts]
         self._record(org, org_id, platform, page_id, public, at, event.sweep_id,
                      transitions=current)  # fmt: skip
         self._record(

@@ -390,3 +390,25 @@ def test_a_page_score_is_replaced_in_place_and_rolled_back() -> None:
     )  # fmt: skip
     state.rollback()
     assert state.scores[ORG_A] == ("vk", "1", "design", 80.0, "ok", "2", "design", 60.0)
+
+
+def test_a_max_channel_the_bot_is_not_in_opens_page_not_connected() -> None:
+    """Not connected is the channel's own verdict, not a page gone: it opens a violation."""
+    profile = load_profile("dialog-default")
+    state = EvaluatorState()
+    org = organisation(ORG_A, (Platform.MAX, "shkola_gos"))
+    process_batch(state, [registered(org)], profile, T0)
+    channel = PageRef(platform=Platform.MAX, native_id="shkola_gos", org_id=ORG_A)
+    event = PageUnavailable.create(
+        observed_at=T0,
+        platform=Platform.MAX,
+        page_ref=channel,
+        sweep_id="s",
+        reason=Unavailability.NOT_CONNECTED,
+    )
+    out = process_batch(state, [event], profile, T0)
+    assert [
+        (a.labels.rule, a.labels.platform, a.labels.page_id, a.labels.severity.value)
+        for a in out.alerts
+        if isinstance(a, ViolationOpened)
+    ] == [("PAGE_NOT_CONNECTED", "max", "shkola_gos", "medium")]
