@@ -69,6 +69,7 @@ RULES = (
     "STALE",
     "LOW_FREQUENCY",
     "UNANSWERED_COMMENT",
+    "UNANSWERED_COMMENT_SOON",
     "LOW_REPLY_RATE",
     "WIDGETS_MISSING",
     "WIDGET_FOREIGN_ORG",
@@ -83,14 +84,21 @@ FREQUENCY_WEEKS = 4
 # 16 own posts among the 20 the platform returns, all inside the window.
 LOW_FREQUENCY_RATE = 0.2
 REPLY_SLA_HOURS = 24  # UNANSWERED_COMMENT: wall-clock hours for the page's first reply
+REPLY_WARNING_SHARE = 0.75  # UNANSWERED_COMMENT_SOON: warned from this share of the SLA on
 REPLY_WINDOW_DAYS = 30  # citizen comments older than this are not judged
 REPLY_RATE_MIN = 0.8  # LOW_REPLY_RATE: share of citizen comments answered within ...
 REPLY_RATE_DAYS = 7  # ... this many days; a younger unanswered one is not judged yet
 # Ages (seconds, at the epoch) no citizen comment comes closer to than two hours: the reply SLA,
-# the edge of its window and the reply-rate allowance, so a run taking minutes flips no verdict.
+# the start of its warning, the edge of its window and the reply-rate allowance, so a run taking
+# minutes flips no verdict.
 _COMMENT_CLEARANCES = tuple(
     (t, 2 * 3600)
-    for t in (REPLY_SLA_HOURS * 3600, REPLY_WINDOW_DAYS * DAY_S, REPLY_RATE_DAYS * DAY_S)
+    for t in (
+        REPLY_SLA_HOURS * 3600,
+        int(REPLY_SLA_HOURS * REPLY_WARNING_SHARE * 3600),  # VK dates are whole seconds
+        REPLY_WINDOW_DAYS * DAY_S,
+        REPLY_RATE_DAYS * DAY_S,
+    )
 )
 UPCOMING_DAYS = 30  # how far past the epoch active pages keep posting
 # What else the clock brings within UPCOMING_DAYS of the epoch, per page or post. Rare enough to
@@ -1027,6 +1035,25 @@ class Region:
         return late
 
     @staticmethod
+    def comments_near_deadline(
+        replies: Sequence[tuple[Comment, int | None]],
+        now_ts: float,
+        hours: float = REPLY_SLA_HOURS,
+        share: float = REPLY_WARNING_SHARE,
+        window_days: float = REPLY_WINDOW_DAYS,
+    ) -> list[Comment]:
+        """Citizen comments of the window still waiting for the page's first reply after
+        ``share`` of ``hours`` but not past them: UNANSWERED_COMMENT_SOON's warning band."""
+        since = now_ts - window_days * DAY_S
+        return [
+            c
+            for c, replied in replies
+            if replied is None
+            and c.date >= since
+            and share * hours <= (now_ts - c.date) / 3600 <= hours
+        ]
+
+    @staticmethod
     def reply_rate(
         replies: Sequence[tuple[Comment, int | None]],
         now_ts: float,
@@ -1413,6 +1440,8 @@ class Region:
             replies = self.first_replies(group, seen, now_ts)
             if self.unanswered_comments(replies, now_ts):
                 add(org, "vk", page_id, "UNANSWERED_COMMENT", "high")
+            if self.comments_near_deadline(replies, now_ts):
+                add(org, "vk", page_id, "UNANSWERED_COMMENT_SOON", "warning")
             share = self.reply_rate(replies, now_ts)
             if share is not None and share < REPLY_RATE_MIN:
                 add(org, "vk", page_id, "LOW_REPLY_RATE", "medium")
