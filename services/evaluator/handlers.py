@@ -375,6 +375,18 @@ class _Step:
             else:
                 self._transition(org, slot, result, at)
 
+    def _resolve_under(
+        self, org_id: str, platform: str, old_id: str, results: list[r.RuleResult], at: datetime
+    ) -> None:
+        """A page known until now only by its register id (unavailable before any snapshot: a
+        MAX channel the bot was not in, a VK page gone) now has the platform's id: what opened
+        under the register id is judged under the new one from now on, so it resolves there."""
+        summaries = {x.rule: x.summary for x in results}
+        stale = [slot for slot in self.state.open if slot[:3] == (org_id, platform, old_id)]
+        for slot in stale:
+            summary = summaries.get(slot[3], "Страница снова доступна.")
+            self._resolve(slot, self.state.open[slot], at, summary)
+
     def _presence(self, org: Organisation, at: datetime, sweep_id: str = "") -> None:
         results = r.evaluate_presence(org, self.state.page_status(org), self.profile)
         self._record(org, org.org_id, ANY_PLATFORM, "", results, at, sweep_id)
@@ -656,6 +668,8 @@ class _Step:
         self._record(
             org, org_id, platform, event.page_id, results, at, event.sweep_id, transitions=current
         )
+        if current and previous is not None and previous.page_id not in ("", event.page_id):
+            self._resolve_under(org_id, platform, previous.page_id, results, at)
         if current:
             self._set_liveness(key, previous, org, new, at, event.sweep_id)
             design = r.design_percent(

@@ -412,3 +412,37 @@ def test_a_max_channel_the_bot_is_not_in_opens_page_not_connected() -> None:
         for a in out.alerts
         if isinstance(a, ViolationOpened)
     ] == [("PAGE_NOT_CONNECTED", "max", "shkola_gos", "medium")]
+
+
+def test_page_not_connected_resolves_when_the_bot_first_sees_the_channel() -> None:
+    """Opened under the register's name (no chat id is known before a snapshot), resolved by the
+    first snapshot, which names the channel by its chat id."""
+    profile = load_profile("dialog-default")
+    state = EvaluatorState()
+    process_batch(
+        state, [registered(organisation(ORG_A, (Platform.MAX, "shkola_gos")))], profile, T0
+    )
+    channel = PageRef(platform=Platform.MAX, native_id="shkola_gos", org_id=ORG_A)
+    refused = PageUnavailable.create(
+        observed_at=T0,
+        platform=Platform.MAX,
+        page_ref=channel,
+        sweep_id="s1",
+        reason=Unavailability.NOT_CONNECTED,
+    )
+    process_batch(state, [refused], profile, T0)
+    at = T0 + timedelta(days=1)
+    seen = PageSnapshot.create(
+        observed_at=at,
+        platform=Platform.MAX,
+        page_ref=channel,
+        sweep_id="s2",
+        page_id="-72000000000001",
+        name="Школа 1",
+        description=GOOD_DESCRIPTION,
+    )
+    out = process_batch(state, [seen], profile, at)
+    assert [
+        (a.labels.rule, a.labels.page_id) for a in out.alerts if isinstance(a, ViolationResolved)
+    ] == [("PAGE_NOT_CONNECTED", "shkola_gos")]
+    assert not [slot for slot in state.open if slot[3] == "PAGE_NOT_CONNECTED"]
