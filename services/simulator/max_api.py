@@ -29,7 +29,19 @@ from typing import Any
 from urllib.parse import unquote
 
 from services.simulator.other_pages import ok_group_like, tg_channel
-from services.simulator.region import Comment, Organisation, Post, Region, VkGroup, bits, unit
+from services.simulator.region import (
+    DAY_S,
+    DESCRIPTION_MIN_CHARS,
+    WALL_WINDOW,
+    Comment,
+    Organisation,
+    Post,
+    Region,
+    ScorecardFacts,
+    VkGroup,
+    bits,
+    unit,
+)
 
 JSON_TYPE = "application/json; charset=utf-8"
 MAX_ID_BASE = 72_000_000_000_000  # channel ids are -(base + organisation index)
@@ -291,11 +303,12 @@ class MaxSimulator:
     def _chat(self, text: str) -> dict[str, Any]:
         return self._chat_object(self._channel_by_id(text), single=True)
 
-    def _posts(self, ch: Channel) -> list[tuple[Post, int]]:
-        """(post, its time in MAX) of the channel's own and forwarded posts, newest first."""
-        now = self.region.now_ts
+    def _posts(self, ch: Channel, now_ts: float | None = None) -> list[tuple[Post, int]]:
+        """(post, its time in MAX) of the channel's own and forwarded posts, newest first, at
+        the region's clock or at ``now_ts`` (the ground truth's)."""
+        now = self.region.now_ts if now_ts is None else now_ts
         found = []
-        for post in self.region.posts(ch.group):
+        for post in self.region.posts(ch.group, now):
             if post.from_id > 0:  # a citizen's post on a VK wall; channels have none
                 continue
             at = post.date + ch.lag_s
@@ -352,7 +365,7 @@ class MaxSimulator:
     def _message(self, ch: Channel, post: Post, at: int) -> dict[str, Any]:
         region = self.region
         mid = self._mid(ch, post.id)
-        views = int(ch.group.members * (0.2 + 0.8 * unit(bits(region.seed, ch.chat_id, post.id))))
+        views = self.views(ch, post)
         message: dict[str, Any] = {
             "sender": None,  # posted on behalf of the channel
             "recipient": {"chat_id": ch.chat_id, "chat_type": "channel"},
@@ -370,6 +383,12 @@ class MaxSimulator:
                             "text": text},
             }  # fmt: skip
         return message
+
+    def views(self, ch: Channel, post: Post) -> int:
+        """A post's views (``stat.views``): a fifth to all of the channel's participants."""
+        return int(
+            ch.group.members * (0.2 + 0.8 * unit(bits(self.region.seed, ch.chat_id, post.id)))
+        )
 
     def _mid(self, ch: Channel, post_id: int) -> str:
         return f"mid.{abs(ch.chat_id):014x}{post_id:08x}"
@@ -466,3 +485,49 @@ def planted(region: Region) -> dict[str, dict[str, Any]]:
             "copy_lag_s": ch.lag_s,
         }
     return truth
+
+
+def read_posts(
+    region: Region, ch: Channel, now_ts: float | None = None, window: int = WALL_WINDOW
+) -> tuple[list[tuple[Post, int]], bool]:
+    """What the collector reads of a channel the bot sees: the ``window`` newest posts as (post,
+    its time in MAX), newest first, and whether they are all of the channel's posts."""
+    posts = MaxSimulator(region)._posts(ch, now_ts)
+    return posts[:window], len(posts) <= window
+
+
+def scorecard_facts(
+    region: Region, now_ts: float | None = None, window: int = WALL_WINDOW
+) -> dict[str, ScorecardFacts]:
+    """Per organisation (ОГРН), what the scorecard reads of its MAX channel, for the channels the
+    bot sees: the icon as the avatar, the description, participants, own posts and their views.
+    MAX has no «Госорганизация» mark, cover or widgets: those criteria give no points. The
+    register's «Госпаблики» column is left unknown here (it is the organisation's, not the
+    page's): the caller takes it from the organisation's facts."""
+    now = region.now_ts if now_ts is None else now_ts
+    since = now - 7 * DAY_S
+    simulator = MaxSimulator(region)
+    out: dict[str, ScorecardFacts] = {}
+    for index, org in enumerate(region.organisations):
+        ch = channel(region, index)
+        if ch is None or ch.state == "not_connected":
+            continue
+        seen, complete = read_posts(region, ch, now, window)
+        own = [(post, at) for post, at in seen if not post.repost]
+        week = [(post, at) for post, at in own if since <= at <= now]
+        edge = min((at for _, at in seen), default=None)
+        description = region.description(ch.group)
+        out[org.ogrn] = ScorecardFacts(
+            gospubliki=None,
+            page_live=True,
+            avatar=bool(ch.group.has_photo),
+            description=len(description.strip()) >= DESCRIPTION_MIN_CHARS,
+            members=ch.group.members,
+            week_posts=len(week),
+            weekly_views=sum(simulator.views(ch, post) for post, _ in week),
+            week_seen=complete or (edge is not None and edge < since),
+            own_post_dates=tuple(at for _, at in own),
+            wall_complete=complete,
+            wall_edge=edge,
+        )
+    return out

@@ -75,6 +75,12 @@ RULES = (
     "WIDGET_FOREIGN_ORG",
     "NOT_VERIFIED",
 )
+# The rules the ground truth covers on MAX channels, compared apart from the rest: PAGE_NOT_CONNECTED
+# (the bot is not in the channel) and STALE (stale and empty channels). A channel's description,
+# frequency and comments are drawn but not planted as cases, so MAX's other verdicts are not
+# compared; COPIED_CONTENT needs the organisation's Telegram posts, which the demo does not read.
+MAX_RULES = ("PAGE_NOT_CONNECTED", "STALE")
+NOT_CONNECTED_SEVERITY = "medium"  # PAGE_NOT_CONNECTED in dialog-default
 # Thresholds of the ``dialog-default`` profile; the ground truth is computed for that profile.
 STALE_THRESHOLDS_DAYS = (7, 30, 90)
 FREQUENCY_MIN_PER_WEEK = 3  # own posts a week, counted over FREQUENCY_WEEKS
@@ -1365,7 +1371,6 @@ class Region:
                 }
             )
 
-        medium, high, critical = stale_days
         for org in self.organisations:
             group = self.vk_group_of(org)
             live = group is not None and group.live
@@ -1404,26 +1409,8 @@ class Region:
             wall = self.posts(group, now_ts) if group.wall != 0 else []
             seen = wall[:window]
             own = [p.date for p in seen if p.from_id == -group.id and not p.repost]
-
-            def grade(age_days: float) -> str:
-                return (
-                    "critical"
-                    if age_days >= critical
-                    else "high"
-                    if age_days >= high
-                    else "medium"
-                    if age_days >= medium
-                    else ""
-                )
-
-            # The newest own post is known when the whole wall is returned, or when one lies
-            # within the span of the unpinned posts returned (a pinned post stays on top at any
-            # age). Otherwise the span proves only that none is newer than its oldest post.
             edge = min((p.date for p in seen if not p.pinned), default=None)
-            if len(wall) <= len(seen) or (own and edge is not None and max(own) >= edge):
-                severity = grade((now_ts - max(own)) / DAY_S) if own else "critical"
-            else:
-                severity = "" if edge is None else grade((now_ts - edge) / DAY_S)
+            severity = stale_severity(own, edge, len(wall) <= len(seen), now_ts, stale_days)
             if severity:
                 add(org, "vk", page_id, "STALE", severity)
             # Own posts a week in the window, among the posts returned; a low count proves
@@ -1445,6 +1432,48 @@ class Region:
             share = self.reply_rate(replies, now_ts)
             if share is not None and share < REPLY_RATE_MIN:
                 add(org, "vk", page_id, "LOW_REPLY_RATE", "medium")
+        rows += self.max_ground_truth(stale_days=stale_days, window=window, now=now)
+        return rows
+
+    def max_ground_truth(
+        self,
+        *,
+        stale_days: tuple[float, float, float] = STALE_THRESHOLDS_DAYS,
+        window: int = WALL_WINDOW,
+        now: datetime | None = None,
+    ) -> list[dict[str, str]]:
+        """Expected violations of ``MAX_RULES`` on the MAX simulator's channels, in registry
+        order. A channel the bot is not in is PAGE_NOT_CONNECTED under the name its register link
+        gives (nothing else about it can be judged); a channel it sees is judged under its chat
+        id from the ``window`` newest posts the collector reads, as STALE reads a VK wall
+        (forwarded posts are not the channel's own; MAX pins nothing to the top of the list).
+        """
+        from services.simulator.max_api import channel, read_posts
+
+        now_ts = (now or self.now).timestamp()
+        rows: list[dict[str, str]] = []
+        for index, org in enumerate(self.organisations):
+            ch = channel(self, index)
+            if ch is None:
+                continue
+            if ch.state == "not_connected":
+                rule, page_id, severity = "PAGE_NOT_CONNECTED", ch.name, NOT_CONNECTED_SEVERITY
+            else:
+                seen, complete = read_posts(self, ch, now_ts, window)
+                own = [at for post, at in seen if not post.repost]
+                edge = min((at for _, at in seen), default=None)
+                rule, page_id = "STALE", str(ch.chat_id)
+                severity = stale_severity(own, edge, complete, now_ts, stale_days)
+            if severity:
+                rows.append(
+                    {
+                        "org_id": org.ogrn,
+                        "platform": "max",
+                        "page_id": page_id,
+                        "rule": rule,
+                        "severity": severity,
+                    }
+                )
         return rows
 
     def write_registry_csv(self, path: str | Path) -> Path:
@@ -1468,8 +1497,12 @@ class Region:
         """The ground truth at the clock, as ``ground_truth.json`` holds it."""
         violations = self.ground_truth()
         counts = dict.fromkeys(RULES, 0)
+        max_counts = dict.fromkeys(MAX_RULES, 0)
         for row in violations:
-            counts[row["rule"]] += 1
+            if row["platform"] == "max":
+                max_counts[row["rule"]] += 1
+            else:
+                counts[row["rule"]] += 1
         return {
             "preset": self.preset,
             "seed": self.seed,
@@ -1477,8 +1510,40 @@ class Region:
             "organisations": len(self.organisations),
             "pages": sum(1 for org in self.organisations if org.vk),
             "violations": violations,
+            # Per rule, over VK pages and organisations; the platforms listed under
+            # "platform_counts" are compared apart, for their own rules only.
             "counts": counts,
+            "platform_counts": {"max": max_counts},
         }
+
+
+def stale_severity(
+    own: Sequence[float],
+    edge: float | None,
+    complete: bool,
+    now_ts: float,
+    stale_days: tuple[float, float, float] = STALE_THRESHOLDS_DAYS,
+) -> str:
+    """STALE's severity ("" for none) from the times of the own posts among those returned, the
+    oldest unpinned post returned (``edge``) and whether the whole wall was returned.
+
+    The newest own post is known when the whole wall is returned, or when one lies within the
+    span of the unpinned posts returned (a pinned post stays on top at any age); a page with no
+    own post at all is critical. Otherwise the span proves only that none is newer than its
+    oldest post (nothing when it proves no grade: not evaluable).
+    """
+    medium, high, critical = stale_days
+
+    def grade(age_days: float) -> str:
+        if age_days >= critical:
+            return "critical"
+        if age_days >= high:
+            return "high"
+        return "medium" if age_days >= medium else ""
+
+    if complete or (own and edge is not None and max(own) >= edge):
+        return grade((now_ts - max(own)) / DAY_S) if own else "critical"
+    return "" if edge is None else grade((now_ts - edge) / DAY_S)
 
 
 # --- Generation ----------------------------------------------------------------------------

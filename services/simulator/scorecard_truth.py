@@ -1,7 +1,8 @@
 """Each organisation's expected scorecard total, from what the simulator planted.
 
-Computed from ``Region.scorecard_facts`` (the planted page, widgets, views and register column)
-and the numbers of a profile's ``scorecard:`` section as the YAML holds them, following
+Computed from ``Region.scorecard_facts`` (the planted page, widgets, views and register column),
+and for an organisation without a VK page the scorecard can read from its MAX channel's
+(``max_api.scorecard_facts``), and the numbers of a profile's ``scorecard:`` section as the YAML holds them, following
 docs/RULES.md «Оценочная таблица» — not through the evaluator's code, so that the demo's
 comparison can catch the evaluator getting a criterion wrong.
 """
@@ -9,6 +10,7 @@ comparison can catch the evaluator getting a criterion wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -70,10 +72,21 @@ def card_points(facts: ScorecardFacts, section: Mapping[str, Any], now_ts: float
 def expected_totals(
     region: Region, section: Mapping[str, Any], now: datetime | None = None
 ) -> dict[str, float]:
-    """ОГРН → the total the organisation's card must show (each criterion rounded to 0.1)."""
+    """ОГРН → the total the organisation's card must show (each criterion rounded to 0.1).
+
+    An organisation's card is its VK page's card, else its best page's: without a live, open VK
+    page, the MAX channel the bot sees (the only other platform the demo reads), else the
+    register's column alone.
+    """
+    from .max_api import scorecard_facts as max_facts
+
     at = now or region.now
     now_ts = at.timestamp()
-    return {
-        ogrn: round(sum(round(p, 1) for p in card_points(facts, section, now_ts).values()), 1)
-        for ogrn, facts in region.scorecard_facts(at).items()
-    }
+    channels = max_facts(region, now_ts)
+    totals: dict[str, float] = {}
+    for ogrn, facts in region.scorecard_facts(at).items():
+        if not facts.page_live and ogrn in channels:
+            facts = replace(channels[ogrn], gospubliki=facts.gospubliki)
+        points = card_points(facts, section, now_ts)
+        totals[ogrn] = round(sum(round(p, 1) for p in points.values()), 1)
+    return totals

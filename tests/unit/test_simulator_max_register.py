@@ -49,3 +49,63 @@ def test_off_the_legal_list_counts_max_channels(region: Region) -> None:
     ]  # fmt: skip
     assert only_max, "the region plants organisations whose only channel is MAX"
     assert {o.ogrn for o in only_max} <= off_list
+
+
+def test_the_ground_truth_judges_each_max_channel_by_its_planted_state(region: Region) -> None:
+    """Not connected: PAGE_NOT_CONNECTED under the register's name; stale and empty channels:
+    STALE critical under the chat id; the truth names no channel the simulator did not plant."""
+    on_max: dict[str, list[tuple[str, str, str]]] = {}
+    for row in region.ground_truth():
+        if row["platform"] == "max":
+            on_max.setdefault(row["org_id"], []).append(
+                (row["rule"], row["page_id"], row["severity"])
+            )
+    planted = max_api.planted(region)
+    assert set(on_max) <= set(planted)
+    states: Counter[str] = Counter()
+    for ogrn, channel in planted.items():
+        found = on_max.get(ogrn, [])
+        states[channel["state"]] += 1
+        if channel["state"] == "not_connected":
+            assert found == [("PAGE_NOT_CONNECTED", channel["name"], "medium")]
+        elif channel["state"] in ("stale", "empty"):
+            assert found == [("STALE", str(channel["chat_id"]), "critical")], channel
+        elif (channel["newest_own_post_age_days"] or 99) < 7:
+            assert found == [], channel
+    assert min(states.values()) > 10, states
+
+
+def test_a_max_channel_is_the_scorecard_of_an_organisation_without_a_vk_page(
+    region: Region,
+) -> None:
+    """An organisation's card is its VK page's, else its best page's: without a live VK page, the
+    MAX channel the bot sees gives its points (MAX has no mark, cover or widgets); a channel the
+    bot is not in gives none, the register's column alone counts."""
+    import yaml
+
+    from services.evaluator.profiles import PROFILES_DIR
+    from services.simulator.scorecard_truth import expected_totals
+
+    section = yaml.safe_load((PROFILES_DIR / "dialog-default.yaml").read_text(encoding="utf-8"))[
+        "scorecard"
+    ]
+    totals = expected_totals(region, section)
+    channels = max_api.scorecard_facts(region)
+    kinds: Counter[str] = Counter()
+    for index, org in enumerate(region.organisations):
+        group = region.vk_group_of(org)
+        if group is not None and group.live and not group.is_closed:
+            continue
+        column = 10.0 if org.gospubliki == "да" else 0.0
+        channel = max_api.channel(region, index)
+        if channel is None or channel.state == "not_connected":
+            assert totals[org.ogrn] == column, org.ogrn
+            kinds["register only"] += 1
+            continue
+        facts = channels[org.ogrn]
+        profile = 5.0 * facts.avatar + 5.0 * facts.description
+        assert totals[org.ogrn] >= column + profile, org.ogrn
+        # No «Госорганизация» mark (10), cover (10) or widgets (10) on MAX.
+        assert totals[org.ogrn] <= column + profile + 30 + 10 + 5
+        kinds[channel.state] += 1
+    assert kinds["register only"] and kinds["connected"], kinds

@@ -16,6 +16,7 @@ from gospublic.contracts import Platform
 from gospublic.registry import COLUMNS, ogrn_is_valid, parse_page_link
 from services.simulator.region import (
     FIRST_GROUP_ID,
+    MAX_RULES,
     RULES,
     WALL_KIND_SEVERITY,
     Region,
@@ -500,13 +501,27 @@ def test_a_run_taking_minutes_flips_no_verdict(region: Region, truth) -> None:
 def test_ground_truth_file(tmp_path: Path, region: Region, truth) -> None:
     path = region.write_ground_truth(tmp_path / "ground_truth.json")
     doc = json.loads(path.read_text(encoding="utf-8"))
-    assert set(doc) == {"preset", "seed", "now", "organisations", "pages", "violations", "counts"}
+    assert set(doc) == {
+        "preset",
+        "seed",
+        "now",
+        "organisations",
+        "pages",
+        "violations",
+        "counts",
+        "platform_counts",
+    }
     assert (doc["preset"], doc["seed"]) == ("voronezh", 42)
     assert datetime.fromisoformat(doc["now"]) == NOW
     assert doc["organisations"] == 1500
     assert doc["pages"] == sum(1 for o in region.organisations if o.vk)
     assert doc["violations"] == truth
-    assert doc["counts"] == {rule: sum(r["rule"] == rule for r in truth) for rule in RULES}
+    general = [r for r in truth if r["platform"] != "max"]
+    assert doc["counts"] == {rule: sum(r["rule"] == rule for r in general) for rule in RULES}
+    on_max = [r for r in truth if r["platform"] == "max"]
+    assert doc["platform_counts"] == {
+        "max": {rule: sum(r["rule"] == rule for r in on_max) for rule in MAX_RULES}
+    }
 
 
 def test_the_clock_moves_the_world_the_same_way_in_any_steps() -> None:
