@@ -18,7 +18,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -26,7 +26,7 @@ from nats.js.errors import NotFoundError
 
 from gospublic import bus, display, scorecard_export
 from gospublic import contracts as c
-from gospublic.platforms.descriptor import descriptors
+from gospublic.platforms.descriptor import descriptor, descriptors
 from gospublic.processes import ProcessGroup, ServiceProcess, child_env
 from gospublic.registry import read_registry_file, store_registry
 from gospublic.report import Findings, compare_with_truth, load_findings, write_html_report
@@ -36,15 +36,48 @@ from services.collector.scheduler import schedule_sweep
 
 # Each collector process gets its own tokens: VK limits requests per token, not per process.
 DEMO_TOKENS = tuple(f"demo-token-{n}" for n in range(1, 5))
-# The platforms the demo collects: those whose pages the simulator's ground truth covers (its OK
-# and Telegram pages carry no planted violations, so their findings could not be compared).
-DEMO_PLATFORMS = (c.Platform.VK,)
+# The MAX bot's token: the simulator accepts it, one MAX collector sends it.
+DEMO_MAX_TOKEN = "demo-max-bot-token"
+# The platforms the demo collects: those whose pages the simulator's ground truth covers. Its OK
+# and Telegram pages carry no planted violations, so their findings could not be compared, and
+# reading them would give organisations without a VK page cards the truth does not model.
+DEMO_PLATFORMS = (c.Platform.VK, c.Platform.MAX)
 REGION = "voronezh"
 
 
+def _labelled(rule: str, platform: str) -> str:
+    """The agreement table's name of a rule compared on one platform's pages alone."""
+    return f"{rule} ({descriptor(platform).display})"
+
+
 def planted_rules(truth: dict) -> list[str]:
-    """The rules the ground truth covers: its per-rule counts name them, planted or not."""
-    return sorted(truth.get("counts") or {v["rule"] for v in truth["violations"]})
+    """The rules the ground truth covers: its per-rule counts name them, planted or not, and
+    the rules of each platform compared apart (``platform_counts``), labelled with it."""
+    rules = set(truth.get("counts") or {v["rule"] for v in truth["violations"]})
+    for platform, counts in (truth.get("platform_counts") or {}).items():
+        rules |= {_labelled(rule, platform) for rule in counts}
+    return sorted(rules)
+
+
+def agreement_with_truth(findings: Findings, truth: dict) -> dict[str, dict[str, int]]:
+    """Rule by rule, the findings against the ground truth. The platforms under
+    ``platform_counts`` (MAX) are compared apart, for their own rules only: the truth plants
+    nothing else on their pages, so their other verdicts are left out of every row."""
+    apart = truth.get("platform_counts") or {}
+
+    def on(platforms: set[str], keep: bool) -> tuple[Findings, list[dict]]:
+        violations = [v for v in findings.violations if (v.platform in platforms) == keep]
+        rows = [t for t in truth["violations"] if (t["platform"] in platforms) == keep]
+        return replace(findings, violations=violations), rows
+
+    general, rows = on(set(apart), keep=False)
+    rules = truth.get("counts") or {v["rule"] for v in rows}
+    agreement = compare_with_truth(general, rows, rules)
+    for platform, counts in apart.items():
+        found, rows = on({platform}, keep=True)
+        for rule, row in compare_with_truth(found, rows, counts).items():
+            agreement[_labelled(rule, platform)] = row
+    return agreement
 
 
 @dataclass
@@ -164,7 +197,7 @@ class Demo:
 
     # --- the run -------------------------------------------------------------------------------
 
-    def _start_simulator(self, nats: Settings) -> str:
+    def _start_simulator(self, nats: Settings) -> dict[str, str]:
         argv = [
             "simulate",
             "--preset",
@@ -174,7 +207,7 @@ class Demo:
             "--out",
             str(self.sim_dir),
         ]
-        argv += ["--tokens", ",".join(DEMO_TOKENS)]
+        argv += ["--tokens", ",".join(DEMO_TOKENS), "--max-token", DEMO_MAX_TOKEN]
         if self.size:
             argv += ["--size", str(self.size)]
         self._spawn("simulator", argv, nats, {})
@@ -185,7 +218,7 @@ class Demo:
             if time.monotonic() > deadline:
                 raise RuntimeError("the simulator did not start within 60 s")
             time.sleep(0.1)
-        return json.loads(info.read_text())["url"]
+        return json.loads(info.read_text())
 
     def _write_subscriptions(self, municipalities: list[str]) -> Path:
         """The regional centre gets critical and high alerts per municipality; each municipality's
@@ -220,7 +253,7 @@ class Demo:
 
     async def _follow(self, js, total_tasks: int, total_pages: int) -> None:
         notifier = next(s for s in self.services if s.name == "notifier")
-        durable_collector = c.COLLECTOR_DURABLE.format(platform="vk")
+        durables = [c.COLLECTOR_DURABLE.format(platform=p.value) for p in DEMO_PLATFORMS]
         phase_started = time.monotonic()
         last_line = ""
         settled_since: float | None = None
@@ -252,7 +285,13 @@ class Demo:
                 and ev_pending == ev_unacked == 0
                 and al_pending == al_unacked == 0
                 and groups_pending == 0
-                and await bus.consumer_pending(js, c.TASKS_STREAM, durable_collector) == (0, 0)
+                and all(
+                    pending == (0, 0)
+                    for pending in [
+                        await bus.consumer_pending(js, c.TASKS_STREAM, durable)
+                        for durable in durables
+                    ]
+                )
             )
             # Quiet for a moment: the notifier may still be inside group_wait for a last group.
             if settled:
@@ -331,11 +370,15 @@ class Demo:
             f"{nats.store_dir / CREDENTIALS_FILE}); SMTP sink on 127.0.0.1:{sink.port}"
         )
         try:
-            sim_url = self._start_simulator(settings)
+            served = self._start_simulator(settings)
+            sim_url = served["url"]
             registry_csv = self.sim_dir / "registry.csv"
             truth_path = self.sim_dir / "ground_truth.json"
             truth = json.loads(truth_path.read_text())
-            self.say(f"• VK simulator at {display.url(sim_url)}")
+            self.say(
+                f"• VK simulator at {display.url(sim_url)}, MAX bot API at "
+                f"{display.url(served['max_url'])}"
+            )
             municipalities = sorted({o.municipality for o in read_registry_file(registry_csv)})
             subscriptions = self._write_subscriptions(municipalities)
             common = {"GOSPUBLIC_BATCH_MAX_WAIT_S": "0.3"}
@@ -360,10 +403,19 @@ class Demo:
                 }
                 argv = ["collector", "--platform", "vk"]
                 self._spawn(f"collector-vk-{n + 1}", argv, settings, collector_env)
+            # One MAX collector: one bot, one token, 30 requests/s per bot. Without comments: MAX
+            # gives no comment counts, so each of a channel's five newest posts costs a call,
+            # which would triple the demo's time (210 s), and no MAX comment rule is planted.
+            max_env = {
+                "GOSPUBLIC_MAX_API_URL": served["max_url"],
+                "GOSPUBLIC_MAX_TOKEN": DEMO_MAX_TOKEN,
+                "GOSPUBLIC_COLLECT_COMMENTS": "false",
+            }
+            self._spawn("collector-max-1", ["collector", "--platform", "max"], settings, max_env)
             self._wait_until_ready()
             self.say(
-                f"• services ready: evaluator, notifier, {self.collectors} VK collector(s) "
-                f"(logs in {self.log_dir})"
+                f"• services ready: evaluator, notifier, {self.collectors} VK collector(s), "
+                f"1 MAX collector (logs in {self.log_dir})"
             )
             dead, _alerts = asyncio.run(self._pipeline(settings, registry_csv))
         finally:
@@ -372,7 +424,7 @@ class Demo:
             nats.stop()
         self.say("• services stopped; reading ClickHouse")
         findings = load_findings(settings)
-        agreement = compare_with_truth(findings, truth["violations"], planted_rules(truth))
+        agreement = agreement_with_truth(findings, truth)
         report_path = self.out_dir / "report.html"
         write_html_report(report_path, findings, agreement)
         scorecard_path = self.out_dir / "scorecard.xlsx"
