@@ -186,3 +186,9 @@ def test_an_open_warning_does_not_count_as_a_violation_of_the_organisation() -> 
     assert state.open_by_org["1023601234567"] == 1
     state.close_violation(("1023601234567", "vk", "210000123", r.UNANSWERED_COMMENT_SOON))
     assert state.open_by_org["1023601234567"] == 1
+
+
+def test_gospublic_check_shows_the_time_left_with_a_decimal_comma() -> None:
+    from services.evaluator.check import _value
+
+    assert _value(r.UNANSWERED_COMMENT_SOON, "1 шт., осталось 5.5 ч") == "1 шт., осталось 5,5 ч"
