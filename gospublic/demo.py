@@ -454,6 +454,13 @@ def print_summary(result: DemoResult, say: Callable[[str], None]) -> None:
     say("")
     say("Compliance summary")
     say(f"  organisations {f.organisations} | pages {f.pages} | open violations {f.open_total}")
+    if f.platforms:
+        say("  pages per platform (read | not connected | gone):")
+        for platform, pages, read, not_connected, gone in f.platforms:
+            say(
+                f"    {descriptor(platform).display:<10} {pages:>6}  "
+                f"{read:>6} | {not_connected:>6} | {gone:>6}"
+            )
     say("  violations by rule:")
     for rule, count in f.by_rule:
         say(f"    {display.clean(rule):<24} {count:>6}")

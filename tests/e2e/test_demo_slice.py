@@ -47,6 +47,8 @@ def test_findings_equal_the_planted_ground_truth(demo_result):
         "LOW_FREQUENCY",
         "UNANSWERED_COMMENT",
         "LOW_REPLY_RATE",
+        "PAGE_NOT_CONNECTED (MAX)",
+        "STALE (MAX)",
     }
     assert sorted(demo_result.agreement) == planted
     for rule in planted:
