@@ -446,3 +446,42 @@ def test_page_not_connected_resolves_when_the_bot_first_sees_the_channel() -> No
         (a.labels.rule, a.labels.page_id) for a in out.alerts if isinstance(a, ViolationResolved)
     ] == [("PAGE_NOT_CONNECTED", "shkola_gos")]
     assert not [slot for slot in state.open if slot[3] == "PAGE_NOT_CONNECTED"]
+
+
+def test_the_deadline_warning_opens_then_resolves_or_gives_way(state: EvaluatorState) -> None:
+    """UNANSWERED_COMMENT_SOON opens at 75 % of the 24-hour SLA and resolves when the page
+    answers; for a question left unanswered it resolves at the deadline as UNANSWERED_COMMENT
+    opens."""
+    from gospublic.contracts import Comment
+
+    asked = T0 - timedelta(days=3)
+    profile = load_profile("dialog-default")
+
+    def comment(cid: str, post: str, kind: str, hours: float, reply_to: str | None = None):
+        return Comment(
+            comment_id=cid, post_id=post, from_id="501" if kind == "citizen" else "-100",
+            author_kind=kind, reply_to=reply_to, posted_at=asked + timedelta(hours=hours),
+        )  # fmt: skip
+
+    def at(hours: float, *comments: Comment) -> list[tuple[str, str, str]]:
+        now = asked + timedelta(hours=hours)
+        event = CommentsObserved.create(
+            observed_at=now, platform=Platform.VK, page_ref=ref(), sweep_id=f"s{hours}",
+            page_id="100", comments=comments,
+        )  # fmt: skip
+        out = process_batch(state, [event], profile, now)
+        return sorted(t for t in transitions(out) if t[1].startswith("UNANSWERED"))
+
+    first = comment("7", "1", "citizen", 0)
+    answer = comment("8", "1", "page", 20, reply_to="7")
+    assert at(17, first) == []
+    assert at(19, first) == [("open", "UNANSWERED_COMMENT_SOON", "warning")]
+    assert at(21, first, answer) == [("resolved", "UNANSWERED_COMMENT_SOON", "warning")]
+
+    second = comment("9", "2", "citizen", 22)  # on another post, never answered
+    assert at(22 + 19, first, answer, second) == [("open", "UNANSWERED_COMMENT_SOON", "warning")]
+    assert at(22 + 23, first, answer, second) == []  # still warned, nothing new
+    assert at(22 + 25, first, answer, second) == [
+        ("open", "UNANSWERED_COMMENT", "high"),
+        ("resolved", "UNANSWERED_COMMENT_SOON", "warning"),
+    ]
