@@ -3,7 +3,7 @@
 Grafana's dashboards are static JSON whose SQL reads rule ids from ClickHouse; they show the
 rulebook's Russian titles through ``transform(rule, [ids], [titles], rule)`` (and the scorecard's
 criteria the same way). ``python -m gospublic.dashboard_titles`` rewrites those lists from
-:mod:`gospublic.rulebook` and ``scorecard_export.CRITERION_TITLES``; a test fails while a dashboard
+:mod:`gospublic.rulebook` and ``rulebook.CRITERION_TITLES``; a test fails while a dashboard
 lags behind them (a rule added, a title changed).
 """
 
@@ -14,8 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from gospublic.rulebook import RULEBOOK
-from gospublic.scorecard_export import CRITERION_TITLES
+from gospublic.rulebook import CRITERION_TITLES, RULEBOOK
 
 DASHBOARDS = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "dashboards"
 _STRING = r"'(?:[^'\\]|\\.)*'"

@@ -17,7 +17,8 @@ import clickhouse_connect
 
 from gospublic import display, rulebook, templating
 from gospublic.platforms.descriptor import descriptors
-from gospublic.scorecard_export import COLOUR_TITLES, CRITERION_TITLES
+from gospublic.rulebook import CRITERION_TITLES
+from gospublic.scorecard_export import COLOUR_TITLES
 from gospublic.settings import Settings
 
 # The latest transition per violation decides whether it is open.

@@ -432,6 +432,42 @@ RULEBOOK: dict[str, RuleText] = {
 }
 
 
+# --- the regional centre's table ----------------------------------------------------------------
+
+# The scorecard's criteria in the order of the table's columns, with the titles a centre's table uses.
+CRITERION_TITLES = {
+    "connection": "Подключение к «Госпабликам»",
+    "gov_mark": "Госметка",
+    "avatar": "Оформление: аватар",
+    "description": "Оформление: описание",
+    "cover": "Оформление: обложка",
+    "widgets": "Виджеты Госуслуг",
+    "activity": "Активность",
+    "reach_week": "Охват за неделю",
+    "reach_post": "Средний охват публикации",
+}
+# The criterion of the table each rule's subject feeds: fixing what the rule reports raises it.
+# The connection to «Госпаблики» and the reach come from the register and the views, not a rule.
+RULE_CRITERION = {
+    "NOT_VERIFIED": "gov_mark",
+    "AVATAR_MISSING": "avatar",
+    "DESCRIPTION_MISSING": "description",
+    "COVER_MISSING": "cover",
+    "WIDGETS_MISSING": "widgets",
+    "STALE": "activity",
+    "LOW_FREQUENCY": "activity",
+}
+
+
+def criterion_title(criterion: str) -> str:
+    return CRITERION_TITLES.get(criterion, criterion)
+
+
+def rule_criterion(rule: str) -> str | None:
+    """The scorecard criterion the rule's subject feeds, if any."""
+    return RULE_CRITERION.get(rule)
+
+
 def title(rule: str) -> str:
     entry = RULEBOOK.get(rule)
     return entry.title if entry else rule

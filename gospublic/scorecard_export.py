@@ -20,20 +20,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from gospublic import display
+from gospublic.rulebook import CRITERION_TITLES
 from gospublic.settings import Settings
 
-# Column order and the Russian titles a centre's table uses.
-CRITERION_TITLES = {
-    "connection": "Подключение к «Госпабликам»",
-    "gov_mark": "Госметка",
-    "avatar": "Оформление: аватар",
-    "description": "Оформление: описание",
-    "cover": "Оформление: обложка",
-    "widgets": "Виджеты Госуслуг",
-    "activity": "Активность",
-    "reach_week": "Охват за неделю",
-    "reach_post": "Средний охват публикации",
-}
 COLOUR_TITLES = {"green": "зелёный", "yellow": "жёлтый", "red": "красный"}
 # Fills as the centres' tables show them (ARGB).
 COLOUR_FILLS = {"green": "FFC6EFCE", "yellow": "FFFFEB9C", "red": "FFFFC7CE"}

@@ -830,6 +830,8 @@ def table_ru(
                 lines += _wrapped("Найдено: ", _value(x.rule, x.value))
             lines += _wrapped("", x.summary)
             lines += _wrapped("Что сделать: ", book.fix(x.rule))
+            if criterion := book.rule_criterion(x.rule):
+                lines += _wrapped("В оценочной таблице: ", book.criterion_title(criterion))
             lines += _wrapped("Основание: ", x.basis)
     if unknown:
         lines += ["", f"НЕ ПРОВЕРЯЕТСЯ ({len(unknown)})"]
@@ -961,6 +963,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                     "basis": x.basis,
                     "summary": x.summary,
                     "fix": book.fix(x.rule),
+                    "criterion": book.rule_criterion(x.rule),
                     "platform": platform,
                     "page_id": page_id,
                 }

@@ -22,8 +22,7 @@ import pytest
 
 from gospublic import report
 from gospublic.demo import Demo
-from gospublic.rulebook import RULEBOOK
-from gospublic.scorecard_export import CRITERION_TITLES
+from gospublic.rulebook import CRITERION_TITLES, RULEBOOK
 
 pytestmark = pytest.mark.integration
 

@@ -103,3 +103,32 @@ def test_goals_and_tasks_are_more_than_a_cosmetic_finding(name: str) -> None:
 def test_foreign_messengers_cite_both_laws() -> None:
     basis = r.RULES["FOREIGN_MESSENGER_SERVICE"].basis
     assert "№ 149-ФЗ" in basis and "№ 41-ФЗ" in basis and "01.06.2025" in basis
+
+
+def test_each_rule_feeds_a_criterion_of_the_scorecard_or_none() -> None:
+    from services.evaluator.scorecard import CRITERIA
+
+    assert tuple(book.CRITERION_TITLES) == CRITERIA
+    assert set(book.RULE_CRITERION) <= set(book.RULEBOOK)
+    assert set(book.RULE_CRITERION.values()) <= set(CRITERIA)
+    fed = set(book.RULE_CRITERION.values())
+    # Only the register's column and the views feed the table without a rule.
+    assert set(CRITERIA) - fed == {"connection", "reach_week", "reach_post"}
+
+
+def test_check_names_the_criterion_a_violation_costs(tmp_path, capsys) -> None:
+    import json
+
+    from gospublic.cli import build_parser
+    from gospublic.settings import Settings
+    from services.evaluator import check
+
+    group = tmp_path / "group.json"
+    group.write_text(json.dumps([{"id": 1, "name": "Школа", "is_closed": 0, "description": ""}]))
+    argv = ["check", "--group", str(group), "--now", "2026-12-01T12:00+03:00"]
+    assert check.run(Settings(_env_file=None), build_parser().parse_args(argv)) == 1
+    assert "В оценочной таблице: Оформление: описание" in capsys.readouterr().out
+    check.run(Settings(_env_file=None), build_parser().parse_args([*argv, "--format", "json"]))
+    verdicts = {v["rule"]: v for v in json.loads(capsys.readouterr().out)["verdicts"]}
+    assert verdicts["DESCRIPTION_MISSING"]["criterion"] == "description"
+    assert verdicts["CONTACT_PHONE_MISSING"]["criterion"] is None
