@@ -13,7 +13,9 @@ no longer reads it): a wrong or missing token is 401 with an ``Error`` body ``{"
 Which organisation has a MAX channel is derived from its index, like everything else: a share of
 them link ``https://max.ru/<slug>_gos`` (``max_link``). Planted states: channels the bot is not in
 (not connected: absent from ``/chats``, 403 on their messages), empty and stale channels, channels
-that copy the same organisation's Telegram posts (the same texts, hours later), and active ones.
+that copy the same organisation's posts (the same texts, hours later: its VK page's when it has a
+live one the collector reads, else its Telegram channel's), and active ones, whose texts are their
+own (each ends with the channel's name, so no text repeats one of another page by chance).
 Channel ids are negative, as MAX's are.
 """
 
@@ -52,7 +54,12 @@ _VK_MENTION = re.compile(r"\[id[0-9]+\|([^\]]*)\]")
 # Shares of planted states among the organisations that link a MAX channel.
 MAX_LINKED = 0.7
 NOT_CONNECTED, EMPTY, STALE, COPIED = 0.15, 0.08, 0.12, 0.2
-COPY_LAG_S = (600, 6 * 3600)  # a copied post appears this long after the Telegram one
+COPY_LAG_S = (600, 6 * 3600)  # a copied post appears this long after the original
+# A copying channel skips the posts whose copy would land within two hours of the epoch or of
+# four weeks before it (COPIED_CONTENT's window): its verdict is planted at the epoch, and the
+# minutes a sweep takes must not bring a copy in or take one out of the window read.
+COPY_CLEARANCE_S = 2 * 3600
+COPY_WINDOW_S = 28 * DAY_S
 
 
 @dataclass(frozen=True)
@@ -61,8 +68,9 @@ class Channel:
     chat_id: int
     name: str
     state: str  # connected | not_connected | empty | stale | copied
-    group: VkGroup  # the wall's shape and texts (a copied channel: the Telegram channel's)
+    group: VkGroup  # the wall's shape and texts (a copied channel: the copied page's)
     lag_s: int = 0
+    copies: str = ""  # a copied channel: the platform it copies (vk | telegram)
 
 
 def max_name(org: Organisation) -> str:
@@ -114,13 +122,26 @@ def channel(region: Region, index: int) -> Channel | None:
         return Channel(index, chat_id, name, "empty", replace(base, wall_kind="empty"))
     if u < NOT_CONNECTED + EMPTY + STALE:
         return Channel(index, chat_id, name, "stale", replace(base, wall_kind="stale_critical"))
-    if u < NOT_CONNECTED + EMPTY + STALE + COPIED and org.telegram:
+    if u < NOT_CONNECTED + EMPTY + STALE + COPIED:
+        platform, source = _copy_source(region, org)
+        if source is not None:
+            lag = COPY_LAG_S[0] + int((COPY_LAG_S[1] - COPY_LAG_S[0]) * unit(b, 48))
+            group = replace(source, members=members, has_photo=base.has_photo, comments_open=False)
+            return Channel(index, chat_id, name, "copied", group, lag, platform)
+    return Channel(index, chat_id, name, "connected", base)
+
+
+def _copy_source(region: Region, org: Organisation) -> tuple[str, VkGroup | None]:
+    """The page a copying channel mirrors: the organisation's VK page when it is live, open and
+    stays so (the collector reads its wall), else its Telegram channel; ("", None): neither."""
+    vk = region.vk_group_of(org)
+    if vk is not None and vk.live and not vk.is_closed and vk.wall != 0 and region.fate(vk) is None:
+        return "vk", vk
+    if org.telegram:
         tg = tg_channel(region, org.telegram.rsplit("/", 1)[-1])
         if tg is not None:
-            lag = COPY_LAG_S[0] + int((COPY_LAG_S[1] - COPY_LAG_S[0]) * unit(b, 48))
-            group = replace(tg, members=members, has_photo=base.has_photo)
-            return Channel(index, chat_id, name, "copied", group, lag)
-    return Channel(index, chat_id, name, "connected", base)
+            return "telegram", tg
+    return "", None
 
 
 class MaxError(Exception):
@@ -312,10 +333,16 @@ class MaxSimulator:
             if post.from_id > 0:  # a citizen's post on a VK wall; channels have none
                 continue
             at = post.date + ch.lag_s
+            if ch.state == "copied" and self._near_an_edge(at):
+                continue
             if at <= now:
                 found.append((post, at))
         found.sort(key=lambda pa: (-pa[1], -pa[0].id))
         return found
+
+    def _near_an_edge(self, at: int) -> bool:
+        epoch = self.region.epoch_ts
+        return any(abs(at - edge) < COPY_CLEARANCE_S for edge in (epoch, epoch - COPY_WINDOW_S))
 
     def _chat_object(self, ch: Channel, single: bool = False) -> dict[str, Any]:
         region = self.region
@@ -370,7 +397,7 @@ class MaxSimulator:
             "sender": None,  # posted on behalf of the channel
             "recipient": {"chat_id": ch.chat_id, "chat_type": "channel"},
             "timestamp": at * 1000,
-            "body": {"mid": mid, "seq": post.id, "text": region.post_text(ch.group, post)},
+            "body": {"mid": mid, "seq": post.id, "text": body_text(region, ch, post)},
             "stat": {"views": views},
             "url": f"https://max.ru/{ch.name}/{mid}",
         }
@@ -457,12 +484,31 @@ class MaxSimulator:
         return message
 
 
+def body_text(region: Region, ch: Channel, post: Post) -> str:
+    """A post's text in MAX: a copying channel's is the copied post's, word for word; any other
+    channel's ends with its name, so it is its own (the region draws every page's texts from one
+    pool of announcements, and a chance repeat of the body's VK post is no copy)."""
+    text = region.post_text(ch.group, post)
+    if ch.state == "copied" or not text:
+        return text
+    return f"{text}\n\n{ch.name} в MAX"
+
+
+def shown_text(region: Region, ch: Channel, post: Post) -> str:
+    """The text a reader of the post sees: its own, or the forwarded message's when it has none."""
+    text = body_text(region, ch, post)
+    if post.repost and not text:
+        return region.repost_source(ch.group, post)[2]
+    return text
+
+
 def planted(region: Region) -> dict[str, dict[str, Any]]:
     """The ground truth of MAX per organisation (``ogrn``) that links a channel: its name, id, the
     planted state, how many posts it has and how old its newest post and its newest own (not
     forwarded) post are (days, None: none).
 
-    A copying channel's posts are its organisation's Telegram posts, ``lag_s`` later.
+    A copying channel's posts are its organisation's VK or Telegram posts (``copies``), ``lag_s``
+    later.
     """
     now = region.now_ts
     simulator = MaxSimulator(region)
@@ -483,6 +529,7 @@ def planted(region: Region) -> dict[str, dict[str, Any]]:
             # Forwarded posts are not the channel's own: a stale channel may still forward.
             "newest_own_post_age_days": None if own is None else round((now - own) / 86_400, 2),
             "copy_lag_s": ch.lag_s,
+            "copies": ch.copies,
         }
     return truth
 

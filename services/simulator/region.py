@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gospublic.contracts import Platform
 from gospublic.registry import COLUMNS as REGISTRY_HEADER
@@ -56,6 +56,9 @@ from services.simulator.texts import (
     mention_name,
 )
 
+if TYPE_CHECKING:
+    from services.simulator.max_api import Channel
+
 FIRST_GROUP_ID = 210_000_000
 DAY_S = 86_400
 RULES = (
@@ -76,11 +79,15 @@ RULES = (
     "NOT_VERIFIED",
 )
 # The rules the ground truth covers on MAX channels, compared apart from the rest: PAGE_NOT_CONNECTED
-# (the bot is not in the channel) and STALE (stale and empty channels). A channel's description,
-# frequency and comments are drawn but not planted as cases, so MAX's other verdicts are not
-# compared; COPIED_CONTENT needs the organisation's Telegram posts, which the demo does not read.
-MAX_RULES = ("PAGE_NOT_CONNECTED", "STALE")
+# (the bot is not in the channel), STALE (stale and empty channels) and COPIED_CONTENT (channels
+# copying the organisation's VK page; a copy of Telegram, which the demo does not read, is not
+# one). A channel's description, frequency and comments are drawn but not planted as cases, so
+# MAX's other verdicts are not compared.
+MAX_RULES = ("PAGE_NOT_CONNECTED", "STALE", "COPIED_CONTENT")
 NOT_CONNECTED_SEVERITY = "medium"  # PAGE_NOT_CONNECTED in dialog-default
+COPIED_SEVERITY = "low"  # COPIED_CONTENT in dialog-default
+COPIED_WINDOW_DAYS = 28  # COPIED_CONTENT: the own posts of the last four weeks
+COPIED_MIN_TEXT = 20  # a normalised text shorter than this tells nothing of where it came from
 # Thresholds of the ``dialog-default`` profile; the ground truth is computed for that profile.
 STALE_THRESHOLDS_DAYS = (7, 30, 90)
 FREQUENCY_MIN_PER_WEEK = 3  # own posts a week, counted over FREQUENCY_WEEKS
@@ -1464,6 +1471,16 @@ class Region:
                 edge = min((at for _, at in seen), default=None)
                 rule, page_id = "STALE", str(ch.chat_id)
                 severity = stale_severity(own, edge, complete, now_ts, stale_days)
+                if self.copies_vk(org, ch, seen, now_ts, window):
+                    rows.append(
+                        {
+                            "org_id": org.ogrn,
+                            "platform": "max",
+                            "page_id": page_id,
+                            "rule": "COPIED_CONTENT",
+                            "severity": COPIED_SEVERITY,
+                        }
+                    )
             if severity:
                 rows.append(
                     {
@@ -1475,6 +1492,40 @@ class Region:
                     }
                 )
         return rows
+
+    def copies_vk(
+        self,
+        org: Organisation,
+        ch: Channel,
+        seen: list[tuple[Post, int]],
+        now_ts: float,
+        window: int,
+    ) -> bool:
+        """COPIED_CONTENT on a MAX channel against the organisation's VK page as the collectors
+        read both (the ``window`` newest posts of each): the channel's texts of the last four
+        weeks, each long enough to tell, all of them posted on VK no later than on MAX. A channel
+        without such texts is not a copy (an empty one is STALE's)."""
+        from services.evaluator.copies import normalise
+        from services.simulator.max_api import shown_text
+
+        group = self.vk_group_of(org)
+        if group is None or not group.live or group.is_closed or group.wall == 0:
+            return False
+        on_vk: dict[str, int] = {}
+        for post in self.posts(group, now_ts)[:window]:
+            text = normalise(self.post_text(group, post))
+            if len(text) >= COPIED_MIN_TEXT:
+                on_vk[text] = min(on_vk.get(text, post.date), post.date)
+        since = now_ts - COPIED_WINDOW_DAYS * DAY_S
+        on_max: dict[str, int] = {}
+        for post, at in seen:
+            text = normalise(shown_text(self, ch, post))
+            if len(text) >= COPIED_MIN_TEXT:
+                on_max[text] = min(on_max.get(text, at), at)
+        recent = {text: at for text, at in on_max.items() if since <= at <= now_ts}
+        return bool(recent) and all(
+            text in on_vk and on_vk[text] <= at for text, at in recent.items()
+        )
 
     def write_registry_csv(self, path: str | Path) -> Path:
         path = Path(path)

@@ -199,19 +199,35 @@ def test_every_answer_matches_the_schema(served, document) -> None:
         assert validator(document, response_ref("/chats", 429)).is_valid(response.json())
 
 
-def test_copied_channels_repeat_the_telegram_posts(served) -> None:
-    """A copying channel's posts are its organisation's Telegram posts, later."""
+def test_copied_channels_repeat_the_vk_or_telegram_posts(served) -> None:
+    """A copying channel's posts are its organisation's posts on VK (a live page) or, without
+    one, on Telegram, later and word for word; another channel's posts are its own."""
     from services.simulator.other_pages import tg_channel
 
     simulator, url = served
-    copied = next(ch for ch in simulator.channels() if ch.state == "copied")
-    org = simulator.region.organisations[copied.index]
-    tg = tg_channel(simulator.region, org.telegram.rsplit("/", 1)[-1])
-    assert tg is not None and copied.lag_s > 0
-    tg_texts = {simulator.region.post_text(tg, p) for p in simulator.region.posts(tg)}
+    region = simulator.region
+    sources: dict[str, set[str]] = {}
     with httpx.Client(base_url=url, timeout=30) as client:
-        answer = client.get(
-            "/messages", params={"chat_id": copied.chat_id}, headers={"Authorization": TOKEN}
-        ).json()
-    texts = [m["body"]["text"] for m in answer["messages"]]
-    assert texts and set(texts) <= tg_texts
+        for ch in simulator.channels():
+            if ch.state not in ("copied", "connected"):
+                continue
+            org = region.organisations[ch.index]
+            if ch.state == "copied" and ch.copies == "vk":
+                page = region.vk_group_of(org)
+            elif ch.state == "copied":
+                page = tg_channel(region, org.telegram.rsplit("/", 1)[-1])
+            else:
+                page = region.vk_group_of(org)
+            if page is None or (ch.copies in sources and ch.state == "copied"):
+                continue
+            answer = client.get(
+                "/messages", params={"chat_id": ch.chat_id}, headers={"Authorization": TOKEN}
+            ).json()
+            texts = {m["body"]["text"] for m in answer["messages"]} - {""}
+            originals = {region.post_text(page, p) for p in region.posts(page)}
+            if ch.state == "copied" and texts:
+                assert ch.lag_s > 0 and texts <= originals, ch.name
+                sources[ch.copies] = texts
+            elif texts:
+                assert not texts & originals, ch.name
+    assert set(sources) == {"vk", "telegram"}

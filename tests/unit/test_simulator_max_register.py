@@ -53,7 +53,8 @@ def test_off_the_legal_list_counts_max_channels(region: Region) -> None:
 
 def test_the_ground_truth_judges_each_max_channel_by_its_planted_state(region: Region) -> None:
     """Not connected: PAGE_NOT_CONNECTED under the register's name; stale and empty channels:
-    STALE critical under the chat id; the truth names no channel the simulator did not plant."""
+    STALE critical under the chat id; COPIED_CONTENT (low) on channels copying the VK page only;
+    the truth names no channel the simulator did not plant."""
     on_max: dict[str, list[tuple[str, str, str]]] = {}
     for row in region.ground_truth():
         if row["platform"] == "max":
@@ -66,6 +67,11 @@ def test_the_ground_truth_judges_each_max_channel_by_its_planted_state(region: R
     for ogrn, channel in planted.items():
         found = on_max.get(ogrn, [])
         states[channel["state"]] += 1
+        copied = ("COPIED_CONTENT", str(channel["chat_id"]), "low")
+        if copied in found:
+            assert (channel["state"], channel["copies"]) == ("copied", "vk"), channel
+            states["copied_content"] += 1
+            found = [f for f in found if f != copied]
         if channel["state"] == "not_connected":
             assert found == [("PAGE_NOT_CONNECTED", channel["name"], "medium")]
         elif channel["state"] in ("stale", "empty"):
