@@ -49,6 +49,7 @@ def test_findings_equal_the_planted_ground_truth(demo_result):
         "LOW_REPLY_RATE",
         "PAGE_NOT_CONNECTED (MAX)",
         "STALE (MAX)",
+        "COPIED_CONTENT (MAX)",
     }
     assert sorted(demo_result.agreement) == planted
     for rule in planted:

@@ -78,3 +78,24 @@ def test_a_max_stale_finding_on_a_vk_truth_is_extra_in_the_max_row_only() -> Non
     agreement = agreement_with_truth(findings, TRUTH)
     assert agreement["STALE"]["extra"] == agreement["STALE"]["missing"] == 0
     assert (agreement["STALE (MAX)"]["missing"], agreement["STALE (MAX)"]["extra"]) == (1, 1)
+
+
+def test_copied_content_is_compared_on_max_only() -> None:
+    """The truth plants COPIED_CONTENT on MAX channels copying the body's VK page; the VK page's
+    own verdict of the rule is not planted, so it counts in no row."""
+    truth = {
+        "violations": [truth_row("max", "-72000000000002", "COPIED_CONTENT", "low")],
+        "counts": {"STALE": 0},
+        "platform_counts": {"max": {"STALE": 0, "COPIED_CONTENT": 1}},
+    }
+    findings = Findings(
+        organisations=1,
+        pages=2,
+        violations=[
+            violation("max", "-72000000000002", "COPIED_CONTENT", "low"),
+            violation("vk", "100", "COPIED_CONTENT", "low"),
+        ],
+    )
+    agreement = agreement_with_truth(findings, truth)
+    assert sorted(agreement) == ["COPIED_CONTENT (MAX)", "STALE", "STALE (MAX)"]
+    assert agreement["COPIED_CONTENT (MAX)"] == {"truth": 1, "found": 1, "missing": 0, "extra": 0}
