@@ -263,8 +263,12 @@ class Pipeline:
     def start(self, sink: MailSink | None = None) -> Pipeline:
         self.simulator = Simulator(self.work, self.args)
         self.nats = EmbeddedNats(self.work / "nats").start()
+        # VK's collectors are the ones this topology runs, so a sweep schedules VK alone.
         self.settings = Settings(
-            _env_file=None, state_dir=self.work / "state", **self.nats.client_settings()
+            _env_file=None,
+            state_dir=self.work / "state",
+            collect_platforms=["vk"],
+            **self.nats.client_settings(),
         )
         if self.pages_per_task:
             self.settings.collect_pages_per_task = self.pages_per_task
