@@ -37,9 +37,9 @@ from gospublic.contracts import (
 from gospublic.platforms.descriptor import descriptors
 from gospublic.rulebook import PLATFORM_TITLES, counted, plural
 
-from .copies import Originality
-from .profiles import DESIGN_RULES, Profile, platform_rule
-from .workcal import WorkCalendar, elapsed_hours
+from ..copies import Originality
+from ..profiles import DESIGN_RULES, Profile, platform_rule
+from ..workcal import WorkCalendar, elapsed_hours
 
 PASS = "pass"
 FAIL = "fail"
