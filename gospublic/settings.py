@@ -143,6 +143,26 @@ class Settings(BaseSettings):
     digest_time: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     digest_timezone: str = "Europe/Moscow"
 
+    # Push receiver (VK Callback API, MAX webhooks) on its own port: the platforms reach it from
+    # outside, while /metrics stays on http_port. Pages are found in the registers of these regions.
+    receiver_host: str = "127.0.0.1"
+    receiver_port: int = Field(8088, ge=0, le=65535)
+    receiver_regions: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    receiver_max_body_bytes: int = Field(256 * 1024, ge=1024, le=1024 * 1024)
+    receiver_publish_timeout_s: float = Field(5.0, gt=0)
+    receiver_registry_refresh_s: float = Field(300.0, gt=0)
+    # VK Callback API, per community id (JSON objects): the secret key set in the community's
+    # callback settings, and the string VK expects back from the confirmation request.
+    vk_callback_secrets: dict[int, SecretStr] = Field(default_factory=dict)
+    vk_callback_confirmations: dict[int, str] = Field(default_factory=dict)
+    # MAX: the secret given to POST /subscriptions, sent back in X-Max-Bot-Api-Secret.
+    max_webhook_secret: SecretStr = SecretStr("")
+
+    @field_validator("receiver_regions", mode="before")
+    @classmethod
+    def _receiver_regions(cls, value: object) -> object:
+        return _split_csv(value)
+
     @field_validator("vk_tokens", "ok_tokens", "collect_platforms", mode="before")
     @classmethod
     def _tokens(cls, value: object) -> object:
