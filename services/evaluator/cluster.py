@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from .store import _SCHEMA_MIGRATIONS_DDL, MIGRATIONS_DIR, read_migrations
+from .schema import MIGRATIONS_DIR, SCHEMA_MIGRATIONS_DDL, read_migrations
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _CREATE_DATABASE = re.compile(
@@ -182,7 +182,7 @@ def render_cluster_sql(cluster: str, database: str, directory: Path = MIGRATIONS
     """The whole cluster script: the database, the migrations table and every migration, in order."""
     statements = [
         f"CREATE DATABASE IF NOT EXISTS {database}",
-        _SCHEMA_MIGRATIONS_DDL.format(db=database),
+        SCHEMA_MIGRATIONS_DDL.format(db=database),
     ]
     names = []
     for migration in read_migrations(directory):

@@ -1,21 +1,21 @@
-"""ClickHouse storage: migrations, batch inserts, the state a restarted evaluator needs, report queries.
+"""ClickHouse storage: migrations, batch inserts, the state a restarted evaluator needs.
 
 The same code runs on the embedded chDB (``chdb://<dir>``) and on a server (``http(s)://host:8123``)
 through clickhouse-connect. chDB has no async client and one process owns its data directory, so
-every call runs in a thread, one at a time, on the single client this store opens.
+every call runs in a thread, one at a time, on the single client this store opens. The columns and
+the open-violations query come from ``schema``; the readers (the report, the dashboards) query the
+tables themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from string import Template
 from sys import intern
 from typing import Any
 from urllib.parse import urlparse
@@ -23,71 +23,37 @@ from urllib.parse import urlparse
 from gospublic.contracts import SCORE_COMPONENTS, AlertLabels, Platform
 from gospublic.settings import Settings
 
+from .schema import (
+    MIGRATIONS_DIR,
+    OPEN_VIOLATION_COLUMNS,
+    ORGANISATION_STATE_COLUMNS,
+    PAGE_STATE_COLUMNS,
+    SCHEMA_MIGRATIONS_COLUMNS,
+    SCHEMA_MIGRATIONS_DDL,
+    TABLES,
+    Migration,
+    MigrationError,
+    open_violations_sql,
+    read_migrations,
+)
 from .scorecard import facts_from_map
 from .state import EvaluatorState, OpenViolation, OrgRecord, PageRecord, PageState
 
+# Importable from here as before the schema had a module of its own.
+__all__ = [
+    "MIGRATIONS_DIR",
+    "TABLES",
+    "AppliedMigration",
+    "ClickHouseStore",
+    "Migration",
+    "MigrationError",
+    "is_data_error",
+    "read_migrations",
+]
+
 log = logging.getLogger("gospublic.evaluator.store")
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-_MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-
-TABLES = (
-    "organisations",
-    "pages",
-    "page_snapshots",
-    "post_observations",
-    "comments",
-    "scores",
-    "score_rollups",
-    "check_results",
-    "scorecards",
-    "violations",
-)
-
-_SCHEMA_MIGRATIONS_DDL = """
-CREATE TABLE IF NOT EXISTS {db}.schema_migrations
-(
-    version     UInt32,
-    name        String,
-    checksum    String,
-    applied_at  DateTime64(3, 'UTC')
-)
-ENGINE = MergeTree
-ORDER BY version
-SETTINGS non_replicated_deduplication_window = 10000
-"""
-
-# The latest row of each violation: its current state.
-_LATEST_VIOLATIONS = """
-SELECT * FROM {db}.violations ORDER BY changed_at DESC LIMIT 1 BY violation_id
-"""
-
-_OPEN_COLUMNS = (
-    "violation_id", "org_id", "org_name", "founder", "municipality", "sphere", "level",
-    "platform", "page_id", "page_url", "rule", "severity", "summary", "value", "threshold",
-    "opened_at",
-)  # fmt: skip
-
-
-class MigrationError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
-
-    def statements(self, database: str) -> list[str]:
-        lines = [line for line in self.sql.splitlines() if not line.lstrip().startswith("--")]
-        text = Template("\n".join(lines)).substitute(database=database)
-        return [s.strip() for s in text.split(";") if s.strip()]
 
 
 @dataclass(frozen=True)
@@ -97,19 +63,6 @@ class AppliedMigration:
     checksum: str
     applied_at: datetime
     new: bool
-
-
-def read_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    migrations = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _MIGRATION_FILE.match(path.name)
-        if not match:
-            raise MigrationError(f"{path}: migration files are named NNNN_snake_name.sql")
-        migrations.append(Migration(int(match[1]), match[2], path.read_text(encoding="utf-8")))
-    versions = [m.version for m in migrations]
-    if len(set(versions)) != len(versions):
-        raise MigrationError(f"{directory}: two migrations share a version number")
-    return migrations
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -157,7 +110,7 @@ class ClickHouseStore:
         migrations = read_migrations(directory)
         db = self.database
         await self.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-        await self.command(_SCHEMA_MIGRATIONS_DDL.format(db=db))
+        await self.command(SCHEMA_MIGRATIONS_DDL.format(db=db))
         rows = await self.query(
             "SELECT version, name, checksum, applied_at FROM {db}.schema_migrations "
             "ORDER BY version, applied_at LIMIT 1 BY version"
@@ -182,7 +135,7 @@ class ClickHouseStore:
             await self.insert(
                 "schema_migrations",
                 [(migration.version, migration.name, migration.checksum, now)],
-                ("version", "name", "checksum", "applied_at"),
+                SCHEMA_MIGRATIONS_COLUMNS,
                 dedup_token=f"migration-{migration.version}-{migration.checksum}",
             )
             log.info(
@@ -257,8 +210,7 @@ class ClickHouseStore:
         """Organisations, page liveness and open violations as the store last recorded them."""
         state = EvaluatorState()
         orgs = await self.query(
-            "SELECT org_id, name, level, founder, municipality, sphere, exempt, page_platforms,"
-            " page_native_ids, region FROM {db}.organisations FINAL"
+            f"SELECT {', '.join(ORGANISATION_STATE_COLUMNS)} FROM {{db}}.organisations FINAL"
         )
         for (
             org_id,
@@ -288,10 +240,7 @@ class ClickHouseStore:
                 ),
                 intern(str(region)),
             )
-        pages = await self.query(
-            "SELECT platform, native_id, page_id, org_id, liveness, name, observed_at, members"
-            " FROM {db}.pages FINAL"
-        )
+        pages = await self.query(f"SELECT {', '.join(PAGE_STATE_COLUMNS)} FROM {{db}}.pages FINAL")
         for platform, native_id, page_id, org_id, liveness, name, observed_at, members in pages:
             state.pages[f"{platform}:{native_id}"] = PageState(
                 org_id=org_id,
@@ -301,8 +250,9 @@ class ClickHouseStore:
                 observed_at=_aware(observed_at),
                 members=members,
             )
-        for row in await self._open_violation_rows():
-            v = dict(zip(_OPEN_COLUMNS, row, strict=True))
+        open_now = await self.query(open_violations_sql(), {"db": self.database})
+        for row in open_now:
+            v = dict(zip(OPEN_VIOLATION_COLUMNS, row, strict=True))
             labels = AlertLabels(**{k: v[k] for k in AlertLabels.model_fields})
             slot = (v["org_id"], v["platform"], v["page_id"], v["rule"])
             state.open_violation(
@@ -352,65 +302,6 @@ class ClickHouseStore:
         if last and last[0][1]:
             state.last_change = max(state.last_change, _aware(last[0][0]))
         return state
-
-    # --- report queries --------------------------------------------------------------------
-
-    async def _open_violation_rows(self) -> list[tuple]:
-        columns = ", ".join(_OPEN_COLUMNS)
-        return await self.query(
-            f"SELECT {columns} FROM ({_LATEST_VIOLATIONS}) WHERE state = 'open'"
-            " ORDER BY org_id, platform, page_id, rule"
-        )
-
-    async def open_violations(self) -> list[dict[str, Any]]:
-        """Every open violation with its labels, summary and opening time."""
-        rows = await self._open_violation_rows()
-        return [dict(zip(_OPEN_COLUMNS, row, strict=True)) for row in rows]
-
-    async def open_violations_by_rule(self) -> list[tuple[str, str, int]]:
-        """(rule, severity, open count), most frequent first."""
-        rows = await self.query(
-            f"SELECT rule, severity, count() AS n FROM ({_LATEST_VIOLATIONS})"
-            " WHERE state = 'open' GROUP BY rule, severity ORDER BY n DESC, rule, severity"
-        )
-        return [(str(rule), str(severity), int(n)) for rule, severity, n in rows]
-
-    async def open_violations_by_municipality(self, limit: int = 100) -> list[tuple[str, int]]:
-        """(municipality, open count), most violations first."""
-        rows = await self.query(
-            f"SELECT municipality, count() AS n FROM ({_LATEST_VIOLATIONS})"
-            " WHERE state = 'open' GROUP BY municipality ORDER BY n DESC, municipality"
-            " LIMIT {limit:UInt32}",
-            {"limit": limit},
-        )
-        return [(str(m), int(n)) for m, n in rows]
-
-    async def table_rows(self) -> dict[str, int]:
-        """Stored rows per table (before merges: a replaced row still counts)."""
-        counts = {}
-        for table in TABLES:
-            rows = await self.query(f"SELECT count() FROM {{db}}.{table}")
-            counts[table] = int(rows[0][0])
-        return counts
-
-    async def summary_counts(self) -> dict[str, int]:
-        """Organisations, pages by liveness, open violations: the head of the demo report."""
-        orgs = await self.query("SELECT count(), countIf(exempt) FROM {db}.organisations FINAL")
-        pages = await self.query(
-            "SELECT liveness, count() FROM {db}.pages FINAL GROUP BY liveness ORDER BY liveness"
-        )
-        open_count = await self.query(
-            f"SELECT count() FROM ({_LATEST_VIOLATIONS}) WHERE state = 'open'"
-        )
-        counts = {
-            "organisations": int(orgs[0][0]),
-            "organisations_exempt": int(orgs[0][1]),
-            "pages": sum(int(n) for _, n in pages),
-            "open_violations": int(open_count[0][0]),
-        }
-        for liveness, n in pages:
-            counts[f"pages_{liveness}"] = int(n)
-        return counts
 
 
 def is_data_error(exc: BaseException) -> bool:

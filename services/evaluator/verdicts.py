@@ -1,0 +1,186 @@
+"""Verdicts into check results and violation transitions: the part of a batch step that opens and
+resolves violations (rows of ``check_results`` and ``violations``, and the alerts)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from gospublic.contracts import (
+    AlertLabels,
+    Organisation,
+    Severity,
+    ViolationOpened,
+    ViolationResolved,
+    built,
+    message_id,
+)
+from gospublic.platforms.descriptor import descriptor
+
+from . import rules as r
+from .state import OpenViolation, Slot
+
+ANY_PLATFORM = "any"
+_OPENED = ViolationOpened.schema_id()
+_RESOLVED = ViolationResolved.schema_id()
+
+
+def page_url(platform: str, page_id: str) -> str:
+    """Where a person opens the page: its platform's descriptor says."""
+    if not page_id:
+        return ""
+    try:
+        return descriptor(platform).page_url(page_id)
+    except KeyError:
+        return ""
+
+
+epoch_ms = r.epoch_ms
+
+
+def violation_id(org_id: str, platform: str, page_id: str, rule: str, severity: str) -> str:
+    return message_id(org_id, platform, page_id, rule, severity)
+
+
+class Verdicts:
+    """Records verdicts and the transitions they make; part of ``handlers.Step``, whose
+    ``state``, ``profile``, ``now`` and ``out`` it uses."""
+
+    def _labels(self, org: Organisation | None, slot: Slot, severity: str) -> AlertLabels:
+        org_id, platform, page_id, rule = slot
+        # Built from validated events and the profile: constructed, not validated again (a first
+        # sweep opens hundreds of thousands of these).
+        return built(
+            AlertLabels,
+            org_id=org_id,
+            org_name=org.name if org else "",
+            founder=org.founder if org else "",
+            municipality=org.municipality if org else "",
+            sphere=org.sphere if org else "",
+            level=org.level if org else "",
+            platform=platform,
+            page_id=page_id,
+            page_url=page_url(platform, page_id),
+            rule=rule,
+            severity=Severity(severity),
+        )
+
+    def _open(self, org: Organisation | None, slot: Slot, result: r.RuleResult, at: datetime):
+        labels = self._labels(org, slot, result.severity)
+        vid = violation_id(*slot[:3], slot[3], result.severity)
+        value, threshold = result.value[:500], result.threshold[:500]
+        event = built(
+            ViolationOpened,
+            schema_=_OPENED,
+            event_id=message_id("ViolationOpened", vid, at.isoformat()),
+            observed_at=at,
+            violation_id=vid,
+            labels=labels,
+            summary=result.summary[:5000],
+            basis=result.basis[:2000],
+            value=value,
+            threshold=threshold,
+            opened_at=at,
+        )
+        self.state.open_violation(slot, OpenViolation.of(vid, result.severity, labels, at))
+        self.out.alerts.append(event)
+        self.out.rows["violations"].append(
+            (
+                vid, "open", labels.org_id, labels.org_name, labels.founder, labels.municipality,
+                labels.sphere, labels.level, labels.platform, labels.page_id, labels.page_url,
+                labels.rule, result.severity, result.summary, result.basis, result.value,
+                result.threshold, at, None, self.state.tick(self.now),
+            )
+        )  # fmt: skip
+
+    def _resolve(self, slot: Slot, current: OpenViolation, at: datetime, summary: str) -> None:
+        labels = current.labels
+        event = built(
+            ViolationResolved,
+            schema_=_RESOLVED,
+            event_id=message_id("ViolationResolved", current.violation_id, at.isoformat()),
+            observed_at=at,
+            violation_id=current.violation_id,
+            labels=labels,
+            summary=summary[:5000],
+            opened_at=current.opened_at,
+            resolved_at=at,
+        )
+        self.state.close_violation(slot)
+        self.out.alerts.append(event)
+        self.out.rows["violations"].append(
+            (
+                current.violation_id, "resolved", labels.org_id, labels.org_name, labels.founder,
+                labels.municipality, labels.sphere, labels.level, labels.platform, labels.page_id,
+                labels.page_url, labels.rule, current.severity, summary, "", "", "",
+                current.opened_at, at, self.state.tick(self.now),
+            )
+        )  # fmt: skip
+
+    def _transition(
+        self, org: Organisation | None, slot: Slot, result: r.RuleResult, at: datetime
+    ) -> None:
+        current = self.state.open.get(slot)
+        if result.status == r.FAIL:
+            if current is not None and current.severity == result.severity:
+                return
+            if current is not None:
+                self._resolve(
+                    slot, current, at,
+                    f"Уровень нарушения изменился на «{result.severity}»: {result.summary}",
+                )  # fmt: skip
+            self._open(org, slot, result, at)
+        elif result.status == r.PASS and current is not None:
+            self._resolve(slot, current, at, f"Нарушение устранено. {result.summary}")
+
+    def _record(
+        self,
+        org: Organisation | None,
+        org_id: str,
+        platform: str,
+        page_id: str,
+        results: Iterable[r.RuleResult],
+        at: datetime,
+        sweep_id: str,
+        *,
+        transitions: bool = True,
+        resolve_open: bool = False,
+    ) -> None:
+        profile = self.profile.name
+        at_ms = epoch_ms(at)
+        if self.out.verdicts is not None:
+            results = list(results)
+            self.out.verdicts.extend((org_id, platform, page_id, x) for x in results)
+        for result in results:
+            self._check(
+                (
+                    at_ms, sweep_id, profile, org_id, platform, page_id, result.rule,
+                    result.status, result.severity, result.value, result.threshold,
+                )
+            )  # fmt: skip
+            if not transitions:
+                continue
+            slot = (org_id, platform, page_id, result.rule)
+            if resolve_open:
+                current = self.state.open.get(slot)
+                if current is not None:
+                    self._resolve(slot, current, at, result.summary)
+            else:
+                self._transition(org, slot, result, at)
+
+    def _resolve_under(
+        self, org_id: str, platform: str, old_id: str, results: list[r.RuleResult], at: datetime
+    ) -> None:
+        """A page known until now only by its register id (unavailable before any snapshot: a
+        MAX channel the bot was not in, a VK page gone) now has the platform's id: what opened
+        under the register id is judged under the new one from now on, so it resolves there."""
+        summaries = {x.rule: x.summary for x in results}
+        stale = [slot for slot in self.state.open if slot[:3] == (org_id, platform, old_id)]
+        for slot in stale:
+            summary = summaries.get(slot[3], "Страница снова доступна.")
+            self._resolve(slot, self.state.open[slot], at, summary)
+
+    def _presence(self, org: Organisation, at: datetime, sweep_id: str = "") -> None:
+        results = r.evaluate_presence(org, self.state.page_status(org), self.profile)
+        self._record(org, org.org_id, ANY_PLATFORM, "", results, at, sweep_id)
+        self._score(org, org.org_id, ANY_PLATFORM, "", "compliance", self._compliance(org), at)
