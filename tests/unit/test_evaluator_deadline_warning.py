@@ -12,6 +12,7 @@ import pytest
 from gospublic.contracts import Comment, CommentsObserved, PageRef, Platform
 from services.evaluator import rules as r
 from services.evaluator.profiles import load_profile
+from services.evaluator.rules.deadline import _hours_left
 from services.evaluator.workcal import WorkCalendar
 
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
@@ -157,7 +158,7 @@ def test_off_without_the_sla_rule_and_in_federal_min() -> None:
     ],
 )
 def test_hours_left_in_words(left, working, text) -> None:
-    assert r._hours_left(left, working) == text
+    assert _hours_left(left, working) == text
 
 
 def test_the_warning_severity_is_routable_and_titled() -> None:
