@@ -15,7 +15,7 @@ One module per group; this package re-exports them all, so callers keep writing 
 
 - ``catalogue``: statuses, rule ids, ``RULES`` (scope, section, data, legal basis), rule groups,
   what each platform's data cannot support;
-- ``verdicts``: ``RuleResult`` and how a verdict is built; the rules' clock (epoch milliseconds);
+- ``results``: ``RuleResult`` and how a verdict is built; the rules' clock (epoch milliseconds);
 - ``texts``: phones, e-mails, websites, banned domains, messenger offers, name likeness;
 - ``presence``: the register's organisation-level rules; pages the platform would not show;
 - ``page_profile`` and ``widgets``: a live page's profile and its Госуслуги widgets;
@@ -91,6 +91,16 @@ from .deadline import deadline_warning
 from .evidence import Evidence, combine_evidence, find_evidence, posts_evidence, profile_evidence
 from .page_profile import ProfileFacts, design_percent, evaluate_profile, profile_facts
 from .presence import NOT_CONNECTED_SUMMARY, evaluate_presence, evaluate_unavailable
+from .results import (
+    DAY_MS,
+    DAY_S,
+    WEEK_MS,
+    RuleResult,
+    epoch_ms,
+    not_evaluable,
+    not_exposed,
+    posted_ms,
+)
 from .texts import (
     ABBREVIATIONS,
     SOCIAL_HOSTS,
@@ -101,16 +111,6 @@ from .texts import (
     name_similarity,
     normalise_name,
     website,
-)
-from .verdicts import (
-    DAY_MS,
-    DAY_S,
-    WEEK_MS,
-    RuleResult,
-    epoch_ms,
-    not_evaluable,
-    not_exposed,
-    posted_ms,
 )
 from .wall import (
     Reach,

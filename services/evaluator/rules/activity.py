@@ -23,7 +23,7 @@ from .catalogue import (
     REPOST_HEAVY,
     STALE,
 )
-from .verdicts import (
+from .results import (
     DAY_MS,
     DAY_S,
     WEEK_MS,

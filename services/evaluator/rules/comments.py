@@ -23,7 +23,7 @@ from .catalogue import (
     UNANSWERED_COMMENT_SOON,
 )
 from .deadline import deadline_warning
-from .verdicts import RuleResult, _exposed, _fmt, _result
+from .results import RuleResult, _exposed, _fmt, _result
 
 
 def evaluate_comments(

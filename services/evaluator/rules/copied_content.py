@@ -8,7 +8,7 @@ from gospublic.rulebook import PLATFORM_TITLES
 from ..copies import Originality
 from ..profiles import Profile
 from .catalogue import COPIED_CONTENT, FAIL, NOT_EVALUABLE, PASS
-from .verdicts import RuleResult, _result
+from .results import RuleResult, _result
 
 
 def evaluate_copied_content(found: Originality, profile: Profile) -> list[RuleResult]:

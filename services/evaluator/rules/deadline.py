@@ -9,7 +9,7 @@ from gospublic.rulebook import counted, plural
 
 from .answers import Answer, _comments_word
 from .catalogue import FAIL, NOT_EVALUABLE, PASS, UNANSWERED_COMMENT_SOON
-from .verdicts import RuleResult, _fmt, _result
+from .results import RuleResult, _fmt, _result
 
 
 def deadline_warning(

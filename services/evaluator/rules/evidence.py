@@ -17,8 +17,8 @@ from .catalogue import (
     PAGE_RULE_PLATFORMS,
     PASS,
 )
+from .results import RuleResult, _result
 from .texts import find_domain, find_messenger_service
-from .verdicts import RuleResult, _result
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,8 +35,8 @@ from .catalogue import (
     WIDGET_FOREIGN_ORG,
     WIDGETS_MISSING,
 )
+from .results import RuleResult, _exposed, _fmt, _result
 from .texts import find_email, find_phone, name_similarity, website
-from .verdicts import RuleResult, _exposed, _fmt, _result
 from .widgets import _widget_foreign_org, _widgets_missing
 
 

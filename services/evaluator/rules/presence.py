@@ -25,7 +25,7 @@ from .catalogue import (
     PASS,
     UNKNOWN,
 )
-from .verdicts import RuleResult, _result, _severity
+from .results import RuleResult, _result, _severity
 
 
 def evaluate_presence(

@@ -10,7 +10,7 @@ from datetime import datetime
 from gospublic.contracts import Post, PostsObserved
 
 from .catalogue import NOT_EVALUABLE, PASS, WALL_CLOSED
-from .verdicts import DAY_MS, WEEK_MS, RuleResult, epoch_ms, posted_ms
+from .results import DAY_MS, WEEK_MS, RuleResult, epoch_ms, posted_ms
 
 
 def by_page(post: Post, page_id: str) -> bool:

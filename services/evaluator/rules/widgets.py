@@ -5,7 +5,7 @@ from __future__ import annotations
 from gospublic.contracts import FEEDBACK_WIDGETS, PageSnapshot, Widget
 
 from .catalogue import FAIL, NOT_EVALUABLE, PASS, WIDGET_FOREIGN_ORG, WIDGETS_MISSING
-from .verdicts import RuleResult, _result
+from .results import RuleResult, _result
 
 _WIDGET_TITLES = {"problem": "«Сообщить о проблеме»", "opinion": "«Высказать мнение»"}
 _NO_MENU = "Платформа не показала меню страницы: виджеты Госуслуг не проверены."
