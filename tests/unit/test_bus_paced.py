@@ -14,7 +14,7 @@ def messages(n: int) -> list[bus.Outgoing]:
 
 
 class Server:
-    """Stands in for ``bus.publish_all``: refuses the first calls as told, records the rest."""
+    """Stands in for ``bus.publish.publish_all``: refuses the first calls as told, records the rest."""
 
     def __init__(self, refusals: list[bus.PublishError]) -> None:
         self.refusals = refusals
@@ -45,7 +45,7 @@ def no_pauses(monkeypatch) -> list[float]:
 async def test_a_window_refused_while_the_server_is_busy_is_sent_again(monkeypatch, no_pauses):
     busy = bus.PublishError("pending publishes exceeded (code 429)", retryable=True)
     server = Server([busy, busy])
-    monkeypatch.setattr(bus, "publish_all", server.publish_all)
+    monkeypatch.setattr(bus.publish, "publish_all", server.publish_all)
     assert await bus.publish_paced(None, messages(1000), window=256) == 1000
     # Never more than one window unacknowledged; the refused window went again, twice.
     assert server.calls == [256, 256, 256, 256, 256, 232]
@@ -55,12 +55,12 @@ async def test_a_window_refused_while_the_server_is_busy_is_sent_again(monkeypat
 
 async def test_a_lasting_refusal_or_the_last_attempt_raises(monkeypatch, no_pauses):
     full = bus.PublishError("maximum messages exceeded", retryable=False)
-    monkeypatch.setattr(bus, "publish_all", Server([full]).publish_all)
+    monkeypatch.setattr(bus.publish, "publish_all", Server([full]).publish_all)
     with pytest.raises(bus.PublishError, match="maximum messages"):
         await bus.publish_paced(None, messages(10))
     assert no_pauses == []
     busy = bus.PublishError("busy", retryable=True)
-    monkeypatch.setattr(bus, "publish_all", Server([busy] * 3).publish_all)
+    monkeypatch.setattr(bus.publish, "publish_all", Server([busy] * 3).publish_all)
     with pytest.raises(bus.PublishError, match="busy"):
         await bus.publish_paced(None, messages(10), attempts=3)
     assert no_pauses == [0.5, 1.0]

@@ -33,7 +33,7 @@ def test_a_release_that_fixes_the_bug_is_left_as_it_is(monkeypatch: pytest.Monke
             pass
 
     original = Fixed._process_pong
-    monkeypatch.setattr(bus, "NATS_PY_FIXED", frozenset({"9.0.0"}))
+    monkeypatch.setattr(bus.natspatch, "NATS_PY_FIXED", frozenset({"9.0.0"}))
     assert bus.patch_process_pong(Fixed, "9.0.0") is False
     assert Fixed._process_pong is original
 
