@@ -20,6 +20,7 @@ from tenacity import (
     retry_if_result,
     stop_after_attempt,
     wait_exponential,
+    wait_incrementing,
 )
 
 Result = TypeVar("Result")
@@ -56,3 +57,24 @@ async def attempts(
         return await attempt(next(numbers))
 
     return await retrying(numbered)
+
+
+async def until_done(
+    call: Callable[[], Awaitable[None]],
+    *,
+    limit: int,
+    step_s: float,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """``call()`` until it returns, at most ``limit`` times; the pause grows by ``step_s`` each
+    time (``step_s``, ``2 * step_s``…). For writes that either work or raise (a KV put): the last
+    attempt's exception reaches the caller."""
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(limit),
+        wait=wait_incrementing(start=step_s, increment=step_s),
+        reraise=True,
+        sleep=sleep,
+    )
+    async for attempt in retrying:
+        with attempt:
+            await call()

@@ -1,0 +1,27 @@
+"""The notification channels, one module per receiver kind, registered by that kind.
+
+As Alertmanager's integrations: each channel takes a whole group notification and says whether it
+was delivered (``async send(notification) -> Delivery``). The dispatcher looks a receiver's kind up
+in the channels built from :data:`CHANNELS`; a new kind is a new module and a line here (and its
+name in ``subscriptions.RECEIVER_KINDS``, which the subscriptions file is checked against).
+"""
+
+from __future__ import annotations
+
+from ..ports import Channel
+from .email import EmailChannel
+from .grafana import GrafanaChannel
+from .parts import Parts
+from .webhook import WebhookChannel
+
+CHANNELS: dict[str, type[EmailChannel | WebhookChannel | GrafanaChannel]] = {
+    channel.kind: channel for channel in (EmailChannel, WebhookChannel, GrafanaChannel)
+}
+
+
+def build(parts: Parts) -> dict[str, Channel]:
+    """One channel of every registered kind, on the shared parts."""
+    return {kind: channel.create(parts) for kind, channel in CHANNELS.items()}
+
+
+__all__ = ["CHANNELS", "EmailChannel", "GrafanaChannel", "Parts", "WebhookChannel", "build"]

@@ -1,0 +1,80 @@
+"""The ``email`` channel: render, record the intent, send over SMTP (one message per address)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from email.message import EmailMessage
+from typing import ClassVar
+
+from gospublic import contracts as c
+from gospublic.settings import Settings
+
+from .. import email, smtp
+from ..intents import IntentRecord
+from ..nflog import Intent
+from ..pipeline import Notification
+from ..ports import Delivery
+from .parts import Parts
+
+log = logging.getLogger("gospublic.notifier")
+
+
+class EmailChannel:
+    kind: ClassVar[str] = "email"
+
+    def __init__(
+        self,
+        settings: Settings,
+        connections: smtp.Connections,
+        intents: IntentRecord,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        self.settings = settings
+        self.connections = connections
+        self.intents = intents
+        self.slots = slots
+
+    @classmethod
+    def create(cls, parts: Parts) -> EmailChannel:
+        return cls(parts.settings, parts.smtp, parts.intents, parts.email_slots)
+
+    async def send(self, notification: Notification) -> Delivery:
+        """Record the intent, then send; a refused message takes its intent back."""
+        key = notification.log_key
+        async with self.slots:
+            # Building MIME is the costliest step here; off the loop, NATS keeps flowing.
+            message, intent = await asyncio.to_thread(self._render, notification)
+            fields = {"message_id": message["Message-ID"]}
+            try:
+                previous = await self.intents.begin(key, intent)
+            except Exception as exc:
+                # Unsent is better than sent without a trace: the next flush decides again.
+                log.warning("cannot record an e-mail before sending it", exc_info=True)
+                return Delivery(False, None, f"intent not recorded: {type(exc).__name__}", fields)
+            result = await smtp.send(
+                self.settings, message, data=intent.message, connections=self.connections
+            )
+        if not result.ok:
+            await self.intents.abandon(key, previous)
+        return Delivery(result.ok, result.code, result.error, fields)
+
+    async def resend(self, intent: Intent) -> smtp.SendResult:
+        """An e-mail begun before a restart, exactly as it was (same bytes, same Message-ID)."""
+        async with self.slots:
+            return await smtp.send(
+                self.settings,
+                email.from_bytes(intent.message),
+                data=intent.message,
+                connections=self.connections,
+            )
+
+    def _render(self, notification: Notification) -> tuple[EmailMessage, Intent]:
+        message = email.render(notification, self.settings, c.utcnow())
+        intent = Intent(
+            str(message["Message-ID"]),
+            email.flatten(message),
+            notification.firing_ids,
+            notification.resolved_ids,
+        )
+        return message, intent
