@@ -7,6 +7,7 @@ log line or a repr by accident.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
@@ -153,8 +154,8 @@ class Settings(BaseSettings):
     receiver_registry_refresh_s: float = Field(300.0, gt=0)
     # VK Callback API, per community id (JSON objects): the secret key set in the community's
     # callback settings, and the string VK expects back from the confirmation request.
-    vk_callback_secrets: dict[int, SecretStr] = Field(default_factory=dict)
-    vk_callback_confirmations: dict[int, str] = Field(default_factory=dict)
+    vk_callback_secrets: Annotated[dict[int, SecretStr], NoDecode] = Field(default_factory=dict)
+    vk_callback_confirmations: Annotated[dict[int, str], NoDecode] = Field(default_factory=dict)
     # MAX: the secret given to POST /subscriptions, sent back in X-Max-Bot-Api-Secret.
     max_webhook_secret: SecretStr = SecretStr("")
 
@@ -162,6 +163,18 @@ class Settings(BaseSettings):
     @classmethod
     def _receiver_regions(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("vk_callback_secrets", "vk_callback_confirmations", mode="before")
+    @classmethod
+    def _per_community(cls, value: object) -> object:
+        # A JSON object; an empty variable (a compose default) is none at all. Unreadable JSON is
+        # reported without its text, which holds the secrets.
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError:
+                return "unreadable JSON (the text is not shown: it holds secrets)"
+        return value
 
     @field_validator("vk_tokens", "ok_tokens", "collect_platforms", mode="before")
     @classmethod
