@@ -40,11 +40,11 @@ from bench.collect import _cpu_seconds  # noqa: E402
 from bench.evaluate import fill, say  # noqa: E402
 from gospublic import bus  # noqa: E402
 from gospublic import contracts as c  # noqa: E402
+from gospublic.bus import Consumer as PullIntake  # noqa: E402
 from gospublic.runtime import EmbeddedNats  # noqa: E402
 from gospublic.settings import Settings  # noqa: E402
 from services.evaluator.fastdecode import decode  # noqa: E402
 from services.evaluator.handlers import process_batch  # noqa: E402
-from services.evaluator.jsbulk import PullIntake  # noqa: E402
 from services.evaluator.profiles import load_profile  # noqa: E402
 from services.evaluator.state import EvaluatorState  # noqa: E402
 

@@ -131,7 +131,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.export:
         # The command as a user runs it, in this process, so that its peak is this process's.
-        from gospublic.cli import main as gospublic
+        from gospublic.apps.cli import main as gospublic
 
         argv = ["scorecard", "--region", REGION, "--week", WEEK, "--out", str(args.export)]
         code = gospublic(argv)

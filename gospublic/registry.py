@@ -1,5 +1,8 @@
 """The regional register: parse and validate a CSV, store it in NATS KV, announce it on EVENTS.
 
+The command that imports a file is ``gospublic.apps.registry``; the services read the register
+through this module.
+
 Parsing is pure and all-or-nothing: every row is checked first and any error (with file, line and
 column) stops the import before a single byte is written. Storing is atomic for readers: the chunks
 of a new version are written under versioned keys and the ``<region>.meta`` pointer moves last.
@@ -8,7 +11,6 @@ of a new version are written under versioned keys and the ``<region>.meta`` poin
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import hashlib
 import io
@@ -16,7 +18,6 @@ import itertools
 import json
 import logging
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,6 @@ from pydantic import ValidationError
 from gospublic import bus
 from gospublic import contracts as c
 from gospublic.platforms.descriptor import CONTROL, descriptor, descriptors
-from gospublic.settings import Settings
 
 log = logging.getLogger("gospublic.registry")
 
@@ -417,7 +417,7 @@ async def store_registry(
         raise ImportFailed("the file changed while it was imported; import it again")
 
     meta = {"version": version, "chunks": total, "organisations": summary.organisations}
-    previous = await _meta(js, region)
+    previous = await stored_meta(js, region)
     await kv.put(f"{region}.meta", json.dumps(meta).encode())
     if previous and previous["version"] != version:
         try:
@@ -431,7 +431,8 @@ async def store_registry(
     return version
 
 
-async def _meta(js: JetStreamContext, region: str) -> dict | None:
+async def stored_meta(js: JetStreamContext, region: str) -> dict | None:
+    """The ``<region>.meta`` pointer: the version in force, its chunks and organisations."""
     kv = await js.key_value(c.REGISTRY_BUCKET)
     try:
         entry = await kv.get(f"{region}.meta")
@@ -442,7 +443,7 @@ async def _meta(js: JetStreamContext, region: str) -> dict | None:
 
 async def load_registry(js: JetStreamContext, region: str) -> list[c.Organisation]:
     """The current version of a region's register; empty if none was imported."""
-    meta = await _meta(js, region)
+    meta = await stored_meta(js, region)
     if meta is None:
         return []
     kv = await js.key_value(c.REGISTRY_BUCKET)
@@ -453,7 +454,7 @@ async def load_registry(js: JetStreamContext, region: str) -> list[c.Organisatio
     return organisations
 
 
-# --- Command -----------------------------------------------------------------------------------
+# --- Files and region names ---------------------------------------------------------------------
 
 
 def region_name(text: str) -> str:
@@ -462,23 +463,6 @@ def region_name(text: str) -> str:
             "a region name is lower-case latin letters, digits, '-' or '_' (e.g. voronezh)"
         )
     return text
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    imp = sub.add_parser(
-        "import",
-        help="validate a register CSV and publish it",
-        description="Validate FILE.csv (UTF-8, ',' or ';' separated) with the columns\n"
-        f"{', '.join(COLUMNS)}.\nAll rows are checked first; any error stops the import and "
-        "nothing is written.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    imp.add_argument("file", type=Path, help="the register, CSV")
-    imp.add_argument("--region", type=region_name, default="default", help="region key (default)")
-    imp.add_argument("--check", action="store_true", help="only validate, publish nothing")
-    show = sub.add_parser("show", help="print the stored register's version and size")
-    show.add_argument("--region", type=region_name, default="default", help="region key (default)")
 
 
 def _file_lines(path: Path) -> Iterator[str]:
@@ -500,93 +484,17 @@ def _file_lines(path: Path) -> Iterator[str]:
     return lines()
 
 
+def iter_registry_file(path: Path) -> Iterator[c.Organisation]:
+    """The organisations of a register file as ``iter_registry`` yields them, read line by line."""
+    return iter_registry(str(path), _file_lines(path))
+
+
 def read_registry_file(path: Path) -> list[c.Organisation]:
     """Every organisation of a valid register file (all in memory: for tests and small files)."""
-    return list(iter_registry(str(path), _file_lines(path)))
+    return list(iter_registry_file(path))
 
 
 def check_registry_file(path: Path) -> RegistrySummary:
     """Validate a register file in bounded memory (it is read line by line, and only the
     duplicate checks' numbers are kept); raise ``RegistryError``."""
     return summarise_registry(str(path), _file_lines(path))
-
-
-def _report_errors(path: Path, exc: RegistryError) -> None:
-    for err in exc.errors:
-        print(err, file=sys.stderr)
-    print(f"{path}: nothing imported ({len(exc.errors)} error(s))", file=sys.stderr)
-
-
-def offline(args: argparse.Namespace) -> bool:
-    """``import --check`` only reads the file: no NATS server is started or reached for it."""
-    return args.action == "import" and args.check
-
-
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """``registry import --check``."""
-    try:
-        summary = check_registry_file(args.file)
-    except RegistryError as exc:
-        _report_errors(args.file, exc)
-        return 2
-    print(
-        f"{args.file}: valid, {summary.organisations} organisations, {summary.pages} pages, "
-        f"version {summary.version}"
-    )
-    return 0
-
-
-def _reason(failure: Exception | str) -> str:
-    text = failure if isinstance(failure, str) else f"{type(failure).__name__}: {failure}"
-    return " ".join(text.split())[:300]
-
-
-def _in_force(meta: dict | None) -> str:
-    if not meta:
-        return "прежней версии нет"
-    return f"в силе прежняя версия {meta['version']} ({meta['organisations']} организаций)"
-
-
-async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, stop) -> int:
-    if args.action == "import":
-        # The whole file is checked first, streamed; it is read a second time to be stored.
-        try:
-            summary = check_registry_file(args.file)
-        except RegistryError as exc:
-            _report_errors(args.file, exc)
-            return 2
-        if args.check:  # reached only when called directly; the command runs ``run``
-            return run(settings, args)
-    nc = await bus.connect(nats_url, settings, "registry")
-    try:
-        js = nc.jetstream()
-        await bus.ensure_topology(js, settings)
-        previous = await _meta(js, args.region)
-        if args.action == "show":
-            print(json.dumps(previous or {}, ensure_ascii=False))
-            return 0 if previous else 1
-        try:
-            version = await store_registry(
-                js, args.region, iter_registry(str(args.file), _file_lines(args.file)), summary
-            )
-        except (bus.PublishError, NatsError, TimeoutError, OSError, ImportFailed) as exc:
-            failure: Exception | str = exc
-        except RegistryError as exc:  # the file was changed between the check and the store
-            failure = f"the file changed while it was imported: {exc.errors[0]}"
-        else:
-            failure = ""
-        if failure:
-            # One line, no traceback: what failed, and which version readers still see.
-            print(
-                f"{args.file}: реестр не импортирован ({_reason(failure)}); {_in_force(previous)}",
-                file=sys.stderr,
-            )
-            return 1
-    finally:
-        with contextlib.suppress(Exception):
-            await bus.within(nc.close(), 10, "closing the connection")
-    print(
-        f"imported {summary.organisations} organisations with {summary.pages} pages "
-        f"into region {args.region!r}, version {version}"
-    )
-    return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from gospublic.report import Card, Findings, Scorecards, Violation
+from gospublic.apps.report import Card, Findings, Scorecards, Violation
 
 MUNICIPALITIES = ("Лискинский район", "Бобровский район", "г. Воронеж", "Россошанский район",
                   "Семилукский район", "Павловский район")  # fmt: skip

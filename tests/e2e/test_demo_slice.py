@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gospublic.demo import Demo, planted_rules
-from gospublic.report import open_client
+from gospublic.apps.demo import Demo, planted_rules
+from gospublic.apps.report import open_client
 from gospublic.settings import Settings
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 from tlscert import needs_openssl, self_signed
 
-from gospublic import report
+from gospublic.apps import report
 from gospublic.settings import Settings
 from services.evaluator.store import ClickHouseStore
 

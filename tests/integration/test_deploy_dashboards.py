@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from gospublic import report
-from gospublic.demo import Demo
+from gospublic.apps import report
+from gospublic.apps.demo import Demo
 from gospublic.rulebook import CRITERION_TITLES, RULEBOOK
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import pytest
 
 from gospublic import bus
 from gospublic import contracts as c
-from gospublic.cli import main
+from gospublic.apps.cli import main
 from gospublic.registry import load_registry, parse_registry, store_registry
 from gospublic.runtime import EmbeddedNats, find_nats_server, running_embedded_url
 from services.collector.scheduler import schedule_sweep
@@ -106,7 +106,7 @@ async def test_a_failure_after_part_of_the_chunks_leaves_the_old_version_in_forc
     """The pointer moves only once every chunk is stored and announced (issue 17, defect 2)."""
     from nats.js.api import DiscardPolicy
 
-    from gospublic.registry import _meta
+    from gospublic.registry import stored_meta as _meta
 
     nc = await bus.connect(settings.nats_url, settings, "test")
     try:
@@ -177,12 +177,12 @@ def _version_of(path) -> str:
 
 
 def test_import_check_starts_no_nats_server(tmp_path, monkeypatch, capsys):
-    import gospublic.cli
+    import gospublic.apps.cli
 
     def no_server(settings):
         raise AssertionError("--check started or reached a NATS server")
 
-    monkeypatch.setattr(gospublic.cli, "nats_endpoint", no_server)
+    monkeypatch.setattr(gospublic.apps.cli, "nats_endpoint", no_server)
     monkeypatch.setenv("GOSPUBLIC_STATE_DIR", str(tmp_path / "state"))
     good = tmp_path / "good.csv"
     good.write_text(HEADER + "".join(ROWS), encoding="utf-8")

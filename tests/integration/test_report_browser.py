@@ -9,7 +9,7 @@ import pytest
 from browser import colours, console_errors, png_pixels, screenshot
 from report_sample import sample_findings
 
-from gospublic.report import COLOUR_PAINT, write_html_report
+from gospublic.apps.report import COLOUR_PAINT, write_html_report
 
 pytestmark = pytest.mark.integration
 

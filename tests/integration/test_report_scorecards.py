@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gospublic.report import load_scorecards
+from gospublic.apps.report import load_scorecards
 from gospublic.settings import Settings
 from services.evaluator.store import ClickHouseStore
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from gospublic import scorecard_export as export
+from gospublic.apps import scorecard_export as export
 from gospublic.contracts import (
     Organisation,
     OrganisationsRegistered,

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gospublic.cli import build_parser
+from gospublic.apps import check
+from gospublic.apps.cli import build_parser
 from gospublic.settings import Settings
-from services.evaluator import check
 
 NOW = "2026-12-01T12:00:00+03:00"
 

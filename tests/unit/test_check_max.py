@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from gospublic.cli import build_parser
+from gospublic.apps import check
+from gospublic.apps.cli import build_parser
 from gospublic.platforms.descriptor import platform_ids
 from gospublic.settings import Settings
-from services.evaluator import check
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CHAT = {

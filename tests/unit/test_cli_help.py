@@ -2,7 +2,7 @@
 
 import pytest
 
-from gospublic.cli import COMMANDS, main
+from gospublic.apps.cli import COMMANDS, main
 
 
 @pytest.mark.parametrize("command", [c.name for c in COMMANDS])

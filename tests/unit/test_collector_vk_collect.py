@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from gospublic import contracts as c
-from services.collector.main import page_outcomes
 from services.collector.vk_client import VkError, VkGarbage
 from services.collector.vk_collect import Chunk, match_group, to_outgoing
+from services.collector.worker import page_outcomes
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

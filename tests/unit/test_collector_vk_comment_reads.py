@@ -154,9 +154,9 @@ def test_comments_under_a_citizens_post_are_not_read() -> None:
 
 @pytest.mark.parametrize("inline", [0, 10])
 def test_every_reply_is_read_whatever_the_inline_count(inline: int, monkeypatch) -> None:
-    from services.collector import vk_collect
+    from services.collector import vk_comments
 
-    monkeypatch.setattr(vk_collect, "THREAD_ITEMS", inline)
+    monkeypatch.setattr(vk_comments, "THREAD_ITEMS", inline)
     replies = [(10_000 + n, PAGE if n == 11 else 501) for n in range(12)]
     vk = FakeVk({1: PAGE}, {1: [(1, 501)]}, {1: replies})
     event = run(vk)

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 from gospublic import contracts as c
 from gospublic.settings import Settings
-from services.collector.main import Worker
 from services.collector.vk_collect import Collected
+from services.collector.worker import Worker
 
 REF = c.PageRef(platform=c.Platform.VK, native_id="club1", org_id="1027700132195")
 
@@ -40,7 +40,7 @@ class Message:
     async def nak(self, delay: float | None = None) -> None:
         self.replies.append(("nak", time.monotonic()))
 
-    async def ack_sync(self) -> None:
+    async def ack_sync(self, timeout: float = 1.0) -> None:
         self.replies.append(("ack", time.monotonic()))
 
     async def ack(self) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
+from gospublic.apps.scorecard_export import COLOUR_TITLES
 from gospublic.dashboard_titles import DASHBOARDS, mappings, refresh, rule_titles
 from gospublic.rulebook import CRITERION_TITLES
-from gospublic.scorecard_export import COLOUR_TITLES
 
 RULES = rule_titles()
 

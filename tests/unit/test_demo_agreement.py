@@ -3,8 +3,8 @@ plants on them, and their other verdicts stay out of every row."""
 
 from __future__ import annotations
 
-from gospublic.demo import agreement_with_truth, planted_rules
-from gospublic.report import Findings, Violation
+from gospublic.apps.demo import agreement_with_truth, planted_rules
+from gospublic.apps.report import Findings, Violation
 
 
 def violation(platform: str, page_id: str, rule: str, severity: str) -> Violation:

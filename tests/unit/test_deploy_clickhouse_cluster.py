@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gospublic.cli import build_parser
+from gospublic.apps.cli import build_parser
 from gospublic.settings import Settings
 from services.evaluator.cluster import ClusterDDLError, cluster_ddl, render_cluster_sql
 from services.evaluator.store import TABLES, read_migrations

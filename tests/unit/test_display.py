@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from gospublic import display
-from gospublic.demo import DemoResult, print_summary
+from gospublic.apps.demo import DemoResult, print_summary
+from gospublic.apps.report import Findings, Violation, write_html_report
 from gospublic.observability import Redactor, TextFormatter
-from gospublic.report import Findings, Violation, write_html_report
 
 # Each of them reorders or hides what a reader sees; none may reach an output.
 HOSTILE = ["\u202e", "\u202a", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f",

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gospublic.cli import build_parser
+from gospublic.apps import check
+from gospublic.apps.cli import build_parser
 from gospublic.contracts import (
     Organisation,
     OrganisationsRegistered,
@@ -17,7 +18,6 @@ from gospublic.contracts import (
     Platform,
 )
 from gospublic.settings import Settings
-from services.evaluator import check
 from services.evaluator.assignment import (
     ASSIGNMENT_FILE,
     Match,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gospublic.cli import build_parser
+from gospublic.apps import check
+from gospublic.apps.cli import build_parser
 from gospublic.settings import Settings
-from services.evaluator import check
 from services.evaluator.profiles import load_profile
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

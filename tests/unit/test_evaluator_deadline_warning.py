@@ -190,6 +190,6 @@ def test_an_open_warning_does_not_count_as_a_violation_of_the_organisation() -> 
 
 
 def test_gospublic_check_shows_the_time_left_with_a_decimal_comma() -> None:
-    from services.evaluator.check import _value
+    from gospublic.apps.check import _value
 
     assert _value(r.UNANSWERED_COMMENT_SOON, "1 шт., осталось 5.5 ч") == "1 шт., осталось 5,5 ч"

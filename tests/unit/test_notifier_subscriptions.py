@@ -292,7 +292,7 @@ def root_logging():
 
 def test_check_config_command(tmp_path: Path, capsys, monkeypatch, root_logging) -> None:
     """Offline: no NATS is started for it (GOSPUBLIC_NATS_URL points at nothing)."""
-    from gospublic.cli import main
+    from gospublic.apps.cli import main
 
     monkeypatch.setenv("GOSPUBLIC_NATS_URL", "nats://127.0.0.1:1")
     monkeypatch.setenv("GOSPUBLIC_STATE_DIR", str(tmp_path / "state"))

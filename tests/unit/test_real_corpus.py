@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gospublic.cli import build_parser
+from gospublic.apps import check
+from gospublic.apps.cli import build_parser
 from gospublic.settings import Settings
-from services.evaluator import check
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 PAGES = sorted(p for p in REAL.iterdir() if (p / "expected.yaml").is_file())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gospublic.report import Findings, Violation, write_html_report
+from gospublic.apps.report import Findings, Violation, write_html_report
 
 HOSTILE = "<script>alert(1)</script>\u202eexe.cod\u202c \u2067עברית\u2069\u200f"
 SHOWN = "&lt;script&gt;alert(1)&lt;/script&gt;exe.cod עברית"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gospublic.report import Findings, write_html_report
+from gospublic.apps.report import Findings, write_html_report
 
 
 def rows_of(html: str, heading: str) -> list[list[str]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from report_sample import WEIGHTS, sample_findings
 
 from gospublic import rulebook
-from gospublic.report import (
+from gospublic.apps.report import (
     BAR_W,
     Card,
     Findings,

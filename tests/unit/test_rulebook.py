@@ -119,9 +119,9 @@ def test_each_rule_feeds_a_criterion_of_the_scorecard_or_none() -> None:
 def test_check_names_the_criterion_a_violation_costs(tmp_path, capsys) -> None:
     import json
 
-    from gospublic.cli import build_parser
+    from gospublic.apps import check
+    from gospublic.apps.cli import build_parser
     from gospublic.settings import Settings
-    from services.evaluator import check
 
     group = tmp_path / "group.json"
     group.write_text(json.dumps([{"id": 1, "name": "Школа", "is_closed": 0, "description": ""}]))

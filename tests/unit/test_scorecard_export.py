@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gospublic import scorecard_export as export
-from gospublic.cli import main
+from gospublic.apps import scorecard_export as export
+from gospublic.apps.cli import main
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gospublic.cli import main
+from gospublic.apps.cli import main
 from gospublic.registry import ogrn_is_valid
 from services.simulator.national import PAGES, organisations_for
 from services.simulator.region import (

@@ -18,8 +18,9 @@ import clickhouse_connect
 from gospublic import display, rulebook, templating
 from gospublic.platforms.descriptor import descriptors
 from gospublic.rulebook import CRITERION_TITLES
-from gospublic.scorecard_export import COLOUR_TITLES
 from gospublic.settings import Settings
+
+from .scorecard_export import COLOUR_TITLES
 
 # The latest transition per violation decides whether it is open.
 OPEN_VIOLATIONS_SQL = """

@@ -46,12 +46,11 @@ from gospublic.platforms import max as mx
 from gospublic.platforms import ok, tg, vk
 from gospublic.platforms.descriptor import platform_ids
 from gospublic.settings import Settings
-
-from . import rules as r
-from .assignment import load_book
-from .handlers import process_batch
-from .profiles import Profile, ProfileError, load_profile
-from .state import EvaluatorState
+from services.evaluator import rules as r
+from services.evaluator.assignment import load_book
+from services.evaluator.handlers import process_batch
+from services.evaluator.profiles import Profile, ProfileError, load_profile
+from services.evaluator.state import EvaluatorState
 
 CHECK_ORG_ID = "0000000000000"
 SWEEP = "check"

@@ -99,7 +99,7 @@ TOTALS_SQL = (
 
 def latest_totals(settings: Settings, region: str) -> dict[str, float]:
     """ОГРН → the total of the organisation's latest card."""
-    from gospublic.report import open_client
+    from gospublic.apps.report import open_client
 
     client = open_client(settings)
     try:
@@ -290,7 +290,7 @@ def write_xlsx(
 
 def export(settings: Settings, region: str, week: str | None, out: Path) -> int:
     """Read the region's table and write it; the number of organisations written."""
-    from gospublic.report import open_client
+    from gospublic.apps.report import open_client
 
     until = week_end(week) if week else datetime(9999, 1, 1, tzinfo=UTC)
     suffix = out.suffix.lower()

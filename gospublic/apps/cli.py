@@ -32,7 +32,7 @@ class Command:
 COMMANDS = [
     Command(
         "demo",
-        "gospublic.demo",
+        "gospublic.apps.demo",
         "run a simulated region through one full sweep and report",
         "Start the embedded NATS, the VK simulator, a local SMTP sink and every service as\n"
         "processes; import the simulated register, run one sweep, then print the compliance\n"
@@ -41,7 +41,7 @@ COMMANDS = [
     ),
     Command(
         "up",
-        "gospublic.up",
+        "gospublic.apps.up",
         "run the services as local processes (the compose topology without Docker)",
         "Start the embedded NATS (or use GOSPUBLIC_NATS_URL), the evaluator, the notifier and a\n"
         "VK collector as processes configured by GOSPUBLIC_* variables, print each service's\n"
@@ -50,7 +50,7 @@ COMMANDS = [
     ),
     Command(
         "registry",
-        "gospublic.registry",
+        "gospublic.apps.registry",
         "import or show the register of organisations and their pages",
         "Validate a regional register (CSV) and publish it: nothing is imported unless every\n"
         "row is valid; errors name the file, line and column.",
@@ -73,6 +73,15 @@ COMMANDS = [
         needs_nats=True,
     ),
     Command(
+        "receiver",
+        "services.receiver.main",
+        "receive VK Callback API and MAX webhook pushes and publish them as page events",
+        "Serve POST /vk/callback and POST /max/webhook (GOSPUBLIC_RECEIVER_PORT), verify each\n"
+        "platform's secret, and publish the pushed posts and comments to EVENTS with the\n"
+        "collectors' contracts and message ids; polling covers whatever a push misses.",
+        needs_nats=True,
+    ),
+    Command(
         "evaluator",
         "services.evaluator.main",
         "run the evaluator (rules → ClickHouse → alerts)",
@@ -82,7 +91,7 @@ COMMANDS = [
     ),
     Command(
         "check",
-        "services.evaluator.check",
+        "gospublic.apps.check",
         "check one page offline from saved API responses",
         "Read saved platform responses (VK groups.getById, wall.get, wall.getComments), run\n"
         "every rule of the profile on them and print each verdict with its status, value,\n"
@@ -98,7 +107,7 @@ COMMANDS = [
     ),
     Command(
         "scorecard",
-        "gospublic.scorecard_export",
+        "gospublic.apps.scorecard_export",
         "export the regional centre's scorecard table (XLSX or CSV)",
         "Write one row per organisation of a region (ОГРН, name, municipality, founder, sphere),\n"
         "one column per scorecard criterion, the total and its colour, from ClickHouse: the\n"

@@ -24,15 +24,17 @@ from pathlib import Path
 import yaml
 from nats.js.errors import NotFoundError
 
-from gospublic import bus, display, scorecard_export
+from gospublic import bus, display
 from gospublic import contracts as c
 from gospublic.platforms.descriptor import descriptor, descriptors
 from gospublic.processes import ProcessGroup, ServiceProcess, child_env
 from gospublic.registry import read_registry_file, store_registry
-from gospublic.report import Findings, compare_with_truth, load_findings, write_html_report
 from gospublic.runtime import CREDENTIALS_FILE, EmbeddedNats, embedded_credentials, free_port
 from gospublic.settings import Settings
 from services.collector.scheduler import schedule_sweep
+
+from . import scorecard_export
+from .report import Findings, compare_with_truth, load_findings, write_html_report
 
 # Each collector process gets its own tokens: VK limits requests per token, not per process.
 DEMO_TOKENS = tuple(f"demo-token-{n}" for n in range(1, 5))
