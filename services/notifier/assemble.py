@@ -45,11 +45,7 @@ class NatsBus:
         self.js = js
 
     async def reply(self, msg, how: Reply, *, delay: float | None = None) -> bool:
-        if how == "nak":
-            await msg.nak(delay=delay)
-        else:
-            await msg.ack()
-        return True
+        return await bus.reply(msg, how, delay=delay)
 
     async def dead_letter(self, data: bytes, error: c.ContractError, headers: dict) -> None:
         await bus.dead_letter(self.js, "notifier", data, error, headers)

@@ -4,7 +4,7 @@ The program around the parts :func:`services.notifier.assemble.assemble` builds 
 dispatcher and its channels, the ticker, the weekly digest, on the ports of
 :mod:`services.notifier.ports`):
 
-- a pull consumer on ``alerts.>`` (durable, explicit ack) hands each batch to the intake;
+- a pull consumer on ``alerts.>`` (durable, explicit ack) hands what arrives to the intake;
 - a follower of the ``silences`` KV bucket: the stored silences are loaded before the first flush,
   and every later change (``gospublic silence add|expire``) reaches the pipeline within moments;
 - the ticker delivers what is due and sends the weekly digest when its slot comes.
@@ -13,11 +13,9 @@ dispatcher and its channels, the ticker, the weekly digest, on the ports of
 configures; ``gospublic notifier --digest-now`` sends every subscriber's digest of the last seven
 days at once and exits.
 
-The consumer is a plain fetch loop rather than a FastStream subscriber: with faststream 0.7.8
-and nats-py 2.16, ``fetch()`` can raise ``asyncio.TimeoutError`` (not the
-``nats.errors.TimeoutError`` FastStream catches) when a batch window runs out; FastStream's
-supervisor restarts the pull task and, as observed under load, the consumer then stalled for the
-ack wait before new alerts were seen.
+The consumer is the house's one, :class:`gospublic.bus.Consumer`: it hands each message to the
+intake as it arrives (an alert never waits for a batch to fill), and every ack and nak goes through
+:func:`gospublic.bus.reply`.
 """
 
 from __future__ import annotations
@@ -41,7 +39,6 @@ from gospublic.settings import Settings
 from . import digest
 from .assemble import Notifier, assemble
 from .nflog import NotificationLog
-from .pull import Puller
 from .silences import Silence, SilenceStore
 from .subscriptions import (
     GRAFANA,
@@ -55,7 +52,7 @@ from .subscriptions import (
 log = logging.getLogger("gospublic.notifier")
 
 BATCH_SIZE = 200
-FETCH_TIMEOUT_S = 0.5
+EXPIRES_S = 1.0
 ACK_WAIT_S = 30.0
 SILENCES_LOAD_TIMEOUT_S = 30.0
 
@@ -140,23 +137,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def consume_alerts(puller: Puller, notifier: Notifier, stop: asyncio.Event) -> None:
-    """Fetch batches until ``stop``; the batch in hand is always finished (handled and acked)."""
-    while not stop.is_set():
-        try:
-            messages = await puller.fetch(BATCH_SIZE, timeout=FETCH_TIMEOUT_S)
-        except TimeoutError:  # nothing new (nats-py raises both its own and asyncio's kind)
-            continue
-        except Exception:
-            log.exception("fetching alerts failed, retrying")
-            await asyncio.sleep(1.0)
-            continue
-        try:
-            await notifier.intake.handle(messages)
-        except Exception:
-            log.exception("an alert batch failed; its unacked messages will be redelivered")
-
-
 async def follow_silences(
     store: SilenceStore,
     apply: Callable[[list[Silence]], None],
@@ -235,6 +215,7 @@ async def _run(
     tasks: list[asyncio.Task] = []
     watcher: asyncio.Task | None = None
     notifier: Notifier | None = None
+    consumer: bus.Consumer | None = None
     finish = asyncio.Event()
     try:
         js = nc.jetstream()
@@ -252,25 +233,30 @@ async def _run(
         )
         await asyncio.wait_for(silences_ready.wait(), SILENCES_LOAD_TIMEOUT_S)
 
-        await bus.ensure_pull_consumer(
+        consumer = bus.Consumer(
+            nc,
             js,
-            c.ALERTS_STREAM,
-            ConsumerConfig(
+            stream=c.ALERTS_STREAM,
+            config=ConsumerConfig(
                 name=c.NOTIFIER_DURABLE,
                 durable_name=c.NOTIFIER_DURABLE,
                 filter_subject="alerts.>",
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=ACK_WAIT_S,
             ),
+            handle=notifier.intake.handle,
+            batch=BATCH_SIZE,
+            expires_s=EXPIRES_S,
         )
-        puller = await Puller(nc, c.ALERTS_STREAM, c.NOTIFIER_DURABLE).start()
-        tasks.append(asyncio.create_task(consume_alerts(puller, notifier, finish), name="consumer"))
+        await consumer.start()
         tasks.append(asyncio.create_task(notifier.ticker.run(finish), name="notifier-ticker"))
         ready.set()
         log.info("notifier ready")
         await stop.wait()
     finally:
         ready.clear()
+        if consumer is not None:
+            await consumer.stop()  # the batch in hand is finished (handled and acked)
         finish.set()
         for task in tasks:
             await task

@@ -54,7 +54,6 @@ from gospublic import bus
 from gospublic import contracts as c
 
 from .grafana import Annotation
-from .kvscan import scan
 from .pipeline import AlertEvent, LogEntry, LogKey, Notification
 
 log = logging.getLogger("gospublic.notifier.nflog")
@@ -184,7 +183,7 @@ class NotificationLog:
         return cls(await js.key_value(c.NOTIFICATION_LOG_BUCKET), js)
 
     async def _scan(self, prefix: str) -> list[tuple[str, bytes]]:
-        return await scan(self.js, c.NOTIFICATION_LOG_BUCKET, prefix)
+        return await bus.scan_kv(self.js, c.NOTIFICATION_LOG_BUCKET, prefix)
 
     async def load(self) -> tuple[list[AlertEvent], dict[LogKey, LogEntry]]:
         """Active alerts (oldest first) and the log; unreadable values are logged and skipped."""

@@ -28,9 +28,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from gospublic import bus
 from gospublic import contracts as c
 
-from .kvscan import scan
 from .subscriptions import Matcher, parse_matcher
 
 log = logging.getLogger("gospublic.notifier.silences")
@@ -243,20 +243,20 @@ class SilenceStore:
 
     async def load(self) -> list[Silence]:
         found: dict[str, Silence] = {}
-        for key, value in await scan(self.js, c.SILENCES_BUCKET):
+        for key, value in await bus.scan_kv(self.js, c.SILENCES_BUCKET):
             self._apply(found, key, value)
         return list(found.values())
 
     async def follow(self, on_change, ready) -> None:
         """Call ``on_change(silences)`` with the full set at start and after every change.
 
-        The stored silences are read first (see :mod:`.kvscan` for why not from the watch), then
+        The stored silences are read first (see :func:`gospublic.bus.scan_kv` for why not from the watch), then
         ``ready`` (an asyncio.Event) is set, so the caller can wait for them before its first
         flush. The watch that follows replays the bucket and then every change. Runs until
         cancelled.
         """
         found: dict[str, Silence] = {}
-        for key, value in await scan(self.js, c.SILENCES_BUCKET):
+        for key, value in await bus.scan_kv(self.js, c.SILENCES_BUCKET):
             self._apply(found, key, value)
         on_change(list(found.values()))
         ready.set()
