@@ -14,23 +14,22 @@ import csv
 import math
 import random
 from bisect import bisect_right
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
 
 from gospublic.registry import ogrn_check_digit
-from services.simulator.names import (
-    DATA_DIR,
-    FILL_DISTRICT,
-    FILL_URBAN,
-    REGIONAL_BODIES,
-    Municipality,
-    Namer,
-    Preset,
-    slugify,
+from services.simulator.names import DATA_DIR, Municipality, Namer, Preset, slugify
+from services.simulator.national_lazy import _Groups, _Organisations, _ScreenNames
+from services.simulator.national_names import (
+    _BODIES,
+    _CORE,
+    _DISTRICT_ADJ,
+    _MINISTRY,
+    _REGIONAL_INSTITUTIONS,
+    InstitutionNaming,
+    _Context,
+    _label,
 )
 from services.simulator.region import (
     _DESC_RATES,
@@ -44,7 +43,6 @@ from services.simulator.region import (
     VkGroup,
     bits,
     ok_link,
-    unit,
 )
 
 PAGES = 175_000  # VK links in the national register
@@ -52,131 +50,6 @@ FIRST_ID = 150_000_000
 ID_STRIDE = 16
 REGIONS_CSV = "russia_regions.csv"
 _NO_VK = ("no_links", "no_links_exempt", "tg_only", "ok_only")
-
-# Municipal districts take common Russian district names; the capital is a city okrug.
-_DISTRICT_ADJ = [
-    "Первомайский",
-    "Октябрьский",
-    "Советский",
-    "Ленинский",
-    "Кировский",
-    "Красногвардейский",
-    "Пролетарский",
-    "Калининский",
-    "Дзержинский",
-    "Некрасовский",
-    "Пушкинский",
-    "Суворовский",
-    "Гагаринский",
-    "Чапаевский",
-    "Фрунзенский",
-    "Свердловский",
-    "Красноармейский",
-    "Комсомольский",
-    "Берёзовский",
-    "Ольховский",
-    "Дубровский",
-    "Никольский",
-    "Покровский",
-    "Троицкий",
-    "Успенский",
-    "Михайловский",
-    "Александровский",
-    "Ивановский",
-    "Петровский",
-    "Знаменский",
-    "Богородский",
-    "Каменский",
-    "Сосновский",
-    "Приморский",
-    "Дмитриевский",
-    "Сергиевский",
-    "Вознесенский",
-    "Шиловский",
-    "Павловский",
-    "Тарасовский",
-    "Светлоярский",
-    "Ольгинский",
-    "Еланский",
-    "Уваровский",
-    "Мичуринский",
-    "Кочетовский",
-    "Борисовский",
-    "Ключевский",
-    "Сретенский",
-]
-_VILLAGES = [
-    "Никольск",
-    "Покровск",
-    "Михайловск",
-    "Александровск",
-    "Троицк",
-    "Успенск",
-    "Вознесенск",
-    "Берёзовск",
-    "Ивановск",
-    "Петровск",
-    "Знаменск",
-    "Садовск",
-    "Дубовск",
-    "Липовск",
-    "Осиновск",
-    "Первомайск",
-    "Октябрьск",
-    "Сергиевск",
-    "Козловск",
-    "Ярковск",
-    "Каменск",
-    "Сосновск",
-    "Раздольненск",
-    "Красносельск",
-    "Ключевск",
-    "Заречненск",
-]
-_REGIONAL_INSTITUTIONS = (
-    ("health", "ГБУЗ «{C} городская клиническая больница № 1»", "gkb1", "minzdrav"),
-    ("health", "ГБУЗ «Станция скорой медицинской помощи {R}»", "ssmp", "minzdrav"),
-    ("health", "ГБУЗ «Клинический онкологический диспансер {R}»", "onko", "minzdrav"),
-    ("culture", "ГБУК «Научная библиотека {R}»", "library", "minkult"),
-    ("culture", "ГБУК «Краеведческий музей {R}»", "museum", "minkult"),
-    ("education", "ГАУ ДПО «Институт развития образования {R}»", "iro", "minobr"),
-    ("education", "ГБПОУ «{Cm} медицинский колледж»", "medcollege", "minobr"),
-    ("sport", "ГБУ «Центр спортивной подготовки {R}»", "csp", "minsport"),
-    ("social", "ГБУ «Реабилитационный центр для детей {R}»", "rcd", "minsoc"),
-    ("administration", "ГКУ «Многофункциональный центр {R}»", "mfc", "gov"),
-)
-_MINISTRY = {slug: pattern for _, pattern, slug in REGIONAL_BODIES}
-_BODIES = tuple(
-    (sphere, "Законодательное собрание {R}" if slug == "duma" else pattern, slug)
-    for sphere, pattern, slug in REGIONAL_BODIES
-)
-_CORE = 7  # bodies every municipality has (Namer.core)
-
-
-def _normalised(mix: tuple) -> tuple:
-    total = sum(weight for _, weight in mix)
-    return tuple((kind, weight / total) for kind, weight in mix)
-
-
-_FILL_URBAN = _normalised(FILL_URBAN)
-_FILL_DISTRICT = _normalised(FILL_DISTRICT)
-
-
-class _Context(NamedTuple):
-    """Per-municipality strings every institution name there reuses."""
-
-    town: str
-    area: str
-    slug: str
-    fem: str
-    masc: str
-    edu: str
-    culture: str
-    sport: str
-    minzdrav: str
-    minsoc: str
-    minobr: str
-    mix: tuple
 
 
 @dataclass(frozen=True)
@@ -213,15 +86,6 @@ class _Permutation:
         return ((self.a * i + self.c) % self.n) / self.n
 
 
-def _label(u: float, rates: tuple, default):
-    acc = 0.0
-    for label, rate in rates:
-        acc += rate
-        if u < acc:
-            return label
-    return default
-
-
 def organisations_for(pages: int) -> int:
     """The number of organisations whose register lists ``pages`` VK links (exactly)."""
     share = 1.0 - sum(rate for label, rate in _PRESENCE_RATES if label in _NO_VK)
@@ -244,7 +108,7 @@ def _vk_links(n: int) -> int:
     return n - no_vk
 
 
-class World:
+class World(InstitutionNaming):
     """The national preset's structure and its per-index derivations."""
 
     def __init__(self, seed: int, size: int) -> None:
@@ -425,101 +289,6 @@ class World:
         first12 = f"1{year}{span.preset.region_code}{serial:07d}"
         return first12 + str(ogrn_check_digit(first12))
 
-    def _namer(self, muni: Municipality) -> Namer:
-        namer = self._namers.get(muni.index)
-        if namer is None:
-            rng = random.Random(bits(self.seed, muni.index, 0xA11CE))
-            namer = self._namers[muni.index] = Namer(muni, rng, self.presets[muni.region])
-        return namer
-
-    def _core(self, muni: Municipality) -> list:
-        core = self._cores.get(muni.index)
-        if core is None:
-            core = self._cores[muni.index] = self._namer(muni).core()
-        return core
-
-    def _context(self, m: Municipality, preset: Preset) -> _Context:
-        context = self._contexts.get(m.index)
-        if context is None:
-            dept = self._namer(m).dept
-            context = self._contexts[m.index] = _Context(
-                town=f"г. {m.town_genitive}",
-                area=m.genitive,
-                slug=m.slug,
-                fem=m.fem,
-                masc=m.masc,
-                edu=dept("education"),
-                culture=dept("culture"),
-                sport=dept("sport"),
-                minzdrav=_MINISTRY["minzdrav"].format(R=preset.region),
-                minsoc=_MINISTRY["minsoc"].format(R=preset.region),
-                minobr=_MINISTRY["minobr"].format(R=preset.region),
-                mix=_FILL_URBAN if m.urban else _FILL_DISTRICT,
-            )
-        return context
-
-    def _fill(self, m: Municipality, preset: Preset, i: int, k: int) -> tuple:
-        """(kind, sphere, level, name, founder, slug) of an institution, from its index alone."""
-        b = bits(self.seed, i, 0xF111)
-        x = self._context(m, preset)
-        kind = _label(unit(b), x.mix, "school")
-        n = k - _CORE + 1
-        village = _VILLAGES[(b >> 16) % len(_VILLAGES)]
-        town, area, s = x.town, x.area, x.slug
-        edu, culture, sport = x.edu, x.culture, x.sport
-        minzdrav, minsoc, minobr = x.minzdrav, x.minsoc, x.minobr
-        if kind == "school":
-            if m.urban or unit(b, 32) < 0.3:
-                form = ("МБОУ СОШ № {n}", "МБОУ «Гимназия № {n}»", "МБОУ «Лицей № {n}»")[
-                    0 if unit(b, 48) < 0.85 else 1 if unit(b, 48) < 0.93 else 2
-                ].format(n=n)
-                name = f"{form} {town}" if m.urban else f"МКОУ {x.fem} СОШ № {n}"
-            else:
-                name = f"МКОУ {village}ая СОШ {area}"
-            return kind, "education", "municipal", name, edu, f"sosh{n}_{s}"
-        if kind == "kindergarten":
-            name = (
-                f"МБДОУ «Детский сад № {n}» {town}"
-                if m.urban
-                else f"МКДОУ {village}ий детский сад {area}"
-            )
-            return kind, "education", "municipal", name, edu, f"ds{n}_{s}"
-        if kind == "culture_house":
-            name = (
-                f"МБУК «Дом культуры № {n}» {town}"
-                if m.urban
-                else f"МКУК «{village}ий сельский дом культуры» {area}"
-            )
-            return kind, "culture", "municipal", name, culture, f"dk{n}_{s}"
-        if kind == "library":
-            name = (
-                f"МБУК «Библиотека № {n}» {town}"
-                if m.urban
-                else f"МКУК «{village}ая сельская библиотека» {area}"
-            )
-            return kind, "culture", "municipal", name, culture, f"lib{n}_{s}"
-        if kind == "sport":
-            name = f"МБУ ДО «Спортивная школа № {n}» {town if m.urban else area}"
-            return kind, "sport", "municipal", name, sport, f"sport{n}_{s}"
-        if kind == "dod":
-            name = f"МБУ ДО «Центр детского творчества № {n}» {town if m.urban else area}"
-            return kind, "education", "municipal", name, edu, f"cdt{n}_{s}"
-        if kind == "museum":
-            name = f"МКУК «{village}ий краеведческий музей» {area}"
-            return kind, "culture", "municipal", name, culture, f"museum{n}_{s}"
-        if kind == "health":
-            name = (
-                f"ГБУЗ «{x.fem} городская поликлиника № {n}»"
-                if m.urban
-                else f"ГБУЗ «{village}ая участковая больница»"
-            )
-            return kind, "health", "regional", name, minzdrav, f"med{n}_{s}"
-        if kind == "social":
-            name = f"ГБУ «Комплексный центр социального обслуживания населения № {n}» {area}"
-            return kind, "social", "regional", name, minsoc, f"kcson{n}_{s}"
-        name = f"ГБПОУ «{x.masc} технологический колледж № {n}»"
-        return "college", "education", "regional", name, minobr, f"college{n}_{s}"
-
     # --- Groups -------------------------------------------------------------------------------
     def group(self, i: int) -> VkGroup:
         """The VK community of organisation ``i`` (which must have one)."""
@@ -585,92 +354,6 @@ def _allocate(total: int, weights: list[float]) -> list[int]:
     for k in rest[: total - sum(out)]:
         out[k] += 1
     return out
-
-
-# --- Lazy containers the Region reads through -------------------------------------------------
-
-
-class _Organisations(Sequence[Organisation]):
-    def __init__(self, world: World) -> None:
-        self.world = world
-
-    def __len__(self) -> int:
-        return self.world.size
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return [self.world.organisation(k) for k in range(*i.indices(self.world.size))]
-        if i < 0:
-            i += self.world.size
-        return self.world.organisation(i)
-
-    def __iter__(self) -> Iterator[Organisation]:
-        for i in range(self.world.size):
-            yield self.world.organisation(i)
-
-
-class _Groups(Mapping[int, VkGroup]):
-    """Group id → group, derived on access; groups a test changed are kept as changed."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.kept: dict[int, VkGroup] = {}
-        self._recent: OrderedDict[int, VkGroup] = OrderedDict()
-        self._len: int | None = None
-
-    def __getitem__(self, gid: int) -> VkGroup:
-        group = self.kept.get(gid) or self._recent.get(gid)
-        if group is not None:
-            return group
-        i = self.world.index_of_group(gid) if isinstance(gid, int) else None
-        if i is None or not self.world.has_group(i):
-            raise KeyError(gid)
-        group = self.world.group(i)
-        self._recent[gid] = group
-        if len(self._recent) > 4096:
-            self._recent.popitem(last=False)
-        return group
-
-    def keep(self, group: VkGroup) -> None:
-        self.kept[group.id] = group
-
-    def __iter__(self) -> Iterator[int]:
-        world = self.world
-        return (world.group_id(i) for i in range(world.size) if world.has_group(i))
-
-    def __len__(self) -> int:
-        if self._len is None:
-            self._len = sum(1 for i in range(self.world.size) if self.world.has_group(i))
-        return self._len
-
-
-class _ScreenNames(Mapping[str, int]):
-    """Custom screen name → group id: the name ends in the organisation's index."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-
-    def __getitem__(self, name: str) -> int:
-        head, _, tail = name.rpartition("_")
-        try:
-            i = int(tail, 36)
-        except ValueError:
-            raise KeyError(name) from None
-        world = self.world
-        if not head or not 0 <= i < world.size or not world.has_group(i):
-            raise KeyError(name)
-        if not world.custom_screen_name(i) or world.organisation(i).slug.lower() != name:
-            raise KeyError(name)
-        return world.group_id(i)
-
-    def __iter__(self) -> Iterator[str]:
-        world = self.world
-        for i in range(world.size):
-            if world.has_group(i) and world.custom_screen_name(i):
-                yield world.organisation(i).slug.lower()
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 def generate_national(*, seed: int, now: datetime, size: int | None = None) -> Region:
