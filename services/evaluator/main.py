@@ -207,7 +207,6 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
 
     from gospublic.observability import HealthServer
 
-    from .jsbulk import PullIntake
     from .store import ClickHouseStore, MigrationError
 
     try:
@@ -233,7 +232,7 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
         },
     )
     store = None
-    intake: PullIntake | None = None
+    consumer: bus.Consumer | None = None
     flusher: asyncio.Task | None = None
     try:
         store = await ClickHouseStore.open(settings)
@@ -265,23 +264,25 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
         )
 
         batch = settings.batch_max_messages
-        intake = PullIntake(
+        config = ConsumerConfig(
+            durable_name=c.EVALUATOR_DURABLE,
+            filter_subject="events.>",
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            # Time for a slow flush before redelivery; room for a full buffer, one being
+            # flushed and one pull request in flight.
+            ack_wait=settings.evaluator_ack_wait_s,
+            max_ack_pending=max(1000, 3 * batch),
+        )
+        consumer = bus.Consumer(
             nc,
             js,
             stream=c.EVENTS_STREAM,
-            config=ConsumerConfig(
-                durable_name=c.EVALUATOR_DURABLE,
-                filter_subject="events.>",
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                # Time for a slow flush before redelivery; room for a full buffer, one being
-                # flushed and one pull request in flight.
-                ack_wait=settings.evaluator_ack_wait_s,
-                max_ack_pending=max(1000, 3 * batch),
-            ),
+            config=config,
             handle=evaluator.receive,
             batch=min(batch, 2000),
             expires_s=min(settings.batch_max_wait_s, 1.0),
+            create=False,  # added below with the settings of this run, not only when missing
         )
         with contextlib.suppress(Exception):  # no durable yet: nothing was left behind
             info = await js.consumer_info(c.EVENTS_STREAM, c.EVALUATOR_DURABLE)
@@ -291,7 +292,8 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
                 settings.evaluator_ack_wait_s + 30,
             )
         flusher = asyncio.create_task(evaluator.run(), name="evaluator-flush")
-        await intake.start()
+        await js.add_consumer(c.EVENTS_STREAM, config)
+        await consumer.start()
         readiness.consuming = True
         log.info("evaluator consuming", extra={"durable": c.EVALUATOR_DURABLE})
 
@@ -303,7 +305,7 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
             return 1
         readiness.consuming = False
         await evaluator.receive_last()
-        await intake.stop()
+        await consumer.stop()
         await evaluator.stop()
         await flusher
         log.info("evaluator stopped", extra={"open_violations": len(state.open)})
@@ -311,9 +313,9 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
     finally:
         if flusher is not None and not flusher.done():
             flusher.cancel()
-        if intake is not None and intake.running:
+        if consumer is not None and consumer.running:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(intake.stop(), 10)
+                await asyncio.wait_for(consumer.stop(), 10)
         if nc is not None:
             with contextlib.suppress(Exception):
                 await nc.drain()
