@@ -63,7 +63,7 @@ class PushServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            answer = await self._answer(reader)
+            answer = await self._answer(reader, writer)
         except BadRequest as exc:
             answer = Answer(exc.status, f"{exc}\n".encode(), "bad_request")
             REQUESTS.labels("http", "bad_request").inc()
@@ -86,7 +86,7 @@ class PushServer:
         finally:
             writer.close()
 
-    async def _answer(self, reader: asyncio.StreamReader) -> Answer:
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Answer:
         method, path, headers = await _read_head(reader)
         if path not in (VK_PATH, MAX_PATH):
             return Answer(404, b"not found\n", "not_found")
@@ -101,6 +101,8 @@ class PushServer:
             platform = "vk" if path == VK_PATH else "max"
             REQUESTS.labels(platform, "too_large").inc()
             return too_large(self.receiver.body_limit)
+        if headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl and others wait for it
         body = await asyncio.wait_for(reader.readexactly(length), READ_TIMEOUT_S)
         if path == VK_PATH:
             return await self.receiver.vk_callback(body)

@@ -19,6 +19,7 @@ from gospublic import bus
 from gospublic import contracts as c
 from gospublic.observability import HealthServer, redact_also, setup_logging
 from gospublic.registry import load_registry
+from gospublic.runtime import nats_endpoint
 from gospublic.settings import Settings
 from services.receiver import payloads as p
 from services.receiver.handlers import Receiver
@@ -127,16 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     setup_logging("receiver", settings.log_level, settings.log_format, settings.secret_values())
 
-    async def until_signal() -> int:
+    async def until_signal(connected: Settings) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        return await serve(settings.nats_url, settings, args, stop)
+        return await serve(connected.nats_url, connected, args, stop)
 
     try:
-        return asyncio.run(until_signal())
+        # As the gospublic command does: the configured NATS, or the embedded one.
+        with nats_endpoint(settings) as connected:
+            redact_also(connected.nats_password.get_secret_value())
+            return asyncio.run(until_signal(connected))
     except KeyboardInterrupt:
         return 130
 

@@ -5,7 +5,11 @@ the whole service (``serve``) over HTTP, with the register read from KV."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +187,50 @@ async def test_the_service_refuses_to_start_without_a_region_or_secret(
     assert await receiver_main.serve(nats_server.url, no_region, args, asyncio.Event()) == 2
     no_secret = settings.model_copy(update={"receiver_regions": [REGION]})
     assert await receiver_main.serve(nats_server.url, no_secret, args, asyncio.Event()) == 2
+
+
+async def test_the_module_entry_runs_until_sigterm_and_logs_no_secret(
+    nats_server: EmbeddedNats, settings: Settings, js: Any
+) -> None:
+    push_port, health_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        **nats_server.client_env(),
+        "GOSPUBLIC_STATE_DIR": str(settings.state_dir),
+        "GOSPUBLIC_HTTP_PORT": str(health_port),
+        "GOSPUBLIC_RECEIVER_PORT": str(push_port),
+        "GOSPUBLIC_RECEIVER_REGIONS": REGION,
+        "GOSPUBLIC_VK_CALLBACK_SECRETS": json.dumps({str(GROUP): VK_SECRET}),
+        "GOSPUBLIC_MAX_WEBHOOK_SECRET": MAX_SECRET,
+        "GOSPUBLIC_LOG_LEVEL": "DEBUG",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.receiver.main", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            for _ in range(150):
+                try:
+                    if (
+                        await client.get(f"http://127.0.0.1:{health_port}/readyz")
+                    ).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the receiver never became ready")
+            wrong = json.loads(sample("vk_wall_post_new.json")) | {"secret": "nope"}
+            base = f"http://127.0.0.1:{push_port}"
+            assert (await client.post(f"{base}/vk/callback", json=wrong)).status_code == 403
+            post = await client.post(f"{base}/vk/callback", content=sample("vk_wall_post_new.json"))
+            assert post.text == "ok"
+            await client.post(f"{base}/vk/callback", content=b"{garbage " + VK_SECRET.encode())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    logs = stderr.decode()
+    assert "receiver started" in logs and "receiver stopped" in logs
+    assert VK_SECRET not in logs and MAX_SECRET not in logs

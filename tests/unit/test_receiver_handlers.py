@@ -370,6 +370,17 @@ async def test_the_http_server_routes_limits_and_answers(harness) -> None:
         writer.write(b"garbage\r\n\r\n")
         assert (await reader.read()).startswith(b"HTTP/1.1 400")
         writer.close()
+        # A client that waits for "100 Continue" before the body (curl does) gets it.
+        body = sample("vk_confirmation.json")
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /vk/callback HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        assert await reader.readline() == b"HTTP/1.1 100 Continue\r\n"
+        writer.write(body)
+        assert (await reader.read()).endswith(CONFIRMATION.encode())
+        writer.close()
     finally:
         await server.stop()
     assert [s for s, _, _ in harness.published] == [
