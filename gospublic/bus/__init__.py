@@ -27,7 +27,7 @@ from .connection import (
     tls_context,
     within,
 )
-from .consume import Consumer, reply, scan_kv
+from .consume import Consumer, reply, reply_all, scan_kv
 from .natspatch import (
     NATS_PY_FIXED,
     NATS_PY_PATCHED,
@@ -89,6 +89,7 @@ __all__ = [
     "publish_all",
     "publish_paced",
     "reply",
+    "reply_all",
     "scan_kv",
     "stream_configs",
     "tls_context",

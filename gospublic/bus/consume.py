@@ -257,27 +257,59 @@ async def reply(msg: Msg, how: How, *, delay: float | None = None, timeout_s: fl
     consumer's ``ack_wait`` (a nak or an in-progress lost) or once more (an ack lost), which the
     services already tolerate (published events are deduplicated by message id). ``delay`` is for
     a nak only.
+
+    The deadline is ``asyncio.timeout``, not ``within``: a reply is a publish into the client's
+    buffer (or, for ``ack_sync``, a request), which ends at once when cancelled, and a reply per
+    message must cost next to nothing (``within``'s task and ``asyncio.wait`` cost 34 µs a reply,
+    against 8 µs with ``asyncio.timeout``).
     """
     if delay is not None and how != "nak":
         raise ValueError(f"a delay is for a nak, not {how}")
-    if how == "ack":
-        sending = msg.ack()
-    elif how == "ack_sync":
-        sending = msg.ack_sync(timeout=timeout_s)
-    elif how == "nak":
-        sending = msg.nak(delay=delay)
-    elif how == "in_progress":
-        sending = msg.in_progress()
-    elif how == "term":
-        sending = msg.term()
-    else:
-        raise ValueError(f"no such reply: {how}")
     try:
-        await within(sending, timeout_s, how)
+        async with asyncio.timeout(timeout_s):
+            await _send(msg, how, delay, timeout_s)
     except (NatsError, OSError, TimeoutError) as exc:
-        log.warning("could not reply to JetStream", extra={"what": how, "error": str(exc)[:300]})
+        log.warning(
+            "could not reply to JetStream",
+            extra={"what": how, "error": str(exc)[:300] or type(exc).__name__},
+        )
         return False
     return True
+
+
+async def reply_all(msgs: list[Msg], how: How, *, timeout_s: float = 2.0) -> bool:
+    """:func:`reply` to every message under one deadline; ``False`` (and one warning) at the first
+    that could not be sent, leaving the rest unanswered (they come back after ``ack_wait``)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            for msg in msgs:
+                await _send(msg, how, None, timeout_s)
+    except (NatsError, OSError, TimeoutError) as exc:
+        log.warning(
+            "could not reply to JetStream",
+            extra={
+                "what": how,
+                "messages": len(msgs),
+                "error": str(exc)[:300] or type(exc).__name__,
+            },
+        )
+        return False
+    return True
+
+
+async def _send(msg: Msg, how: How, delay: float | None, timeout_s: float) -> None:
+    if how == "ack":
+        await msg.ack()
+    elif how == "ack_sync":
+        await msg.ack_sync(timeout=timeout_s)
+    elif how == "nak":
+        await msg.nak(delay=delay)
+    elif how == "in_progress":
+        await msg.in_progress()
+    elif how == "term":
+        await msg.term()
+    else:
+        raise ValueError(f"no such reply: {how}")
 
 
 # --- reading a KV bucket ------------------------------------------------------------------------

@@ -283,3 +283,16 @@ def test_another_nats_py_release_is_refused_at_import() -> None:
     assert result.returncode != 0
     assert "UnverifiedNatsClient: nats-py 9.9.9 is not a release" in result.stderr
     assert "nats-io/nats.py/issues/624" in result.stderr
+
+
+async def test_reply_all_answers_every_message_under_one_deadline(caplog) -> None:
+    messages = [FakeMsg("ok") for _ in range(3)]
+    assert await bus.reply_all(messages, "ack") is True
+    assert [m.sent for m in messages] == [[("ack", None)]] * 3
+    stuck = [FakeMsg("ok"), FakeMsg("hangs"), FakeMsg("ok")]
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    assert await bus.reply_all(stuck, "ack", timeout_s=0.1) is False
+    assert loop.time() - began < 1.0
+    assert stuck[0].sent and not stuck[2].sent  # the rest come back after ack_wait
+    assert caplog.text.count("could not reply to JetStream") == 1
