@@ -85,13 +85,16 @@ class Deliveries:
         return True
 
     async def acknowledge_all(self, batch: list[tuple[Any, c.Event]]) -> None:
-        """A stored batch: all of it is remembered as done, even if an ack below fails."""
+        """A stored batch: all of it is remembered as done, even if an ack below fails, and
+        acknowledged with the copies of it held here, under one deadline."""
+        replies = []
         for raw, _ in batch:
-            self.remember_done(stream_seq(raw))
-        for raw, _ in batch:
-            if not await self.acknowledge(raw):  # the connection is away: so would the rest be
-                log.warning("ack failed after the batch was stored")
-                return
+            seq = stream_seq(raw)
+            self.remember_done(seq)
+            replies.append(raw)
+            replies.extend(self._in_process.pop(seq, ()))
+        if not await bus.reply_all(replies, "ack"):  # the rest come back, and are dropped
+            log.warning("ack failed after the batch was stored")
 
     async def acknowledge_late_copy(self, raw: Any) -> None:
         """A copy of a message stored and acknowledged already: acknowledged, not evaluated (if
