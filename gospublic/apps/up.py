@@ -22,7 +22,7 @@ from gospublic.runtime import free_port, nats_endpoint
 from gospublic.settings import Settings
 
 EXAMPLE_SUBSCRIPTIONS = (
-    Path(__file__).resolve().parents[1] / "deploy" / "notifier" / "subscriptions.example.yaml"
+    Path(__file__).resolve().parents[2] / "deploy" / "notifier" / "subscriptions.example.yaml"
 )
 READY_TIMEOUT_S = 120.0
 
