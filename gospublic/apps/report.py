@@ -19,25 +19,16 @@ from gospublic import display, rulebook, templating
 from gospublic.platforms.descriptor import descriptors
 from gospublic.rulebook import CRITERION_TITLES
 from gospublic.settings import Settings
+from services.evaluator.schema import open_violations_sql
 
 from .scorecard_export import COLOUR_TITLES
 
-# The latest transition per violation decides whether it is open.
-OPEN_VIOLATIONS_SQL = """
-SELECT org_id, org_name, municipality, founder, platform, page_id, page_url, rule, severity, summary
-FROM (
-    SELECT violation_id,
-           argMax(state, changed_at) AS last_state,
-           any(org_id) AS org_id, any(org_name) AS org_name, any(municipality) AS municipality,
-           any(founder) AS founder, any(platform) AS platform, any(page_id) AS page_id,
-           any(page_url) AS page_url, any(rule) AS rule, any(severity) AS severity,
-           argMax(summary, changed_at) AS summary
-    FROM {db:Identifier}.violations
-    GROUP BY violation_id
-)
-WHERE last_state = 'open'
-ORDER BY municipality, org_name, rule
-"""
+# The open violations, read as the evaluator reads them back at start (the one query).
+OPEN_VIOLATIONS_SQL = open_violations_sql(
+    ("org_id", "org_name", "municipality", "founder", "platform", "page_id", "page_url", "rule",
+     "severity", "summary"),
+    order_by="municipality, org_name, rule",
+)  # fmt: skip
 
 # ReplacingMergeTree tables: FINAL collapses the versions of one key that are not merged yet.
 COUNT_SQL = "SELECT count() FROM {db:Identifier}.{table:Identifier} FINAL"
