@@ -8,7 +8,8 @@ configured secret; MAX sends again whatever was not answered 200.
 
 A wrong or missing secret is 403 and counted, with no event and no dead letter (anyone may call).
 A body that is not what the platform sends is 400 with the reason, and a dead letter keeps it with
-every configured secret blanked out. NATS down: 503, so the platform retries; polling covers any
+every configured secret blanked out (an authenticated notification whose item the mapping refuses
+is dead-lettered too, but answered "ok": a retry would bring the same). NATS down: 503, so the platform retries; polling covers any
 push that is given up on. Nothing here raises to the server: every request ends in an answer.
 """
 
@@ -95,7 +96,12 @@ class Receiver:
         except p.Unreadable as exc:
             return await self._unreadable("vk", body, exc)
         expected = self._vk_secrets.get(note.group_id)
-        if expected is None or not hmac.compare_digest(note.secret.encode(), expected):
+        given = note.secret.encode()
+        # The schema leaves ``secret`` optional, and the confirmation string is no secret (the
+        # community's settings show it): a confirmation request without one is answered, for a
+        # configured community only; one with a wrong secret is refused like any other request.
+        unsigned_confirmation = note.type == "confirmation" and not given
+        if expected is None or not (unsigned_confirmation or hmac.compare_digest(given, expected)):
             log.warning(
                 "VK callback refused: wrong or missing secret, or a community not configured",
                 extra={"group_id": note.group_id, "type": note.type[:64]},
@@ -118,7 +124,7 @@ class Receiver:
         try:
             events = p.vk_events(note, ref, self.now())
         except p.Unreadable as exc:
-            return await self._unreadable("vk", body, exc)
+            return await self._unreadable("vk", body, exc, authenticated=True)
         return await self._publish("vk", events, OK)
 
     # --- MAX ---------------------------------------------------------------------------------
@@ -154,7 +160,7 @@ class Receiver:
         try:
             events = p.max_events(update, ref, self.now())
         except p.Unreadable as exc:
-            return await self._unreadable("max", body, exc)
+            return await self._unreadable("max", body, exc, authenticated=True)
         return await self._publish("max", events, OK)
 
     # --- shared --------------------------------------------------------------------------------
@@ -176,7 +182,12 @@ class Receiver:
             PUBLISHED.labels(platform, p.KIND[type(event)], result).inc()
         return Answer(200, ok, "ok")
 
-    async def _unreadable(self, platform: str, body: bytes, exc: p.Unreadable) -> Answer:
+    async def _unreadable(
+        self, platform: str, body: bytes, exc: p.Unreadable, *, authenticated: bool = False
+    ) -> Answer:
+        """400 with the reason; but a notification the platform signed and the mapping refuses is
+        answered "ok": sending it again would not change it (the dead letter keeps it, the next
+        sweep reads the item), and VK pauses a server that keeps answering errors."""
         try:
             await self.dead_letter(f"receiver-{platform}", self._blanked(body), exc)
         except Exception as failure:  # NATS down: the answer still says what was wrong
@@ -184,6 +195,8 @@ class Receiver:
                 "push not dead-lettered",
                 extra={"platform": platform, "error": f"{type(failure).__name__}: {failure}"[:300]},
             )
+        if authenticated:
+            return Answer(200, OK, "unreadable")
         return Answer(400, f"unreadable: {exc.reason}\n".encode(), "unreadable")
 
     def _blanked(self, body: bytes) -> bytes:
