@@ -153,11 +153,19 @@ async def assemble(
         on_resent=record.done,
     )
     weekly = WeeklyDigest(held, store, send_mail, settings, clock, slot)
+    ticker = Ticker(held, dispatcher, weekly, store, clock, period_s=settings.notifier_tick_s)
+    intake = Intake(
+        held,
+        store,
+        NatsBus(js),
+        max_message_bytes=settings.max_message_bytes,
+        on_due=ticker.wake,
+    )
     return Notifier(
         held=held,
-        intake=Intake(held, store, NatsBus(js), max_message_bytes=settings.max_message_bytes),
+        intake=intake,
         dispatcher=dispatcher,
         weekly=weekly,
-        ticker=Ticker(held, dispatcher, weekly, store, clock, period_s=settings.notifier_tick_s),
+        ticker=ticker,
         smtp=connections,
     )

@@ -8,6 +8,7 @@ malformed message is dead-lettered. A KV failure naks the batch for a later rede
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from gospublic import contracts as c
@@ -23,11 +24,22 @@ NAK_DELAY_S = 2.0
 
 
 class Intake:
-    def __init__(self, held: Held, store: AlertStore, bus: Bus, *, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        held: Held,
+        store: AlertStore,
+        bus: Bus,
+        *,
+        max_message_bytes: int,
+        on_due: Callable[[], None] = lambda: None,
+    ) -> None:
         self.held = held
         self.store = store
         self.bus = bus
         self.max_message_bytes = max_message_bytes
+        # Called when an alert opened a group that is to flush now (group_wait 0s): the ticker
+        # flushes at once instead of at its next tick.
+        self.on_due = on_due
 
     async def handle(self, messages: list[Any]) -> None:
         log.debug("alert batch received", extra={"count": len(messages)})
@@ -93,6 +105,8 @@ class Intake:
             await self.held.forget_locked(self.store)
         for raw, _ in good:
             await self.bus.reply(raw, "ack")
+        if pipeline.new_group_due(now):
+            self.on_due()
 
     async def _take_scores(self, scored: list[tuple[Any, c.ScoresUpdated]]) -> None:
         """Store the newest scores per organisation, then ack; on a KV failure nak them all."""

@@ -27,193 +27,46 @@ never mentioned, instead of arriving as a puzzling "resolved" line.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Mapping, Set
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from functools import cached_property
 
-from gospublic.contracts import ViolationOpened, ViolationResolved
-
-from .compact import compact
+from .census import Census
 from .inhibit import Inhibitor
+from .model import (
+    INHIBITED,
+    SILENCED,
+    Alert,
+    AlertEvent,
+    Flush,
+    Group,
+    GroupKey,
+    LogEntry,
+    LogKey,
+    Notification,
+    group_key_text,
+    labels_of,
+    needs_update,
+    supersedes,
+)
+from .mute import Muting
 from .silences import Silence, Silences
 from .subscriptions import Receiver, Route, Subscriptions
 
-AlertEvent = ViolationOpened | ViolationResolved
-GroupKey = tuple[tuple[str, str], ...]
-# (route name, receiver key, group key as text): one notification log entry.
-LogKey = tuple[str, str, str]
-
-INHIBITED = "inhibited"
-SILENCED = "silenced"
-
-
-def labels_of(event: AlertEvent) -> dict[str, str]:
-    # The labels are strings and a StrEnum (severity), whose str() is its JSON value: the same
-    # dict as model_dump(mode="json") gives, in a third of the time (made again on every mute
-    # check that misses its cache, since held alerts do not keep it).
-    return {name: str(value) for name, value in event.labels.__dict__.items()}
-
-
-def group_key_text(key: GroupKey) -> str:
-    return json.dumps(key, ensure_ascii=False, separators=(",", ":"))
-
-
-def group_id(route: str, key: GroupKey) -> str:
-    """Stable across restarts and processes: the same route and label values, the same id."""
-    return hashlib.sha256(f"{route}\x1f{group_key_text(key)}".encode()).hexdigest()[:16]
-
-
-def digest(firing: Iterable[str], resolved: Iterable[str]) -> str:
-    text = "\x1e".join(["\x1f".join(sorted(firing)), "\x1f".join(sorted(resolved))])
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """What one receiver was last sent for one group, and when."""
-
-    firing: frozenset[str]
-    resolved: frozenset[str]
-    sent_at: datetime
-
-    @property
-    def digest(self) -> str:
-        return digest(self.firing, self.resolved)
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """A held alert: its latest event, compacted (every firing alert is held, a national sweep
-    holds hundreds of thousands). The labels as a dict are made when asked for, not kept: after
-    ingest only a mute check on a cache miss needs them."""
-
-    event: AlertEvent
-
-    @property
-    def violation_id(self) -> str:
-        return self.event.violation_id
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return labels_of(self.event)
-
-    @property
-    def firing(self) -> bool:
-        return isinstance(self.event, ViolationOpened)
-
-    @classmethod
-    def of(cls, event: AlertEvent) -> Alert:
-        return cls(compact(event))
-
-
-def needs_update(
-    entry: LogEntry | None,
-    firing: Set[str],
-    resolved: Set[str],
-    route: Route,
-    now: datetime,
-    *,
-    repeat: bool = True,
-) -> bool:
-    if entry is None:
-        # Nothing sent yet: only firing alerts are news; resolving something never announced is not.
-        return bool(firing)
-    if not firing <= entry.firing:
-        return True
-    if not firing:
-        # Everything resolved: notify (or, without send_resolved, record silently) to clear the log.
-        return bool(entry.firing)
-    if route.send_resolved and (resolved & entry.firing) - entry.resolved:
-        return True
-    return repeat and now - entry.sent_at >= route.repeat_interval
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One message to one receiver about one group. ``firing_ids``/``resolved_ids`` are the whole
-    group at the flush (they become the log entry); ``resolved`` holds only what is to be shown."""
-
-    route: Route
-    receiver: Receiver
-    group_key: GroupKey
-    group_id: str
-    firing: tuple[ViolationOpened, ...]
-    resolved: tuple[ViolationResolved, ...]
-    new_ids: frozenset[str]
-    firing_ids: frozenset[str]
-    resolved_ids: frozenset[str]
-    previous_sent_at: datetime | None
-    flush_id: int = field(compare=False, default=0)
-
-    @property
-    def log_key(self) -> LogKey:
-        return (self.route.name, self.receiver.key, group_key_text(self.group_key))
-
-    @property
-    def digest(self) -> str:
-        return digest(self.firing_ids, self.resolved_ids)
-
-    @property
-    def silent(self) -> bool:
-        """Only clears the log (all resolved, send_resolved off): record it, send nothing."""
-        return not self.firing and not self.resolved
-
-    @property
-    def message_key(self) -> str:
-        """The same for a retry of this very notification; different for a later repeat (another
-        previous send) and for a violation that reopened (another event)."""
-        previous = self.previous_sent_at.isoformat() if self.previous_sent_at else "-"
-        events = sorted(e.event_id for e in (*self.firing, *self.resolved))
-        parts = (self.group_id, self.receiver.key, self.digest, previous, *events)
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
-
-    def log_entry(self, sent_at: datetime) -> LogEntry:
-        return LogEntry(self.firing_ids, self.resolved_ids, sent_at)
-
-
-@dataclass
-class _Flush:
-    flush_id: int
-    resolved: dict[str, str]  # violation_id → event_id as seen at the flush
-    outstanding: set[str]  # receiver keys not yet marked sent
-
-
-@dataclass
-class Group:
-    route: Route
-    key: GroupKey
-    created_at: datetime
-    next_flush: datetime
-    alerts: dict[str, Alert] = field(default_factory=dict)
-    inflight: _Flush | None = None
-    # Kept with every change: a flush of a group of thousands reads them instead of a scan.
-    firing: set[str] = field(default_factory=set)
-    resolved: set[str] = field(default_factory=set)
-
-    @property
-    def id(self) -> str:
-        return group_id(self.route.name, self.key)
-
-    @cached_property
-    def key_text(self) -> str:
-        return group_key_text(self.key)
-
-    def put(self, alert: Alert) -> None:
-        vid = alert.violation_id
-        self.alerts[vid] = alert
-        (self.firing if alert.firing else self.resolved).add(vid)
-        (self.resolved if alert.firing else self.firing).discard(vid)
-
-    def drop(self, violation_id: str) -> None:
-        self.alerts.pop(violation_id, None)
-        self.firing.discard(violation_id)
-        self.resolved.discard(violation_id)
-
-    def ids(self) -> tuple[frozenset[str], frozenset[str]]:
-        return frozenset(self.firing), frozenset(self.resolved)
+__all__ = [
+    "INHIBITED",
+    "SILENCED",
+    "Alert",
+    "AlertEvent",
+    "Group",
+    "GroupKey",
+    "LogEntry",
+    "LogKey",
+    "Notification",
+    "Pipeline",
+    "labels_of",
+    "needs_update",
+    "supersedes",
+]
 
 
 class Pipeline:
@@ -225,23 +78,24 @@ class Pipeline:
         silences: Iterable[Silence] = (),
     ) -> None:
         self.subscriptions = subscriptions
-        self.inhibitor = Inhibitor(subscriptions.inhibit_rules)
-        self.silences = Silences(silences)
+        self.muting = Muting(subscriptions.inhibit_rules, silences)
         self.log: dict[LogKey, LogEntry] = dict(log or {})
         self.alerts: dict[str, Alert] = {}
         self.groups: dict[tuple[str, GroupKey], Group] = {}
         self._members: dict[str, set[tuple[str, GroupKey]]] = {}  # violation_id → its groups
         self._forgotten: list[str] = []
         self._flushes = 0
-        self._changes = 0  # bumped by every mutation; keys the pending_groups cache
-        self._pending: tuple[object, int] = (None, 0)
-        self._muted: tuple[object, dict[str, int]] = (None, {})
-        # event_id → mute reason; valid while the inhibit sources and active silences are as
-        # they were (checking every alert against every rule on every tick would dominate).
-        self._mute_cache: dict[str, str | None] = {}
-        self._mute_version: object = None
-        self._mute_now = datetime.min
-        self._active_silences: object = ()
+        self.changes = 0  # bumped by every mutation; keys the census's caches
+        self._census = Census(self)
+        self._due_from: datetime | None = None  # the earliest first flush of a new group
+
+    @property
+    def inhibitor(self) -> Inhibitor:
+        return self.muting.inhibitor
+
+    @property
+    def silences(self) -> Silences:
+        return self.muting.silences
 
     # --- ingest ----------------------------------------------------------------------------
 
@@ -250,7 +104,7 @@ class Pipeline:
         vid = event.violation_id
         if self.is_stale(event):
             return False
-        self._changes += 1
+        self.changes += 1
         alert = Alert.of(event)
         labels = alert.labels
         self.alerts[vid] = alert
@@ -266,6 +120,8 @@ class Pipeline:
                     continue
                 group = Group(route, gkey[1], now, now + route.group_wait)
                 self.groups[gkey] = group
+                if self._due_from is None or group.next_flush < self._due_from:
+                    self._due_from = group.next_flush
             group.put(alert)
             keys.add(gkey)
         # Labels can change (an organisation renamed or moved): leave the groups it no longer fits.
@@ -284,49 +140,14 @@ class Pipeline:
 
     def set_silences(self, silences: Iterable[Silence]) -> None:
         """Replace the silences (the service calls this whenever the KV bucket changes)."""
-        self._changes += 1
-        self.silences = Silences(silences)
-
-    # --- inhibit and silence ---------------------------------------------------------------
+        self.changes += 1
+        self.muting.set_silences(silences)
 
     def mute_reason(self, labels: Mapping[str, str], now: datetime) -> str | None:
-        if self.inhibitor.mutes(labels):
-            return INHIBITED
-        if self.silences.muting(labels, now) is not None:
-            return SILENCED
-        return None
-
-    def _inhibit(self, alerts: Iterable[Alert]) -> list[Alert]:
-        """Stage: drop alerts an inhibit rule mutes."""
-        return [a for a in alerts if self._cached_reason(a) != INHIBITED]
-
-    def _silence(self, alerts: Iterable[Alert]) -> list[Alert]:
-        """Stage: drop alerts an active silence mutes."""
-        return [a for a in alerts if self._cached_reason(a) != SILENCED]
+        return self.muting.reason(labels, now)
 
     def _unmuted(self, group: Group, now: datetime) -> tuple[frozenset[str], frozenset[str]]:
-        """The firing and resolved ids the group may speak of, after inhibition and silences."""
-        self._mutes_as_of(now)
-        if not self.inhibitor.sources and not self._active_silences:
-            # Nothing can be muted (the common case): no per-alert look at a group of thousands.
-            return group.ids()
-        alerts = self._silence(self._inhibit(group.alerts.values()))
-        firing = frozenset(a.violation_id for a in alerts if a.firing)
-        return firing, frozenset(a.violation_id for a in alerts) - firing
-
-    def _mutes_as_of(self, now: datetime) -> None:
-        self._active_silences = self.silences.active_ids(now)
-        version = (self.inhibitor.version, self._active_silences)
-        if version != self._mute_version or len(self._mute_cache) > 2 * len(self.alerts) + 100:
-            self._mute_version = version
-            self._mute_cache = {}
-        self._mute_now = now
-
-    def _cached_reason(self, alert: Alert) -> str | None:
-        key = alert.event.event_id
-        if key not in self._mute_cache:
-            self._mute_cache[key] = self.mute_reason(alert.labels, self._mute_now)
-        return self._mute_cache[key]
+        return self.muting.unmuted(group, now, len(self.alerts))
 
     # --- flush -----------------------------------------------------------------------------
 
@@ -339,14 +160,15 @@ class Pipeline:
         notification whose predecessor for the same ``log_key`` is still being delivered.
         """
         notifications: list[Notification] = []
+        self._due_from = None
         expired = [gkey for gkey, group in self.groups.items() if now >= group.next_flush]
         if expired:
-            self._changes += 1
+            self.changes += 1
         for gkey in sorted(expired, key=lambda k: (k[0], group_key_text(k[1]))):
             group = self.groups[gkey]
             group.next_flush = now + group.route.group_interval
             self._flushes += 1
-            flush = _Flush(self._flushes, {}, set())
+            flush = Flush(self._flushes, {}, set())
             # Every resolved alert is dropped after the flush, muted or not, as in Alertmanager.
             _, all_resolved = group.ids()
             flush.resolved = {vid: group.alerts[vid].event.event_id for vid in all_resolved}
@@ -365,7 +187,7 @@ class Pipeline:
 
     def mark_sent(self, notification: Notification, now: datetime) -> LogEntry:
         """Record a delivered (or silent) notification; returns the new log entry to persist."""
-        self._changes += 1
+        self.changes += 1
         entry = notification.log_entry(now)
         if entry.firing:
             self.log[notification.log_key] = entry
@@ -386,7 +208,7 @@ class Pipeline:
 
     def record(self, key: LogKey, entry: LogEntry) -> None:
         """Record a message sent outside a flush: an intent found on restart, sent again."""
-        self._changes += 1
+        self.changes += 1
         if entry.firing:
             self.log[key] = entry
         else:
@@ -398,6 +220,11 @@ class Pipeline:
         # An alert may have come back (reopened) since it was forgotten: its stored copy must stay.
         return [vid for vid in dict.fromkeys(forgotten) if vid not in self.alerts]
 
+    def new_group_due(self, now: datetime) -> bool:
+        """True when a group created since the last :meth:`due` is to flush by ``now`` (one with
+        ``group_wait: 0s``): the service flushes at once rather than at its next tick."""
+        return self._due_from is not None and self._due_from <= now
+
     def is_stale(self, event: AlertEvent) -> bool:
         """True when we already hold this event or a newer one for the same violation."""
         held = self.alerts.get(event.violation_id)
@@ -406,53 +233,12 @@ class Pipeline:
     # --- introspection ---------------------------------------------------------------------
 
     def pending_groups(self, now: datetime) -> int:
-        """Groups with news for at least one receiver (repeats do not count): 0 means all sent.
-
-        Without repeats the answer depends on the clock only through the silences in force, so it
-        is computed again only after a change (the service asks on every tick)."""
-        version = (self._changes, self.silences.active_ids(now))
-        if self._pending[0] == version:
-            return self._pending[1]
-        count = 0
-        self._mutes_as_of(now)
-        mutable = self.inhibitor.sources or self._active_silences
-        for group in self.groups.values():
-            if group.inflight and group.inflight.outstanding:
-                count += 1
-                continue
-            if mutable:
-                firing, resolved = self._unmuted(group, now)
-            else:
-                # Nothing can be muted (the common case): the group's own sets, only read here,
-                # rather than copies of every id held.
-                firing, resolved = group.firing, group.resolved
-            if not firing and not resolved:
-                continue  # everything muted: nothing to say, as at a flush
-            for receiver in group.route.receivers:
-                entry = self.log.get((group.route.name, receiver.key, group.key_text))
-                if needs_update(entry, firing, resolved, group.route, now, repeat=False):
-                    count += 1
-                    break
-        self._pending = (version, count)
-        return count
+        """Groups with news for at least one receiver (repeats do not count): 0 means all sent."""
+        return self._census.pending_groups(now)
 
     def muted_counts(self, now: datetime) -> dict[str, int]:
-        """Firing alerts muted right now, by reason (for a gauge; cached like pending_groups)."""
-        version = (self._changes, self.silences.active_ids(now))
-        if self._muted[0] == version:
-            return self._muted[1]
-        counts = {INHIBITED: 0, SILENCED: 0}
-        self._mutes_as_of(now)
-        # Nothing can be muted without an inhibiting alert or a silence in force (the common
-        # case): then no look at each of the hundreds of thousands of alerts held.
-        if self.inhibitor.sources or self._active_silences:
-            for alert in self.alerts.values():
-                if alert.firing:
-                    reason = self._cached_reason(alert)
-                    if reason is not None:
-                        counts[reason] += 1
-        self._muted = (version, counts)
-        return counts
+        """Firing alerts muted right now, by reason (for a gauge)."""
+        return self._census.muted_counts(now)
 
     # --- internals -------------------------------------------------------------------------
 
@@ -514,14 +300,3 @@ class Pipeline:
         if alert is not None and not alert.firing:
             del self.alerts[violation_id]
             self._forgotten.append(violation_id)
-
-
-def supersedes(held: AlertEvent, incoming: AlertEvent) -> bool:
-    """True when ``incoming`` adds nothing to ``held``: the same event, or an older one."""
-    if held.event_id == incoming.event_id:
-        return True  # the same event again: nothing to do
-    return _when(held) > _when(incoming)
-
-
-def _when(event: AlertEvent) -> datetime:
-    return event.resolved_at if isinstance(event, ViolationResolved) else event.opened_at

@@ -40,7 +40,12 @@ class Ticker:
         self.clock = clock
         self.period_s = period_s
         self._gauges_at = datetime.min.replace(tzinfo=UTC)
+        self._wakeup = asyncio.Event()
         self._pending_at = 0.0  # time.monotonic() of the next pending-groups count
+
+    def wake(self) -> None:
+        """Tick now rather than at the end of the period (something is due now)."""
+        self._wakeup.set()
 
     async def tick(self) -> None:
         now = self.clock.now()
@@ -69,13 +74,20 @@ class Ticker:
         await self.held.forget(self.store)
 
     async def run(self, stop: asyncio.Event) -> None:
+        stopping = asyncio.create_task(self._wake_on(stop), name="ticker-stop")
         try:
             while not stop.is_set():
+                self._wakeup.clear()  # a wake during the tick brings the next one at once
                 try:
                     await self.tick()
                 except Exception:
                     log.exception("notifier tick failed")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.period_s)
+                    await asyncio.wait_for(self._wakeup.wait(), self.period_s)
         finally:
+            stopping.cancel()
             await self.drain()
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wakeup.set()

@@ -278,3 +278,31 @@ async def test_intake_naks_a_batch_the_store_refused() -> None:
     await Intake(held, store, bus, max_message_bytes=1 << 20).handle([Msg(opened("v1").to_bytes())])
     assert bus.replies == [("alerts.opened.high", "nak")]
     assert held.pipeline.alerts == {}
+
+
+async def test_intake_wakes_the_ticker_for_a_group_due_at_once_only() -> None:
+    clock = FakeClock()
+    wakes: list[str] = []
+    held = held_with("webhook", clock)  # group_wait 0s
+    intake = Intake(
+        held, FakeStore(), FakeBus(), max_message_bytes=1 << 20, on_due=lambda: wakes.append("x")
+    )
+    await intake.handle([Msg(opened("v1").to_bytes())])
+    assert wakes == ["x"]
+    held.pipeline.due(clock.now())  # flushed: nothing new is due
+    await intake.handle([Msg(opened("v1").to_bytes())])  # the same alert again
+    assert wakes == ["x"]
+
+    waiting = Held(
+        Pipeline(
+            parse_subscriptions(
+                {"routes": [{"name": "all", "receivers": {"grafana": True}, "group_wait": "30s"}]}
+            )
+        ),
+        clock,
+    )
+    intake = Intake(
+        waiting, FakeStore(), FakeBus(), max_message_bytes=1 << 20, on_due=lambda: wakes.append("y")
+    )
+    await intake.handle([Msg(opened("v2").to_bytes())])
+    assert wakes == ["x"]  # its group flushes in 30 s, at a tick
