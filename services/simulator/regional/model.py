@@ -17,6 +17,22 @@ def has_phone(text: str) -> bool:
     return bool(PHONE_RE.search(text or ""))
 
 
+# A post's words as COPIED_CONTENT compares them: lower case, ё read as е, without links, VK
+# markup (``[club1|Name]`` keeps the name), emoji or punctuation. Written here too rather than
+# imported from the evaluator: the ground truth reads the rules on its own, and no service
+# imports another.
+_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+_MENTION = re.compile(r"\[(?:id|club|public)[0-9]+\|([^\]]*)\]")
+_NOT_WORD = re.compile(r"[^\w]+")
+
+
+def normalise(text: str) -> str:
+    """The words of a post, so the same announcement on VK, Telegram and MAX reads the same."""
+    text = _MENTION.sub(r"\1", text)
+    text = _URL.sub(" ", text).lower().replace("ё", "е")
+    return " ".join(_NOT_WORD.sub(" ", text).replace("_", " ").split())
+
+
 def vk_ref_from_link(link: str) -> str:
     """``https://vk.com/club123`` → ``club123``; ``https://vk.com/name`` → ``name``."""
     ref = link.strip().rstrip("/")

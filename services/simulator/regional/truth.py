@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from gospublic.contracts import Platform
 from gospublic.registry import COLUMNS as REGISTRY_HEADER
 from gospublic.registry import parse_page_link
-from services.simulator.regional.model import Organisation, Post, has_phone
+from services.simulator.regional.model import Organisation, Post, has_phone, normalise
 from services.simulator.regional.rules import (
     COPIED_MIN_TEXT,
     COPIED_SEVERITY,
@@ -212,7 +212,6 @@ class TruthParts:
         read both (the ``window`` newest posts of each): the channel's texts of the last four
         weeks, each long enough to tell, all of them posted on VK no later than on MAX. A channel
         without such texts is not a copy (an empty one is STALE's)."""
-        from services.evaluator.copies import normalise
         from services.simulator.max_api import shown_text
 
         group = self.vk_group_of(org)
