@@ -46,28 +46,31 @@ inhibit_rules:
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 import yaml
 
-from gospublic.contracts import AlertLabels, Severity
+from .fields import MAX_URL_CHARS as MAX_URL_CHARS
+from .fields import parse_duration as parse_duration
+from .fields import parse_email as parse_email
+from .fields import parse_matcher as parse_matcher
+from .fields import parse_url as parse_url
+from .routes import DEFAULT_GROUP_INTERVAL as DEFAULT_GROUP_INTERVAL
+from .routes import DEFAULT_GROUP_WAIT as DEFAULT_GROUP_WAIT
+from .routes import DEFAULT_REPEAT_INTERVAL as DEFAULT_REPEAT_INTERVAL
+from .routes import GRAFANA as GRAFANA
+from .routes import GROUP_BY_ALL as GROUP_BY_ALL
+from .routes import LABELS as LABELS
+from .routes import RECEIVER_KINDS as RECEIVER_KINDS
+from .routes import InhibitRule as InhibitRule
+from .routes import Matcher as Matcher
+from .routes import Receiver as Receiver
+from .routes import Route as Route
+from .routes import Subscriptions as Subscriptions
+from .routes import summary as summary
 
-LABELS: tuple[str, ...] = tuple(AlertLabels.model_fields)
-GROUP_BY_ALL = "..."
-
-DEFAULT_GROUP_WAIT = timedelta(seconds=30)
-DEFAULT_GROUP_INTERVAL = timedelta(minutes=5)
-DEFAULT_REPEAT_INTERVAL = timedelta(hours=4)
-
-RECEIVER_KINDS = ("email", "webhook", "grafana")
-GRAFANA = "grafana"
 ROUTE_FIELDS = frozenset(
     {
         "name",
@@ -83,17 +86,6 @@ ROUTE_FIELDS = frozenset(
 )
 INHIBIT_FIELDS = frozenset({"name", "source_matchers", "target_matchers", "equal"})
 TOP_LEVEL_FIELDS = ("routes", "inhibit_rules")
-MAX_URL_CHARS = 2000
-
-_DURATION = re.compile(r"^(?:(\d+)(ms|s|m|h|d|w))+$")
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-# An address we can hand to smtplib without SMTPUTF8: an ASCII local part; the domain may be
-# international (школа.рф) and is stored in its IDNA form.
-_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_DOMAIN_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-
-Op = Literal["=", "!=", "=~", "!~"]
 
 
 class SubscriptionError(ValueError):
@@ -105,93 +97,6 @@ class SubscriptionError(ValueError):
         super().__init__(
             f"{path}: {len(errors)} error(s) in subscriptions:\n  " + "\n  ".join(errors)
         )
-
-
-@dataclass(frozen=True)
-class Matcher:
-    label: str
-    op: Op
-    value: str
-    pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        actual = labels.get(self.label, "")
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        assert self.pattern is not None
-        found = self.pattern.fullmatch(actual) is not None
-        return found if self.op == "=~" else not found
-
-    def __str__(self) -> str:
-        return f"{self.label}{self.op}{self.value!r}"
-
-
-@dataclass(frozen=True)
-class Receiver:
-    """One delivery target. Each address gets its own message and its own notification log entry,
-    so one bouncing mailbox neither blocks nor duplicates mail to the others."""
-
-    kind: str
-    address: str
-
-    @property
-    def key(self) -> str:
-        """Identity in the notification log (kept in NATS KV): a webhook URL, which may carry a
-        bot token, is stored as its origin and a hash of the whole URL."""
-        if self.kind == "webhook":
-            digest = hashlib.sha256(self.address.encode()).hexdigest()[:16]
-            return f"{self.display}#{digest}"
-        return f"{self.kind}:{self.address}"
-
-    @property
-    def display(self) -> str:
-        """For logs: a webhook URL's path and query may carry a bot token, so only its origin."""
-        if self.kind == "webhook":
-            parts = urlsplit(self.address)
-            return f"webhook:{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-        return self.address
-
-
-@dataclass(frozen=True)
-class Route:
-    name: str
-    matchers: tuple[Matcher, ...]
-    receivers: tuple[Receiver, ...]
-    group_by: tuple[str, ...] = ()
-    group_wait: timedelta = DEFAULT_GROUP_WAIT
-    group_interval: timedelta = DEFAULT_GROUP_INTERVAL
-    repeat_interval: timedelta = DEFAULT_REPEAT_INTERVAL
-    send_resolved: bool = True
-    digest: bool = True
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(m.matches(labels) for m in self.matchers)
-
-    def group_key(self, labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-        names = LABELS if self.group_by == (GROUP_BY_ALL,) else self.group_by
-        return tuple((name, labels.get(name, "")) for name in names)
-
-
-@dataclass(frozen=True)
-class InhibitRule:
-    """Alertmanager's inhibit rule: a firing source alert mutes the targets it shares labels with."""
-
-    name: str
-    source_matchers: tuple[Matcher, ...]
-    target_matchers: tuple[Matcher, ...]
-    equal: tuple[str, ...] = ()
-
-    def source_matches(self, labels: Mapping[str, str]) -> bool:
-        return all(m.matches(labels) for m in self.source_matchers)
-
-    def target_matches(self, labels: Mapping[str, str]) -> bool:
-        return all(m.matches(labels) for m in self.target_matchers)
-
-    def equal_values(self, labels: Mapping[str, str]) -> tuple[str, ...]:
-        # A label an alert lacks counts as empty, as in Alertmanager.
-        return tuple(labels.get(name, "") for name in self.equal)
 
 
 # Presence rules say whether a page exists at all; every other rule judges a page's content, which
@@ -211,95 +116,6 @@ DEFAULT_INHIBIT_RULES_RAW: list[dict[str, Any]] = [
         "equal": ["org_id", "platform", "page_id"],
     },
 ]
-
-
-@dataclass(frozen=True)
-class Subscriptions:
-    routes: tuple[Route, ...]
-    source: str = ""
-    inhibit_rules: tuple[InhibitRule, ...] = ()
-    default_inhibit_rules: bool = False
-
-    def matching(self, labels: Mapping[str, str]) -> list[Route]:
-        return [route for route in self.routes if route.matches(labels)]
-
-    def receivers(self, kind: str) -> list[Receiver]:
-        seen: dict[Receiver, None] = {}
-        for route in self.routes:
-            for receiver in route.receivers:
-                if receiver.kind == kind:
-                    seen.setdefault(receiver)
-        return list(seen)
-
-
-def parse_duration(text: object) -> timedelta:
-    """``30s``, ``5m``, ``4h``, ``1h30m``, ``0s`` (and a bare ``0``); raise ValueError otherwise."""
-    if text == 0 or text == "0":
-        return timedelta(0)
-    if not isinstance(text, str) or not _DURATION.match(text.strip()):
-        raise ValueError(
-            f"bad duration {text!r}: use a number with a unit, e.g. 30s, 5m, 4h, 1h30m"
-        )
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
-    return timedelta(seconds=seconds)
-
-
-def parse_matcher(label: object, raw: object) -> Matcher:
-    if not isinstance(label, str) or label not in LABELS:
-        raise ValueError(f"unknown label {label!r}; known labels: {', '.join(LABELS)}")
-    if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise ValueError(f"value must be a string, got {type(raw).__name__}")
-    text = str(raw)
-    op: Op = "="
-    for prefix in ("=~", "!~", "!=", "="):
-        if text.startswith(prefix):
-            op, text = prefix, text[len(prefix) :]  # type: ignore[assignment]
-            break
-    pattern = None
-    if op in ("=~", "!~"):
-        try:
-            pattern = re.compile(text)
-        except re.error as exc:
-            raise ValueError(f"bad regex {text!r}: {exc}") from None
-    elif label == "severity" and text not in {s.value for s in Severity}:
-        known = ", ".join(s.value for s in Severity)
-        raise ValueError(f"unknown severity {text!r}; known: {known}")
-    return Matcher(label, op, text, pattern)
-
-
-def parse_email(raw: object) -> str:
-    if not isinstance(raw, str):
-        raise ValueError(f"an e-mail address must be a string, got {type(raw).__name__}")
-    address = raw.strip()
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain or not _LOCAL_PART.match(local) or len(address) > 254:
-        raise ValueError(f"bad e-mail address {raw!r}")
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise ValueError(f"bad e-mail address {raw!r}: invalid domain") from None
-    if not all(_DOMAIN_LABEL.match(part) for part in ascii_domain.split(".")):
-        raise ValueError(f"bad e-mail address {raw!r}: invalid domain")
-    return f"{local}@{ascii_domain}"
-
-
-def parse_url(raw: object) -> str:
-    """A webhook target: an absolute http(s) URL without spaces or control characters."""
-    if not isinstance(raw, str):
-        raise ValueError(f"a URL must be a string, got {type(raw).__name__}")
-    url = raw.strip()
-    if len(url) > MAX_URL_CHARS:
-        raise ValueError(f"URL longer than {MAX_URL_CHARS} characters")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise ValueError("bad URL: it contains spaces or control characters")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValueError(f"bad URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("bad URL: an absolute http:// or https:// URL is required")
-    return url
 
 
 def _matchers(raw: object, where: str, errors: list[str]) -> list[Matcher]:
@@ -546,39 +362,3 @@ def load_subscriptions(path: Path | str) -> Subscriptions:
     except yaml.YAMLError as exc:
         raise SubscriptionError(path, [f"not valid YAML: {exc}"]) from None
     return parse_subscriptions(raw, str(path))
-
-
-def _duration_text(value: timedelta) -> str:
-    seconds = value.total_seconds()
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds * 1000)}ms"
-
-
-def summary(subscriptions: Subscriptions) -> str:
-    """What a file configures, one route or rule per line, for ``check-config``."""
-    lines = [f"{subscriptions.source}: OK, {len(subscriptions.routes)} route(s)"]
-    for route in subscriptions.routes:
-        matchers = ", ".join(map(str, route.matchers)) or "every alert"
-        kinds: dict[str, int] = {}
-        for receiver in route.receivers:
-            kinds[receiver.kind] = kinds.get(receiver.kind, 0) + 1
-        receivers = ", ".join(f"{kind} x{n}" for kind, n in kinds.items())
-        group_by = ", ".join(route.group_by) or "(one group)"
-        lines.append(
-            f"  route {route.name}: {matchers} -> {receivers}; group_by {group_by}; "
-            f"wait {_duration_text(route.group_wait)}, "
-            f"interval {_duration_text(route.group_interval)}, "
-            f"repeat {_duration_text(route.repeat_interval)}; "
-            f"send_resolved {'yes' if route.send_resolved else 'no'}; "
-            f"digest {'yes' if route.digest else 'no'}"
-        )
-    origin = " (built-in defaults)" if subscriptions.default_inhibit_rules else ""
-    lines.append(f"{len(subscriptions.inhibit_rules)} inhibit rule(s){origin}")
-    for rule in subscriptions.inhibit_rules:
-        source = ", ".join(map(str, rule.source_matchers))
-        target = ", ".join(map(str, rule.target_matchers))
-        equal = ", ".join(rule.equal) or "-"
-        lines.append(f"  inhibit {rule.name}: {source} mutes {target} when equal: {equal}")
-    return "\n".join(lines)
