@@ -41,6 +41,7 @@ def test_our_services_are_there(services: dict[str, dict]) -> None:
         "collector-tg",
         "collector-max",
         "notifier",
+        "receiver",
     }
     assert {"nats", "clickhouse", "grafana", "prometheus", "mailpit"} <= set(services)
 
@@ -82,7 +83,7 @@ def test_our_services_run_under_init_with_our_image(services: dict[str, dict]) -
     for name, service in ours(services).items():
         assert service.get("init") is True, name
         assert service.get("build") == ".", name
-        assert service["command"][0] in ("evaluator", "collector", "notifier"), name
+        assert service["command"][0] in ("evaluator", "collector", "notifier", "receiver"), name
         assert service["depends_on"]["nats"] == {"condition": "service_healthy"}, name
 
 

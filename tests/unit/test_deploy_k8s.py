@@ -81,6 +81,7 @@ def test_services_have_probes_on_healthz_and_readyz(resources: list[dict]) -> No
         "collector-max",
         "evaluator",
         "notifier",
+        "receiver",
     }
     for name, deployment in deployments.items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
