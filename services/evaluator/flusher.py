@@ -119,7 +119,9 @@ class Flusher:
         """
         replayed = token is not None
         token = token or batch_token(batch)
-        failure = await self._flush_in_place(batch, stored, token, replayed)
+        failure = await self._flush_once(batch, stored, token, replayed)
+        if failure is not None and not failure.deterministic and not self.stopping:
+            failure = await self._retry_in_place(batch, failure, token, replayed)
         if failure is None:
             return
         FLUSH_FAILURES.inc()
@@ -139,33 +141,38 @@ class Flusher:
             if again:
                 self.replays.add(token, again)
 
-    async def _flush_in_place(
-        self, batch: list[Item], stored: frozenset[str], token: str, replayed: bool
+    async def _retry_in_place(
+        self, batch: list[Item], failure: Failure, token: str, replayed: bool
     ) -> Failure | None:
-        """Flush; a passing failure (a timeout, storage away) is retried in place until it passes
-        or the process stops: handing the batch back to JetStream would let later batches overtake
-        it, and verdicts depend on order (a page's posts read the members its snapshot gave)."""
-        last: list[Failure | None] = [None]
+        """A passing failure (a timeout, storage away) is retried in place until it passes or the
+        process stops: handing the batch back to JetStream would let later batches overtake it,
+        and verdicts depend on order (a page's posts read the members its snapshot gave).
+
+        Only a failed flush comes here: tenacity's bookkeeping makes reference cycles that hold
+        the batch until a collection, which the evaluator makes rare once its state is loaded.
+        """
+        last: Failure | None = failure
+        attempts = 0
 
         async def attempt() -> Failure | None:
-            if last[0] is not None:  # again: the messages (and the batch taken ahead) wait too
+            nonlocal last, attempts
+            attempts += 1
+            if attempts > 1:  # the first is the flush that failed
+                assert last is not None
+                # The messages (and the batch taken ahead) wait too.
                 await self.deliveries.keep_in_progress(
                     [raw for raw, _ in (*batch, *self.buffer.items)]
                 )
-            failure = await self._flush_once(
-                batch, last[0].stored if last[0] else stored, token, replayed
-            )
-            last[0] = failure
-            return failure
+                last = await self._flush_once(batch, last.stored, token, replayed)
+            return last
 
         def before_sleep(state: RetryCallState) -> None:
             FLUSH_FAILURES.inc()
-            failure = last[0]
-            assert failure is not None
+            assert last is not None
             log.warning(
                 "batch not stored, retrying in place",
                 extra={"messages": len(batch), "attempt": state.attempt_number,
-                       "error": f"{type(failure.error).__name__}: {failure.error}"[:300]},
+                       "error": f"{type(last.error).__name__}: {last.error}"[:300]},
             )  # fmt: skip
 
         retrying = AsyncRetrying(
