@@ -42,19 +42,19 @@ class Deliveries:
 
     # --- what arrives ----------------------------------------------------------------------
 
-    def copy_of_held(self, raw: Any) -> bool:
+    def copy_of_held(self, seq: int, raw: Any) -> bool:
         """A redelivery of a message held here: kept to be acknowledged with it."""
-        again = self._in_process.get(stream_seq(raw))
+        again = self._in_process.get(seq)
         if again is None:
             return False
         again.append(raw)
         return True
 
-    def is_done(self, raw: Any) -> bool:
-        return stream_seq(raw) in self._done_set
+    def is_done(self, seq: int) -> bool:
+        return seq in self._done_set
 
-    def hold(self, raw: Any) -> None:
-        self._in_process[stream_seq(raw)] = []
+    def hold(self, seq: int) -> None:
+        self._in_process[seq] = []
 
     def release(self, raw: Any) -> None:
         """No longer held here (handed back to JetStream)."""

@@ -76,13 +76,16 @@ class Intake:
     def accept(self, raw: Any) -> str | c.ContractError | _Done | None:
         """Buffer a valid event and return None, or return why the message is dead-lettered
         (``DONE``: it was stored already, only this copy is left to acknowledge)."""
-        if self.deliveries.copy_of_held(raw):
+        metadata = raw.metadata
+        seq = metadata.sequence.stream
+        deliveries = self.deliveries
+        if deliveries.copy_of_held(seq, raw):
             # Redelivered while this process still holds it (ack_wait ran out): keep one copy,
             # acknowledge the others with it.
             return None
-        if self.deliveries.is_done(raw):
+        if deliveries.is_done(seq):
             return DONE
-        delivered, limit = raw.metadata.num_delivered, self.max_deliver
+        delivered, limit = metadata.num_delivered, self.max_deliver
         if delivered > limit:
             return f"delivered {delivered} times, limit {limit}"
         try:
@@ -93,8 +96,8 @@ class Intake:
             return c.ContractError(
                 f"{event.schema_} is not an event the evaluator reads", "wrong_type"
             )
-        self.deliveries.hold(raw)
-        if self.hold.active:
+        deliveries.hold(seq)
+        if self.hold.above is not None:  # a restart's hold (``hold.active``)
             self.route_all(self.hold.hold(raw, event))
             return None
         self.route(raw, event)

@@ -33,7 +33,7 @@ from .assignment import ProfileBook, load_book
 from .batchlog import BatchLog, Replay
 from .buffer import ORGANISATIONS_PER_MESSAGE, Buffer, Item, batch_weight
 from .deliveries import Deliveries
-from .flusher import Ahead, Flusher, batch_token
+from .flusher import Flusher, batch_token
 from .intake import Intake
 from .ports import BatchRecords, Clock, JetStreamOutbox, Outbox, Store
 from .profiles import ProfileError
@@ -97,36 +97,24 @@ class Evaluator:
         self.clock = clock
         outbox = outbox if outbox is not None else JetStreamOutbox(js)
         self.readiness = readiness if readiness is not None else Readiness()
-        self.buffer_ = Buffer(settings.batch_max_messages, clock)
+        self.buffer = Buffer(settings.batch_max_messages, clock)
         self.deliveries = Deliveries(outbox)
         self.hold = RestartHold(clock)
         # Batches a previous run left half-stored: their messages are held back until all are here.
-        self.replays = Replays(replays, batch_log, on_ready=self.buffer_.wake, clock=clock)
-        self.intake = Intake(settings, self.buffer_, self.deliveries, self.hold, self.replays)
+        self.replays = Replays(replays, batch_log, on_ready=self.buffer.wake, clock=clock)
+        self.intake = Intake(settings, self.buffer, self.deliveries, self.hold, self.replays)
         self.flusher = Flusher(
             settings, profile, state, BatchWriter(store, outbox, batch_log), self.deliveries,
-            self.buffer_, self.replays, self.readiness,
+            self.buffer, self.replays, self.readiness,
             steady=lambda: not self.replays.ready and not self.replays and not self.hold.active,
         )  # fmt: skip
         self.stopping = False
 
-    # --- what the tests and serve look at ----------------------------------------------------
-
-    @property
-    def buffer(self) -> list[Item]:
-        return self.buffer_.items
+    # --- what serve and the tests call -------------------------------------------------------
 
     @property
     def storing(self) -> bool:
         return self.readiness.storing
-
-    @property
-    def _ahead(self) -> Ahead | None:
-        return self.flusher.ahead
-
-    @property
-    def _space(self) -> asyncio.Condition:
-        return self.buffer_.space
 
     async def receive(self, messages: list[Any]) -> None:
         await self.intake.receive(messages)
@@ -143,7 +131,7 @@ class Evaluator:
         """(token to reuse or None, messages): a batch to replay first, else the whole buffer."""
         if self.replays.ready:
             return self.replays.next_ready()
-        return None, self.buffer_.take()
+        return None, self.buffer.take()
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -154,7 +142,7 @@ class Evaluator:
     async def run(self) -> None:
         """Flush when the buffer is full or old enough; on stop, flush what is left and return."""
         max_wait = self.settings.batch_max_wait_s
-        buffer, hold, replays, flusher = self.buffer_, self.hold, self.replays, self.flusher
+        buffer, hold, replays, flusher = self.buffer, self.hold, self.replays, self.flusher
         while True:
             if hold.overdue():
                 self.intake.route_all(hold.release())
@@ -192,14 +180,14 @@ class Evaluator:
     async def receive_last(self) -> None:
         """The intake is handing over its last messages: take them without waiting for space, or
         a flush that cannot finish (NATS away) would hold the intake's stop, and so the stop."""
-        self.buffer_.overfull_ok = True
-        await self.buffer_.notify_space()
+        self.buffer.overfull_ok = True
+        await self.buffer.notify_space()
 
     async def stop(self) -> None:
         self.stopping = self.flusher.stopping = True
-        self.buffer_.overfull_ok = True
-        self.buffer_.wake()
-        await self.buffer_.notify_space()
+        self.buffer.overfull_ok = True
+        self.buffer.wake()
+        await self.buffer.notify_space()
 
 
 async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, stop) -> int:

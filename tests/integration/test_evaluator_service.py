@@ -414,8 +414,8 @@ async def test_a_batch_evaluated_ahead_is_undone_with_a_failed_store_and_used_af
         receiving = asyncio.create_task(evaluator.receive(messages))  # waits at a full buffer
         await wait_for(_async(lambda: len(evaluator.buffer) == 3), "the first batch")
         token, first = evaluator.next_batch()
-        async with evaluator._space:
-            evaluator._space.notify_all()
+        async with evaluator.buffer.space:
+            evaluator.buffer.space.notify_all()
         await wait_for(_async(lambda: len(evaluator.buffer) == 3), "the second batch")
         flushing = asyncio.create_task(evaluator.flush(first, token=token))
         await wait_for(_async(lambda: ahead("undone") >= undone + 2), "two undone evaluations")
@@ -424,8 +424,8 @@ async def test_a_batch_evaluated_ahead_is_undone_with_a_failed_store_and_used_af
 
         await store.migrate()
         await asyncio.wait_for(flushing, timeout=30)
-        assert ahead("used") == used and evaluator._ahead is not None
-        await asyncio.wait_for(evaluator.flush(evaluator._ahead.batch), timeout=30)
+        assert ahead("used") == used and evaluator.flusher.ahead is not None
+        await asyncio.wait_for(evaluator.flush(evaluator.flusher.ahead.batch), timeout=30)
         assert ahead("used") == used + 1 and evaluator.state.open_transactions == 0
         await receiving
 
