@@ -151,27 +151,16 @@ def _retrieve(task: asyncio.Future) -> None:
         task.exception()
 
 
-def _catch_every_fetch_timeout() -> None:
-    """Let FastStream's pull loop catch the timeout nats-py actually raises.
-
-    faststream 0.7.8 catches ``nats.errors.TimeoutError`` around ``fetch()``, but nats-py 2.16 raises
-    the plain ``asyncio.TimeoutError`` when a fetch deadline runs out (seen on a busy machine). The
-    exception then escapes, FastStream's supervisor restarts the pull task, and the messages of the
-    abandoned pull request wait for ``ack_wait`` before redelivery: minutes of stall. The builtin
-    ``TimeoutError`` is the base of both, so catching it restores the intended "no messages yet".
-    """
-    import builtins
-
-    from faststream.nats.subscriber.usecases import stream_pull_subscriber
-
-    stream_pull_subscriber.TimeoutError = builtins.TimeoutError
-
-
 def make_broker(url: str, settings: Settings, name: str):
-    """A FastStream broker on the same server; per-message logs go to DEBUG, not INFO."""
-    from faststream.nats import NatsBroker
+    """A FastStream broker on the same server, for publishing (the push receiver's); per-message
+    logs go to DEBUG, not INFO.
 
-    _catch_every_fetch_timeout()
+    Not for consuming: every consumer reads JetStream through ``bus.Consumer``. FastStream's pull
+    subscriber (faststream 0.7.8) catches ``nats.errors.TimeoutError`` around nats-py's ``fetch``,
+    which in nats-py 2.16 may raise the builtin ``TimeoutError`` instead; its pull task then
+    restarts and the abandoned request's messages wait out ``ack_wait``.
+    """
+    from faststream.nats import NatsBroker
 
     return NatsBroker(
         url,
