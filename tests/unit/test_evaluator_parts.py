@@ -252,3 +252,21 @@ def test_nothing_left_behind_means_no_hold() -> None:
     hold = RestartHold()
     hold.start(delivered_seq=10, unacked=0, patience_s=30)
     assert not hold.active
+
+
+async def test_a_stop_during_an_outage_hands_the_batch_back_for_a_replay(monkeypatch) -> None:
+    monkeypatch.setattr(flusher_module, "IN_PLACE_BACKOFF_S", 0.05)
+    store = FakeStore([], failures=[ConnectionError("ClickHouse away")] * 1000)
+    ev = evaluator(store, FakeOutbox())
+    monkeypatch.setattr(ev.flusher, "is_data_error", lambda exc: False)
+    msgs = messages(2)
+    await ev.receive(msgs)
+    _, batch = ev.next_batch()
+    flushing = asyncio.create_task(ev.flush(batch))
+    await asyncio.sleep(0.3)  # a few attempts in place
+    assert not flushing.done() and not ev.storing
+    await ev.stop()
+    await asyncio.wait_for(flushing, 5)
+    # Naked for a redelivery (never acked), and awaited as the same batch under the same token.
+    assert all(m.replies[-1] == "nak" and "ack" not in m.replies for m in msgs)
+    assert ev.replays and ev.state.open_transactions == 0 and not ev.state.orgs
