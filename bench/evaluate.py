@@ -249,8 +249,9 @@ async def naive_worker() -> int:
     from faststream.nats import JStream, PullSub
 
     from gospublic.observability import HealthServer
-    from services.evaluator.handlers import TABLE_COLUMNS, TABLE_ORDER, process_batch
+    from services.evaluator.handlers import process_batch
     from services.evaluator.profiles import load_profile
+    from services.evaluator.schema import TABLE_COLUMNS, TABLE_ORDER
     from services.evaluator.store import ClickHouseStore
 
     settings = Settings()
