@@ -23,6 +23,7 @@ import pytest
 from gospublic.apps import report
 from gospublic.apps.demo import Demo
 from gospublic.rulebook import CRITERION_TITLES, RULEBOOK
+from services.evaluator.schema import open_violations_sql
 
 pytestmark = pytest.mark.integration
 
@@ -410,7 +411,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def run(client: Any, sql: str) -> tuple[list[str], list[tuple]]:
-    result = client.query(sql)
+    # The evaluator's one open-violations query names its database as a parameter.
+    parameters = {"db": "gospublic"} if "{db:Identifier}" in sql else None
+    result = client.query(sql, parameters=parameters)
     return list(result.column_names), [tuple(r) for r in result.result_rows]
 
 
@@ -501,10 +504,10 @@ def test_region_overview_panels_run_with_all_selected(store: Any) -> None:
 def test_region_overview_panels_run_with_one_municipality(store: Any) -> None:
     board = load_dashboards()["gospublic-region"]
     now = datetime.now(UTC)
+    open_rows = open_violations_sql(("municipality",), order_by="municipality")
     _, rows = run(
         store,
-        "SELECT municipality FROM violations WHERE state = 'open' "
-        "GROUP BY municipality ORDER BY count() DESC LIMIT 1",
+        f"SELECT municipality FROM ({open_rows}) GROUP BY municipality ORDER BY count() DESC LIMIT 1",
     )
     chosen = {"municipality": Selection((rows[0][0],))}
     check_panels(store, board, resolve_variables(store, board, now, chosen), now)
@@ -517,9 +520,11 @@ def test_organisation_card_panels_run_for_an_organisation_with_violations(store:
     # citizen comments to answer.
     _, rows = run(
         store,
-        "SELECT v.org_id, any(o.municipality) FROM violations AS v "
+        "SELECT v.org_id, any(o.municipality) FROM ("
+        + open_violations_sql(("org_id", "page_id"), order_by="org_id")
+        + ") AS v "
         "INNER JOIN (SELECT org_id, municipality FROM organisations FINAL) AS o USING org_id "
-        "WHERE v.state = 'open' AND v.page_id != '' AND v.org_id IN "
+        "WHERE v.page_id != '' AND v.org_id IN "
         "(SELECT org_id FROM post_observations WHERE is_own AND NOT is_repost) "
         "AND v.org_id IN (SELECT org_id FROM comments WHERE author_kind = 'citizen' "
         "AND posted_at >= now() - INTERVAL 60 DAY) "

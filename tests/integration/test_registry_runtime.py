@@ -78,18 +78,6 @@ def test_cli_import_rejects_a_broken_register_and_writes_nothing(
     assert '"organisations": 3' in capsys.readouterr().out
 
 
-def test_faststream_pull_loop_catches_the_timeout_nats_py_raises(settings):
-    import asyncio
-
-    import nats.errors
-    from faststream.nats.subscriber.usecases import stream_pull_subscriber
-
-    bus.make_broker(settings.nats_url, settings, "probe")
-    caught = stream_pull_subscriber.TimeoutError
-    assert issubclass(asyncio.TimeoutError, caught)
-    assert issubclass(nats.errors.TimeoutError, caught)
-
-
 def _register(n: int, first_id: int = 1000) -> str:
     """A valid register of ``n`` organisations, one VK page each."""
     from gospublic.registry import ogrn_check_digit
