@@ -64,6 +64,16 @@ def message_id(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
 
 
+# A page event the push receiver made from one platform notification carries one post or comment,
+# not the page's wall or comments as read: its ``sweep_id`` starts with this.
+PUSH_SWEEP_PREFIX = "push:"
+
+
+def is_pushed(event: PageEvent) -> bool:
+    """A pushed one-item event: its content is partial, so no rule reads it as the whole page."""
+    return event.sweep_id.startswith(PUSH_SWEEP_PREFIX)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

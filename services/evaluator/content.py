@@ -7,10 +7,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from gospublic.contracts import (
-    CommentsObserved,
-    PostsObserved,
-)
+from gospublic.contracts import CommentsObserved, PostsObserved, is_pushed
 
 from . import copies
 from . import rules as r
@@ -31,6 +28,8 @@ class ContentEvents:
     """``PostsObserved`` and ``CommentsObserved``; part of ``handlers.Step``."""
 
     def posts(self, event: PostsObserved) -> None:
+        if is_pushed(event):
+            return  # one post, not the wall: the next sweep's reading carries it with the rest
         key, previous, org = self._page(event)
         at, sweep = event.observed_at, event.sweep_id
         platform = event.platform.value
@@ -97,6 +96,8 @@ class ContentEvents:
         return r.evaluate_copied_content(copies.originality(posts, platform, at), self.profile)
 
     def comments(self, event: CommentsObserved) -> None:
+        if is_pushed(event):
+            return  # one comment, not the page's comments: rules read the next sweep's reading
         key, previous, org = self._page(event)
         at, sweep = event.observed_at, event.sweep_id
         platform = event.platform.value

@@ -24,7 +24,7 @@ from gospublic import contracts as c
 from gospublic.platforms import max as mx
 from gospublic.platforms import vk as vn
 
-PUSH_SWEEP_PREFIX = "push:"
+PUSH_SWEEP_PREFIX = c.PUSH_SWEEP_PREFIX
 
 # The collectors' subject kinds (services/collector/outcomes.py KIND), for the same subjects.
 KIND = {c.PostsObserved: "posts_observed", c.CommentsObserved: "comments_observed"}
@@ -100,8 +100,7 @@ def push_sweep(platform: c.Platform, *item: object) -> str:
     return f"{PUSH_SWEEP_PREFIX}{platform.value}:{c.message_id(*item)[:24]}"
 
 
-def is_pushed(event: c.PageEvent) -> bool:
-    return event.sweep_id.startswith(PUSH_SWEEP_PREFIX)
+is_pushed = c.is_pushed
 
 
 def vk_events(note: VkNotification, ref: c.PageRef, observed_at: datetime) -> list[c.PageEvent]:

@@ -14,8 +14,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from gospublic import contracts as c
 from services.evaluator.handlers import process_batch
 from services.evaluator.profiles import load_profile
@@ -108,12 +106,6 @@ def resolved(out) -> list[str]:
     return sorted(a.labels.rule for a in out.alerts if isinstance(a, c.ViolationResolved))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the evaluator reads every PostsObserved as the page's whole wall and every "
-    "CommentsObserved as its comments; pushed one-item events (sweep_id 'push:') need their "
-    "own treatment there (requested)",
-)
 def test_pushed_events_make_no_verdict_worse() -> None:
     with_push, without = EvaluatorState(), EvaluatorState()
     for state in (with_push, without):
