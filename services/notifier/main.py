@@ -26,6 +26,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -36,7 +37,7 @@ from gospublic import contracts as c
 from gospublic.observability import HealthServer
 from gospublic.settings import Settings
 
-from . import digest
+from . import digest, retry
 from .assemble import Notifier, assemble
 from .nflog import NotificationLog
 from .silences import Silence, SilenceStore
@@ -55,6 +56,7 @@ BATCH_SIZE = 200
 EXPIRES_S = 1.0
 ACK_WAIT_S = 30.0
 SILENCES_LOAD_TIMEOUT_S = 30.0
+WATCH_RESTART_S = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,14 +146,16 @@ async def follow_silences(
     stop: asyncio.Event,
 ) -> None:
     """Keep the pipeline's silences in step with the bucket; restart the watch if it breaks."""
-    while not stop.is_set():
-        try:
-            await store.follow(apply, ready)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("watching silences failed, restarting the watch")
-            await asyncio.sleep(1.0)
+
+    def before_restart(error: BaseException | None) -> None:
+        log.error("watching silences failed, restarting the watch", exc_info=error)
+
+    await retry.restarting(
+        partial(store.follow, apply, ready),
+        pause_s=WATCH_RESTART_S,
+        stopped=stop.is_set,
+        before_restart=before_restart,
+    )
 
 
 def _load(args: argparse.Namespace, settings: Settings) -> tuple[Subscriptions, Settings] | int:

@@ -1,4 +1,6 @@
-"""Attempts with exponential backoff for the notifier's deliveries (HTTP and SMTP), on tenacity.
+"""The notifier's retries, on tenacity: attempts with exponential backoff for its deliveries (HTTP
+and SMTP), a KV write tried a few times (:func:`until_done`), a watch kept running
+(:func:`restarting`).
 
 An attempt never raises for a delivery failure: it returns its result, and the caller says which
 results are worth another attempt (a timeout, a 5xx, an SMTP 4xx) and which are final (success, a
@@ -17,9 +19,11 @@ from typing import TypeVar
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
+    retry_if_exception,
     retry_if_result,
     stop_after_attempt,
     wait_exponential,
+    wait_fixed,
     wait_incrementing,
 )
 
@@ -78,3 +82,32 @@ async def until_done(
     async for attempt in retrying:
         with attempt:
             await call()
+
+
+async def restarting(
+    call: Callable[[], Awaitable[None]],
+    *,
+    pause_s: float,
+    stopped: Callable[[], bool],
+    before_restart: Callable[[BaseException | None], None],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """``call()`` again ``pause_s`` after it ends or raises, until ``stopped()`` says so; for a
+    task meant to run for ever (a watch). ``before_restart`` sees the exception (None: it ended).
+    A cancellation is not an ending: it reaches the caller."""
+
+    def failure(state: RetryCallState) -> BaseException | None:
+        assert state.outcome is not None
+        return state.outcome.exception()
+
+    retrying = AsyncRetrying(
+        stop=lambda state: stopped(),
+        wait=wait_fixed(pause_s),
+        # tenacity sees a cancellation as an outcome too: it must end the task, not restart it.
+        retry=retry_if_exception(lambda exc: not isinstance(exc, asyncio.CancelledError))
+        | retry_if_result(lambda result: True),
+        before_sleep=lambda state: before_restart(failure(state)),
+        retry_error_callback=lambda state: None,  # stopped: end quietly
+        sleep=sleep,
+    )
+    await retrying(call)
