@@ -19,6 +19,9 @@ from .parts import Parts
 
 log = logging.getLogger("gospublic.notifier")
 
+# Up to this many alerts a message is rendered on the event loop, beyond it in a worker thread.
+INLINE_ALERTS = 10
+
 
 class EmailChannel:
     kind: ClassVar[str] = "email"
@@ -43,8 +46,13 @@ class EmailChannel:
         """Record the intent, then send; a refused message takes its intent back."""
         key = notification.log_key
         async with self.slots:
-            # Building MIME is the costliest step here; off the loop, NATS keeps flowing.
-            message, intent = await asyncio.to_thread(self._render, notification)
+            if len(notification.firing) + len(notification.resolved) <= INLINE_ALERTS:
+                # A message of a few alerts renders in a millisecond or two: less than the trip
+                # through a worker thread, which under load decided the alert latency's tail.
+                message, intent = self._render(notification)
+            else:
+                # Building MIME is the costliest step here; off the loop, NATS keeps flowing.
+                message, intent = await asyncio.to_thread(self._render, notification)
             fields = {"message_id": message["Message-ID"]}
             try:
                 previous = await self.intents.begin(key, intent)
