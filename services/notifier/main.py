@@ -148,7 +148,10 @@ async def follow_silences(
     """Keep the pipeline's silences in step with the bucket; restart the watch if it breaks."""
 
     def before_restart(error: BaseException | None) -> None:
-        log.error("watching silences failed, restarting the watch", exc_info=error)
+        if error is None:
+            log.warning("the silences watch ended, restarting it")
+        else:
+            log.error("watching silences failed, restarting the watch", exc_info=error)
 
     await retry.restarting(
         partial(store.follow, apply, ready),

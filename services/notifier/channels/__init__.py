@@ -8,13 +8,24 @@ name in ``subscriptions.RECEIVER_KINDS``, which the subscriptions file is checke
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from ..ports import Channel
 from .email import EmailChannel
 from .grafana import GrafanaChannel
 from .parts import Parts
 from .webhook import WebhookChannel
 
-CHANNELS: dict[str, type[EmailChannel | WebhookChannel | GrafanaChannel]] = {
+
+class ChannelClass(Protocol):
+    """A channel's class: its kind, and how it is made from the shared parts."""
+
+    kind: str
+
+    def create(self, parts: Parts) -> Channel: ...
+
+
+CHANNELS: dict[str, ChannelClass] = {
     channel.kind: channel for channel in (EmailChannel, WebhookChannel, GrafanaChannel)
 }
 
@@ -24,4 +35,12 @@ def build(parts: Parts) -> dict[str, Channel]:
     return {kind: channel.create(parts) for kind, channel in CHANNELS.items()}
 
 
-__all__ = ["CHANNELS", "EmailChannel", "GrafanaChannel", "Parts", "WebhookChannel", "build"]
+__all__ = [
+    "CHANNELS",
+    "ChannelClass",
+    "EmailChannel",
+    "GrafanaChannel",
+    "Parts",
+    "WebhookChannel",
+    "build",
+]
