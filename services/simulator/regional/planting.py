@@ -49,6 +49,7 @@ _SALT_UPCOMING, _SALT_COMMENTS, _SALT_REPLY_KIND, _SALT_FATE = 6, 7, 8, 9
 _SALT_OK_LINK = 10
 _SALT_FREQUENCY = 11
 _SALT_WIDGETS, _SALT_VIEWS, _SALT_GOSPUBLIKI, _SALT_MARK = 12, 13, 14, 15
+_SALT_EDIT = 16
 # Pages with VK's blue tick (``verified``) that lack the «Госорганизация» mark: the tick is not it.
 TICK_WITHOUT_MARK_RATE = 0.25
 # The Госуслуги feedback widgets planted in a page's menu: none, one of the two, both, or both

@@ -61,7 +61,12 @@ class ProfileParts:
         street = f"{rng.choice(STREETS)}, д. {rng.randint(1, 120)}"
         return f"{index}, {prefix} {muni.admin_centre}, {street}"
 
-    def description(self, group: VkGroup) -> str:
+    def description(self, group: VkGroup, now_ts: float | None = None) -> str:
+        """The description at ``now_ts`` (default: the clock): empty once a profile edit removed
+        it (:meth:`description_removed_at`)."""
+        removed = self.description_removed_at(group)
+        if removed is not None and removed <= (self.now_ts if now_ts is None else now_ts):
+            return ""
         org = self.org_of(group)
         rng = self.rng(group, _SALT_DESC)
         kind = group.desc_kind

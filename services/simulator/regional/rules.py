@@ -65,6 +65,9 @@ UPCOMING_DAYS = 30  # how far past the epoch active pages keep posting
 PAGE_DELETED_RATE = 0.02
 PAGE_CLOSED_RATE = 0.02
 POST_DELETED_RATE = 0.03
+# Pages whose description is removed at a seeded time after the epoch (a profile edit): the
+# description, and with it whatever it held (a phone, an address), is gone from then on.
+PROFILE_EDIT_RATE = 0.03
 # Page replies by kind: (share of citizen comments answered, reply delay from–to in hours). A
 # page that answered a comment answers the citizen's follow-up in the thread the same way, so a
 # prompt page keeps every reply within hours (well inside the 24-hour SLA) and the slow and silent

@@ -23,12 +23,13 @@ from services.simulator.regional.model import (
     ok_shortname,
     vk_ref_from_link,
 )
-from services.simulator.regional.planting import _SALT_FATE, _mix, bits, unit
+from services.simulator.regional.planting import _SALT_EDIT, _SALT_FATE, _mix, bits, unit
 from services.simulator.regional.profile import ProfileParts
 from services.simulator.regional.rules import (
     PAGE_CLOSED_RATE,
     PAGE_DELETED_RATE,
     POST_DELETED_RATE,
+    PROFILE_EDIT_RATE,
     _after_epoch,
 )
 from services.simulator.regional.scorecard import ScorecardParts
@@ -78,7 +79,8 @@ class Region(ProfileParts, WallParts, CommentParts, ScorecardParts, TruthParts):
 
     def advance(self, seconds: float) -> datetime:
         """Move the clock forward: new posts, comments and page replies become visible, posts
-        are deleted, and pages whose :meth:`fate` falls in the step are deleted or closed.
+        are deleted, descriptions removed (:meth:`description_removed_at`), and pages whose
+        :meth:`fate` falls in the step are deleted or closed.
 
         Fates are fixed by the seed and the page id, so two steps of a day give the same world
         as one of two days.
@@ -105,6 +107,13 @@ class Region(ProfileParts, WallParts, CommentParts, ScorecardParts, TruthParts):
             return None
         kind = "deleted" if u < PAGE_DELETED_RATE else "closed"
         return kind, self.epoch_ts + _after_epoch(unit(b, 16))
+
+    def description_removed_at(self, group: VkGroup | int) -> int | None:
+        """When the page's description is removed (a profile edit after the epoch), if ever."""
+        b = self.bits(group, _SALT_EDIT)
+        if unit(b) >= PROFILE_EDIT_RATE:
+            return None
+        return self.epoch_ts + _after_epoch(unit(b, 16))
 
     def post_deleted_at(self, group: VkGroup, post: Post) -> int | None:
         """When the page deletes ``post``, if it ever does (always after the epoch)."""

@@ -99,7 +99,7 @@ class TruthParts:
             if not live:
                 continue
             page_id = str(group.id)
-            description = self.description(group)
+            description = self.description(group, now_ts)
             if len(description.strip()) < description_min_chars:
                 add(org, "vk", page_id, "DESCRIPTION_MISSING", "high")
             texts = [description]
