@@ -9,10 +9,17 @@ collector's cursors. A page that posted recently is read every sweep; a quiet on
 share of its quiet time, a dormant one once a day, so the tokens' daily ``wall.get`` quota covers the
 whole register. A page never read is always due: the first sweep reads every page.
 
-A page where a citizen's comment has waited for an answer past a share of the reply SLA
-(:func:`thread_ageing`, from the cursor's ``waiting``) is read every sweep until the deadline and
-goes before the other due pages when the budget is short, so the warning before the deadline
-(UNANSWERED_COMMENT_SOON) and the answer that resolves it are seen in time.
+Within the day's budget (paced over the day, :func:`paced_allowance`) the pages go in this order
+(:func:`due_pages`): never read; then pages where a moment the rules turn on has passed since the
+last read (:func:`checkpoint_passed`): a citizen's comment seen waiting reached the warning share
+of the reply SLA (UNANSWERED_COMMENT_SOON is due) or the deadline (UNANSWERED_COMMENT), or the
+newest post seen turned older than STALE's first threshold; then the rest by how long they have
+gone unread against their target interval (:func:`urgency`): a page that posted lately and draws
+comments within ``conversation_interval_s``, so a new comment is seen well before its warning is
+due. The SLA, the warning's share and STALE's threshold come from the evaluator's profile file
+(:func:`policy_from_profile`). The decisions are pure (``services.collector.polling``); the
+reads scheduled each quota day are kept in a ledger (:func:`add_to_ledger`), since a page read
+twice a day keeps one ``read_at`` in its cursor.
 """
 
 from __future__ import annotations
@@ -20,12 +27,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError
 
 from gospublic import bus
 from gospublic import contracts as c
@@ -33,98 +39,54 @@ from gospublic.platforms.descriptor import descriptors
 from gospublic.registry import load_registry, region_name
 from gospublic.settings import Settings
 from services.collector.cursors import Cursor, CursorStore, cursor_key
-from services.collector.vk_client import next_quota_reset
+
+# The decisions are pure and live in polling; every name stays importable from here.
+from services.collector.polling import DAY_S as DAY_S
+from services.collector.polling import PROFILES_DIR as PROFILES_DIR
+from services.collector.polling import DuePlan as DuePlan
+from services.collector.polling import PollPolicy as PollPolicy
+from services.collector.polling import checkpoint_passed as checkpoint_passed
+from services.collector.polling import checkpoints as checkpoints
+from services.collector.polling import draws_comments as draws_comments
+from services.collector.polling import due_pages as due_pages
+from services.collector.polling import ledger_count as ledger_count
+from services.collector.polling import ledger_value as ledger_value
+from services.collector.polling import load_policy as load_policy
+from services.collector.polling import overdue as overdue
+from services.collector.polling import paced_allowance as paced_allowance
+from services.collector.polling import policy_from_profile as policy_from_profile
+from services.collector.polling import poll_interval as poll_interval
+from services.collector.polling import profile_path as profile_path
+from services.collector.polling import quota_day as quota_day
+from services.collector.polling import reads_today as reads_today
+from services.collector.polling import thread_ageing as thread_ageing
+from services.collector.polling import urgency as urgency
 
 log = logging.getLogger("gospublic.scheduler")
 
 # Every platform with a descriptor has a collector (gospublic.platforms).
 COLLECTED_PLATFORMS = tuple(d.platform for d in descriptors())
-DAY_S = 86_400
-CURSOR_READ_CHUNK = 2000  # keys per batched KV read (well under the 1 MiB request limit)
+# Keys per batched KV read: nats-server answers a multi_last of more than 1,024 subjects with
+# "413 Too Many Results" (the store then reads key by key, 20,000 gets a sweep).
+CURSOR_READ_CHUNK = 1000
+# The reads scheduled in the current quota day, per platform, in the cursors' bucket: a page read
+# twice a day keeps one read_at, so the cursors alone undercount the day's wall.get calls.
+LEDGER_KEY = "ledger.{platform}"
 
 
-@dataclass(frozen=True)
-class PollPolicy:
-    """How often a page is read, from when it was last seen active."""
-
-    active_within_s: float = 2 * DAY_S  # active this recently: read every sweep
-    quiet_share: float = 0.25  # otherwise read again after this share of the quiet time
-    max_interval_s: float = DAY_S  # a dormant page: once a day
-    # Sweeps do not start on the second: a page due this soon after the sweep counts as due.
-    slack_s: float = 600.0
-    # A citizen's comment waiting this long for the page's answer (the reply SLA in wall-clock
-    # hours, dialog-default's UNANSWERED_COMMENT) and past this share of it makes the page urgent:
-    # read every sweep, ahead of the other due pages, until the deadline. The share is below the
-    # warning's (75 %) so the page is already read often when the warning falls due.
-    reply_sla_s: float = DAY_S
-    ageing_share: float = 0.5
+async def read_ledger(js: JetStreamContext, platform: c.Platform, now: datetime) -> int:
+    kv = await js.key_value(c.CURSORS_BUCKET)
+    try:
+        entry = await kv.get(LEDGER_KEY.format(platform=platform.value))
+    except KeyNotFoundError:
+        return 0
+    return ledger_count(entry.value, now)
 
 
-def thread_ageing(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> bool:
-    """A comment seen waiting on the page has used between ``ageing_share`` of the reply SLA and
-    all of it (past the deadline the violation is open and the page is read as its activity says).
-    """
-    if cursor is None or not cursor.waiting_since:
-        return False
-    used = (now_ts - cursor.waiting_since) / policy.reply_sla_s
-    return policy.ageing_share <= used <= 1.0
-
-
-def poll_interval(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> float:
-    """Seconds between reads of the page; 0: every sweep."""
-    if cursor is None or not cursor.read_at or thread_ageing(cursor, now_ts, policy):
-        return 0.0
-    quiet = now_ts - cursor.active_at if cursor.active_at else math.inf
-    if quiet <= policy.active_within_s:
-        return 0.0
-    return min(policy.max_interval_s, quiet * policy.quiet_share)
-
-
-def overdue(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> float:
-    """How far past its interval the page is (inf: never read); due when >= 0."""
-    if cursor is None or not cursor.read_at:
-        return math.inf
-    return now_ts - cursor.read_at + policy.slack_s - poll_interval(cursor, now_ts, policy)
-
-
-@dataclass(frozen=True)
-class DuePlan:
-    due: list[c.PageRef]  # to read in this sweep, in register order
-    not_due: int  # read recently enough for how active they are
-    deferred: int  # due, but over the day's budget: the least overdue wait for a later sweep
-
-
-def due_pages(
-    pages: Sequence[c.PageRef],
-    cursors: Mapping[str, Cursor],
-    now_ts: float,
-    policy: PollPolicy,
-    budget_left: int | None = None,
-) -> DuePlan:
-    """The pages a sweep reads; with ``budget_left`` (reads the quota still allows today)
-    never-read pages first, then pages with an ageing comment thread (``thread_ageing``), then the
-    most overdue.
-    """
-    found = [cursors.get(cursor_key(ref)) for ref in pages]
-    lateness = [overdue(cursor, now_ts, policy) for cursor in found]
-    due = [i for i, late in enumerate(lateness) if late >= 0]
-    deferred = 0
-    if budget_left is not None and len(due) > budget_left:
-
-        def rank(i: int) -> tuple[bool, bool, float]:
-            never_read = lateness[i] == math.inf
-            return (not never_read, not thread_ageing(found[i], now_ts, policy), -lateness[i])
-
-        keep = set(sorted(due, key=rank)[: max(budget_left, 0)])
-        deferred = len(due) - len(keep)
-        due = [i for i in due if i in keep]
-    return DuePlan([pages[i] for i in due], len(pages) - len(due) - deferred, deferred)
-
-
-def reads_today(cursors: Iterable[Cursor], now: datetime) -> int:
-    """Pages read since VK's quota day began (midnight Moscow time): one wall.get each."""
-    start = (next_quota_reset(now) - timedelta(days=1)).timestamp()
-    return sum(1 for cursor in cursors if cursor.read_at >= start)
+async def add_to_ledger(js: JetStreamContext, platform: c.Platform, now: datetime, n: int) -> None:
+    kv = await js.key_value(c.CURSORS_BUCKET)
+    before = await read_ledger(js, platform, now)
+    await kv.put(LEDGER_KEY.format(platform=platform.value), ledger_value(before + n, now))
 
 
 def daily_budget(settings: Settings) -> int | None:
@@ -201,8 +163,14 @@ async def adaptive_pages(
 ) -> list[c.PageRef]:
     cursors = await load_cursors(js, pages)
     budget = daily_budget(settings) if platform == c.Platform.VK else None
-    left = None if budget is None else budget - reads_today(cursors.values(), now)
-    plan = due_pages(pages, cursors, now.timestamp(), PollPolicy(), left)
+    policy = load_policy(settings)
+    left = None
+    if budget is not None:
+        # The ledger counts every read scheduled today; the cursors cover reads it never saw
+        # (a sweep scheduled by an older version, a full sweep).
+        read = max(reads_today(cursors.values(), now), await read_ledger(js, platform, now))
+        left = paced_allowance(budget, read, now, policy)
+    plan = due_pages(pages, cursors, now.timestamp(), policy, left)
     log.info(
         "pages due",
         extra={
@@ -229,17 +197,18 @@ async def schedule_sweep(
     sweep_id: str | None = None,
     *,
     full: bool = False,
+    now: datetime | None = None,
 ) -> tuple[str, int, int]:
     """Publish one sweep's tasks; return (sweep_id, tasks published, pages).
 
     Only the pages due are scheduled (see the module notes), unless ``full`` or
-    ``GOSPUBLIC_COLLECT_ADAPTIVE=false``.
+    ``GOSPUBLIC_COLLECT_ADAPTIVE=false``. ``now`` (default: the clock) is the sweep's moment.
     """
     organisations = await load_registry(js, region)
     if not organisations:
         raise LookupError(f"no register imported for region {region!r}")
     platforms = default_platforms(settings, organisations) if platforms is None else platforms
-    now = c.utcnow()
+    now = now or c.utcnow()
     sweep_id = sweep_id or sweep_id_for(now)
     published = pages = 0
     for platform in platforms:
@@ -247,6 +216,7 @@ async def schedule_sweep(
         if settings.collect_adaptive and not full:
             refs = await adaptive_pages(js, settings, platform, refs, now, sweep_id)
         tasks = plan_tasks(refs, platform, sweep_id, settings.collect_pages_per_task, now)
+        await add_to_ledger(js, platform, now, len(refs))
         subject = c.task_subject(platform.value)
         messages = [bus.event_message(subject, t, sweep_id, n) for n, t in enumerate(tasks)]
         published += await bus.publish_all(js, messages)

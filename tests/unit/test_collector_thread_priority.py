@@ -1,21 +1,37 @@
 """Pages with a citizen's comment ageing towards the reply deadline are read every sweep and go
-first within the budget; the cursor remembers which posts hold such comments."""
+first within the budget; the cursor remembers which posts hold such comments. Within the day's
+budget, paced over the day: never-read pages, then checkpoints passed since the last read (the
+warning, the deadline, STALE's threshold), then the most unread against their target interval;
+the thresholds come from the profile file in use."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
 from gospublic import contracts as c
+from gospublic.settings import Settings
 from services.collector.cursors import Cursor, cursor_key, note_waiting
 from services.collector.scheduler import (
+    CURSOR_READ_CHUNK,
     DAY_S,
+    PROFILES_DIR,
     PollPolicy,
+    checkpoint_passed,
     due_pages,
+    ledger_count,
+    ledger_value,
+    load_policy,
     overdue,
+    paced_allowance,
+    policy_from_profile,
     poll_interval,
+    profile_path,
     thread_ageing,
+    urgency,
 )
 
 POLICY = PollPolicy()  # 24 h SLA, urgent from 50 %
@@ -146,3 +162,170 @@ def test_a_cursor_without_waiting_reads_as_before() -> None:
     old = Cursor("s", 5, {"5": 1}, 100, 90)
     assert b"waiting" not in old.to_bytes()
     assert Cursor.from_bytes(old.to_bytes()) == old
+
+
+# --- checkpoints, urgency, pacing and the profile's thresholds ----------------------------------
+
+
+def cursor_at(
+    read_h: float, waiting_h: tuple[float, ...] = (), active_h: float | None = None, **kw
+) -> Cursor:
+    """Read ``read_h`` hours ago; comments waiting since ``waiting_h`` hours ago; posted
+    ``active_h`` hours ago (None: never)."""
+    return Cursor(
+        "s",
+        read_at=int(T0 - read_h * HOUR),
+        active_at=0 if active_h is None else int(T0 - active_h * HOUR),
+        waiting={str(n): int(T0 - h * HOUR) for n, h in enumerate(waiting_h)},
+        **kw,
+    )
+
+
+@pytest.mark.parametrize(
+    ("cursor", "passed_h_ago"),
+    [
+        (cursor_at(1, (10,)), None),  # 10 h of 24: no checkpoint yet
+        (cursor_at(1, (18.5,)), 0.5),  # the warning share (18 h) passed after the last read
+        (cursor_at(0.4, (18.5,)), None),  # ... and the page was read after it
+        (cursor_at(1, (24.5,)), 0.5),  # the deadline passed after the last read
+        (cursor_at(7, (24.5,)), 6.5),  # both passed: the earlier one
+        (cursor_at(1, (30,)), None),  # the deadline passed before the last read
+        (cursor_at(1, (), active_h=7 * 24 + 0.5), 0.5),  # the newest post turned 7 days old
+        (cursor_at(1, (), active_h=7 * 24 + 2), None),  # ... before the last read
+        (cursor_at(0, (18.5,)).__class__("s"), None),  # never read: no checkpoint, due anyway
+    ],
+)
+def test_a_checkpoint_passed_since_the_last_read(cursor, passed_h_ago) -> None:
+    passed = checkpoint_passed(cursor, T0, POLICY)
+    expected = None if passed_h_ago is None else int(T0 - passed_h_ago * HOUR)
+    assert passed == expected
+
+
+@pytest.mark.parametrize(
+    ("cursor", "expected"),
+    [
+        (None, math.inf),
+        (cursor_at(8, active_h=5, comments={"7": 2}), 0.5),  # draws comments: 16 h target
+        (cursor_at(8, active_h=5, comments={"7": 0}), 8 / 24),  # posts, but no comments
+        (cursor_at(8, active_h=72, comments={"7": 2}), 8 / 24),  # comments, but quiet
+        (cursor_at(48, active_h=24 * 40), 2.0),  # dormant: a day's target
+    ],
+)
+def test_urgency_is_time_unread_over_the_target_interval(cursor, expected) -> None:
+    assert urgency(cursor, T0, POLICY) == pytest.approx(expected)
+
+
+def test_within_the_budget_never_read_then_checkpoints_then_urgency() -> None:
+    pages = [ref(n) for n in range(6)]
+    cursors = {
+        cursor_key(pages[0]): cursor_at(30, active_h=24 * 40),  # dormant, 30 h unread: 1.25
+        cursor_key(pages[1]): cursor_at(1, (18.5,), active_h=20),  # warning due
+        cursor_key(pages[2]): cursor_at(12, active_h=5, comments={"1": 3}),  # 12/16 = 0.75
+        # pages[3] never read
+        cursor_key(pages[4]): cursor_at(3, (24.2,), active_h=30),  # deadline passed
+        cursor_key(pages[5]): cursor_at(22, active_h=5, comments={"1": 3}),  # 22/16 = 1.375
+    }
+    ranked = [3, 1, 4, 5, 0, 2]  # never read; the checkpoints, earliest first; by urgency
+    for budget in range(7):
+        plan = due_pages(pages, cursors, T0, POLICY, budget_left=budget)
+        assert set(plan.due) == {pages[i] for i in ranked[:budget]}, budget
+        assert plan.due == sorted(plan.due, key=pages.index)  # register order
+
+
+def test_a_checkpoint_makes_a_page_due_that_its_interval_would_not() -> None:
+    quiet = cursor_at(2, (), active_h=7 * 24 + 1)  # read 2 h ago, 7 days quiet: due in a day
+    assert overdue(quiet, T0, POLICY) < 0
+    assert due_pages([ref(1)], {cursor_key(ref(1)): quiet}, T0, POLICY).due == [ref(1)]
+
+
+MOSCOW_MIDNIGHT = datetime(2025, 3, 2, 21, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("hours_into_day", "read_today", "allowance"),
+    [
+        (0, 0, 100),  # an hour ahead of the pace: 2,400 / 24
+        (0, 100, 0),
+        (5.5, 0, 650),  # 6.5 h of 24
+        (5.5, 600, 50),
+        (5.5, 700, 0),  # ahead of the pace: nothing more yet
+        (23.5, 2000, 400),  # the whole budget by the end of the day
+        (23.9, 2400, 0),
+    ],
+)
+def test_the_budget_is_paced_over_the_quota_day(hours_into_day, read_today, allowance) -> None:
+    now = MOSCOW_MIDNIGHT + timedelta(hours=hours_into_day)
+    assert paced_allowance(2400, read_today, now, POLICY) == allowance
+
+
+@pytest.mark.parametrize(
+    ("profile", "sla_h", "share", "stale_days"),
+    [
+        ("dialog-default", 24, 0.75, 7),
+        ("bashkortostan-2025", 3, None, None),
+    ],
+)
+def test_the_policy_reads_the_profile_file_in_use(profile, sla_h, share, stale_days) -> None:
+    data = yaml.safe_load((PROFILES_DIR / f"{profile}.yaml").read_text(encoding="utf-8"))
+    policy = policy_from_profile(data)
+    assert policy.reply_sla_s == sla_h * HOUR
+    if share is not None:
+        assert policy.warning_share == share
+    if stale_days is not None:
+        assert policy.stale_after_s == stale_days * DAY_S
+    settings = Settings(_env_file=None, profile=profile)
+    assert profile_path(settings) == PROFILES_DIR / f"{profile}.yaml"
+    assert load_policy(settings) == policy
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (None, PollPolicy()),
+        ({"rules": "nonsense"}, PollPolicy()),
+        ({"rules": {}}, PollPolicy()),
+        ({"rules": {"UNANSWERED_COMMENT": {"enabled": False, "hours": 3}}}, PollPolicy()),
+        (
+            {
+                "rules": {
+                    "UNANSWERED_COMMENT": {"hours": 8},
+                    "UNANSWERED_COMMENT_SOON": {"share": 0.5},
+                }
+            },
+            PollPolicy(reply_sla_s=8 * HOUR, warning_share=0.5),
+        ),
+        (
+            {"rules": {"STALE": {"grades": [{"days": 30}, {"days": 14}]}}},
+            PollPolicy(stale_after_s=14 * DAY_S),
+        ),
+    ],
+)
+def test_a_profile_without_a_rule_keeps_the_default(data, expected) -> None:
+    assert policy_from_profile(data) == expected
+
+
+def test_an_unreadable_profile_file_leaves_the_defaults(tmp_path) -> None:
+    settings = Settings(_env_file=None, profile=str(tmp_path / "missing.yaml"))
+    assert load_policy(settings) == PollPolicy()
+
+
+@pytest.mark.parametrize(
+    ("raw", "hours_later", "count"),
+    [
+        (None, 0, 0),
+        (b"garbage", 0, 0),
+        (b'{"day": "x"}', 0, 0),
+        ("today", 0, 120),
+        ("today", 20, 120),  # 17:00 in Moscow, still the same quota day
+        ("today", 22, 0),  # past midnight in Moscow: a new day
+    ],
+)
+def test_the_ledger_counts_the_reads_of_its_quota_day(raw, hours_later, count) -> None:
+    morning = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # 03:00 in Moscow
+    if raw == "today":
+        raw = ledger_value(120, morning)
+    assert ledger_count(raw, morning + timedelta(hours=hours_later)) == count
+
+
+def test_a_batched_cursor_read_stays_under_the_servers_limit() -> None:
+    assert CURSOR_READ_CHUNK <= 1024
