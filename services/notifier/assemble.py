@@ -47,6 +47,9 @@ class NatsBus:
     async def reply(self, msg, how: Reply, *, delay: float | None = None) -> bool:
         return await bus.reply(msg, how, delay=delay)
 
+    async def reply_all(self, msgs: list, how: Reply) -> bool:
+        return await bus.reply_all(msgs, how)
+
     async def dead_letter(self, data: bytes, error: c.ContractError, headers: dict) -> None:
         await bus.dead_letter(self.js, "notifier", data, error, headers)
 

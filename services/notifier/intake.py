@@ -103,8 +103,7 @@ class Intake:
                 ALERTS_RECEIVED.labels(state=state).inc()
                 pipeline.ingest(event, now)
             await self.held.forget_locked(self.store)
-        for raw, _ in good:
-            await self.bus.reply(raw, "ack")
+        await self.bus.reply_all([raw for raw, _ in good], "ack")
         if pipeline.new_group_due(now):
             self.on_due()
 
@@ -132,5 +131,4 @@ class Intake:
             for event in fresh:
                 self.held.remember_scores(event)
         SCORES_RECEIVED.inc(len(scored))
-        for raw, _ in scored:
-            await self.bus.reply(raw, "ack")
+        await self.bus.reply_all([raw for raw, _ in scored], "ack")

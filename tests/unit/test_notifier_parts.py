@@ -88,6 +88,10 @@ class FakeBus:
         self.replies.append((msg.subject, how))
         return True
 
+    async def reply_all(self, msgs: list[Any], how: str) -> bool:
+        self.replies.extend((msg.subject, how) for msg in msgs)
+        return True
+
     async def dead_letter(self, data: bytes, error: Exception, headers: dict) -> None:
         self.dead.append(data)
 
