@@ -132,8 +132,8 @@ async def pages_seen(js: JetStreamContext, sweep_id: str) -> tuple[set[str], int
         stream=c.EVENTS_STREAM,
         config=ConsumerConfig(
             filter_subjects=[
-                c.event_subject("vk", "page_snapshot"),
-                c.event_subject("vk", "page_unavailable"),
+                c.event_filter("vk", "page_snapshot"),
+                c.event_filter("vk", "page_unavailable"),
             ],
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.NONE,

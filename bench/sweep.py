@@ -18,6 +18,7 @@ from gospublic import contracts as c
 NOW = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
 SWEEP = f"bench-{NOW:%Y-%m-%d}"
 REGION = "00"
+PARTITION = c.region_partition(REGION)
 ORGS_PER_CHUNK = 500
 
 SPHERES = ("administration", "education", "health", "culture", "sport", "social")
@@ -143,12 +144,20 @@ def sweep_messages(pages: int, posts_per_page: int = 20, seed: int = 1) -> Itera
             chunks=chunks,
             organisations=tuple(orgs[chunk * ORGS_PER_CHUNK : (chunk + 1) * ORGS_PER_CHUNK]),
         )
-        yield bus.event_message("events.registry.organisations", event, "bench", chunk)
+        yield bus.event_message(c.registry_subject(REGION), event, "bench", chunk)
     for i, org in enumerate(orgs):
         ref = org.pages[0]
         yield bus.event_message(
-            "events.vk.snapshot", snapshot(i, org, rng), ref.key, "snapshot", SWEEP
+            c.event_subject("vk", "snapshot", PARTITION),
+            snapshot(i, org, rng),
+            ref.key,
+            "snapshot",
+            SWEEP,
         )
         yield bus.event_message(
-            "events.vk.posts", posts(i, org, rng, posts_per_page), ref.key, "posts", SWEEP
+            c.event_subject("vk", "posts", PARTITION),
+            posts(i, org, rng, posts_per_page),
+            ref.key,
+            "posts",
+            SWEEP,
         )

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
@@ -41,8 +42,65 @@ def task_subject(platform: str) -> str:
     return f"tasks.collect.{platform}"
 
 
-def event_subject(platform: str, kind: str) -> str:
-    return f"events.{platform}.{kind}"
+# Page events and the register's chunks are partitioned by the organisation's region, so that each
+# evaluator replica owns a fixed set of partitions (docs/DESIGN.md, "Partitioned evaluators"). The
+# count is part of the contract, not a setting: every producer and every evaluator must agree on
+# it, and changing it moves regions to other subjects (a migration: drain the evaluators first).
+EVENT_PARTITIONS = 16
+EVENTS_ALL = "events.>"
+
+
+def region_partition(region: str) -> int:
+    """The partition of a region's events: a stable hash of the register's region key (Python's
+    ``hash`` of a string differs between processes). An organisation of no known region is ""."""
+    digest = hashlib.sha256(region.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % EVENT_PARTITIONS
+
+
+def event_subject(platform: str, kind: str, partition: int) -> str:
+    """``events.<partition>.<platform>.<kind>``: a page event, or the register (``registry``)."""
+    if not 0 <= partition < EVENT_PARTITIONS:
+        raise ValueError(f"partition {partition} is not in 0..{EVENT_PARTITIONS - 1}")
+    return f"events.{partition}.{platform}.{kind}"
+
+
+def event_filter(platform: str = "*", kind: str = "*") -> str:
+    """A subject filter for one platform's (and kind's) events in every partition."""
+    return f"events.*.{platform}.{kind}"
+
+
+def registry_subject(region: str) -> str:
+    """A register's chunks go to its region's partition: the evaluator that owns it evaluates
+    every page of those organisations, and no other evaluator needs them."""
+    return event_subject("registry", "organisations", region_partition(region))
+
+
+def partition_filters(partitions: Iterable[int]) -> list[str]:
+    """The EVENTS subjects of the given partitions, one filter each (``events.<p>.>``)."""
+    return [f"events.{p}.>" for p in sorted(set(partitions))]
+
+
+def partitions_spec(partitions: Iterable[int]) -> str:
+    """The canonical text of a partition set: ranges joined by "_" ("0-3_8_10-11"), so that one
+    set has one name, whichever way it was written."""
+    ordered = sorted(set(partitions))
+    runs: list[list[int]] = []
+    for p in ordered:
+        if runs and p == runs[-1][1] + 1:
+            runs[-1][1] = p
+        else:
+            runs.append([p, p])
+    return "_".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def evaluator_durable(partitions: Iterable[int]) -> str:
+    """The evaluator's durable consumer for the partitions it owns. Owning all of them it is
+    ``EVALUATOR_DURABLE`` as before partitioning; a subset names its partitions, so two replicas
+    with different sets never share a durable."""
+    owned = set(partitions)
+    if owned == set(range(EVENT_PARTITIONS)):
+        return EVALUATOR_DURABLE
+    return f"{EVALUATOR_DURABLE}-p{partitions_spec(owned)}"
 
 
 def alert_subject(severity: str, rule: str) -> str:

@@ -391,7 +391,7 @@ async def store_registry(
     total = -(-summary.organisations // CHUNK_SIZE)
     kv = await js.key_value(c.REGISTRY_BUCKET)
     now = c.utcnow()
-    subject = c.event_subject("registry", "organisations")
+    subject = c.registry_subject(region)  # the region's partition (see contracts)
     digest, stored, window = hashlib.sha256(), 0, []
     for n, chunk in enumerate(_chunks(organisations)):
         for organisation in chunk:

@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gospublic.contracts import EVENT_PARTITIONS
+
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
@@ -158,6 +160,15 @@ class Settings(BaseSettings):
     vk_callback_confirmations: Annotated[dict[int, str], NoDecode] = Field(default_factory=dict)
     # MAX: the secret given to POST /subscriptions, sent back in X-Max-Bot-Api-Secret.
     max_webhook_secret: SecretStr = SecretStr("")
+
+    # Partitioned evaluators (docs/DESIGN.md): the partitions of EVENTS this evaluator owns, of
+    # contracts.EVENT_PARTITIONS. Empty: all of them (one evaluator, durable evaluator-v1 as
+    # before); else numbers and ranges ("0-7", "0,2,4"). Or, for a StatefulSet, the partitions
+    # split into evaluator_partition_groups equal groups, of which this replica owns group
+    # evaluator_partition_group (its pod index). bus.owned_partitions reads them.
+    evaluator_partitions: str = Field("", pattern=r"^[0-9,\- ]*$")
+    evaluator_partition_groups: int = Field(1, ge=1, le=EVENT_PARTITIONS)
+    evaluator_partition_group: int = Field(0, ge=0, lt=EVENT_PARTITIONS)
 
     @field_validator("receiver_regions", mode="before")
     @classmethod

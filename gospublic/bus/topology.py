@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from nats.js import JetStreamContext
 from nats.js.api import (
     ConsumerConfig,
+    DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
     RetentionPolicy,
@@ -19,6 +22,7 @@ from gospublic.settings import Settings
 DAY_S = 86_400.0
 
 _NAME_IN_USE = 10058  # JetStream: stream name already in use (with a different configuration)
+_PARTITION_RANGE = re.compile(r"^([0-9]{1,3})(?:-([0-9]{1,3}))?$")
 
 
 def stream_configs(settings: Settings) -> list[StreamConfig]:
@@ -116,3 +120,90 @@ async def consumer_pending(js: JetStreamContext, stream: str, durable: str) -> t
     except NotFoundError:
         return (0, 0)
     return (info.num_pending or 0, info.num_ack_pending or 0)
+
+
+# --- partitioned evaluators ------------------------------------------------------------------
+
+
+class PartitionError(ValueError):
+    """The evaluator's partition settings name no valid set of partitions."""
+
+
+def parse_partitions(spec: str) -> frozenset[int]:
+    """Numbers and ranges of partitions, comma-separated ("0-7", "0,2,4", "0-3,8"); each must be
+    below ``contracts.EVENT_PARTITIONS``."""
+    owned: set[int] = set()
+    for part in spec.split(","):
+        match = _PARTITION_RANGE.match(part.strip())
+        if match is None:
+            raise PartitionError(f"{part.strip()!r} is not a partition or a range a-b")
+        first = int(match[1])
+        last = int(match[2]) if match[2] is not None else first
+        if first > last or last >= c.EVENT_PARTITIONS:
+            raise PartitionError(
+                f"{part.strip()!r}: partitions are 0..{c.EVENT_PARTITIONS - 1}, ranges ascending"
+            )
+        owned.update(range(first, last + 1))
+    return frozenset(owned)
+
+
+def owned_partitions(settings: Settings) -> frozenset[int]:
+    """The partitions this evaluator owns: ``evaluator_partitions`` when set; else its group's
+    share (``evaluator_partition_group`` of ``evaluator_partition_groups`` contiguous, equal
+    groups: a StatefulSet's pod index picks one); by default all of them."""
+    spec = settings.evaluator_partitions.strip()
+    groups, group = settings.evaluator_partition_groups, settings.evaluator_partition_group
+    if spec:
+        if groups != 1:
+            raise PartitionError("set evaluator_partitions or evaluator_partition_groups, not both")
+        return parse_partitions(spec)
+    if group >= groups:
+        raise PartitionError(f"evaluator_partition_group {group} is not below the {groups} groups")
+    n = c.EVENT_PARTITIONS
+    return frozenset(range(group * n // groups, (group + 1) * n // groups))
+
+
+def partition_filter(partitions: frozenset[int]) -> dict[str, object]:
+    """The consumer's subject filter for its partitions: every event (``events.>``, also what was
+    published before the subjects had partitions) when it owns all of them, else one filter per
+    owned partition (``filter_subjects``: nats-server 2.10 or newer)."""
+    if partitions == frozenset(range(c.EVENT_PARTITIONS)):
+        return {"filter_subject": c.EVENTS_ALL}
+    return {"filter_subjects": c.partition_filters(partitions)}
+
+
+async def evaluator_start(js: JetStreamContext, durable: str) -> dict[str, object]:
+    """Where an evaluator's durable reads from, as ``ConsumerConfig`` fields.
+
+    A durable that exists keeps what it was created with (the server refuses to change it). A new
+    one starts where the evaluator durables already on EVENTS left off, so that a change of the
+    partitions an evaluator owns (one evaluator-v1 into groups, or groups into other groups)
+    neither reads the retained week again nor skips what is not yet evaluated: after a durable
+    with nothing pending or unacknowledged, at the stream's end; else after its acknowledged
+    floor (the lowest of them). Exact when the old ones were drained and stopped first. With no
+    evaluator durable at all, from the start of the stream.
+    """
+    try:
+        own = await js.consumer_info(c.EVENTS_STREAM, durable)
+    except NotFoundError:
+        pass
+    else:
+        return {
+            "deliver_policy": own.config.deliver_policy,
+            "opt_start_seq": own.config.opt_start_seq,
+        }
+    others = [
+        info
+        for info in await js.consumers_info(c.EVENTS_STREAM)
+        if info.name == c.EVALUATOR_DURABLE or info.name.startswith(f"{c.EVALUATOR_DURABLE}-p")
+    ]
+    if not others:
+        return {"deliver_policy": DeliverPolicy.ALL}
+    end = (await js.stream_info(c.EVENTS_STREAM)).state.last_seq + 1
+    starts = [
+        end
+        if not info.num_pending and not info.num_ack_pending
+        else (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
+        for info in others
+    ]
+    return {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": min(starts)}

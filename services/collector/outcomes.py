@@ -70,14 +70,20 @@ def page_down(
     return unavailable(ref, task.sweep_id, c.utcnow(), reason, detail, code)
 
 
-def to_outgoing(event: c.PageEvent) -> Outgoing:
-    """The bus message; its id is stable per (platform, page, kind, sweep) for JetStream dedup."""
+def to_outgoing(event: c.PageEvent, partition: int | None = None) -> Outgoing:
+    """The bus message; its id is stable per (platform, page, kind, sweep) for JetStream dedup.
+
+    ``partition``: the partition of the page's organisation's region (the task's); None, a task
+    that does not say, is the partition of no known region (``region_partition("")``).
+    """
     kind = KIND[type(event)]
     payload = event.to_bytes()
     if len(payload) > c.MAX_EVENT_BYTES and isinstance(event, c.PostsObserved | c.CommentsObserved):
         payload = _shrink(event).to_bytes()
+    if partition is None:
+        partition = c.region_partition("")
     return Outgoing(
-        subject=c.event_subject(event.platform.value, kind),
+        subject=c.event_subject(event.platform.value, kind, partition),
         payload=payload,
         msg_id=c.message_id(event.platform.value, event.page_ref.native_id, kind, event.sweep_id),
     )

@@ -27,6 +27,12 @@ from typing import Any
 
 from gospublic import bus, runtime
 from gospublic import contracts as c
+from gospublic.bus.topology import (
+    PartitionError,
+    evaluator_start,
+    owned_partitions,
+    partition_filter,
+)
 from gospublic.settings import Settings
 
 from .assignment import ProfileBook, load_book
@@ -191,7 +197,7 @@ class Evaluator:
 
 
 async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, stop) -> int:
-    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+    from nats.js.api import AckPolicy, ConsumerConfig
 
     from gospublic.observability import HealthServer
 
@@ -206,6 +212,13 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
     except ProfileError as exc:
         log.error("cannot load the rule profile", extra={"error": str(exc)})
         return 2
+    try:
+        # The partitions of EVENTS this replica owns: its own durable reads only their subjects.
+        partitions = owned_partitions(settings)
+    except PartitionError as exc:
+        log.error("cannot tell the partitions to own", extra={"error": str(exc)})
+        return 2
+    durable = c.evaluator_durable(partitions)
 
     readiness = Readiness()
     nc = None
@@ -253,10 +266,12 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
 
         batch = settings.batch_max_messages
         config = ConsumerConfig(
-            durable_name=c.EVALUATOR_DURABLE,
-            filter_subject="events.>",
+            durable_name=durable,
+            **partition_filter(partitions),
             ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+            # DeliverPolicy.ALL for a first evaluator; a new partition set takes over from the
+            # evaluator durables there are (see evaluator_start).
+            **await evaluator_start(js, durable),
             # Time for a slow flush before redelivery; room for a full buffer, one being
             # flushed and one pull request in flight.
             ack_wait=settings.evaluator_ack_wait_s,
@@ -273,7 +288,7 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
             create=False,  # added below with the settings of this run, not only when missing
         )
         with contextlib.suppress(Exception):  # no durable yet: nothing was left behind
-            info = await js.consumer_info(c.EVENTS_STREAM, c.EVALUATOR_DURABLE)
+            info = await js.consumer_info(c.EVENTS_STREAM, durable)
             evaluator.hold_until_returned(
                 info.delivered.stream_seq or 0,
                 info.num_ack_pending or 0,
@@ -283,7 +298,10 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
         await js.add_consumer(c.EVENTS_STREAM, config)
         await consumer.start()
         readiness.consuming = True
-        log.info("evaluator consuming", extra={"durable": c.EVALUATOR_DURABLE})
+        log.info(
+            "evaluator consuming",
+            extra={"durable": durable, "partitions": c.partitions_spec(partitions)},
+        )
 
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({stopper, flusher}, return_when=asyncio.FIRST_COMPLETED)

@@ -236,12 +236,15 @@ def max_events(update: MaxUpdate, ref: c.PageRef, observed_at: datetime) -> list
         raise Unreadable(f"MAX {update.update_type}: {str(exc).splitlines()[0]}"[:300]) from None
 
 
-def to_outgoing(event: c.PageEvent) -> bus.Outgoing:
+def to_outgoing(event: c.PageEvent, partition: int | None = None) -> bus.Outgoing:
     """The bus message, subject and id exactly as the collectors build them
-    (``services/collector/outcomes.to_outgoing``: platform, page, kind, sweep)."""
+    (``services/collector/outcomes.to_outgoing``: platform, page, kind, sweep; the partition of
+    the page's organisation's region, None for no known region)."""
     kind = KIND[type(event)]
+    if partition is None:
+        partition = c.region_partition("")
     return bus.Outgoing(
-        subject=c.event_subject(event.platform.value, kind),
+        subject=c.event_subject(event.platform.value, kind, partition),
         payload=event.to_bytes(),
         msg_id=c.message_id(event.platform.value, event.page_ref.native_id, kind, event.sweep_id),
     )

@@ -493,7 +493,7 @@ async def test_gospublic_collector_platform_max_sweeps_the_simulator(
         assert await asyncio.wait_for(run, 30) == 0
         from tests.integration.test_collector_ok_tg import read_events
 
-        events = await read_events(js, "events.max.>")
+        events = await read_events(js, c.event_filter("max", ">"))
     finally:
         stop.set()
         await nc.close()

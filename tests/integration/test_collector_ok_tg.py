@@ -113,7 +113,7 @@ async def sweep(settings: Settings, region: Region, platform: str) -> list[c.Pag
             while (await js.stream_info(c.TASKS_STREAM)).state.messages:
                 assert asyncio.get_running_loop().time() < deadline
                 await asyncio.sleep(0.05)
-        return await read_events(js, f"events.{platform}.>")
+        return await read_events(js, c.event_filter(platform, ">"))
     finally:
         await nc.close()
 

@@ -110,7 +110,7 @@ async def read_all(js: JetStreamContext, subject: str) -> list[bytes]:
 
 
 async def read_events(js: JetStreamContext) -> list[c.PageEvent]:
-    return [c.decode(d) for d in await read_all(js, "events.vk.>")]
+    return [c.decode(d) for d in await read_all(js, c.event_filter("vk", ">"))]
 
 
 async def read_dead_letters(js: JetStreamContext) -> list[dict]:

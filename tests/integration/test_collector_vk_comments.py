@@ -133,7 +133,7 @@ async def comments_events(js: JetStreamContext, sweep_id: str) -> list[c.Comment
 
 async def sweep_events(js: JetStreamContext, sweep_id: str, kind: str = "*") -> list[c.Event]:
     sub = await js.pull_subscribe(
-        c.event_subject("vk", kind),
+        c.event_filter("vk", kind),
         stream=None,
         config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
     )

@@ -135,7 +135,9 @@ async def wait_done(js: JetStreamContext, timeout: float = 60.0) -> None:
     )
 
 
-async def read_events(js: JetStreamContext, subject: str = "events.vk.>") -> list[c.PageEvent]:
+async def read_events(
+    js: JetStreamContext, subject: str = c.event_filter("vk", ">")
+) -> list[c.PageEvent]:
     sub = await js.pull_subscribe(
         subject,
         stream=None,

@@ -30,6 +30,8 @@ from services.evaluator.store import ClickHouseStore
 pytestmark = pytest.mark.integration
 
 ORG_A, ORG_B, ORG_C, ORG_D = (f"102360100000{i}" for i in range(1, 5))
+REGION = "36"  # the register's region: its events go to its partition
+PARTITION = c.region_partition(REGION)
 SHORT = "Школа. Тел. +7 (473) 255-12-34"
 
 
@@ -86,7 +88,7 @@ def sweep_events(sweep: str, *, stale_days: float) -> list[bus.Outgoing]:
         ),
     ]  # fmt: skip
     return [
-        bus.event_message(c.event_subject("vk", kind), event, ref.key, kind, sweep)
+        bus.event_message(c.event_subject("vk", kind, PARTITION), event, ref.key, kind, sweep)
         for kind, ref, event in events
     ]
 
@@ -106,7 +108,9 @@ def unstorable(monkeypatch: pytest.MonkeyPatch) -> bus.Outgoing:
         return (*values[:5], 2**70, *values[6:]) if post.post_id == "unstorable" else values
 
     monkeypatch.setattr(content, "_POST_FLAGS", with_overflowing_likes)
-    return bus.event_message("events.vk.posts", event, ref.key, "posts", "s1")
+    return bus.event_message(
+        c.event_subject("vk", "posts", PARTITION), event, ref.key, "posts", "s1"
+    )
 
 
 def register() -> bus.Outgoing:
@@ -123,7 +127,7 @@ def register() -> bus.Outgoing:
             org(ORG_D, exempt=True),
         ),
     )
-    return bus.event_message("events.registry.organisations", event, "2026-03", 0)
+    return bus.event_message(c.registry_subject(REGION), event, "2026-03", 0)
 
 
 @dataclass
@@ -213,8 +217,14 @@ async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(
                 register(),
                 unstorable(monkeypatch),
                 *sweep_events("s1", stale_days=40),
-                bus.Outgoing("events.vk.snapshot", b"{not json", "broken-1"),
-                bus.Outgoing("events.vk.snapshot", json.dumps(unknown_version).encode(), "v99-1"),
+                bus.Outgoing(
+                    c.event_subject("vk", "snapshot", PARTITION), b"{not json", "broken-1"
+                ),
+                bus.Outgoing(
+                    c.event_subject("vk", "snapshot", PARTITION),
+                    json.dumps(unknown_version).encode(),
+                    "v99-1",
+                ),
             ],
         )
         # Opened: A description (high), A stale (high), B gone → presence, C no pages → presence.

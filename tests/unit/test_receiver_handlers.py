@@ -33,6 +33,8 @@ MAX_SECRET = "max-webhook-secret-1"
 CONFIRMATION = "a1b2c3d4"
 GROUP = 123456
 CHAT = -72000000000123
+# The partition of the pushed events: the receiver does not tell its pages' regions yet.
+NO_REGION = c.region_partition("")
 ORG = c.Organisation(
     org_id="1023600000001",
     name="Администрация района",
@@ -122,7 +124,7 @@ async def test_a_pushed_vk_post_is_the_collectors_event_with_their_message_id(ha
     answer = await harness.receiver.vk_callback(sample("vk_wall_post_new.json"))
     assert (answer.status, answer.body) == (200, b"ok")
     [(subject, headers, body)] = harness.published
-    assert subject == "events.vk.posts_observed"
+    assert subject == c.event_subject("vk", "posts_observed", NO_REGION)
     event = c.decode(body)
     assert isinstance(event, c.PostsObserved)
     assert event.page_ref == ORG.pages[0] and event.page_id == str(GROUP)
@@ -155,7 +157,9 @@ async def test_comments_new_and_edited_are_comment_events(harness) -> None:
     assert answer.addressees == ("31415926",)
     ids = {headers["Nats-Msg-Id"] for _, headers, _ in harness.published}
     assert len(ids) == 2
-    assert {s for s, _, _ in harness.published} == {"events.vk.comments_observed"}
+    assert {s for s, _, _ in harness.published} == {
+        c.event_subject("vk", "comments_observed", NO_REGION)
+    }
 
 
 async def test_an_edit_notified_twice_is_one_message_but_a_new_edit_is_another(harness) -> None:
@@ -264,7 +268,9 @@ async def test_a_max_channel_post_is_published(harness) -> None:
     assert (answer.status, answer.body) == (200, b"ok")
     [(subject, headers, _)] = harness.published
     [event] = harness.events()
-    assert subject == "events.max.posts_observed" and isinstance(event, c.PostsObserved)
+    assert subject == c.event_subject("max", "posts_observed", NO_REGION) and isinstance(
+        event, c.PostsObserved
+    )
     assert event.page_ref == ORG.pages[1] and event.page_id == str(CHAT)
     assert event.posts[0].post_id == "mid.ffffb5f4a3c2e1d0.019aefc8d7e6f501"
     assert headers["Nats-Msg-Id"] == collector_outgoing(event).msg_id
@@ -394,8 +400,8 @@ async def test_the_http_server_routes_limits_and_answers(harness) -> None:
     finally:
         await server.stop()
     assert [s for s, _, _ in harness.published] == [
-        "events.vk.posts_observed",
-        "events.max.posts_observed",
+        c.event_subject("vk", "posts_observed", NO_REGION),
+        c.event_subject("max", "posts_observed", NO_REGION),
     ]
 
 

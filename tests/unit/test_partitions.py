@@ -1,0 +1,114 @@
+"""Partitioned events and evaluators: the subjects every producer builds, the partitions an
+evaluator owns, its durable and its subject filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from gospublic import contracts as c
+from gospublic.bus.topology import (
+    PartitionError,
+    owned_partitions,
+    parse_partitions,
+    partition_filter,
+)
+from gospublic.settings import Settings
+
+ALL = frozenset(range(c.EVENT_PARTITIONS))
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+def test_a_region_has_one_partition_in_every_process() -> None:
+    # Pinned: another hash (or count) moves every region's events to other subjects, a migration.
+    assert c.EVENT_PARTITIONS == 16
+    assert [c.region_partition(r) for r in ("", "36", "voronezh", "default")] == [4, 9, 7, 13]
+    assert {c.region_partition(f"{n:02d}") for n in range(100)} == set(range(16))
+
+
+def test_event_subjects_carry_the_partition_first() -> None:
+    assert c.event_subject("vk", "posts_observed", 3) == "events.3.vk.posts_observed"
+    assert c.registry_subject("36") == "events.9.registry.organisations"
+    assert c.event_filter("vk", ">") == "events.*.vk.>"
+    for bad in (-1, c.EVENT_PARTITIONS):
+        with pytest.raises(ValueError, match="partition"):
+            c.event_subject("vk", "posts_observed", bad)
+
+
+def test_producers_without_a_region_use_the_partition_of_none() -> None:
+    from services.collector.outcomes import to_outgoing as collected
+    from services.receiver.payloads import to_outgoing as pushed
+
+    ref = c.PageRef(platform=c.Platform.VK, native_id="club1", org_id="1023601000001")
+    event = c.PostsObserved.create(
+        observed_at=c.utcnow(), platform="vk", page_ref=ref, sweep_id="s", page_id="1"
+    )
+    assert collected(event).subject == f"events.{c.region_partition('')}.vk.posts_observed"
+    assert collected(event, 11).subject == "events.11.vk.posts_observed"
+    assert pushed(event, 11).subject == collected(event, 11).subject
+    assert pushed(event).msg_id == collected(event, 11).msg_id  # dedup does not see partitions
+
+
+@pytest.mark.parametrize(
+    ("spec", "owned"),
+    [("0-7", set(range(8))), ("0,2,4", {0, 2, 4}), (" 3 , 8-9 ", {3, 8, 9}), ("15", {15})],
+)
+def test_partition_lists_and_ranges(spec: str, owned: set[int]) -> None:
+    assert parse_partitions(spec) == owned
+
+
+@pytest.mark.parametrize("spec", ["16", "7-3", "a", "1-2-3", ",", "0-16"])
+def test_partitions_out_of_range_or_unreadable_are_refused(spec: str) -> None:
+    with pytest.raises(PartitionError):
+        parse_partitions(spec)
+
+
+def test_by_default_one_evaluator_owns_everything_on_the_old_durable() -> None:
+    owned = owned_partitions(settings())
+    assert owned == ALL
+    assert c.evaluator_durable(owned) == c.EVALUATOR_DURABLE == "evaluator-v1"
+    assert partition_filter(owned) == {"filter_subject": "events.>"}
+    assert c.evaluator_durable(parse_partitions("0-15")) == c.EVALUATOR_DURABLE
+
+
+def test_a_part_has_its_own_durable_and_filters() -> None:
+    owned = owned_partitions(settings(evaluator_partitions="0-3,8"))
+    assert c.evaluator_durable(owned) == "evaluator-v1-p0-3_8"
+    # One set, one name, however it is written.
+    assert c.evaluator_durable(parse_partitions("8,3,2,1,0")) == "evaluator-v1-p0-3_8"
+    assert partition_filter(owned) == {
+        "filter_subjects": ["events.0.>", "events.1.>", "events.2.>", "events.3.>", "events.8.>"]
+    }
+
+
+def test_groups_split_the_partitions_by_pod_index() -> None:
+    groups = [
+        owned_partitions(settings(evaluator_partition_groups=4, evaluator_partition_group=g))
+        for g in range(4)
+    ]
+    assert groups == [frozenset(range(4 * g, 4 * g + 4)) for g in range(4)]
+    assert [c.evaluator_durable(g) for g in groups] == [
+        "evaluator-v1-p0-3", "evaluator-v1-p4-7", "evaluator-v1-p8-11", "evaluator-v1-p12-15",
+    ]  # fmt: skip
+    uneven = [
+        owned_partitions(settings(evaluator_partition_groups=3, evaluator_partition_group=g))
+        for g in range(3)
+    ]
+    assert sorted(p for g in uneven for p in g) == list(range(16))
+
+
+def test_conflicting_or_impossible_settings_are_refused() -> None:
+    with pytest.raises(PartitionError, match="not both"):
+        owned_partitions(settings(evaluator_partitions="0-7", evaluator_partition_groups=2))
+    with pytest.raises(PartitionError, match="not below"):
+        owned_partitions(settings(evaluator_partition_groups=2, evaluator_partition_group=2))
+    with pytest.raises(ValueError):
+        settings(evaluator_partitions="0-7; DROP")
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOSPUBLIC_EVALUATOR_PARTITION_GROUPS", "4")
+    monkeypatch.setenv("GOSPUBLIC_EVALUATOR_PARTITION_GROUP", "2")
+    assert owned_partitions(Settings(_env_file=None)) == frozenset(range(8, 12))
