@@ -53,7 +53,7 @@ from .subscriptions import (
 log = logging.getLogger("gospublic.notifier")
 
 BATCH_SIZE = 200
-EXPIRES_S = 1.0
+EXPIRES_S = 0.5  # also how long a stop waits for the open request to end
 ACK_WAIT_S = 30.0
 SILENCES_LOAD_TIMEOUT_S = 30.0
 WATCH_RESTART_S = 1.0

@@ -3,18 +3,22 @@ the intake. No NATS, no SMTP: each part is given the ports it needs (clock, bus,
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from gospublic.contracts import AlertLabels, ViolationOpened
+from gospublic.settings import Settings
 from services.notifier import channels
+from services.notifier.channels.email import EmailChannel
 from services.notifier.dispatch import RECORD_ATTEMPTS, Dispatcher
 from services.notifier.intake import Intake
 from services.notifier.intents import IntentRecord
 from services.notifier.nflog import Intent
 from services.notifier.pipeline import LogEntry, LogKey, Notification, Pipeline
 from services.notifier.ports import Delivery
+from services.notifier.smtp import SendResult
 from services.notifier.state import Held
 from services.notifier.subscriptions import RECEIVER_KINDS, parse_subscriptions
 
@@ -310,3 +314,69 @@ async def test_intake_wakes_the_ticker_for_a_group_due_at_once_only() -> None:
     )
     await intake.handle([Msg(opened("v2").to_bytes())])
     assert wakes == ["x"]  # its group flushes in 30 s, at a tick
+
+
+class FakeTransport:
+    """The SMTP side: notes each message with what the store held when it was sent."""
+
+    def __init__(self, store: FakeStore, result: SendResult) -> None:
+        self.store = store
+        self.result = result
+        self.sent: list[tuple[bytes | None, bool]] = []
+
+    async def __call__(self, message: Any, data: bytes | None) -> SendResult:
+        self.sent.append((data, bool(self.store.intents)))
+        return self.result
+
+
+def email_channel(store: FakeStore, held: Held, result: SendResult) -> tuple[EmailChannel, Any]:
+    transport = FakeTransport(store, result)
+    record = IntentRecord(store, held.pipeline.log.get)
+    settings = Settings(_env_file=None, mail_from="GosPublic <monitor@gospublic.local>")
+    return EmailChannel(settings, transport, record, asyncio.Semaphore(1)), transport
+
+
+async def test_the_email_channel_records_its_intent_before_it_sends() -> None:
+    clock = FakeClock()
+    held = held_with("email", clock)
+    held.pipeline.ingest(opened("v1"), clock.now())
+    store = FakeStore()
+    channel, transport = email_channel(store, held, SendResult(True, 1))
+    dispatcher = Dispatcher(held, {"email": channel}, store, clock)
+    dispatcher.start(clock.now())
+    await dispatcher.drain()
+    ((data, intent_held),) = transport.sent
+    assert intent_held  # the intent was in the store when the message left
+    assert data is not None and b"Message-ID" in data
+    # Then the log entry replaced the intent.
+    (key,) = store.entries
+    assert store.intents == {} and store.entries[key].firing == frozenset({"v1"})
+
+
+async def test_a_refused_email_takes_its_intent_back() -> None:
+    clock = FakeClock()
+    held = held_with("email", clock)
+    held.pipeline.ingest(opened("v1"), clock.now())
+    store = FakeStore()
+    channel, _ = email_channel(store, held, SendResult(False, 1, 550, "no such user"))
+    (notification,) = held.pipeline.due(clock.now())
+    delivery = await channel.send(notification)
+    assert (delivery.ok, delivery.code) == (False, 550)
+    assert store.intents == {} and store.entries == {notification.log_key: None}
+
+
+async def test_an_email_whose_intent_cannot_be_recorded_is_not_sent() -> None:
+    clock = FakeClock()
+    held = held_with("email", clock)
+    held.pipeline.ingest(opened("v1"), clock.now())
+
+    class RefusingStore(FakeStore):
+        async def begin(self, key: LogKey, previous: LogEntry | None, intent: Intent) -> None:
+            raise ConnectionError("KV unavailable")
+
+    store = RefusingStore()
+    channel, transport = email_channel(store, held, SendResult(True, 1))
+    (notification,) = held.pipeline.due(clock.now())
+    delivery = await channel.send(notification)
+    assert not delivery.ok and delivery.error == "intent not recorded: ConnectionError"
+    assert transport.sent == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import ClassVar
 
@@ -22,6 +23,9 @@ log = logging.getLogger("gospublic.notifier")
 # Up to this many alerts a message is rendered on the event loop, beyond it in a worker thread.
 INLINE_ALERTS = 10
 
+# Sends one message (as already flattened, when given): smtp.send on the kept connections.
+Transport = Callable[[EmailMessage, bytes | None], Awaitable[smtp.SendResult]]
+
 
 class EmailChannel:
     kind: ClassVar[str] = "email"
@@ -29,18 +33,21 @@ class EmailChannel:
     def __init__(
         self,
         settings: Settings,
-        connections: smtp.Connections,
+        transport: Transport,
         intents: IntentRecord,
         slots: asyncio.Semaphore,
     ) -> None:
         self.settings = settings
-        self.connections = connections
+        self.transport = transport
         self.intents = intents
         self.slots = slots
 
     @classmethod
     def create(cls, parts: Parts) -> EmailChannel:
-        return cls(parts.settings, parts.smtp, parts.intents, parts.email_slots)
+        async def transport(message: EmailMessage, data: bytes | None) -> smtp.SendResult:
+            return await smtp.send(parts.settings, message, data=data, connections=parts.smtp)
+
+        return cls(parts.settings, transport, parts.intents, parts.email_slots)
 
     async def send(self, notification: Notification) -> Delivery:
         """Record the intent, then send; a refused message takes its intent back."""
@@ -60,9 +67,7 @@ class EmailChannel:
                 # Unsent is better than sent without a trace: the next flush decides again.
                 log.warning("cannot record an e-mail before sending it", exc_info=True)
                 return Delivery(False, None, f"intent not recorded: {type(exc).__name__}", fields)
-            result = await smtp.send(
-                self.settings, message, data=intent.message, connections=self.connections
-            )
+            result = await self.transport(message, intent.message)
         if not result.ok:
             await self.intents.abandon(key, previous)
         return Delivery(result.ok, result.code, result.error, fields)
@@ -70,12 +75,7 @@ class EmailChannel:
     async def resend(self, intent: Intent) -> smtp.SendResult:
         """An e-mail begun before a restart, exactly as it was (same bytes, same Message-ID)."""
         async with self.slots:
-            return await smtp.send(
-                self.settings,
-                email.from_bytes(intent.message),
-                data=intent.message,
-                connections=self.connections,
-            )
+            return await self.transport(email.from_bytes(intent.message), intent.message)
 
     def _render(self, notification: Notification) -> tuple[EmailMessage, Intent]:
         message = email.render(notification, self.settings, c.utcnow())
