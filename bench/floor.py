@@ -7,7 +7,7 @@
 process, on the same backlog (``bench/sweep.py``), to show how much of the per-page budget each
 one needs on its own: 100,000 post observations a second at 20 posts a page is 200 µs per page.
 
-- ``read_ack``: the evaluator's own pull intake (``jsbulk.PullIntake``) delivers every message of
+- ``read_ack``: the one pull consumer the services read with (``bus.Consumer``) delivers every message of
   EVENTS from an embedded nats-server, and each is acknowledged; nothing else.
 - ``read_ack_decode``: the same, and each message is decoded as the evaluator decodes it.
 - ``evaluate``: ``handlers.process_batch`` over the decoded events in batches of 2,000 messages,
