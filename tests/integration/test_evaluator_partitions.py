@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -39,6 +40,8 @@ import pytest
 from gospublic import bus
 from gospublic import contracts as c
 from gospublic.processes import ProcessGroup, child_env
+from gospublic.runtime import EmbeddedNats
+from gospublic.settings import Settings
 from services.collector.outcomes import KIND
 
 pytestmark = pytest.mark.integration
@@ -46,6 +49,8 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 HALF = c.EVENT_PARTITIONS // 2
 OWNERS = {"single": "", "first": f"0-{HALF - 1}", "second": f"{HALF}-{c.EVENT_PARTITIONS - 1}"}
+REFERENCE = "reference"  # one evaluator throughout, on a nats-server of its own (the hand-over)
+OWNERS[REFERENCE] = ""
 # Two regions in each half of the partitions (checked below).
 REGIONS = ("03", "04", "36", "05")
 ORGS_PER_REGION = 40  # two spheres: cohorts of 20 VK pages, LOW_ENGAGEMENT's min_cohort
@@ -190,6 +195,7 @@ def phases() -> list[list[bus.Outgoing]]:
 
 
 def spawn(group: ProcessGroup, nats_env: dict[str, str], work: Path, name: str) -> Any:
+    """The evaluator ``name`` (its partitions in ``OWNERS``) on its own chDB under ``work``."""
     values = {
         **nats_env,
         "GOSPUBLIC_STATE_DIR": str(work / name),
@@ -202,27 +208,27 @@ def spawn(group: ProcessGroup, nats_env: dict[str, str], work: Path, name: str) 
     return group.spawn(name, ["evaluator"], child_env(values, inherit_settings=False))
 
 
-def durables() -> dict[str, str]:
-    return {
-        name: c.evaluator_durable(range(c.EVENT_PARTITIONS) if not spec else _range(spec))
-        for name, spec in OWNERS.items()
-    }
+def durable(name: str) -> str:
+    spec = OWNERS[name]
+    first, _, last = (spec or f"0-{c.EVENT_PARTITIONS - 1}").partition("-")
+    return c.evaluator_durable(range(int(first), int(last) + 1))
 
 
-def _range(spec: str) -> range:
-    first, last = spec.split("-")
-    return range(int(first), int(last) + 1)
-
-
-async def wait_drained(js: Any, group: ProcessGroup, timeout_s: float = 60.0) -> None:
+async def wait_drained(
+    js: Any, group: ProcessGroup, names: list[str], timeout_s: float = 60.0
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         group.check_alive()
-        pending = [await bus.consumer_pending(js, c.EVENTS_STREAM, d) for d in durables().values()]
+        pending = [await bus.consumer_pending(js, c.EVENTS_STREAM, durable(n)) for n in names]
         if all(p == (0, 0) for p in pending):
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"the evaluators did not store every phase in time: {pending}")
+
+
+async def delivered(js: Any, name: str) -> int:
+    return (await js.consumer_info(c.EVENTS_STREAM, durable(name))).delivered.consumer_seq
 
 
 # --- reading the stores (each in a process of its own: one chDB directory per process) -----------
@@ -295,42 +301,29 @@ async def test_two_partitioned_evaluators_store_what_one_evaluator_stores(
     await bus.ensure_topology(js, settings)
     group = ProcessGroup(tmp_path / "logs")
     try:
-        for name in OWNERS:
+        for name in ("single", "first", "second"):
             spawn(group, nats_server.client_env(), tmp_path, name)
         assert group.wait_ready(90) == [], "an evaluator did not become ready"
         published = 0
         for phase in phases():
             published += await bus.publish_all(js, phase)
-            await wait_drained(js, group)
-        delivered = {
-            name: (await js.consumer_info(c.EVENTS_STREAM, durable)).delivered.consumer_seq
-            for name, durable in durables().items()
-        }
+            await wait_drained(js, group, ["single", "first", "second"])
+        counts = {name: await delivered(js, name) for name in ("single", "first", "second")}
     finally:
         group.stop_all(timeout_s=60)
         await nc.close()
     assert [s.process.returncode for s in group.services] == [0, 0, 0]
     # Every message went to one of the two, and all of them to the single evaluator.
-    assert delivered["single"] == published == delivered["first"] + delivered["second"]
-    assert min(delivered["first"], delivered["second"]) > 0
+    assert counts["single"] == published == counts["first"] + counts["second"]
+    assert min(counts["first"], counts["second"]) > 0
 
-    for name in OWNERS:
-        run_helper("dump", str(tmp_path / name / "clickhouse"), str(tmp_path / f"{name}.json"))
-    stored = {n: json.loads((tmp_path / f"{n}.json").read_text()) for n in OWNERS}
+    stored = {n: stored_rows(tmp_path, n) for n in ("single", "first", "second")}
     single, first, second = stored["single"], stored["first"], stored["second"]
-
-    assert set(single) == set(first) == set(second)
-    for table in single:
-        union = Counter(first[table]) + Counter(second[table])
-        ours = Counter(single[table])
-        assert union == ours, (
-            f"{table}: only partitioned {list((union - ours).elements())[:3]}, "
-            f"only single {list((ours - union).elements())[:3]}"
-        )
+    assert_same_rows([first, second], [single])
     # The data is rich enough for the comparison to mean something.
-    counts = {t: len(rows) for t, rows in single.items()}
-    assert counts["organisations"] == len(REGIONS) * ORGS_PER_REGION
-    assert counts["violations"] > 100 and counts["scorecards"] > 100, counts
+    rows = {t: len(table_rows) for t, table_rows in single.items()}
+    assert rows["organisations"] == len(REGIONS) * ORGS_PER_REGION
+    assert rows["violations"] > 100 and rows["scorecards"] > 100, rows
     rules = Counter(json.loads(r)["rule"] for r in single["violations"])
     assert {"LOW_ENGAGEMENT", "COPIED_CONTENT", "UNANSWERED_COMMENT"} <= set(rules), rules
 
@@ -343,15 +336,97 @@ async def test_two_partitioned_evaluators_store_what_one_evaluator_stores(
         regions = {json.loads(r)["region"] for r in stored[name]["organisations"]}
         assert regions and all(c.region_partition(r) in owned for r in regions), (name, regions)
 
-    run_helper("rollups", str(tmp_path / "single.json.rollups.native"), str(tmp_path / "one.json"))
-    both = str(tmp_path / "{first,second}.json.rollups.native")
-    run_helper("rollups", both, str(tmp_path / "two.json"))
-    one = {tuple(r[:4]): r[4:] for r in json.loads((tmp_path / "one.json").read_text())}
-    two = {tuple(r[:4]): r[4:] for r in json.loads((tmp_path / "two.json").read_text())}
-    assert one and one.keys() == two.keys()
-    for key, (mean, minimum, organisations_count) in one.items():
-        assert two[key][0] == pytest.approx(mean, rel=1e-9, abs=1e-12), key
-        assert (two[key][1], two[key][2]) == (minimum, organisations_count), key
+    assert_same_rollups(tmp_path, ["first", "second"], ["single"])
+
+
+async def test_a_new_partition_set_takes_over_where_the_evaluator_left_off(
+    tmp_path: Path, nats_server: Any, settings: Any
+) -> None:
+    """One evaluator for the register and the first sweep; then it stops and two halves start on
+    copies of its store (as on a shared ClickHouse). Their new durables begin where it left off
+    (it was drained: after the stream's last message), and the three stores hold what an evaluator
+    that ran throughout stores — restarted at the same moment, as the halves start with a state
+    loaded from the store (a restart writes each organisation's scorecard once more)."""
+    reference_nats = EmbeddedNats(tmp_path / "reference-nats").start()
+    here = await bus.connect(settings.nats_url, settings, "test")
+    there = await bus.connect(
+        reference_nats.url, Settings(_env_file=None, **reference_nats.client_settings()), "test"
+    )
+    js, reference_js = here.jetstream(), there.jetstream()
+    for jetstream in (js, reference_js):
+        await bus.ensure_topology(jetstream, settings)
+    every = phases()
+    before, after = every[:6], every[6:]  # the register and the first sweep; the second sweep
+    groups = [ProcessGroup(tmp_path / "logs-before"), ProcessGroup(tmp_path / "logs-after")]
+    try:
+        spawn(groups[0], nats_server.client_env(), tmp_path, "single")
+        spawn(groups[0], reference_nats.client_env(), tmp_path, REFERENCE)
+        assert groups[0].wait_ready(90) == [], "an evaluator did not become ready"
+        for phase in before:
+            await bus.publish_all(js, phase)
+            await bus.publish_all(reference_js, phase)
+            await wait_drained(js, groups[0], ["single"])
+            await wait_drained(reference_js, groups[0], [REFERENCE])
+        groups[0].stop_all(timeout_s=60)
+        assert [s.process.returncode for s in groups[0].services] == [0, 0]
+        for half in ("first", "second"):
+            shutil.copytree(tmp_path / "single", tmp_path / half, symlinks=True)  # relative links
+            spawn(groups[1], nats_server.client_env(), tmp_path, half)
+        spawn(groups[1], reference_nats.client_env(), tmp_path, REFERENCE)
+        assert groups[1].wait_ready(90) == [], "an evaluator did not become ready"
+        for phase in after:
+            await bus.publish_all(js, phase)
+            await bus.publish_all(reference_js, phase)
+            await wait_drained(js, groups[1], ["first", "second"])
+            await wait_drained(reference_js, groups[1], [REFERENCE])
+        counts = {name: await delivered(js, name) for name in ("single", "first", "second")}
+    finally:
+        for group in groups:
+            group.stop_all(timeout_s=60)
+        await here.close()
+        await there.close()
+        reference_nats.stop()
+    assert [s.process.returncode for s in groups[1].services] == [0, 0, 0]
+    # Nothing read twice, nothing skipped: the halves began right after the single evaluator.
+    assert counts["single"] == sum(len(p) for p in before)
+    assert counts["first"] + counts["second"] == sum(len(p) for p in after)
+
+    stored = {n: stored_rows(tmp_path, n) for n in ("single", "first", "second", REFERENCE)}
+    # Each half holds the single evaluator's rows (its copy) and its own since.
+    assert_same_rows([stored["first"], stored["second"]], [stored[REFERENCE], stored["single"]])
+    assert_same_rollups(tmp_path, ["first", "second"], [REFERENCE, "single"])
+
+
+def stored_rows(work: Path, name: str) -> dict[str, list[str]]:
+    run_helper("dump", str(work / name / "clickhouse"), str(work / f"{name}.json"))
+    return json.loads((work / f"{name}.json").read_text())
+
+
+def assert_same_rows(got: list[dict[str, list[str]]], expected: list[dict[str, list[str]]]) -> None:
+    """Every table's rows of the stores ``got`` together are those of ``expected`` together."""
+    tables = set(expected[0])
+    assert all(set(one) == tables for one in (*got, *expected))
+    for table in sorted(tables):
+        ours = sum((Counter(one[table]) for one in got), Counter())
+        theirs = sum((Counter(one[table]) for one in expected), Counter())
+        assert ours == theirs, (
+            f"{table}: only in the first {list((ours - theirs).elements())[:3]}, "
+            f"only in the second {list((theirs - ours).elements())[:3]}"
+        )
+
+
+def assert_same_rollups(work: Path, got: list[str], expected: list[str]) -> None:
+    """The roll-ups of the stores ``got`` merged are those of ``expected`` merged."""
+    merged = {}
+    for label, names in (("got", got), ("expected", expected)):
+        files = str(work / ("{" + ",".join(names) + "}.json.rollups.native"))
+        run_helper("rollups", files, str(work / f"rollups-{label}.json"))
+        rows = json.loads((work / f"rollups-{label}.json").read_text())
+        merged[label] = {tuple(r[:4]): r[4:] for r in rows}
+    assert merged["expected"] and merged["expected"].keys() == merged["got"].keys()
+    for key, (mean, minimum, organisations_count) in merged["expected"].items():
+        assert merged["got"][key][0] == pytest.approx(mean, rel=1e-9, abs=1e-12), key
+        assert (merged["got"][key][1], merged["got"][key][2]) == (minimum, organisations_count)
 
 
 if __name__ == "__main__":  # the helpers above, run in a process of their own
