@@ -22,6 +22,9 @@ Nothing is counted inside the services. Afterwards the services are stopped and:
 
 ``stages_s`` says when collection, evaluation and notification finished (seconds from the start);
 ``cpu_s`` is each process's CPU time over the sweep: the stage with the most is the bottleneck.
+``product_cpu_s`` sums it over what is shipped (collectors, nats-server, evaluator, notifier; the
+simulator stands in for VK and is left out) and ``product_cpu_ms_per_page`` divides it by the pages;
+``loadavg_start``/``loadavg_end`` (``os.getloadavg()``) say how busy the machine was around the run.
 
 The same class runs the fault tests (``tests/integration/test_faults.py``) on a small slice.
 """
@@ -486,6 +489,7 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
         collectors=args.collectors,
         evaluator_env={"GOSPUBLIC_PROFILE": args.profile} if args.profile else {},
     )
+    load_start = [round(x, 2) for x in os.getloadavg()]
     t0 = time.monotonic()
     pipeline.start()
     say(f"processes ready in {time.monotonic() - t0:.1f} s: {sorted(pipeline.processes())}")
@@ -514,6 +518,7 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
         counted = pipeline.results(Settings(_env_file=None).vk_posts_per_page)
     finally:
         pipeline.stop()
+    product_s = product_cpu_s(cpu)
     result = {
         "settled": settled,
         "pages": pipeline.pages,
@@ -526,6 +531,10 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "duplicated": counted["duplicated"],
         "stages_s": stages,
         "cpu_s": cpu,
+        "product_cpu_s": product_s,
+        "product_cpu_ms_per_page": round(1000 * product_s / max(pipeline.pages, 1), 3),
+        "loadavg_start": load_start,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
         "events": events,
         "dead_letters": dead,
         "emails": counted["emails"],
@@ -536,14 +545,36 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def product_cpu_s(cpu: dict[str, float]) -> float:
+    """CPU of what we ship (collectors, nats-server, evaluator, notifier): the simulator is the platform."""
+    return round(sum(seconds for name, seconds in cpu.items() if name != "simulator"), 1)
+
+
+MEDIAN_KEYS = (
+    "wall_s",
+    "observations_per_s",
+    "lost",
+    "duplicated",
+    "product_cpu_s",
+    "product_cpu_ms_per_page",
+)
+RUN_KEYS = (*MEDIAN_KEYS, "cpu_s", "loadavg_start", "loadavg_end")
+
+
 def median(results: list[dict[str, Any]]) -> dict[str, Any]:
     if len(results) == 1:
         return results[0]
     out = dict(results[-1])
-    for key in ("wall_s", "observations_per_s", "lost", "duplicated"):
+    for key in MEDIAN_KEYS:
         out[key] = statistics.median(r[key] for r in results)
+    names = {name for r in results for name in r["cpu_s"]}
+    out["cpu_s"] = {
+        n: statistics.median(r["cpu_s"].get(n, 0.0) for r in results) for n in sorted(names)
+    }
+    for key in ("loadavg_start", "loadavg_end"):
+        out[key] = [round(statistics.median(r[key][i] for r in results), 2) for i in range(3)]
     out["settled"] = all(r["settled"] for r in results)
-    out["runs"] = [{k: r[k] for k in ("wall_s", "lost", "duplicated")} for r in results]
+    out["runs"] = [{k: r[k] for k in RUN_KEYS} for r in results]
     return out
 
 
