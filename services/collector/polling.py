@@ -55,10 +55,12 @@ class PollPolicy:
     warning_share: float = 0.75
     # STALE's first threshold: a page whose newest post seen turns this old is read right after.
     stale_after_s: float = 7 * DAY_S
-    # A page active within ``active_within_s`` that draws comments: its target interval under a
-    # short budget (the others': ``max_interval_s``). Below the warning share of the SLA, so a
-    # comment is seen before its warning falls due.
+    # Target intervals under a short budget (:func:`target_interval`). A page active within
+    # ``active_within_s`` that draws comments: below the warning share of the SLA, so a comment is
+    # seen before its warning falls due.
     conversation_interval_s: float = 16 * 3600
+    active_interval_s: float = 20 * 3600  # posted lately, no comment seen (comments closed?)
+    quiet_interval_s: float = 36 * 3600  # nothing lately: no comment comes, STALE is a checkpoint
     # The day's budget is spread over the day: a sweep may use what the even pace allows by now
     # plus this much ahead (so the first sweep after midnight does not take the whole day's).
     pace_ahead_s: float = 3600.0
@@ -92,13 +94,15 @@ def overdue(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> float:
 
 
 def checkpoints(cursor: Cursor, policy: PollPolicy) -> list[float]:
-    """Moments a read of the page should follow: each comment seen waiting at the warning share
-    of the SLA and at the deadline, and the newest activity seen at STALE's first threshold."""
-    out = [
-        since + share * policy.reply_sla_s
-        for since in cursor.waiting.values()
-        for share in (policy.warning_share, 1.0)
-    ]
+    """Moments a read of the page should follow: the oldest comment seen waiting at the warning
+    share of the SLA and at its deadline, and the newest activity seen at STALE's first threshold.
+
+    Only the oldest: while it waits past its deadline the page's UNANSWERED_COMMENT stands, so a
+    younger comment's deadline would change nothing (once it is answered, the next one is the
+    oldest)."""
+    out = []
+    if since := cursor.waiting_since:
+        out += [since + policy.warning_share * policy.reply_sla_s, since + policy.reply_sla_s]
     if cursor.active_at:
         out.append(cursor.active_at + policy.stale_after_s)
     return out
@@ -118,16 +122,22 @@ def draws_comments(cursor: Cursor, now_ts: float, policy: PollPolicy) -> bool:
     return recent and any(n > 0 for n in cursor.comments.values())
 
 
+def target_interval(cursor: Cursor, now_ts: float, policy: PollPolicy) -> float:
+    """How often the page should be read when the budget is short: often where comments come
+    (their warning is due at a share of the SLA), least where nothing does (a quiet page's STALE
+    moment is a checkpoint of its own)."""
+    if draws_comments(cursor, now_ts, policy):
+        return policy.conversation_interval_s
+    if cursor.active_at and now_ts - cursor.active_at <= policy.active_within_s:
+        return policy.active_interval_s
+    return policy.quiet_interval_s
+
+
 def urgency(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> float:
     """Time unread over the page's target interval (inf: never read)."""
     if cursor is None or not cursor.read_at:
         return math.inf
-    target = (
-        policy.conversation_interval_s
-        if draws_comments(cursor, now_ts, policy)
-        else policy.max_interval_s
-    )
-    return (now_ts - cursor.read_at) / target
+    return (now_ts - cursor.read_at) / target_interval(cursor, now_ts, policy)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from services.collector.polling import poll_interval as poll_interval
 from services.collector.polling import profile_path as profile_path
 from services.collector.polling import quota_day as quota_day
 from services.collector.polling import reads_today as reads_today
+from services.collector.polling import target_interval as target_interval
 from services.collector.polling import thread_ageing as thread_ageing
 from services.collector.polling import urgency as urgency
 
@@ -198,13 +199,17 @@ async def schedule_sweep(
     *,
     full: bool = False,
     now: datetime | None = None,
+    organisations: Sequence[c.Organisation] | None = None,
 ) -> tuple[str, int, int]:
     """Publish one sweep's tasks; return (sweep_id, tasks published, pages).
 
     Only the pages due are scheduled (see the module notes), unless ``full`` or
-    ``GOSPUBLIC_COLLECT_ADAPTIVE=false``. ``now`` (default: the clock) is the sweep's moment.
+    ``GOSPUBLIC_COLLECT_ADAPTIVE=false``. ``now`` (default: the clock) is the sweep's moment;
+    ``organisations`` (default: the register stored for ``region``) spares a caller scheduling
+    sweep after sweep reading the same register each time.
     """
-    organisations = await load_registry(js, region)
+    if organisations is None:
+        organisations = await load_registry(js, region)
     if not organisations:
         raise LookupError(f"no register imported for region {region!r}")
     platforms = default_platforms(settings, organisations) if platforms is None else platforms

@@ -189,6 +189,8 @@ def cursor_at(
         (cursor_at(0.4, (18.5,)), None),  # ... and the page was read after it
         (cursor_at(1, (24.5,)), 0.5),  # the deadline passed after the last read
         (cursor_at(7, (24.5,)), 6.5),  # both passed: the earlier one
+        (cursor_at(1, (30, 18.5)), None),  # the oldest is past its deadline: the page fails
+        (cursor_at(1, (18.5, 5)), 0.5),  # the oldest one counts
         (cursor_at(1, (30,)), None),  # the deadline passed before the last read
         (cursor_at(1, (), active_h=7 * 24 + 0.5), 0.5),  # the newest post turned 7 days old
         (cursor_at(1, (), active_h=7 * 24 + 2), None),  # ... before the last read
@@ -206,9 +208,9 @@ def test_a_checkpoint_passed_since_the_last_read(cursor, passed_h_ago) -> None:
     [
         (None, math.inf),
         (cursor_at(8, active_h=5, comments={"7": 2}), 0.5),  # draws comments: 16 h target
-        (cursor_at(8, active_h=5, comments={"7": 0}), 8 / 24),  # posts, but no comments
-        (cursor_at(8, active_h=72, comments={"7": 2}), 8 / 24),  # comments, but quiet
-        (cursor_at(48, active_h=24 * 40), 2.0),  # dormant: a day's target
+        (cursor_at(8, active_h=5, comments={"7": 0}), 8 / 20),  # posts, but no comments
+        (cursor_at(8, active_h=72, comments={"7": 2}), 8 / 36),  # comments, but quiet
+        (cursor_at(72, active_h=24 * 40), 2.0),  # dormant: a day and a half's target
     ],
 )
 def test_urgency_is_time_unread_over_the_target_interval(cursor, expected) -> None:
@@ -218,7 +220,7 @@ def test_urgency_is_time_unread_over_the_target_interval(cursor, expected) -> No
 def test_within_the_budget_never_read_then_checkpoints_then_urgency() -> None:
     pages = [ref(n) for n in range(6)]
     cursors = {
-        cursor_key(pages[0]): cursor_at(30, active_h=24 * 40),  # dormant, 30 h unread: 1.25
+        cursor_key(pages[0]): cursor_at(30, active_h=24 * 40),  # dormant, 30 h of 36: 0.83
         cursor_key(pages[1]): cursor_at(1, (18.5,), active_h=20),  # warning due
         cursor_key(pages[2]): cursor_at(12, active_h=5, comments={"1": 3}),  # 12/16 = 0.75
         # pages[3] never read

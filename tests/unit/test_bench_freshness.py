@@ -1,0 +1,144 @@
+"""The freshness bench's pure parts: percentiles, the round-robin rotation, reading an e-mail's
+subject, and the delays and warnings computed from the changes and the e-mails' moments."""
+
+from __future__ import annotations
+
+import math
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/ is not a package
+from bench.freshness import (
+    HOUR,
+    Arrival,
+    delays,
+    epoch_before,
+    percentile,
+    read_arrival,
+    round_robin_slice,
+)
+from services.notifier.email import set_subject
+from services.simulator.regional.changes import Change
+
+T = 1_800_000_000  # a moment, unix seconds
+
+
+@pytest.mark.parametrize(
+    ("values", "share", "expected"),
+    [
+        ([], 0.5, None),
+        ([3.0], 0.95, 3.0),
+        ([1.0, 2.0, 3.0, 4.0], 0.5, 2.0),
+        ([4.0, 1.0, 3.0, 2.0], 0.95, 4.0),
+        (list(range(1, 101)), 0.95, 95),
+        ([1.0, math.inf], 0.5, 1.0),
+        ([1.0, math.inf], 0.95, math.inf),  # an undetected change is later than any
+    ],
+)
+def test_percentile_is_the_nearest_rank(values, share, expected) -> None:
+    assert percentile(values, share) == expected
+
+
+@pytest.mark.parametrize(("pages", "ticks_per_day"), [(10, 4), (7, 48), (100, 48), (48, 48)])
+def test_round_robin_reads_every_page_once_a_day_in_equal_slices(pages, ticks_per_day) -> None:
+    register = list(range(pages))
+    day = [round_robin_slice(register, tick, ticks_per_day) for tick in range(ticks_per_day)]
+    assert sorted(p for s in day for p in s) == register  # each page exactly once a day
+    assert max(map(len, day)) - min(map(len, day)) <= 1  # spread evenly over the ticks
+    # The next day repeats the rotation: the same slice at the same tick.
+    assert round_robin_slice(register, ticks_per_day + 3, ticks_per_day) == day[3]
+
+
+def mail(subject: str) -> bytes:
+    message = EmailMessage()
+    set_subject(message, subject)
+    message["From"] = "a@b.ru"
+    message.set_content("x")
+    return bytes(message)
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        (
+            "[GosPublic] 150021947 / UNANSWERED_COMMENT: 1 нарушение (1 новое)",
+            Arrival("150021947", "UNANSWERED_COMMENT", T),
+        ),
+        (
+            "[GosPublic] minstroy_2b9 / PAGE_NOT_PUBLIC: 2 нарушения (1 новое, 1 устранено)",
+            Arrival("minstroy_2b9", "PAGE_NOT_PUBLIC", T),
+        ),
+        ("[GosPublic] 150021947 / STALE: 1 нарушение (напоминание)", None),
+        ("[GosPublic] 150021947 / STALE: все нарушения устранены (1)", None),
+    ],
+)
+def test_an_e_mail_names_its_page_and_rule_in_the_subject(subject, expected) -> None:
+    assert read_arrival(mail(subject), T) == expected
+
+
+def change(kind: str, at: int, page: str = "1", rules=("STALE",), comment_at: int = 0) -> Change:
+    return Change(kind, page, "o", tuple(rules), at, f"https://vk.com/club{page}", comment_at)
+
+
+def test_the_delay_is_from_the_change_to_the_first_e_mail_after_it() -> None:
+    changes = [
+        change("page_stale", T, "1"),
+        change("page_stale", T, "2"),
+        change("page_stale", T, "3"),  # never announced
+        change("page_gone", T, "4", ("PAGE_NOT_PUBLIC",)),
+        change("page_stale", T + 10 * HOUR, "5"),  # after the measured span
+    ]
+    arrivals = [
+        Arrival("1", "STALE", T - HOUR),  # an older violation of the page: not this change
+        Arrival("1", "STALE", T + 2 * HOUR),
+        Arrival("1", "STALE", T + 5 * HOUR),
+        Arrival("club2", "STALE", T + 4 * HOUR),  # named by the register link's last part
+        Arrival("4", "PAGE_NOT_PUBLIC", T + HOUR / 2),
+        Arrival("5", "STALE", T + 11 * HOUR),
+    ]
+    out = delays(changes, arrivals, T + 5 * HOUR, 24 * HOUR)
+    stale = out["page_stale"]
+    assert (stale["changes"], stale["detected"]) == (3, 2)
+    assert stale["p50_h"] == 4.0
+    assert stale["p95_h"] is None  # the undetected one: later than any
+    assert stale["max_detected_h"] == 4.0
+    assert out["page_gone"] == {
+        "changes": 1,
+        "detected": 1,
+        "p50_h": 0.5,
+        "p95_h": 0.5,
+        "max_detected_h": 0.5,
+    }
+    assert out["unanswered_comment"]["changes"] == 0
+
+
+def test_a_breach_was_warned_when_the_warning_came_4_hours_before_the_deadline() -> None:
+    sla = 24 * HOUR
+    written = T - sla  # each comment's deadline is T
+    breaches = [
+        change("unanswered_comment", T + 1, str(n), ("UNANSWERED_COMMENT",), written)
+        for n in range(4)
+    ]
+    arrivals = [Arrival(str(n), "UNANSWERED_COMMENT", T + HOUR) for n in range(4)] + [
+        Arrival("0", "UNANSWERED_COMMENT_SOON", T - 6 * HOUR),  # warned 6 h ahead
+        Arrival("1", "UNANSWERED_COMMENT_SOON", T - 4 * HOUR),  # exactly 4 h ahead
+        Arrival("2", "UNANSWERED_COMMENT_SOON", T - 3 * HOUR),  # too late
+        Arrival("3", "UNANSWERED_COMMENT_SOON", written - HOUR),  # before the comment: another
+    ]
+    out = delays(breaches, arrivals, T + 2, sla)
+    assert out["sla_breaches_warned_4h"] == {"breaches": 4, "warned": 2, "share": 0.5}
+    assert out["unanswered_comment"]["p95_h"] == 1.0
+
+
+def test_the_epoch_is_half_an_hour_before_a_moscow_midnight() -> None:
+    from datetime import UTC, datetime
+
+    assert epoch_before(datetime(2026, 12, 6, 23, 17, tzinfo=UTC)) == datetime(
+        2026, 12, 6, 20, 30, tzinfo=UTC
+    )
+    assert epoch_before(datetime(2026, 12, 6, 9, 0, tzinfo=UTC)) == datetime(
+        2026, 12, 5, 20, 30, tzinfo=UTC
+    )
