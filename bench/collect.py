@@ -14,6 +14,9 @@ the EVENTS stream (a page counts when it has a ``PageSnapshot`` or a ``PageUnava
 ``ceil(pages/500)`` for profiles. Pages that VK reports as deleted, banned or missing need no
 ``wall.get``, so a sweep can stay under it. With ``--runs N`` the sweep is repeated (new sweep ids,
 same processes) and the median of each figure is printed; each run is also written to stderr.
+
+``--step`` reads the sweep's answers once from the simulator in this process and then times the
+collectors' own work over them (decode, events, messages) with nothing else in the measured CPU.
 """
 
 from __future__ import annotations
@@ -269,6 +272,118 @@ def median_result(results: list[dict]) -> dict:
     }
 
 
+# --- the collector's own work alone, in this process ---------------------------------------------
+
+
+class _Recorder:
+    """A ``VkApi`` on the simulator in this process that keeps every answer's bytes, in order."""
+
+    def __init__(self, simulator) -> None:
+        self.simulator = simulator
+        self.bodies: list[bytes] = []
+
+    def _body(self, method: str, params: dict) -> bytes:
+        from services.collector.vk_client import encode_params
+
+        form = {"access_token": "bench", "v": "5.199", **encode_params(params)}
+        body = self.simulator.respond(method, form).body
+        self.bodies.append(body)
+        return body
+
+    async def call(self, method: str, params: dict):
+        from services.collector.vk_client import parse_body, unwrap
+
+        return unwrap(parse_body(200, "application/json", self._body(method, params)))
+
+    async def execute(self, calls):
+        from services.collector.vk_client import execute_code, parse_body, split_execute
+
+        body = self._body("execute", {"code": execute_code(calls)})
+        return split_execute(parse_body(200, "application/json", body), len(calls))
+
+
+class _Replay(_Recorder):
+    """The recorded answers again, in the same order: only the collector's work is timed."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+        self.next = iter(bodies)
+
+    def _body(self, method: str, params: dict) -> bytes:
+        return next(self.next)
+
+
+def _record_sweep(args: argparse.Namespace) -> tuple[list[c.CollectTask], list[bytes]]:
+    from datetime import datetime
+
+    from services.collector.vk_collect import collect_chunk
+    from services.simulator.regional.generate import generate_region
+    from services.simulator.vk_api import VkSimulator
+
+    region = generate_region(
+        args.preset, seed=args.seed, now=datetime.fromisoformat(NOW), size=args.size
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        organisations = read_registry_file(region.write_registry_csv(Path(tmp) / "registry.csv"))
+    settings = Settings(_env_file=None)
+    tasks = plan_tasks(
+        organisations, c.Platform.VK, "bench-step", settings.collect_pages_per_task, c.utcnow()
+    )
+    recorder = _Recorder(VkSimulator(region, None, limits=None))
+    for task in tasks:
+        asyncio.run(collect_chunk(recorder, task, settings.vk_posts_per_page))
+    return tasks, recorder.bodies
+
+
+def step_bench(args: argparse.Namespace) -> dict:
+    """Read a sweep's VK answers once from the simulator in this process, then time the collectors'
+    own part over them (decoding the answers, building the events, encoding the messages) with no
+    HTTP, no NATS and no simulator in the measured CPU. ``--cprofile`` writes a profile of it."""
+    import cProfile
+    import gc
+
+    from services.collector.vk_collect import collect_chunk
+
+    tasks, bodies = _record_sweep(args)
+    gc.collect()  # the simulated world is gone: the replay runs among a collector's few objects
+    posts = Settings(_env_file=None).vk_posts_per_page
+    pages = sum(len(t.pages) for t in tasks)
+    say(f"{pages} VK pages in {len(tasks)} tasks, {len(bodies)} answers recorded")
+    profiler = cProfile.Profile() if args.cprofile else None
+    runs = []
+    for _ in range(args.runs):
+        replay = _Replay(bodies)
+        started = time.process_time()
+        if profiler:
+            profiler.enable()
+        messages = payload = 0
+
+        async def sweep(replay: _Replay) -> None:
+            nonlocal messages, payload
+            for task in tasks:
+                for message in await collect_chunk(replay, task, posts):
+                    messages += 1
+                    payload += len(message.payload)
+
+        asyncio.run(sweep(replay))
+        if profiler:
+            profiler.disable()
+        runs.append(round(time.process_time() - started, 2))
+        say(f"  cpu_s {runs[-1]}, {messages} messages, {payload / 2**20:.1f} MiB")
+    if profiler:
+        profiler.dump_stats(args.cprofile)
+    cpu = statistics.median(runs)
+    return {
+        "mode": "step",
+        "pages": pages,
+        "messages": messages,
+        "cpu_s": cpu,
+        "cpu_ms_per_page": round(1000 * cpu / pages, 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "runs": runs,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="national", help="simulator preset (national)")
@@ -281,7 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800.0, help="per sweep, seconds")
     parser.add_argument("--work", help="work directory (default: a new temporary one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--step", action="store_true", help="time the collectors' own work in this process only"
+    )
+    parser.add_argument("--cprofile", help="with --step: write a cProfile of it here")
     args = parser.parse_args(argv)
+    if args.step:
+        print(json.dumps(step_bench(args)))
+        return 0
     result = median_result(asyncio.run(run(args)))
     if args.json:
         print(json.dumps(result))

@@ -10,6 +10,9 @@ consuming) and stops when its durable has nothing pending or unacknowledged; ``s
 reported apart. The EVENTS backlog is filled once; each run gets a new durable and a new chDB
 directory. The naive path (one handler call per message, one insert per table per message, then
 the ack) drains a smaller backlog of the same sweep in the same way, in a process of its own.
+
+``--step`` measures the batch step alone, in this process (decode + ``process_batch``, no NATS, no
+chDB): the evaluator's own CPU per page, steady enough to compare changes on a busy machine.
 """
 
 from __future__ import annotations
@@ -400,6 +403,67 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+# --- the batch step alone, in this process -------------------------------------------------------
+
+
+def step_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Decode the sweep and run the evaluator's batch step over it, batch by batch, in this process:
+    no NATS, no chDB, so the CPU of decoding and evaluating is measured apart from the rest.
+    ``--cprofile`` writes a profile of the runs."""
+    import cProfile
+    import statistics
+
+    from gospublic.contracts import utcnow
+    from services.evaluator.assignment import load_book
+    from services.evaluator.fastdecode import decode
+    from services.evaluator.handlers import process_batch
+    from services.evaluator.state import EvaluatorState
+
+    pages = args.pages or PRESETS[args.preset]
+    payloads = [m.payload for m in sweep_messages(pages, args.posts)]
+    book = load_book(args.profile)
+    batch = args.batch or 1000
+    profiler = cProfile.Profile() if args.cprofile else None
+    runs = []
+    for _ in range(args.runs):
+        state = EvaluatorState()
+        now = utcnow()
+        started = time.process_time()
+        if profiler:
+            profiler.enable()
+        decode_s = evaluate_s = 0.0
+        rows = 0
+        for first in range(0, len(payloads), batch):
+            t0 = time.process_time()
+            events = [decode(data) for data in payloads[first : first + batch]]
+            t1 = time.process_time()
+            out = process_batch(state, events, book, now)
+            rows += sum(len(table) for table in out.rows.values())
+            decode_s += t1 - t0
+            evaluate_s += time.process_time() - t1
+        if profiler:
+            profiler.disable()
+        cpu_s = time.process_time() - started
+        runs.append({"cpu_s": round(cpu_s, 2), "decode_s": round(decode_s, 2),
+                     "evaluate_s": round(evaluate_s, 2), "rows": rows})  # fmt: skip
+        say(f"  {json.dumps(runs[-1])}")
+    if profiler:
+        profiler.dump_stats(args.cprofile)
+    cpu = statistics.median(r["cpu_s"] for r in runs)
+    return {
+        "mode": "step",
+        "pages": pages,
+        "messages": len(payloads),
+        "observations": pages * args.posts,
+        "cpu_s": cpu,
+        "decode_s": statistics.median(r["decode_s"] for r in runs),
+        "evaluate_s": statistics.median(r["evaluate_s"] for r in runs),
+        "cpu_ms_per_page": round(1000 * cpu / pages, 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "runs": runs,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
@@ -416,10 +480,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="do not delete the temp dir")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     parser.add_argument("--cprofile", help="write a cProfile of the evaluator's main thread here")
+    parser.add_argument(
+        "--step", action="store_true", help="decode and run the batch step in this process only"
+    )
     parser.add_argument("--naive-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.naive_worker:
         return asyncio.run(naive_worker())
+    if args.step:
+        print(json.dumps(step_bench(args), indent=None if args.json else 2))
+        return 0
     result = asyncio.run(bench(args))
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
