@@ -69,6 +69,15 @@ def event_filter(platform: str = "*", kind: str = "*") -> str:
     return f"events.*.{platform}.{kind}"
 
 
+def subject_partition(subject: str) -> int | None:
+    """The partition an EVENTS subject is in; None for one published before subjects had them."""
+    head, _, rest = subject.partition(".")
+    number = rest.partition(".")[0]
+    if head != "events" or not number.isdigit():
+        return None
+    return int(number)
+
+
 def registry_subject(region: str) -> str:
     """A register's chunks go to its region's partition: the evaluator that owns it evaluates
     every page of those organisations, and no other evaluator needs them."""

@@ -196,6 +196,27 @@ class Evaluator:
         await self.buffer.notify_space()
 
 
+async def own_replays(
+    js: Any, replays: dict[str, Replay], partitions: frozenset[int]
+) -> dict[str, Replay]:
+    """The recorded batches of this replica's partitions. Every replica records its batches in
+    one log: another's batch would be waited for in vain (its messages never come here) and then
+    dropped from the log. A batch holds messages of one replica's partitions, so its first
+    message tells whose it is; one no longer in the stream is kept (nobody can replay it)."""
+    if partitions == frozenset(range(c.EVENT_PARTITIONS)):
+        return replays
+    mine = {}
+    for token, replay in replays.items():
+        try:
+            first = await js.get_msg(c.EVENTS_STREAM, min(replay.sequences))
+        except Exception:  # expired or deleted
+            mine[token] = replay
+            continue
+        if c.subject_partition(first.subject) in partitions:
+            mine[token] = replay
+    return mine
+
+
 async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, stop) -> int:
     from nats.js.api import AckPolicy, ConsumerConfig
 
@@ -259,7 +280,7 @@ async def serve(nats_url: str, settings: Settings, args: argparse.Namespace, sto
         js = nc.jetstream()
         await bus.ensure_topology(js, settings)
         batch_log = BatchLog(js)
-        replays = await batch_log.open()
+        replays = await own_replays(js, await batch_log.open(), partitions)
         evaluator = Evaluator(
             settings, profile, store, state, js, batch_log, replays, readiness=readiness
         )

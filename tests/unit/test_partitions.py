@@ -112,3 +112,35 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("GOSPUBLIC_EVALUATOR_PARTITION_GROUPS", "4")
     monkeypatch.setenv("GOSPUBLIC_EVALUATOR_PARTITION_GROUP", "2")
     assert owned_partitions(Settings(_env_file=None)) == frozenset(range(8, 12))
+
+
+def test_the_partition_of_a_subject() -> None:
+    assert c.subject_partition(c.event_subject("vk", "posts_observed", 12)) == 12
+    assert c.subject_partition(c.registry_subject("36")) == c.region_partition("36")
+    assert c.subject_partition("events.vk.posts_observed") is None  # before partitions
+    assert c.subject_partition("alerts.high.stale") is None
+
+
+async def test_a_replica_replays_only_the_batches_of_its_partitions() -> None:
+    """The batch log is shared: a replica leaves another's records alone."""
+    from types import SimpleNamespace
+
+    from services.evaluator.batchlog import Replay
+    from services.evaluator.main import own_replays
+
+    subjects = {1: c.event_subject("vk", "posts_observed", 2), 5: "events.9.ok.page_snapshot"}
+
+    class Stream:
+        async def get_msg(self, stream: str, seq: int) -> SimpleNamespace:
+            if seq not in subjects:
+                raise LookupError("no message")
+            return SimpleNamespace(subject=subjects[seq])
+
+    replays = {
+        "mine": Replay("mine", frozenset({1, 3})),
+        "theirs": Replay("theirs", frozenset({5, 6})),
+        "expired": Replay("expired", frozenset({7})),
+    }
+    kept = await own_replays(Stream(), replays, frozenset(range(8)))
+    assert set(kept) == {"mine", "expired"}
+    assert await own_replays(Stream(), replays, frozenset(range(16))) == replays
