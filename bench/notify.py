@@ -74,16 +74,24 @@ def municipality_name(index: int) -> str:
 
 
 def backlog(
-    alerts: int, scores: int, municipalities: int, interleave: bool
+    alerts: int,
+    scores: int,
+    municipalities: int,
+    interleave: bool,
+    flush_pages: int = 0,
 ) -> tuple[list[bus.Outgoing], Counter]:
     """The messages of one sweep in page order, and the alerts opened per municipality.
 
     There is one page (and organisation) per ``ScoresUpdated``; the alerts are spread evenly over
-    the pages, a page's violations first, then its scores."""
+    the pages, a page's violations first, then its scores. With ``flush_pages`` the events go out
+    as the evaluator publishes them, in ``AlertBatch`` messages per flush of that many pages (its
+    alerts, then its scores); without, one message per event (what older evaluators sent)."""
     pages = max(1, scores)
     now = datetime.now(UTC).replace(microsecond=0)
     messages: list[bus.Outgoing] = []
     expected: Counter = Counter()
+    flush_alerts: list[c.Event] = []
+    flush_scores: list[c.Event] = []
     for page in range(pages):
         muni = page % municipalities if interleave else page * municipalities // pages
         labels = {
@@ -113,9 +121,12 @@ def backlog(
                 observed_at=observed,
                 opened_at=observed,
             )
-            messages.append(
-                bus.event_message(c.alert_subject(severity, rule), event, event.event_id)
-            )
+            if flush_pages:
+                flush_alerts.append(event)
+            else:
+                messages.append(
+                    bus.event_message(c.alert_subject(severity, rule), event, event.event_id)
+                )
             expected[clean(municipality_name(muni), 120)] += 1
         if page < scores:
             event = c.ScoresUpdated.create(
@@ -125,9 +136,16 @@ def backlog(
                 scored_at=observed,
                 observed_at=observed,
             )
-            messages.append(
-                bus.event_message(c.scores_subject(labels["org_id"]), event, event.event_id)
-            )
+            if flush_pages:
+                flush_scores.append(event)
+            else:
+                messages.append(
+                    bus.event_message(c.scores_subject(labels["org_id"]), event, event.event_id)
+                )
+        if flush_pages and ((page + 1) % flush_pages == 0 or page == pages - 1):
+            for event_id, payload in c.alert_batches([*flush_alerts, *flush_scores]):
+                messages.append(bus.Outgoing(c.ALERT_BATCH_SUBJECT, payload, event_id))
+            flush_alerts, flush_scores = [], []
     return messages, expected
 
 
@@ -164,6 +182,7 @@ async def drain_once(
     expected: Counter,
     events: int,
     timeout_s: float,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     nc = await bus.connect(nats.url, settings, "bench-watch")
     js = nc.jetstream()
@@ -190,8 +209,10 @@ async def drain_once(
     }
     log_path = work / "notifier.log"
     with log_path.open("wb") as log_file:
+        # --profile: the notifier runs under cProfile, which writes its stats when it exits.
+        profiler = ["-m", "cProfile", "-o", profile] if profile else []
         process = subprocess.Popen(
-            [sys.executable, "-m", "gospublic", "notifier"],
+            [sys.executable, *profiler, "-m", "gospublic", "notifier"],
             env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO,
             start_new_session=True,
         )  # fmt: skip
@@ -267,7 +288,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     sink = MailSink(work / "mail").start()
     settings = Settings(_env_file=None, state_dir=work / "state", **nats.client_settings())
     try:
-        messages, expected = backlog(args.alerts, args.scores, args.municipalities, args.interleave)
+        messages, expected = backlog(
+            args.alerts,
+            args.scores,
+            args.municipalities,
+            args.interleave,
+            0 if args.single else args.flush_pages,
+        )
+        events = args.alerts + args.scores
         nc = await bus.connect(nats.url, settings, "bench-fill")
         try:
             js = nc.jetstream()
@@ -275,11 +303,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             fill_s = await fill(js, messages)
         finally:
             await nc.close()
-        say(f"ALERTS filled with {len(messages)} messages in {fill_s:.1f} s")
+        say(f"ALERTS filled with {len(messages)} messages ({events} events) in {fill_s:.1f} s")
         runs = []
         for n in range(args.runs):
             result = await drain_once(
-                nats, settings, work, sink, expected, len(messages), args.timeout
+                nats, settings, work, sink, expected, events, args.timeout, args.profile
             )
             say(f"run {n + 1}: {json.dumps(result)}")
             runs.append(result)
@@ -311,11 +339,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--interleave", action="store_true", help="deal pages out to municipalities in turn"
     )
+    parser.add_argument(
+        "--flush-pages",
+        type=int,
+        default=500,
+        help="pages per evaluator flush: its events in AlertBatch messages (500)",
+    )
+    parser.add_argument(
+        "--single",
+        action="store_true",
+        help="one message per event, as evaluators before AlertBatch published",
+    )
     parser.add_argument("--runs", type=int, default=1, help="drains of the same backlog; medians")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per drain, seconds")
     parser.add_argument("--work", help="work directory (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run the notifier under cProfile, stats to FILE"
+    )
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
     if args.json:

@@ -11,12 +11,20 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+)
 
 # --- NATS topology -----------------------------------------------------------------------------
 
@@ -120,6 +128,11 @@ def scores_subject(org_id: str) -> str:
     """Scores share the ALERTS stream (and its consumers) with the violations, under their own
     subject: ``alerts.scores.<org_id>`` (no severity is called "scores")."""
     return f"alerts.scores.{org_id}"
+
+
+# The evaluator publishes a flush's alerts and scores together, in ``AlertBatch`` messages on this
+# subject (no severity is called "batch"), rather than one message each.
+ALERT_BATCH_SUBJECT = "alerts.batch"
 
 
 def deadletter_subject(source: str) -> str:
@@ -539,6 +552,93 @@ class ScoresUpdated(Event):
     scorecard: OrgScorecard | None = None
 
 
+def _batch_item_tag(item: Any) -> str | None:
+    """An ``AlertBatch`` item is told by its ``schema``: exactly one of the versions below."""
+    if isinstance(item, dict):
+        schema = item.get("schema")
+        return schema if isinstance(schema, str) else None
+    return getattr(item, "schema_", None)
+
+
+AlertBatchItem = Annotated[
+    Annotated[ViolationOpened, Tag(ViolationOpened.schema_id())]
+    | Annotated[ViolationResolved, Tag(ViolationResolved.schema_id())]
+    | Annotated[ScoresUpdated, Tag(ScoresUpdated.schema_id())],
+    Discriminator(
+        _batch_item_tag,
+        custom_error_type="batch_item",
+        custom_error_message="not an item an AlertBatch/1 carries (ViolationOpened/1, "
+        "ViolationResolved/1, ScoresUpdated/2)",
+    ),
+]
+# A batch's bounds: a flush of thousands of alerts goes out in several messages, each well under
+# MAX_EVENT_BYTES (an item is a few hundred bytes to a few kB).
+ALERT_BATCH_MAX_ITEMS = 500
+ALERT_BATCH_MAX_BYTES = 256 * 1024
+
+
+class AlertBatch(Event):
+    """Alert events and scores published together: a consumer takes each item as if it had
+    arrived in a message of its own, in this order (so a violation opened and resolved in one
+    flush ends resolved).
+
+    The items are of the versions named in ``AlertBatchItem``; a newer version of one of them comes
+    with a new version of the batch. The ``event_id`` is a hash of the items' ids, so the same
+    items make the same message (JetStream drops it by ``Nats-Msg-Id``), and ``observed_at`` is the
+    newest item's. Built by ``alert_batches``.
+    """
+
+    NAME: ClassVar[str] = "AlertBatch"
+
+    items: tuple[AlertBatchItem, ...] = Field(default=(), max_length=ALERT_BATCH_MAX_ITEMS)
+
+
+def alert_batches(
+    events: Sequence[ViolationOpened | ViolationResolved | ScoresUpdated],
+    *,
+    max_items: int = ALERT_BATCH_MAX_ITEMS,
+    max_bytes: int = ALERT_BATCH_MAX_BYTES,
+) -> list[tuple[str, bytes]]:
+    """``events`` in order, as ``AlertBatch`` messages of at most ``max_items`` items and about
+    ``max_bytes`` (an item larger than that alone goes in a batch of its own): (event_id, JSON).
+
+    Each item is serialised once and the batch's JSON put together around them, exactly as
+    ``AlertBatch.to_bytes`` would write it.
+    """
+    out: list[tuple[str, bytes]] = []
+    chunk: list[ViolationOpened | ViolationResolved | ScoresUpdated] = []
+    parts: list[bytes] = []
+    size = 0
+    for event in events:
+        part = event.to_bytes()
+        if chunk and (len(chunk) >= max_items or size + len(part) + 1 > max_bytes):
+            out.append(_alert_batch(chunk, parts))
+            chunk, parts, size = [], [], 0
+        chunk.append(event)
+        parts.append(part)
+        size += len(part) + 1
+    if chunk:
+        out.append(_alert_batch(chunk, parts))
+    return out
+
+
+def _alert_batch(
+    items: list[ViolationOpened | ViolationResolved | ScoresUpdated], parts: list[bytes]
+) -> tuple[str, bytes]:
+    event_id = message_id(AlertBatch.schema_id(), *(item.event_id for item in items))
+    empty = built(
+        AlertBatch,
+        schema_=AlertBatch.schema_id(),
+        event_id=event_id,
+        observed_at=max(item.observed_at for item in items),
+        items=(),
+    ).to_bytes()
+    tail = b'"items":[]}'
+    if not empty.endswith(tail):  # pragma: no cover - the field order of the model above
+        raise AssertionError("AlertBatch serialises with items last")
+    return event_id, empty[: -len(tail)] + b'"items":[' + b",".join(parts) + b"]}"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.NAME: cls
     for cls in (
@@ -551,6 +651,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ViolationOpened,
         ViolationResolved,
         ScoresUpdated,
+        AlertBatch,
     )
 }
 

@@ -32,11 +32,42 @@ _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
 
 def compact(event: Model) -> Model:
     """Intern ``event``'s repeated texts and label values and share its fields sets; returns it."""
+    if id(event.__pydantic_fields_set__) in _SHARED_IDS:
+        return event  # compacted already, or built compact (``built``)
     _share(event, _REPEATED_TEXTS)
     labels = event.__dict__.get("labels")
     if isinstance(labels, BaseModel):
         _share(labels, tuple(labels.__dict__))
     return event
+
+
+def built(cls: type[Model], values: dict) -> Model:
+    """A frozen model of ``values`` that name every field with valid values, their texts interned
+    as ``compact`` would: built unvalidated (as ``contracts.built``) with the shared fields set,
+    so ``compact`` passes it by. The caller vouches for the values (``fastdecode`` does)."""
+    model = cls.__new__(cls)
+    _set(model, "__dict__", values)
+    _set(model, "__pydantic_fields_set__", _shared_set(cls, values))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
+
+
+_set = object.__setattr__
+_CLASS_SETS: dict[type, set[str]] = {}
+# The ids of the shared sets: a model holding one of them is compact already.
+_SHARED_IDS: set[int] = set()
+
+
+def _shared_set(cls: type, values: dict) -> set[str]:
+    shared = _CLASS_SETS.get(cls)
+    if shared is None:
+        if values.keys() != cls.model_fields.keys():
+            raise TypeError(f"{cls.__name__} needs exactly {sorted(cls.model_fields)}")
+        names = set(values)
+        shared = _CLASS_SETS[cls] = _FIELDS_SETS.setdefault(frozenset(names), names)
+        _SHARED_IDS.add(id(shared))
+    return shared
 
 
 def _share(model: BaseModel, names: tuple[str, ...]) -> None:
@@ -49,5 +80,6 @@ def _share(model: BaseModel, names: tuple[str, ...]) -> None:
             values[name] = sys.intern(value)
     fields_set = model.__pydantic_fields_set__
     shared = _FIELDS_SETS.setdefault(frozenset(fields_set), fields_set)
+    _SHARED_IDS.add(id(shared))
     if shared is not fields_set:
         object.__setattr__(model, "__pydantic_fields_set__", shared)

@@ -1,8 +1,13 @@
 """The intake: a batch of ALERTS messages into the KV bucket and the pipeline, then the replies.
 
-Each alert is stored in the KV bucket and recorded in its groups, then acked; an organisation's
-``ScoresUpdated`` (on ``alerts.scores.*``) is kept as its latest scores, for the digest only; a
-malformed message is dead-lettered. A KV failure naks the batch for a later redelivery.
+A message holds one alert event or an organisation's ``ScoresUpdated`` (what the evaluator sent
+before it batched, still read for a rolling upgrade), or an ``AlertBatch`` of them (a flush's
+alerts and scores). Every item is taken as if it had come alone: each alert is stored in the KV
+bucket and recorded in its groups, scores are kept as the organisation's latest, for the digest
+only. A message is acked once everything it holds is stored; a KV failure naks the messages whose
+items it concerned, for a later redelivery (what was stored of them is taken again as a stale
+repeat, see ``Pipeline.is_stale``). A malformed message, a batch with one bad item included, is
+dead-lettered with the reason.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from gospublic import contracts as c
 
+from . import fastdecode
 from .metrics import ALERTS_RECEIVED, DEAD_LETTERS, SCORES_RECEIVED
 from .pipeline import AlertEvent, supersedes
 from .ports import AlertStore, Bus
@@ -43,26 +49,46 @@ class Intake:
 
     async def handle(self, messages: list[Any]) -> None:
         log.debug("alert batch received", extra={"count": len(messages)})
-        good: list[tuple[Any, AlertEvent]] = []
+        alerts: list[tuple[Any, AlertEvent]] = []
         scored: list[tuple[Any, c.ScoresUpdated]] = []
+        taken: list[Any] = []
         for raw in messages:
             try:
-                event = c.decode(raw.data, max_bytes=self.max_message_bytes)
-                if isinstance(event, c.ScoresUpdated):
-                    scored.append((raw, event))
-                    continue
-                if not isinstance(event, c.ViolationOpened | c.ViolationResolved):
-                    raise c.ContractError(
-                        f"{event.schema_} does not belong on {raw.subject}", "wrong_type"
-                    )
+                items = self._items(raw)
             except c.ContractError as exc:
                 await self._dead_letter(raw, exc)
                 continue
-            good.append((raw, event))
+            taken.append(raw)
+            for event in items:
+                if isinstance(event, c.ScoresUpdated):
+                    scored.append((raw, event))
+                else:
+                    alerts.append((raw, event))
+        failed: set[int] = set()  # id() of the messages to nak
         if scored:
-            await self._take_scores(scored)
-        if good:
-            await self._take_alerts(good)
+            failed |= await self._take_scores(scored)
+        due = False
+        if alerts:
+            stored = await self._take_alerts(alerts)
+            if stored:
+                due = self.held.pipeline.new_group_due(self.held.clock.now())
+            else:
+                failed |= {id(raw) for raw, _ in alerts}
+        for raw in taken:
+            if id(raw) in failed:
+                await self.bus.reply(raw, "nak", delay=NAK_DELAY_S)
+        await self.bus.reply_all([raw for raw in taken if id(raw) not in failed], "ack")
+        if due:
+            self.on_due()
+
+    def _items(self, raw: Any) -> tuple[AlertEvent | c.ScoresUpdated, ...]:
+        """The events a message holds, in order; ``ContractError`` for anything else."""
+        event = fastdecode.decode(raw.data, max_bytes=self.max_message_bytes)
+        if isinstance(event, c.AlertBatch):
+            return event.items
+        if not isinstance(event, c.ViolationOpened | c.ViolationResolved | c.ScoresUpdated):
+            raise c.ContractError(f"{event.schema_} does not belong on {raw.subject}", "wrong_type")
+        return (event,)
 
     async def _dead_letter(self, raw: Any, error: c.ContractError) -> None:
         try:
@@ -74,13 +100,14 @@ class Intake:
         DEAD_LETTERS.inc()
         await self.bus.reply(raw, "ack")
 
-    async def _take_alerts(self, good: list[tuple[Any, AlertEvent]]) -> None:
+    async def _take_alerts(self, alerts: list[tuple[Any, AlertEvent]]) -> bool:
+        """Store the newest event per violation, then ingest them all; False on a KV failure."""
         pipeline = self.held.pipeline
         async with self.held.kv_lock:
             # Only the newest event per violation is stored: an older redelivery must not
             # overwrite it, and concurrent puts of one key would land in any order.
             latest: dict[str, AlertEvent] = {}
-            for _, event in good:
+            for _, event in alerts:
                 held = latest.get(event.violation_id)
                 if held is not None and supersedes(held, event):
                     continue
@@ -90,25 +117,24 @@ class Intake:
             try:
                 await self.store.save_alerts(list(latest.values()))
             except Exception:
-                log.exception("cannot store alerts, will retry", extra={"count": len(good)})
-                for raw, _ in good:
-                    await self.bus.reply(raw, "nak", delay=NAK_DELAY_S)
-                return
+                log.exception("cannot store alerts, will retry", extra={"count": len(alerts)})
+                return False
             for event in latest.values():
                 if isinstance(event, c.ViolationResolved):
                     self.held.remember_resolution(event)
             now = self.held.clock.now()
-            for _, event in good:
-                state = "firing" if isinstance(event, c.ViolationOpened) else "resolved"
-                ALERTS_RECEIVED.labels(state=state).inc()
+            firing = 0
+            for _, event in alerts:
+                firing += isinstance(event, c.ViolationOpened)
                 pipeline.ingest(event, now)
+            ALERTS_RECEIVED.labels(state="firing").inc(firing)
+            ALERTS_RECEIVED.labels(state="resolved").inc(len(alerts) - firing)
             await self.held.forget_locked(self.store)
-        await self.bus.reply_all([raw for raw, _ in good], "ack")
-        if pipeline.new_group_due(now):
-            self.on_due()
+        return True
 
-    async def _take_scores(self, scored: list[tuple[Any, c.ScoresUpdated]]) -> None:
-        """Store the newest scores per organisation, then ack; on a KV failure nak them all."""
+    async def _take_scores(self, scored: list[tuple[Any, c.ScoresUpdated]]) -> set[int]:
+        """Store the newest scores per organisation; the id()s of the messages to nak on a KV
+        failure (none when stored)."""
         newest: dict[str, c.ScoresUpdated] = {}
         for _, event in scored:
             held = newest.get(event.labels.org_id)
@@ -125,10 +151,8 @@ class Intake:
                 await self.store.save_scores(fresh)
             except Exception:
                 log.exception("cannot store scores, will retry", extra={"count": len(scored)})
-                for raw, _ in scored:
-                    await self.bus.reply(raw, "nak", delay=NAK_DELAY_S)
-                return
+                return {id(raw) for raw, _ in scored}
             for event in fresh:
                 self.held.remember_scores(event)
         SCORES_RECEIVED.inc(len(scored))
-        await self.bus.reply_all([raw for raw, _ in scored], "ack")
+        return set()
