@@ -172,16 +172,30 @@ def partition_filter(partitions: frozenset[int]) -> dict[str, object]:
     return {"filter_subjects": c.partition_filters(partitions)}
 
 
+def durable_partitions(name: str) -> frozenset[int] | None:
+    """The partitions an evaluator durable reads, from its name (``contracts.evaluator_durable``);
+    None for a consumer that is not an evaluator's."""
+    if name == c.EVALUATOR_DURABLE:
+        return frozenset(range(c.EVENT_PARTITIONS))
+    prefix = f"{c.EVALUATOR_DURABLE}-p"
+    if not name.startswith(prefix):
+        return None
+    try:
+        return parse_partitions(name.removeprefix(prefix).replace("_", ","))
+    except PartitionError:
+        return None
+
+
 async def evaluator_start(js: JetStreamContext, durable: str) -> dict[str, object]:
     """Where an evaluator's durable reads from, as ``ConsumerConfig`` fields.
 
     A durable that exists keeps what it was created with (the server refuses to change it). A new
-    one starts where the evaluator durables already on EVENTS left off, so that a change of the
-    partitions an evaluator owns (one evaluator-v1 into groups, or groups into other groups)
-    neither reads the retained week again nor skips what is not yet evaluated: after a durable
-    with nothing pending or unacknowledged, at the stream's end; else after its acknowledged
-    floor (the lowest of them). Exact when the old ones were drained and stopped first. With no
-    evaluator durable at all, from the start of the stream.
+    one takes over from the evaluator durables that read any of its partitions before (one
+    evaluator-v1 split into groups, groups into other groups), so that it neither reads the
+    retained week again nor skips what they have not evaluated: after one with nothing pending or
+    unacknowledged, at the stream's end; else after its acknowledged floor (the lowest of them).
+    Exact when they were drained and stopped first. Durables of other partitions (the replica's
+    peers) are not its predecessors; with none before it, it reads the stream from the start.
     """
     try:
         own = await js.consumer_info(c.EVENTS_STREAM, durable)
@@ -192,18 +206,19 @@ async def evaluator_start(js: JetStreamContext, durable: str) -> dict[str, objec
             "deliver_policy": own.config.deliver_policy,
             "opt_start_seq": own.config.opt_start_seq,
         }
-    others = [
+    mine = durable_partitions(durable) or frozenset()
+    before = [
         info
         for info in await js.consumers_info(c.EVENTS_STREAM)
-        if info.name == c.EVALUATOR_DURABLE or info.name.startswith(f"{c.EVALUATOR_DURABLE}-p")
+        if info.name != durable and (durable_partitions(info.name) or frozenset()) & mine
     ]
-    if not others:
+    if not before:
         return {"deliver_policy": DeliverPolicy.ALL}
     end = (await js.stream_info(c.EVENTS_STREAM)).state.last_seq + 1
     starts = [
         end
         if not info.num_pending and not info.num_ack_pending
         else (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
-        for info in others
+        for info in before
     ]
     return {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": min(starts)}

@@ -144,3 +144,76 @@ async def test_a_replica_replays_only_the_batches_of_its_partitions() -> None:
     kept = await own_replays(Stream(), replays, frozenset(range(8)))
     assert set(kept) == {"mine", "expired"}
     assert await own_replays(Stream(), replays, frozenset(range(16))) == replays
+
+
+class Consumers:
+    """A stream of ``last`` messages and the durables on it, as ``evaluator_start`` reads them."""
+
+    def __init__(self, last: int, **durables: tuple[int, int, int]) -> None:
+        from types import SimpleNamespace as NS
+
+        self.last = last
+        # name → (not yet delivered, delivered unacknowledged, acknowledged floor)
+        self.infos = {
+            name: NS(name=name, num_pending=p, num_ack_pending=a, ack_floor=NS(stream_seq=f),
+                     config=NS(deliver_policy="by_start_sequence", opt_start_seq=f + 1))
+            for name, (p, a, f) in durables.items()
+        }  # fmt: skip
+
+    async def consumer_info(self, stream: str, name: str):
+        from nats.js.errors import NotFoundError
+
+        if name not in self.infos:
+            raise NotFoundError
+        return self.infos[name]
+
+    async def consumers_info(self, stream: str):
+        return list(self.infos.values())
+
+    async def stream_info(self, stream: str):
+        from types import SimpleNamespace as NS
+
+        return NS(state=NS(last_seq=self.last))
+
+
+async def start(js: Consumers, durable: str) -> dict[str, object]:
+    from gospublic.bus.topology import evaluator_start
+
+    return await evaluator_start(js, durable)
+
+
+async def test_a_new_durable_takes_over_from_its_predecessors_only() -> None:
+    from nats.js.api import DeliverPolicy
+
+    first, second = "evaluator-v1-p0-7", "evaluator-v1-p8-15"
+    # Nothing before it: the whole stream.
+    assert await start(Consumers(500), "evaluator-v1") == {"deliver_policy": DeliverPolicy.ALL}
+    # A peer of other partitions, however far it got, is not a predecessor.
+    assert await start(Consumers(500, **{second: (0, 0, 480)}), first) == {
+        "deliver_policy": DeliverPolicy.ALL
+    }
+    # The one evaluator before them, drained: after the stream's last message.
+    split = await start(Consumers(500, **{"evaluator-v1": (0, 0, 500)}), first)
+    assert split == {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": 501}
+    # Not drained: after its acknowledged floor, so nothing it had not evaluated is skipped.
+    busy = await start(Consumers(500, **{"evaluator-v1": (40, 3, 420)}), second)
+    assert busy == {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": 421}
+    # Groups back into one: the lowest position of those it covers.
+    merged = await start(
+        Consumers(500, **{first: (0, 0, 490), second: (7, 0, 460)}), "evaluator-v1"
+    )
+    assert merged == {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": 461}
+    # A durable that exists keeps how it was created.
+    kept = await start(Consumers(500, **{first: (0, 0, 99)}), first)
+    assert kept == {"deliver_policy": "by_start_sequence", "opt_start_seq": 100}
+
+
+def test_durable_names_tell_their_partitions() -> None:
+    from gospublic.bus.topology import durable_partitions
+
+    assert durable_partitions("evaluator-v1") == ALL
+    assert durable_partitions("evaluator-v1-p0-3_8") == {0, 1, 2, 3, 8}
+    for name in ("notifier-v1", "evaluator-v2", "evaluator-v1-pX"):
+        assert durable_partitions(name) is None
+    for owned in (frozenset({5}), frozenset(range(4, 12)), frozenset({0, 2, 3, 15})):
+        assert durable_partitions(c.evaluator_durable(owned)) == owned
