@@ -25,15 +25,23 @@ WINDOW = timedelta(days=28)
 
 _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _MENTION = re.compile(r"\[(?:id|club|public)[0-9]+\|([^\]]*)\]")  # VK's [club1|Name] → Name
-_NOT_WORD = re.compile(r"[^\w]+")
+# A word: a run of word characters other than "_" (punctuation, emoji and "_" separate words).
+_WORD = re.compile(r"[^\W_]+")
 
 
 def normalise(text: str) -> str:
     """The words of a post in lower case, without links, markup, emoji or punctuation: the same
-    announcement posted on VK, Telegram and MAX reads the same."""
-    text = _MENTION.sub(r"\1", text)
-    text = _URL.sub(" ", text).lower().replace("ё", "е")
-    return " ".join(_NOT_WORD.sub(" ", text).replace("_", " ").split())
+    announcement posted on VK, Telegram and MAX reads the same.
+
+    Each post of every sweep passes here, so the patterns run only where they can match: a
+    mention needs "[", a link "://" or "www." (no other character lowers to "w").
+    """
+    if "[" in text:
+        text = _MENTION.sub(r"\1", text)
+    low = text.lower()
+    if "://" in text or "www." in low:
+        low = _URL.sub(" ", text).lower()
+    return " ".join(_WORD.findall(low.replace("ё", "е")))
 
 
 def text_key(text: str) -> int | None:

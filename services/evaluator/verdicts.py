@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from gospublic.contracts import (
     AlertLabels,
@@ -18,11 +19,16 @@ from gospublic.contracts import (
 from gospublic.platforms.descriptor import descriptor
 
 from . import rules as r
-from .state import OpenViolation, Slot
+from .state import _LABEL_FIELDS, OpenViolation, Slot
 
 ANY_PLATFORM = "any"
 _OPENED = ViolationOpened.schema_id()
 _RESOLVED = ViolationResolved.schema_id()
+# ``_label_values`` writes the labels in this order, which ``OpenViolation`` relies on.
+assert _LABEL_FIELDS == (
+    "org_id", "org_name", "founder", "municipality", "sphere", "level", "platform", "page_id",
+    "page_url", "rule", "severity",
+)  # fmt: skip
 
 
 def page_url(platform: str, page_id: str) -> str:
@@ -46,33 +52,45 @@ class Verdicts:
     """Records verdicts and the transitions they make; part of ``handlers.Step``, whose
     ``state``, ``profile``, ``now`` and ``out`` it uses."""
 
-    def _labels(self, org: Organisation | None, slot: Slot, severity: str) -> AlertLabels:
+    def _label_values(self, org: Organisation | None, slot: Slot, severity: str) -> dict[str, Any]:
+        """``AlertLabels``' values, in its field order (``OpenViolation`` keeps them as a tuple)."""
         org_id, platform, page_id, rule = slot
+        return {
+            "org_id": org_id,
+            "org_name": org.name if org else "",
+            "founder": org.founder if org else "",
+            "municipality": org.municipality if org else "",
+            "sphere": org.sphere if org else "",
+            "level": org.level if org else "",
+            "platform": platform,
+            "page_id": page_id,
+            "page_url": page_url(platform, page_id),
+            "rule": rule,
+            "severity": Severity(severity),
+        }
+
+    def _labels(self, org: Organisation | None, slot: Slot, severity: str) -> AlertLabels:
         # Built from validated events and the profile: constructed, not validated again (a first
         # sweep opens hundreds of thousands of these).
-        return built(
-            AlertLabels,
-            org_id=org_id,
-            org_name=org.name if org else "",
-            founder=org.founder if org else "",
-            municipality=org.municipality if org else "",
-            sphere=org.sphere if org else "",
-            level=org.level if org else "",
-            platform=platform,
-            page_id=page_id,
-            page_url=page_url(platform, page_id),
-            rule=rule,
-            severity=Severity(severity),
-        )
+        return built(AlertLabels, **self._label_values(org, slot, severity))
+
+    def _iso(self, at: datetime) -> str:
+        """``at.isoformat()``, once for the several verdicts of an event observed at ``at``."""
+        if self._iso_of[0] is not at:
+            self._iso_of = (at, at.isoformat())
+        return self._iso_of[1]
+
+    _iso_of: tuple[datetime | None, str] = (None, "")
 
     def _open(self, org: Organisation | None, slot: Slot, result: r.RuleResult, at: datetime):
-        labels = self._labels(org, slot, result.severity)
+        values = self._label_values(org, slot, result.severity)
+        labels = built(AlertLabels, **values)
         vid = violation_id(*slot[:3], slot[3], result.severity)
         value, threshold = result.value[:500], result.threshold[:500]
         event = built(
             ViolationOpened,
             schema_=_OPENED,
-            event_id=message_id("ViolationOpened", vid, at.isoformat()),
+            event_id=message_id("ViolationOpened", vid, self._iso(at)),
             observed_at=at,
             violation_id=vid,
             labels=labels,
@@ -82,7 +100,9 @@ class Verdicts:
             threshold=threshold,
             opened_at=at,
         )
-        self.state.open_violation(slot, OpenViolation.of(vid, result.severity, labels, at))
+        self.state.open_violation(
+            slot, OpenViolation(vid, result.severity, tuple(values.values()), at)
+        )
         self.out.alerts.append(event)
         self.out.rows["violations"].append(
             (
@@ -98,7 +118,7 @@ class Verdicts:
         event = built(
             ViolationResolved,
             schema_=_RESOLVED,
-            event_id=message_id("ViolationResolved", current.violation_id, at.isoformat()),
+            event_id=message_id("ViolationResolved", current.violation_id, self._iso(at)),
             observed_at=at,
             violation_id=current.violation_id,
             labels=labels,
