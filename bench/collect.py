@@ -313,7 +313,34 @@ class _Replay(_Recorder):
         return next(self.next)
 
 
-def _record_sweep(args: argparse.Namespace) -> tuple[list[c.CollectTask], list[bytes]]:
+def simulated_payloads(preset: str, size: int | None, seed: int = 42) -> list[bytes]:
+    """A sweep's messages as the pipeline's evaluator reads them: the register's chunks, then the
+    VK collectors' events of every page (the simulator and the collectors' code, in this process)."""
+    from gospublic.registry import CHUNK_SIZE
+    from services.collector.vk_collect import collect_chunk
+
+    args = argparse.Namespace(preset=preset, size=size, seed=seed)
+    tasks, bodies, organisations = _record_sweep(args, keep_organisations=True)
+    chunks = -(-len(organisations) // CHUNK_SIZE)
+    payloads = [
+        c.OrganisationsRegistered.create(
+            observed_at=c.utcnow(), registry_version="bench", region=REGION, chunk=n,
+            chunks=chunks, organisations=tuple(organisations[n * CHUNK_SIZE : (n + 1) * CHUNK_SIZE]),
+        ).to_bytes()
+        for n in range(chunks)
+    ]  # fmt: skip
+    replay = _Replay(bodies)
+    posts = Settings(_env_file=None).vk_posts_per_page
+
+    async def sweep() -> None:
+        for task in tasks:
+            payloads.extend(m.payload for m in await collect_chunk(replay, task, posts))
+
+    asyncio.run(sweep())
+    return payloads
+
+
+def _record_sweep(args: argparse.Namespace, keep_organisations: bool = False) -> tuple:
     from datetime import datetime
 
     from services.collector.vk_collect import collect_chunk
@@ -332,6 +359,8 @@ def _record_sweep(args: argparse.Namespace) -> tuple[list[c.CollectTask], list[b
     recorder = _Recorder(VkSimulator(region, None, limits=None))
     for task in tasks:
         asyncio.run(collect_chunk(recorder, task, settings.vk_posts_per_page))
+    if keep_organisations:
+        return tasks, recorder.bodies, organisations
     return tasks, recorder.bodies
 
 

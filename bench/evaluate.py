@@ -413,16 +413,24 @@ def step_bench(args: argparse.Namespace) -> dict[str, Any]:
     import cProfile
     import statistics
 
+    from gospublic import runtime
     from gospublic.contracts import utcnow
     from services.evaluator.assignment import load_book
     from services.evaluator.fastdecode import decode
     from services.evaluator.handlers import process_batch
     from services.evaluator.state import EvaluatorState
 
-    pages = args.pages or PRESETS[args.preset]
-    payloads = [m.payload for m in sweep_messages(pages, args.posts)]
+    if args.simulated:
+        from bench.collect import simulated_payloads
+
+        payloads = simulated_payloads("national", args.pages or PRESETS[args.preset])
+        pages = sum(1 for p in payloads if b'"PageSnapshot' in p[:60] or b'"PageUnav' in p[:60])
+    else:
+        pages = args.pages or PRESETS[args.preset]
+        payloads = [m.payload for m in sweep_messages(pages, args.posts)]
     book = load_book(args.profile)
     batch = args.batch or 1000
+    runtime.keep_loaded_state_out_of_gc()  # as the evaluator does once its state is loaded
     profiler = cProfile.Profile() if args.cprofile else None
     runs = []
     for _ in range(args.runs):
@@ -454,7 +462,6 @@ def step_bench(args: argparse.Namespace) -> dict[str, Any]:
         "mode": "step",
         "pages": pages,
         "messages": len(payloads),
-        "observations": pages * args.posts,
         "cpu_s": cpu,
         "decode_s": statistics.median(r["decode_s"] for r in runs),
         "evaluate_s": statistics.median(r["evaluate_s"] for r in runs),
@@ -482,6 +489,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cprofile", help="write a cProfile of the evaluator's main thread here")
     parser.add_argument(
         "--step", action="store_true", help="decode and run the batch step in this process only"
+    )
+    parser.add_argument(
+        "--simulated",
+        action="store_true",
+        help="with --step: the national simulator's register and the VK collectors' events "
+        "(--pages organisations) instead of the synthetic sweep",
     )
     parser.add_argument("--naive-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
