@@ -466,13 +466,20 @@ class OrganisationsRegistered(Event):
 
 
 class CollectTask(Event):
-    """Work for one collector: a chunk of pages of one platform in one sweep."""
+    """Work for one collector: a chunk of pages of one platform in one sweep.
+
+    ``partition`` (version 2) is the EVENTS partition of the swept region's organisations, the
+    subject the page events go to; version 1 is read with none (the partition of no known region).
+    """
 
     NAME: ClassVar[str] = "CollectTask"
+    VERSION: ClassVar[int] = 2
+    OLDEST_VERSION: ClassVar[int] = 1
 
     sweep_id: str = Field(max_length=64)
     platform: Platform
     pages: tuple[PageRef, ...]
+    partition: int | None = Field(default=None, ge=0, lt=EVENT_PARTITIONS)
 
 
 class OrgLabels(_Model):

@@ -122,8 +122,10 @@ def plan_tasks(
     sweep_id: str,
     pages_per_task: int,
     now: datetime,
+    partition: int | None = None,
 ) -> list[c.CollectTask]:
-    """Tasks for the platform's pages of ``organisations`` (or of the page refs given)."""
+    """Tasks for the platform's pages of ``organisations`` (or of the page refs given); their
+    events go to ``partition`` (the swept region's, ``contracts.region_partition``)."""
     pages = [
         page
         for item in organisations
@@ -136,6 +138,7 @@ def plan_tasks(
             sweep_id=sweep_id,
             platform=platform,
             pages=tuple(pages[i : i + pages_per_task]),
+            partition=partition,
         )
         for i in range(0, len(pages), pages_per_task)
     ]
@@ -216,11 +219,14 @@ async def schedule_sweep(
     now = now or c.utcnow()
     sweep_id = sweep_id or sweep_id_for(now)
     published = pages = 0
+    partition = c.region_partition(region)
     for platform in platforms:
         refs = refs_of(organisations, platform)
         if settings.collect_adaptive and not full:
             refs = await adaptive_pages(js, settings, platform, refs, now, sweep_id)
-        tasks = plan_tasks(refs, platform, sweep_id, settings.collect_pages_per_task, now)
+        tasks = plan_tasks(
+            refs, platform, sweep_id, settings.collect_pages_per_task, now, partition
+        )
         await add_to_ledger(js, platform, now, len(refs))
         subject = c.task_subject(platform.value)
         messages = [bus.event_message(subject, t, sweep_id, n) for n, t in enumerate(tasks)]

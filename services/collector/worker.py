@@ -260,7 +260,7 @@ class Worker:
             )
             events = collected.events
             self.progress.mark()
-            await bus.publish_all(self.js, [to_outgoing(e) for e in events])
+            await bus.publish_all(self.js, [to_outgoing(e, task.partition) for e in events])
             self.progress.mark()
             # Only after JetStream has the events: a crash before this line repeats the pages
             # (deduplicated by message id), never skips them.

@@ -125,7 +125,7 @@ class Receiver:
             events = p.vk_events(note, ref, self.now())
         except p.Unreadable as exc:
             return await self._unreadable("vk", body, exc, authenticated=True)
-        return await self._publish("vk", events, OK)
+        return await self._publish("vk", events, self.pages.partition(ref), OK)
 
     # --- MAX ---------------------------------------------------------------------------------
 
@@ -161,14 +161,16 @@ class Receiver:
             events = p.max_events(update, ref, self.now())
         except p.Unreadable as exc:
             return await self._unreadable("max", body, exc, authenticated=True)
-        return await self._publish("max", events, OK)
+        return await self._publish("max", events, self.pages.partition(ref), OK)
 
     # --- shared --------------------------------------------------------------------------------
 
-    async def _publish(self, platform: str, events: list[c.PageEvent], ok: bytes) -> Answer:
+    async def _publish(
+        self, platform: str, events: list[c.PageEvent], partition: int, ok: bytes
+    ) -> Answer:
         if not events:
             return Answer(200, ok, "ignored")
-        messages = [p.to_outgoing(event) for event in events]
+        messages = [p.to_outgoing(event, partition) for event in events]
         try:
             new = await self.publisher.publish(messages)
         except NotPublished as exc:

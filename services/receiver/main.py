@@ -52,12 +52,9 @@ def receiver_secrets(settings: Settings) -> list[str]:
 def make_receiver(settings: Settings, broker, regions: list[str]) -> Receiver:
     """The request handling over ``broker`` (connected, or under ``TestNatsBroker``)."""
 
-    async def organisations() -> list[c.Organisation]:
+    async def organisations() -> dict[str, list[c.Organisation]]:
         js = broker.connection.jetstream()
-        found: list[c.Organisation] = []
-        for region in regions:
-            found.extend(await load_registry(js, region))
-        return found
+        return {region: await load_registry(js, region) for region in regions}
 
     async def dead_letter(source: str, data: bytes, reason: p.Unreadable) -> None:
         js = broker.connection.jetstream()

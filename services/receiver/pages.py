@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from gospublic import contracts as c
 
@@ -34,15 +34,20 @@ def numeric_key(ref: c.PageRef) -> str | None:
 
 
 class PageDirectory:
-    """(platform, numeric id) → the register's ``PageRef``, reloaded now and then.
+    """(platform, numeric id) → the register's ``PageRef`` and its EVENTS partition, reloaded now
+    and then.
 
-    ``load`` returns the organisations of every configured region; a failed reload keeps the
-    pages known so far (a push about a page found later is still covered by polling).
+    ``load`` returns the organisations of every configured region, by region key (the partition
+    of a page's events is its region's); a failed reload keeps the pages known so far (a push
+    about a page found later is still covered by polling).
     """
 
-    def __init__(self, load: Callable[[], Awaitable[Iterable[c.Organisation]]]) -> None:
+    def __init__(
+        self, load: Callable[[], Awaitable[Mapping[str, Iterable[c.Organisation]]]]
+    ) -> None:
         self._load = load
         self._pages: dict[tuple[str, str], c.PageRef] = {}
+        self._partitions: dict[tuple[str, str], int] = {}
         self.by_name = 0  # pages a push cannot name (screen names, public links)
         self.loaded = False
 
@@ -52,22 +57,31 @@ class PageDirectory:
             key = key.lstrip("-")  # a community: group_id 123 is owner -123
         return self._pages.get((platform.value, key))
 
+    def partition(self, ref: c.PageRef) -> int:
+        """The EVENTS partition of a page ``find`` returned: its register's region's."""
+        return self._partitions.get((ref.platform.value, ref.native_id), c.region_partition(""))
+
     def __len__(self) -> int:
         return len(self._pages)
 
-    def replace(self, organisations: Iterable[c.Organisation]) -> None:
+    def replace(self, registers: Mapping[str, Iterable[c.Organisation]]) -> None:
         pages: dict[tuple[str, str], c.PageRef] = {}
+        partitions: dict[tuple[str, str], int] = {}
         by_name = 0
-        for org in organisations:
-            for ref in org.pages:
-                if ref.platform not in (c.Platform.VK, c.Platform.MAX):
-                    continue
-                key = numeric_key(ref)
-                if key is None:
-                    by_name += 1
-                else:
-                    pages.setdefault((ref.platform.value, key), ref)
-        self._pages, self.by_name, self.loaded = pages, by_name, True
+        for region, organisations in registers.items():
+            partition = c.region_partition(region)
+            for org in organisations:
+                for ref in org.pages:
+                    if ref.platform not in (c.Platform.VK, c.Platform.MAX):
+                        continue
+                    key = numeric_key(ref)
+                    if key is None:
+                        by_name += 1
+                    elif (ref.platform.value, key) not in pages:
+                        pages[(ref.platform.value, key)] = ref
+                        partitions[(ref.platform.value, ref.native_id)] = partition
+        self._pages, self._partitions = pages, partitions
+        self.by_name, self.loaded = by_name, True
 
     async def reload(self) -> bool:
         try:

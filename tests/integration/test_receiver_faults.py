@@ -131,7 +131,8 @@ async def test_polling_covers_the_receivers_downtime_and_a_restart_drops_redeliv
         observed_at=at, platform=c.Platform.VK, page_ref=REF, sweep_id=sweep,
         page_id=str(GROUP), comments=(comment,),
     )  # fmt: skip
-    polled = [collector_outgoing(polled_posts), collector_outgoing(polled_comments)]
+    partition = c.region_partition(REGION)  # the sweep of the region the page is registered in
+    polled = [collector_outgoing(e, partition) for e in (polled_posts, polled_comments)]
     assert await bus.publish_all(js, polled) == 2
     stored = await page_events(js)
     posts_seen = {

@@ -34,8 +34,8 @@ MAX_SECRET = "max-webhook-secret-1"
 GROUP = 123456
 CHAT = -72000000000123
 REGION = "testregion"
-# The partition of the pushed events: the receiver does not tell its pages' regions yet.
-NO_REGION = c.region_partition("")
+# The partition of the pushed events: the region of the register the page was found in.
+PARTITION = c.region_partition(REGION)
 ORG_ID = "1023600000001"
 ORG = c.Organisation(
     org_id=ORG_ID,
@@ -111,16 +111,16 @@ async def test_push_then_the_poll_equivalent_publish_is_one_stored_message(
         answer = await receiver.vk_callback(sample("vk_wall_post_new.json"))
         assert (answer.status, answer.body) == (200, b"ok")  # stored before the answer
         [stored] = await stream_messages(js)
-        assert stored.subject == c.event_subject("vk", "posts_observed", NO_REGION)
+        assert stored.subject == c.event_subject("vk", "posts_observed", PARTITION)
         event = c.decode(stored.data)
-        assert stored.headers["Nats-Msg-Id"] == collector_outgoing(event).msg_id
+        assert stored.headers["Nats-Msg-Id"] == collector_outgoing(event, PARTITION).msg_id
 
         # VK sends the notification again: answered ok, dropped by the id.
         duplicates = PUBLISHED.labels("vk", "posts_observed", "duplicate")._value.get()
         assert (await receiver.vk_callback(sample("vk_wall_post_new.json"))).status == 200
         assert PUBLISHED.labels("vk", "posts_observed", "duplicate")._value.get() == duplicates + 1
         # The same event published the collectors' way (bus.publish_all, their message id).
-        assert await bus.publish_all(js, [collector_outgoing(event)]) == 0
+        assert await bus.publish_all(js, [collector_outgoing(event, PARTITION)]) == 0
         assert len(await stream_messages(js)) == 1
 
         # MAX, and garbage dead-lettered on the real stream with the reason.
@@ -135,8 +135,8 @@ async def test_push_then_the_poll_equivalent_publish_is_one_stored_message(
     finally:
         await broker.stop()
     assert [m.subject for m in await stream_messages(js)] == [
-        c.event_subject("vk", "posts_observed", NO_REGION),
-        c.event_subject("max", "posts_observed", NO_REGION),
+        c.event_subject("vk", "posts_observed", PARTITION),
+        c.event_subject("max", "posts_observed", PARTITION),
     ]
 
 
@@ -178,7 +178,7 @@ async def test_the_service_over_http(
         stop.set()
         assert await asyncio.wait_for(service, 20) == 0
     [stored] = await stream_messages(js)
-    assert stored.subject == c.event_subject("vk", "comments_observed", NO_REGION)
+    assert stored.subject == c.event_subject("vk", "comments_observed", PARTITION)
 
 
 async def test_the_service_refuses_to_start_without_a_region_or_secret(

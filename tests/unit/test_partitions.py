@@ -3,6 +3,8 @@ evaluator owns, its durable and its subject filters."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gospublic import contracts as c
@@ -217,3 +219,30 @@ def test_durable_names_tell_their_partitions() -> None:
         assert durable_partitions(name) is None
     for owned in (frozenset({5}), frozenset(range(4, 12)), frozenset({0, 2, 3, 15})):
         assert durable_partitions(c.evaluator_durable(owned)) == owned
+
+
+def test_a_sweeps_tasks_carry_its_regions_partition_and_old_tasks_none() -> None:
+    from datetime import UTC, datetime
+
+    from services.collector.outcomes import to_outgoing
+    from services.collector.scheduler import plan_tasks
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    refs = [c.PageRef(platform=c.Platform.VK, native_id=str(n), org_id="1") for n in range(3)]
+    tasks = plan_tasks(refs, c.Platform.VK, "s", 2, now, c.region_partition("36"))
+    assert [t.partition for t in tasks] == [9, 9]
+    again = c.decode(tasks[0].to_bytes())
+    assert isinstance(again, c.CollectTask) and again.partition == 9
+    event = c.PageUnavailable.create(
+        observed_at=now, platform=c.Platform.VK, page_ref=refs[0], sweep_id="s",
+        reason=c.Unavailability.NOT_FOUND,
+    )  # fmt: skip
+    assert to_outgoing(event, again.partition).subject == "events.9.vk.page_unavailable"
+
+    # A version 1 task (from a scheduler before partitions) names none: no known region's.
+    old = tasks[0].model_dump(mode="json", by_alias=True)
+    old["schema"] = "CollectTask/1"
+    del old["partition"]
+    read = c.decode(json.dumps(old).encode())
+    assert isinstance(read, c.CollectTask) and read.partition is None
+    assert to_outgoing(event, read.partition).subject == "events.4.vk.page_unavailable"

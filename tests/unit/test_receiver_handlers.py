@@ -34,7 +34,9 @@ CONFIRMATION = "a1b2c3d4"
 GROUP = 123456
 CHAT = -72000000000123
 # The partition of the pushed events: the receiver does not tell its pages' regions yet.
-NO_REGION = c.region_partition("")
+# The register the pages were found in: the events go to its region's partition.
+REGION = "voronezh"
+PARTITION = c.region_partition(REGION)
 ORG = c.Organisation(
     org_id="1023600000001",
     name="Администрация района",
@@ -106,8 +108,8 @@ async def harness():
     async def dead_letter(source: str, data: bytes, reason: p.Unreadable) -> None:
         dead.append((source, data, reason))
 
-    async def organisations() -> list[c.Organisation]:
-        return [ORG]
+    async def organisations() -> dict[str, list[c.Organisation]]:
+        return {REGION: [ORG]}
 
     async with TestNatsBroker(broker) as test_broker:
         pages = PageDirectory(organisations)
@@ -124,7 +126,7 @@ async def test_a_pushed_vk_post_is_the_collectors_event_with_their_message_id(ha
     answer = await harness.receiver.vk_callback(sample("vk_wall_post_new.json"))
     assert (answer.status, answer.body) == (200, b"ok")
     [(subject, headers, body)] = harness.published
-    assert subject == c.event_subject("vk", "posts_observed", NO_REGION)
+    assert subject == c.event_subject("vk", "posts_observed", PARTITION)
     event = c.decode(body)
     assert isinstance(event, c.PostsObserved)
     assert event.page_ref == ORG.pages[0] and event.page_id == str(GROUP)
@@ -133,8 +135,8 @@ async def test_a_pushed_vk_post_is_the_collectors_event_with_their_message_id(ha
     assert (post.post_id, post.is_own, post.is_repost, post.views) == ("501", True, False, None)
     assert post.links == ("https://example.gov.ru/priem",)
     # The subject and id the collector's own function gives the same event.
-    assert headers["Nats-Msg-Id"] == collector_outgoing(event).msg_id
-    assert subject == collector_outgoing(event).subject
+    assert headers["Nats-Msg-Id"] == collector_outgoing(event, PARTITION).msg_id
+    assert subject == collector_outgoing(event, PARTITION).subject
 
 
 async def test_the_same_notification_twice_has_one_message_id(harness) -> None:
@@ -158,7 +160,7 @@ async def test_comments_new_and_edited_are_comment_events(harness) -> None:
     ids = {headers["Nats-Msg-Id"] for _, headers, _ in harness.published}
     assert len(ids) == 2
     assert {s for s, _, _ in harness.published} == {
-        c.event_subject("vk", "comments_observed", NO_REGION)
+        c.event_subject("vk", "comments_observed", PARTITION)
     }
 
 
@@ -215,7 +217,7 @@ async def test_notifications_without_an_event_are_answered_ok(harness) -> None:
 
 
 async def test_a_page_not_in_the_registers_is_answered_and_counted(harness) -> None:
-    harness.receiver.pages.replace([])
+    harness.receiver.pages.replace({})
     answer = await harness.receiver.vk_callback(sample("vk_wall_post_new.json"))
     assert (answer.status, answer.outcome) == (200, "unknown_page")
     assert harness.published == []
@@ -268,12 +270,12 @@ async def test_a_max_channel_post_is_published(harness) -> None:
     assert (answer.status, answer.body) == (200, b"ok")
     [(subject, headers, _)] = harness.published
     [event] = harness.events()
-    assert subject == c.event_subject("max", "posts_observed", NO_REGION) and isinstance(
+    assert subject == c.event_subject("max", "posts_observed", PARTITION) and isinstance(
         event, c.PostsObserved
     )
     assert event.page_ref == ORG.pages[1] and event.page_id == str(CHAT)
     assert event.posts[0].post_id == "mid.ffffb5f4a3c2e1d0.019aefc8d7e6f501"
-    assert headers["Nats-Msg-Id"] == collector_outgoing(event).msg_id
+    assert headers["Nats-Msg-Id"] == collector_outgoing(event, PARTITION).msg_id
 
 
 async def test_a_max_comment_is_published(harness) -> None:
@@ -325,7 +327,7 @@ class DownBroker:
 
 
 async def test_nats_down_is_503_so_the_platform_sends_again() -> None:
-    pages = PageDirectory(lambda: asyncio.sleep(0, [ORG]))
+    pages = PageDirectory(lambda: asyncio.sleep(0, {REGION: [ORG]}))
     await pages.reload()
 
     async def dead_letter(*args: Any) -> None:
@@ -400,8 +402,8 @@ async def test_the_http_server_routes_limits_and_answers(harness) -> None:
     finally:
         await server.stop()
     assert [s for s, _, _ in harness.published] == [
-        c.event_subject("vk", "posts_observed", NO_REGION),
-        c.event_subject("max", "posts_observed", NO_REGION),
+        c.event_subject("vk", "posts_observed", PARTITION),
+        c.event_subject("max", "posts_observed", PARTITION),
     ]
 
 
