@@ -143,7 +143,7 @@ async def test_network_down_retries_then_dead_letters(settings: Settings) -> Non
     # The shared error of every platform's client (services.collector.tokens.Transient).
     assert letter["reason"].startswith("after 2 attempts: Transient: network error")
     assert "secret-token-1" not in json.dumps(letter)
-    assert c.decode(letter["payload"].encode()).schema_ == "CollectTask/1"
+    assert c.decode(letter["payload"].encode()).schema_ == c.CollectTask.schema_id()
 
 
 async def test_invalid_task_is_dead_lettered(settings: Settings) -> None:
