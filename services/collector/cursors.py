@@ -93,6 +93,21 @@ def changed_posts(counts: Mapping[str, int], cursor: Cursor | None) -> list[str]
     return [post for post, n in counts.items() if n > 0 and seen.get(post, 0) != n]
 
 
+def posts_to_read(counts: Mapping[str, int], cursor: Cursor | None) -> list[str]:
+    """Posts whose comments a read fetches: those whose count changed, and those where a citizen's
+    comment was seen waiting for the page's answer.
+
+    A waiting comment turns into a violation (its deadline passes) or a warning (a share of it)
+    with time alone, while the count stays the same: without a re-read no event would carry it
+    past either moment, and nothing would judge it again (found by ``bench/freshness.py``).
+    """
+    wanted = changed_posts(counts, cursor)
+    if cursor is not None and cursor.waiting:
+        chosen = set(wanted)
+        wanted += [p for p in cursor.waiting if counts.get(p, 0) > 0 and p not in chosen]
+    return wanted
+
+
 def note_waiting(cursor: Cursor, old: Cursor | None, events: Iterable[c.PageEvent]) -> None:
     """Which of the page's posts hold a citizen comment still waiting for the page, and since when.
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from gospublic import contracts as c
 from gospublic.platforms import vk as vn
-from services.collector.cursors import Cursor, changed_posts
+from services.collector.cursors import Cursor, posts_to_read
 from services.collector.vk_client import VkError, VkGarbage
 from services.collector.vk_execute import VkApi, batched
 
@@ -36,7 +36,8 @@ async def read_comments(
     new_cursors: dict[str, Cursor],
     max_pages: int = COMMENT_PAGES_MAX,
 ) -> int:
-    """Read the comments of the page's own posts whose count changed; add ``CommentsObserved``
+    """Read the comments of the page's own posts whose count changed or that hold a citizen's
+    comment seen waiting (``posts_to_read``); add ``CommentsObserved``
     per page and record the counts read in the new cursors. Returns the number of posts read.
 
     A post's first call shows its oldest 100 top-level comments with up to 10 replies of each
@@ -57,7 +58,7 @@ async def read_comments(
             post: n for post, n in new_cursors[keys[i]].comments.items() if post in counts
         }
         others = set(vn.posts_by_others(posts.posts, gid))
-        for post in changed_posts(counts, cursors.get(keys[i])):
+        for post in posts_to_read(counts, cursors.get(keys[i])):
             if post in others:
                 new_cursors[keys[i]].comments[post] = counts[post]
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gospublic import contracts as c
-from services.collector.cursors import Cursor, changed_posts, cursor_key
+from services.collector.cursors import Cursor, changed_posts, cursor_key, posts_to_read
 
 
 def ref(native_id: str) -> c.PageRef:
@@ -38,3 +38,12 @@ def test_changed_posts() -> None:
     cursor = Cursor("s", 13, {"10": 2, "12": 4, "11": 1})
     # 10 unchanged, 11 lost its comment (nothing to read), 12 grew, 13 is new.
     assert changed_posts(counts, cursor) == ["12", "13"]
+
+
+def test_posts_with_a_waiting_comment_are_read_again_though_their_count_stayed() -> None:
+    counts = {"10": 2, "11": 0, "12": 5, "13": 1}
+    cursor = Cursor("s", 13, {"10": 2, "12": 4, "13": 1})
+    cursor.waiting = {"10": 1_700_000_000, "11": 1_700_000_500, "99": 1_700_000_900}
+    # 12 grew; 10 holds a comment waiting (read again); 11 lost its comments and 99 left the wall.
+    assert posts_to_read(counts, cursor) == ["12", "10"]
+    assert posts_to_read(counts, None) == changed_posts(counts, None)
