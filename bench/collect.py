@@ -369,12 +369,13 @@ def step_bench(args: argparse.Namespace) -> dict:
     own part over them (decoding the answers, building the events, encoding the messages) with no
     HTTP, no NATS and no simulator in the measured CPU. ``--cprofile`` writes a profile of it."""
     import cProfile
-    import gc
 
+    from gospublic import runtime
     from services.collector.vk_collect import collect_chunk
 
     tasks, bodies = _record_sweep(args)
-    gc.collect()  # the simulated world is gone: the replay runs among a collector's few objects
+    # The simulated world is gone; the collector freezes what it loaded and collects less often.
+    runtime.keep_loaded_state_out_of_gc()
     posts = Settings(_env_file=None).vk_posts_per_page
     pages = sum(len(t.pages) for t in tasks)
     say(f"{pages} VK pages in {len(tasks)} tasks, {len(bodies)} answers recorded")
