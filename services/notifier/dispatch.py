@@ -64,13 +64,10 @@ class Dispatcher:
             # Before any flush of its group: that flush is skipped while this is in flight.
             if key not in self.inflight and self._resend is not None:
                 self._spawn(key, self._redeliver(key, intent), "redeliver")
-        for notification in self.held.pipeline.due(now):
-            key = notification.log_key
-            if key in self.inflight:
-                # Its predecessor is still being delivered: decided again at the next flush.
-                log.debug("previous notification still in delivery", extra={"route": key[0]})
-                continue
-            self._spawn(key, self.deliver(notification), "deliver")
+        # A notification whose predecessor is still being delivered is left out (decided again
+        # at the next flush), and not even built.
+        for notification in self.held.pipeline.due(now, busy=self.inflight):
+            self._spawn(notification.log_key, self.deliver(notification), "deliver")
 
     async def drain(self) -> None:
         """Wait for every delivery to finish and be recorded."""

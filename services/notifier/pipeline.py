@@ -27,7 +27,7 @@ never mentioned, instead of arriving as a puzzling "resolved" line.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from datetime import datetime
 
 from .census import Census
@@ -151,13 +151,16 @@ class Pipeline:
 
     # --- flush -----------------------------------------------------------------------------
 
-    def due(self, now: datetime) -> list[Notification]:
+    def due(self, now: datetime, busy: Container[LogKey] = ()) -> list[Notification]:
         """Flush every group whose timer expired; return what must be sent (maybe silent).
 
         Deal with every returned notification: ``mark_sent`` it, or drop it when delivery failed
         (it is decided again at the group's next flush). The log decides what is news and only
         learns at ``mark_sent``, so a caller that delivers in the background must skip a
-        notification whose predecessor for the same ``log_key`` is still being delivered.
+        notification whose predecessor for the same ``log_key`` is still being delivered: it
+        names those keys in ``busy``, and such a notification is left out as if it had been
+        returned and dropped (its flush waits for it), without building it — a group of
+        thousands of alerts is flushed every ``group_interval`` while its e-mail is on its way.
         """
         notifications: list[Notification] = []
         self._due_from = None
@@ -176,10 +179,15 @@ class Pipeline:
             # Everything muted: nothing to say (Alertmanager's pipeline stops with no alerts left).
             receivers = group.route.receivers if firing or resolved else ()
             for receiver in receivers:
-                note = self._notification(group, receiver, firing, resolved, now, flush.flush_id)
-                if note is not None:
-                    notifications.append(note)
-                    flush.outstanding.add(receiver.key)
+                key = (group.route.name, receiver.key, group.key_text)
+                entry = self.log.get(key)
+                if not needs_update(entry, firing, resolved, group.route, now):
+                    continue
+                flush.outstanding.add(receiver.key)
+                if key not in busy:
+                    notifications.append(
+                        self._notification(group, receiver, entry, firing, resolved, flush.flush_id)
+                    )
             group.inflight = flush
             if not flush.outstanding:
                 self._finish(gkey, group)
@@ -246,15 +254,12 @@ class Pipeline:
         self,
         group: Group,
         receiver: Receiver,
+        entry: LogEntry | None,
         firing: frozenset[str],
         resolved: frozenset[str],
-        now: datetime,
         flush_id: int,
-    ) -> Notification | None:
+    ) -> Notification:
         route = group.route
-        entry = self.log.get((route.name, receiver.key, group.key_text))
-        if not needs_update(entry, firing, resolved, route, now):
-            return None
         known = entry.firing if entry else frozenset()
         shown_resolved = sorted(resolved & known) if route.send_resolved else []
         return Notification(

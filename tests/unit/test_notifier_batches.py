@@ -382,3 +382,20 @@ async def test_a_resolution_in_a_later_batch_is_announced() -> None:
     held.clock.at = LATER + timedelta(minutes=10)
     await take.handle([Msg(batch(resolved("v1", LATER)))])
     assert notified(held) == [(["v2"], ["v1"])]
+
+
+async def test_a_flush_leaves_out_a_notification_still_in_delivery_and_waits_for_it() -> None:
+    store, bus = Store(), Bus()
+    take, held = intake(store, bus)
+    await take.handle([Msg(batch(opened("v1"), opened("v2")))])
+    pipeline = held.pipeline
+    [first] = pipeline.due(T0)
+    # While it is on its way, v2 resolves and the group's timer expires again.
+    held.clock.at = LATER
+    await take.handle([Msg(batch(resolved("v2", LATER)))])
+    assert pipeline.due(LATER, busy={first.log_key}) == []
+    assert "v2" in pipeline.alerts  # that flush is not finished: v2 waits for its notice
+    pipeline.mark_sent(first, LATER)
+    [second] = pipeline.due(LATER + timedelta(hours=1))
+    assert (second.firing_ids, second.resolved_ids) == ({"v1"}, {"v2"})
+    assert [e.violation_id for e in second.resolved] == ["v2"]
