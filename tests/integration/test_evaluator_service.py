@@ -179,9 +179,10 @@ async def violation_messages(js) -> list[dict]:
     if not await stream_count(js, c.ALERTS_STREAM):
         return []
     return [
-        m
+        item
         for m in await stream_messages(js, c.ALERTS_STREAM)
-        if m["schema"].startswith(("ViolationOpened/", "ViolationResolved/"))
+        for item in (m["items"] if m["schema"].startswith("AlertBatch/") else [m])
+        if item["schema"].startswith(("ViolationOpened/", "ViolationResolved/"))
     ]
 
 
@@ -263,12 +264,14 @@ async def test_evaluator_stores_alerts_dead_letters_and_survives_restart(
     info = await js.stream_info(c.ALERTS_STREAM)
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
         msg = await js.get_msg(c.ALERTS_STREAM, seq)
-        event = c.decode(msg.data)
-        if isinstance(event, c.ScoresUpdated):
-            assert msg.subject == c.scores_subject(event.labels.org_id)
-            scores.append(event)
-        else:
-            subjects.add(msg.subject)
+        batch = c.decode(msg.data)
+        # A flush's alerts and scores travel together; each alert keeps its routing subject.
+        assert msg.subject == c.ALERT_BATCH_SUBJECT and isinstance(batch, c.AlertBatch)
+        for event in batch.items:
+            if isinstance(event, c.ScoresUpdated):
+                scores.append(event)
+            else:
+                subjects.add(c.alert_subject(event.labels.severity.value, event.labels.rule))
     assert subjects == {c.alert_subject(a[2], a[1]) for a in opened}
     # The scores of every registered organisation, A's with its page's components.
     assert {s.labels.org_id for s in scores} >= {ORG_A, ORG_B, ORG_C}
