@@ -566,10 +566,11 @@ def median(results: list[dict[str, Any]]) -> dict[str, Any]:
         return results[0]
     out = dict(results[-1])
     for key in MEDIAN_KEYS:
-        out[key] = statistics.median(r[key] for r in results)
+        out[key] = round(statistics.median(r[key] for r in results), 3)
     names = {name for r in results for name in r["cpu_s"]}
     out["cpu_s"] = {
-        n: statistics.median(r["cpu_s"].get(n, 0.0) for r in results) for n in sorted(names)
+        n: round(statistics.median(r["cpu_s"].get(n, 0.0) for r in results), 2)
+        for n in sorted(names)
     }
     for key in ("loadavg_start", "loadavg_end"):
         out[key] = [round(statistics.median(r[key][i] for r in results), 2) for i in range(3)]
