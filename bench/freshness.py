@@ -38,13 +38,6 @@ the budget is the scheduler's (the simulator's limits are lifted), so requests a
 simulator; the violations present at the epoch are found by a full read before the week begins
 (its alerts are dropped before the notifier starts) and the week's first quota day starts at the
 next Moscow midnight.
-
-One stand-in for a collector change requested and not yet made: the VK collector reads the
-comments of a post only when its comment count changed, and the evaluator judges
-UNANSWERED_COMMENT from the comments of that event alone, so when only time passes (a comment
-waiting past its deadline, its count unchanged) no event comes and the violation never opens.
-The shim makes the collector read again the posts whose comment its cursor saw waiting
-(``cursor.waiting``), in both modes; ``--no-reread-waiting`` measures the collector as it is.
 """
 
 from __future__ import annotations
@@ -307,7 +300,6 @@ class Bench:
             collector_env={
                 **self.clock_env,
                 "GOSPUBLIC_COLLECT_COMMENTS": "true",
-                **({"FRESHNESS_REREAD_WAITING": "1"} if args.reread_waiting else {}),
             },
             notifier_env={"GOSPUBLIC_SUBSCRIPTIONS_FILE": str(self.work / "subscriptions.yaml")},
         )
@@ -377,7 +369,14 @@ class Bench:
             ticks_per_day = DAY // self.tick_s
             refs = round_robin_slice(mode.refs, k - 1, ticks_per_day)
             sweep = f"rr-{k:05d}"
-            planned = plan_tasks(refs, c.Platform.VK, sweep, p.settings.collect_pages_per_task, now)
+            planned = plan_tasks(
+                refs,
+                c.Platform.VK,
+                sweep,
+                p.settings.collect_pages_per_task,
+                now,
+                c.region_partition(REGION),
+            )
             subject = c.task_subject("vk")
             messages = [bus.event_message(subject, t, sweep, n) for n, t in enumerate(planned)]
             tasks = await bus.publish_all(mode.js, messages)
@@ -550,12 +549,6 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=24.0,
         help="changes later than this before the end are not counted (24)",
-    )
-    parser.add_argument(
-        "--no-reread-waiting",
-        dest="reread_waiting",
-        action="store_false",
-        help="the collector as it is: comments read only where a post's count changed",
     )
     parser.add_argument("--quiet-s", type=float, default=0.5, help="drained this long: tick over")
     parser.add_argument("--work", help="work directory (default: a new temporary one)")
