@@ -197,9 +197,16 @@ def warned(change: Any, index: dict[tuple[str, str], list[float]], sla_s: float)
 
 
 def delays(
-    changes: list, arrivals: list[Arrival], measured_until: float, sla_s: float
+    changes: list,
+    arrivals: list[Arrival],
+    measured_until: float,
+    sla_s: float,
+    warning_share: float = 0.75,
+    since: float = -math.inf,
 ) -> dict[str, Any]:
-    """Per kind: changes counted, detected, p50/p95 delay in hours; and the warned share."""
+    """Per kind: changes counted, detected, p50/p95 delay in hours; and the warned share, of all
+    breaches and of those whose warning fell due after ``since`` (the week's start: a comment
+    already in its warning band at the full read was warned by alerts the bench drops)."""
     index = index_arrivals(arrivals)
     out: dict[str, Any] = {}
     for kind in KINDS:
@@ -222,11 +229,53 @@ def delays(
         }
     breaches = [ch for ch in changes if ch.kind == "unanswered_comment" and ch.at <= measured_until]
     warned_n = sum(1 for ch in breaches if warned(ch, index, sla_s))
+    due_in_week = [ch for ch in breaches if ch.comment_at + warning_share * sla_s > since]
+    warned_in_week = sum(1 for ch in due_in_week if warned(ch, index, sla_s))
     out["sla_breaches_warned_4h"] = {
         "breaches": len(breaches),
         "warned": warned_n,
         "share": round(warned_n / len(breaches), 3) if breaches else None,
+        "breaches_warning_due_in_week": len(due_in_week),
+        "warned_of_those": warned_in_week,
+        "share_of_those": round(warned_in_week / len(due_in_week), 3) if due_in_week else None,
     }
+    return out
+
+
+_STAMP = re.compile(r"^(\d{8}T\d{6}\d{6})Z-")
+
+
+def tick_starts(collector_log: Path, epoch_ts: float, tick_s: float) -> list[tuple[float, float]]:
+    """(real time, simulated time) of each tick's first task collected, from the collector's log:
+    an adaptive sweep's id is its simulated minute, a round robin's ``rr-<tick>``."""
+    first: dict[float, float] = {}
+    for line in collector_log.read_text(encoding="utf-8").splitlines():
+        if '"task collected"' not in line:
+            continue
+        record = json.loads(line)
+        real = datetime.fromisoformat(record["ts"].replace("Z", "+00:00")).timestamp()
+        sweep = record["sweep_id"]
+        if sweep.startswith("rr-"):
+            sim = epoch_ts + int(sweep[3:]) * tick_s
+        else:
+            sim = datetime.strptime(sweep, "%Y%m%dT%H%MZ").replace(tzinfo=UTC).timestamp()
+        first.setdefault(sim, real)
+    return sorted((real, sim) for sim, real in first.items())
+
+
+def arrivals_from_files(mail_dir: Path, starts: list[tuple[float, float]]) -> list[Arrival]:
+    """The e-mails a finished run's sink stored, each at the simulated time of the tick it came in
+    (the latest tick whose collection began before it: the bench advanced the clock only once
+    everything had drained)."""
+    out = []
+    for path in sorted(mail_dir.glob("*.eml")):
+        match = _STAMP.match(path.name)
+        if not match:
+            continue
+        real = datetime.strptime(match[1], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC).timestamp()
+        before = [sim for r, sim in starts if r <= real]
+        if before and (arrival := read_arrival(path.read_bytes(), before[-1])) is not None:
+            out.append(arrival)
     return out
 
 
@@ -279,12 +328,15 @@ class Bench:
         (shim / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
         (self.work / "subscriptions.yaml").write_text(SUBSCRIPTIONS, encoding="utf-8")
         write_clock(self.clock, self.sim_ts)
+        run = {"epoch": self.epoch.isoformat(), "tick_s": self.tick_s, "pages": args.pages}
+        (self.work / "run.json").write_text(json.dumps({**run, "seed": args.seed}))
         self.clock_env = {
             "PYTHONPATH": f"{shim}{os.pathsep}{ROOT}",
             "FRESHNESS_CLOCK_FILE": str(self.clock),
         }
         self.modes: list[Mode] = []
         self.sla_s = 24 * HOUR  # the simulator's (dialog-default's) reply SLA; set in run()
+        self.week_start = self.epoch.timestamp()
 
     def make_pipeline(self, name: str) -> Pipeline:
         args = self.args
@@ -396,7 +448,7 @@ class Bench:
             "loadavg": Path("/proc/loadavg").read_text().strip(),
             **{
                 m.name: {
-                    **delays(changes, m.arrivals, until, self.sla_s),
+                    **delays(changes, m.arrivals, until, self.sla_s, since=self.week_start),
                     "pages_read": m.pages_read,
                     "api_wall_get_by_quota_day": m.wall_get_by_day,
                 }
@@ -478,6 +530,8 @@ class Bench:
                 if mode.nc is not None:
                     await mode.nc.close()
                 mode.pipeline.stop()
+                arrivals = [[a.page, a.rule, a.at] for a in mode.arrivals]
+                (mode.pipeline.work / "arrivals.json").write_text(json.dumps(arrivals))
         budget = self.modes[0].pipeline.settings.vk_daily_quota["wall.get"] * args.tokens  # type: ignore[union-attr]
         measured_until = end_ts - args.settle_hours * HOUR
         result: dict[str, Any] = {
@@ -500,7 +554,7 @@ class Bench:
                 mode.wall_get_by_day.values()
             )
             result[mode.name] = {
-                **delays(changes, mode.arrivals, measured_until, sla_s),
+                **delays(changes, mode.arrivals, measured_until, sla_s, since=self.week_start),
                 "pages_read": mode.pages_read,
                 "api_wall_get_used": totals[mode.name],
                 "api_wall_get_by_quota_day": mode.wall_get_by_day,
@@ -535,6 +589,39 @@ async def drained_without_notifier(mode: Mode) -> bool:
     return tasks_left == 0 and collect == (0, 0) and evaluate == (0, 0)
 
 
+def reanalyse(args: argparse.Namespace) -> dict[str, Any]:
+    """The delays and warnings of a finished (or stopped) run, from its sink's e-mails and its
+    collectors' logs, for ``args.epoch`` (the run's, in ``run.json`` when it wrote one)."""
+    from services.simulator.region import generate_region
+    from services.simulator.regional.changes import changes as world_changes
+    from services.simulator.regional.rules import REPLY_SLA_HOURS
+
+    work = Path(args.reanalyse)
+    saved = work / "run.json"
+    run = json.loads(saved.read_text()) if saved.exists() else {}
+    epoch = datetime.fromisoformat(args.epoch or run["epoch"])
+    tick_s = run.get("tick_s", args.tick_minutes * 60)
+    region = generate_region("national", seed=args.seed, now=epoch, size=args.pages)
+    end_ts = epoch.timestamp() + args.days * DAY
+    changes = world_changes(region, int(epoch.timestamp()), int(end_ts))
+    result: dict[str, Any] = {"work": str(work), "epoch": epoch.isoformat()}
+    for name in args.modes:
+        starts = tick_starts(work / name / "logs" / "collector-1.log", epoch.timestamp(), tick_s)
+        if not starts:
+            continue
+        arrivals = arrivals_from_files(work / name / "mail", starts)
+        reached = starts[-1][1]  # the last tick collected
+        until = min(end_ts, reached) - args.settle_hours * HOUR
+        result[name] = {
+            "clock_reached": datetime.fromtimestamp(reached, UTC).isoformat(),
+            "changes_measured_until": datetime.fromtimestamp(until, UTC).isoformat(),
+            **delays(changes, arrivals, until, REPLY_SLA_HOURS * HOUR, since=epoch.timestamp()),
+            "emails_new_violations": len(arrivals),
+        }
+    result["loadavg"] = Path("/proc/loadavg").read_text().strip()
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=24_000, help="organisations (24,000)")
@@ -553,8 +640,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-s", type=float, default=0.5, help="drained this long: tick over")
     parser.add_argument("--work", help="work directory (default: a new temporary one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--reanalyse",
+        metavar="WORK",
+        help="no run: the figures of a finished or stopped run in WORK, from its e-mails and logs",
+    )
+    parser.add_argument("--epoch", help="with --reanalyse: the run's epoch (default: run.json)")
     args = parser.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.reanalyse:
+        print(json.dumps(reanalyse(args), ensure_ascii=False, indent=None if args.json else 1))
+        return 0
     pipeline_module.QUIET_S = args.quiet_s
     result = asyncio.run(Bench(args).run())
     if args.json:

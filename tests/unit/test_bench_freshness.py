@@ -3,8 +3,10 @@ subject, and the delays and warnings computed from the changes and the e-mails' 
 
 from __future__ import annotations
 
+import json
 import math
 import sys
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -12,13 +14,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/ is not a package
 from bench.freshness import (
+    DAY,
     HOUR,
     Arrival,
+    arrivals_from_files,
     delays,
     epoch_before,
     percentile,
     read_arrival,
     round_robin_slice,
+    tick_starts,
 )
 from services.notifier.email import set_subject
 from services.simulator.regional.changes import Change
@@ -52,7 +57,7 @@ def test_round_robin_reads_every_page_once_a_day_in_equal_slices(pages, ticks_pe
     assert round_robin_slice(register, ticks_per_day + 3, ticks_per_day) == day[3]
 
 
-def mail(subject: str) -> bytes:
+def mail_bytes(subject: str) -> bytes:
     message = EmailMessage()
     set_subject(message, subject)
     message["From"] = "a@b.ru"
@@ -76,7 +81,7 @@ def mail(subject: str) -> bytes:
     ],
 )
 def test_an_e_mail_names_its_page_and_rule_in_the_subject(subject, expected) -> None:
-    assert read_arrival(mail(subject), T) == expected
+    assert read_arrival(mail_bytes(subject), T) == expected
 
 
 def change(kind: str, at: int, page: str = "1", rules=("STALE",), comment_at: int = 0) -> Change:
@@ -129,16 +134,64 @@ def test_a_breach_was_warned_when_the_warning_came_4_hours_before_the_deadline()
         Arrival("3", "UNANSWERED_COMMENT_SOON", written - HOUR),  # before the comment: another
     ]
     out = delays(breaches, arrivals, T + 2, sla)
-    assert out["sla_breaches_warned_4h"] == {"breaches": 4, "warned": 2, "share": 0.5}
+    assert out["sla_breaches_warned_4h"] == {
+        "breaches": 4,
+        "warned": 2,
+        "share": 0.5,
+        "breaches_warning_due_in_week": 4,
+        "warned_of_those": 2,
+        "share_of_those": 0.5,
+    }
     assert out["unanswered_comment"]["p95_h"] == 1.0
 
 
 def test_the_epoch_is_half_an_hour_before_a_moscow_midnight() -> None:
-    from datetime import UTC, datetime
-
     assert epoch_before(datetime(2026, 12, 6, 23, 17, tzinfo=UTC)) == datetime(
         2026, 12, 6, 20, 30, tzinfo=UTC
     )
     assert epoch_before(datetime(2026, 12, 6, 9, 0, tzinfo=UTC)) == datetime(
         2026, 12, 5, 20, 30, tzinfo=UTC
     )
+
+
+def test_only_breaches_whose_warning_fell_due_in_the_week_count_in_the_second_share() -> None:
+    sla = 24 * HOUR
+    start = T - 5 * HOUR  # the week began 5 h before the first deadline
+    early = change("unanswered_comment", T + 1, "1", ("UNANSWERED_COMMENT",), T - sla)
+    late = change("unanswered_comment", T + 20 * HOUR, "2", ("UNANSWERED_COMMENT",), T - 4 * HOUR)
+    arrivals = [Arrival("2", "UNANSWERED_COMMENT_SOON", T + 14 * HOUR)]
+    out = delays([early, late], arrivals, T + DAY, sla, since=start)["sla_breaches_warned_4h"]
+    assert (out["breaches"], out["warned"], out["share"]) == (2, 1, 0.5)
+    # The first one's warning fell due an hour before the week began (its band was open).
+    assert (out["breaches_warning_due_in_week"], out["warned_of_those"]) == (1, 1)
+    assert out["share_of_those"] == 1.0
+
+
+def test_a_stopped_run_is_read_back_from_its_e_mails_and_logs(tmp_path) -> None:
+    """Each e-mail belongs to the latest tick whose collection began before it; an adaptive
+    sweep's id is its simulated minute, a round robin's names its tick."""
+    epoch = datetime(2026, 12, 6, 20, 30, tzinfo=UTC).timestamp()
+    log = tmp_path / "collector-1.log"
+    records = [
+        ("2026-12-07T00:20:21.244Z", "20261206T2130Z"),
+        ("2026-12-07T00:20:22.000Z", "20261206T2130Z"),  # the tick's second task
+        ("2026-12-07T00:20:30.000Z", "rr-00002"),
+    ]
+    log.write_text(
+        "\n".join(
+            json.dumps({"msg": "task collected", "ts": ts, "sweep_id": sweep})
+            for ts, sweep in records
+        )
+        + '\n{"msg": "collector started"}\n',
+        encoding="utf-8",
+    )
+    starts = tick_starts(log, epoch, HOUR)
+    assert [sim for _, sim in starts] == [epoch + HOUR, epoch + 2 * HOUR]
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    subject = "[GosPublic] 7 / STALE: 1 нарушение (1 новое)"
+    (mail / "20261207T002020000000Z-1.eml").write_bytes(mail_bytes(subject))  # before any tick
+    (mail / "20261207T002025000000Z-2.eml").write_bytes(mail_bytes(subject))
+    (mail / "20261207T002031000000Z-3.eml").write_bytes(mail_bytes(subject))
+    got = arrivals_from_files(mail, starts)
+    assert got == [Arrival("7", "STALE", epoch + HOUR), Arrival("7", "STALE", epoch + 2 * HOUR)]
