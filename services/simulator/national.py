@@ -44,6 +44,7 @@ from services.simulator.region import (
     bits,
     ok_link,
 )
+from services.simulator.regional.planting import allocate
 
 PAGES = 175_000  # VK links in the national register
 FIRST_ID = 150_000_000
@@ -120,7 +121,7 @@ class World(InstitutionNaming):
         self.presets: list[Preset] = []
         self.munis: list[Municipality] = []
         weights = [float(row["population"]) ** 0.8 for row in rows]
-        counts = _allocate(size, weights)
+        counts = allocate(size, weights)
         self.regions: list[_RegionSpan] = []
         start = 0
         muni_starts: list[int] = []
@@ -169,7 +170,7 @@ class World(InstitutionNaming):
             top = len(_BODIES) + len(_REGIONAL_INSTITUTIONS)
             rest = max(0, count - top)
             shares = [3.0] + [rng.uniform(0.6, 1.4) for _ in names]
-            per_muni = _allocate(rest, shares)
+            per_muni = allocate(rest, shares)
             cursor = start + min(count, top)
             for _, n in zip(munis, per_muni, strict=True):
                 muni_starts.append(cursor)
@@ -342,18 +343,6 @@ class World(InstitutionNaming):
                 kind = "user_posts_medium"
             group.wall_kind = kind
         return group
-
-
-def _allocate(total: int, weights: list[float]) -> list[int]:
-    if total <= 0:
-        return [0] * len(weights)
-    s = sum(weights)
-    raw = [total * w / s for w in weights]
-    out = [int(x) for x in raw]
-    rest = sorted(range(len(raw)), key=lambda k: raw[k] - out[k], reverse=True)
-    for k in rest[: total - sum(out)]:
-        out[k] += 1
-    return out
 
 
 def generate_national(*, seed: int, now: datetime, size: int | None = None) -> Region:

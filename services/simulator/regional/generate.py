@@ -36,24 +36,12 @@ from services.simulator.regional.planting import (
     _mix,
     _pick,
     _quotas,
+    allocate,
     bits,
     unit,
 )
 from services.simulator.regional.rules import FIRST_GROUP_ID
 from services.simulator.regional.state import Region
-
-
-def _allocate(total: int, weights: list[float]) -> list[int]:
-    """Largest-remainder split of ``total`` by ``weights``."""
-    if total <= 0:
-        return [0] * len(weights)
-    s = sum(weights)
-    raw = [total * w / s for w in weights]
-    out = [int(x) for x in raw]
-    rest = sorted(range(len(raw)), key=lambda i: raw[i] - out[i], reverse=True)
-    for i in rest[: total - sum(out)]:
-        out[i] += 1
-    return out
 
 
 class _OgrnFactory:
@@ -143,7 +131,7 @@ def generate_region(
     else:
         weights = [m.population**0.75 for m in munis]
         for m, namer, count in zip(
-            munis, namers, _allocate(total - len(specs), weights), strict=True
+            munis, namers, allocate(total - len(specs), weights), strict=True
         ):
             mix = FILL_URBAN if m.urban else FILL_DISTRICT
             kinds = [k for k, _ in mix]

@@ -182,3 +182,16 @@ def _quotas(rng: random.Random, items: list, rates: tuple, default: str | int) -
     for i in order[pos:]:
         result[items[i]] = default
     return result
+
+
+def allocate(total: int, weights: list[float]) -> list[int]:
+    """Largest-remainder split of ``total`` by ``weights``."""
+    if total <= 0:
+        return [0] * len(weights)
+    s = sum(weights)
+    raw = [total * w / s for w in weights]
+    out = [int(x) for x in raw]
+    rest = sorted(range(len(raw)), key=lambda i: raw[i] - out[i], reverse=True)
+    for i in rest[: total - sum(out)]:
+        out[i] += 1
+    return out
