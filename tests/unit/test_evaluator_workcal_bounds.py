@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,15 +18,16 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CALENDAR = WorkCalendar()
 
 
+# A far date must not be walked day by day: the timeout catches a count that would take years.
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize("tz", ["Europe/Moscow", "Asia/Kamchatka", "America/Los_Angeles"])
 def test_a_year_9999_date_counts_up_to_the_horizon_quickly(tz: str) -> None:
-    started = time.perf_counter()
     hours = CALENDAR.working_hours(NOW, YEAR_9999, tz)
     assert hours == CALENDAR.working_hours(NOW, NOW + HORIZON, tz)
     assert 3000 < hours < 5000  # two years of 9-hour working days
-    assert time.perf_counter() - started < 1.0
 
 
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize(
     ("since", "until"),
     [
@@ -38,11 +38,9 @@ def test_a_year_9999_date_counts_up_to_the_horizon_quickly(tz: str) -> None:
     ],
 )
 def test_dates_at_the_ends_of_the_calendar_do_not_raise(since, until) -> None:
-    started = time.perf_counter()
     for tz in ("Europe/Moscow", "Pacific/Kiritimati", "Pacific/Pago_Pago"):
         assert 0.0 <= CALENDAR.working_hours(since, until, tz) <= HORIZON.days * 24
         assert elapsed_hours(since, until, None) >= 0.0
-    assert time.perf_counter() - started < 2.0
 
 
 def test_a_span_within_the_horizon_is_counted_exactly() -> None:
@@ -51,6 +49,7 @@ def test_a_span_within_the_horizon_is_counted_exactly() -> None:
     assert CALENDAR.working_hours(since, since + timedelta(days=7)) == pytest.approx(45.0)
 
 
+@pytest.mark.timeout(30)
 def test_a_page_reply_dated_year_9999_gives_verdicts_not_an_error() -> None:
     """Through the mapping: VK's answer with the page's reply at 253402297200."""
     gid = 1
@@ -71,8 +70,6 @@ def test_a_page_reply_dated_year_9999_gives_verdicts_not_an_error() -> None:
     ref = c.PageRef(platform=c.Platform.VK, native_id="club1", org_id="1023601234567")
     event = pages.build(ref, "s", NOW)
     strict = load_profile("bashkortostan-2025")  # working-hour SLAs
-    started = time.perf_counter()
     results = {x.rule: x for x in r.evaluate_comments(event, strict, NOW, CALENDAR)}
-    assert time.perf_counter() - started < 1.0
     # The reply dated year 9999 counts as two years of working hours: late, and no error.
     assert results[r.UNANSWERED_COMMENT].status == r.FAIL
