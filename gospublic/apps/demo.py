@@ -276,7 +276,7 @@ class Demo:
             line = (
                 f"  collect {done_tasks}/{total_tasks} tasks ({total_pages} pages) | "
                 f"evaluated {events - ev_pending - ev_unacked}/{events} events | "
-                f"alerts {alerts} | e-mails {mails}"
+                f"alert messages {alerts} | e-mails {mails}"
             )
             if line != last_line:
                 self.say(line)
