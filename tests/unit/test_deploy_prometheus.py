@@ -49,7 +49,8 @@ def test_the_pipeline_failure_modes_are_covered(rules: dict[str, dict]) -> None:
     )
     lag = expr("GosPublicEvaluatorLagGrowing")
     assert f'stream_name="{c.EVENTS_STREAM}"' in lag
-    assert f'consumer_name="{c.EVALUATOR_DURABLE}"' in lag and "deriv(" in lag
+    # Every partition group's durable (evaluator-v1-p0-7 ...) as well as the one of all partitions.
+    assert f'consumer_name=~"{c.EVALUATOR_DURABLE}(-p.*)?"' in lag and "deriv(" in lag
     assert f'consumer_name="{c.NOTIFIER_DURABLE}"' in expr("GosPublicNotifierLagGrowing")
     dead = expr("GosPublicDeadLetters")
     assert "gospublic_evaluator_dead_letters_total" in dead
