@@ -74,13 +74,9 @@ class Accounting:
             self.call_log.clear()
 
     def reset(self) -> None:
-        with self._lock:
-            self.requests.clear()
-            self.calls.clear()
-            self.errors.clear()
-            self.rate_limited = self.quota_exceeded = 0
-            self.request_log.clear()
-            self.call_log.clear()
+        """Forget everything, what limits remember included."""
+        self.reset_log()
+        with self._lock:  # not reentrant: reset_log takes it on its own
             self._faults.clear()
             self._recent.clear()
             self._used.clear()
