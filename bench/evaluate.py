@@ -10,6 +10,10 @@ consuming) and stops when its durable has nothing pending or unacknowledged; ``s
 reported apart. The EVENTS backlog is filled once; each run gets a new durable and a new chDB
 directory. The naive path (one handler call per message, one insert per table per message, then
 the ack) drains a smaller backlog of the same sweep in the same way, in a process of its own.
+It reads through FastStream's pull subscriber, as the first plan did, without the patch the
+services no longer need (docs/DESIGN.md, "One consumer"): when nats-py raises the builtin
+``TimeoutError`` its loop restarts and a pull's messages wait out their ack wait, so the naive
+figure is a baseline to compare with, never a product number.
 
 ``--step`` measures the batch step alone, in this process (decode + ``process_batch``, no NATS, no
 chDB): the evaluator's own CPU per page, steady enough to compare changes on a busy machine.
