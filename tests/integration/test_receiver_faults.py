@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from gospublic import bus
 from gospublic import contracts as c
 from gospublic.platforms import vk as vn
 from gospublic.registry import store_registry
-from gospublic.runtime import EmbeddedNats
+from gospublic.runtime import EmbeddedNats, free_port
 from gospublic.settings import Settings
 from services.collector.outcomes import to_outgoing as collector_outgoing
 from services.receiver import main as receiver_main
@@ -62,12 +61,6 @@ def wall_item(post_id: int, date: int) -> dict[str, Any]:
         "text": f"Запись {post_id}", "comments": {"count": 1 if post_id == 501 else 0},
         "likes": {"count": 7}, "reposts": {"count": 1}, "views": {"count": 480},
     }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def receiver_settings(settings: Settings, **extra: Any) -> Settings:

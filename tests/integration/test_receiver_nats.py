@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from pydantic import SecretStr
 from gospublic import bus
 from gospublic import contracts as c
 from gospublic.registry import store_registry
-from gospublic.runtime import EmbeddedNats
+from gospublic.runtime import EmbeddedNats, free_port
 from gospublic.settings import Settings
 from services.collector.outcomes import to_outgoing as collector_outgoing
 from services.receiver import main as receiver_main
@@ -53,12 +52,6 @@ ORG = c.Organisation(
 
 def sample(name: str) -> bytes:
     return (PUSH / name).read_bytes()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def receiver_settings(settings: Settings, **extra: Any) -> Settings:
