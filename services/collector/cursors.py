@@ -16,6 +16,7 @@ one get per key; writes are pipelined publishes to the bucket's subjects. Both h
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
@@ -44,6 +45,11 @@ class Cursor:
     # Post id → unix time of the oldest citizen comment there with no page comment after it, for
     # the scheduler's priority to ageing comment threads (``note_waiting``).
     waiting: dict[str, int] = field(default_factory=dict)
+    # The page's posting habit, from the dates of the newest posts a read returned
+    # (``note_habit``): the median gap between them in seconds (0: unknown, fewer than two
+    # posts or an older cursor), and whether its newest post takes no comments.
+    post_gap: int = 0
+    comments_closed: bool = False
 
     @property
     def waiting_since(self) -> int:
@@ -59,6 +65,8 @@ class Cursor:
                 "read_at": self.read_at,
                 "active_at": self.active_at,
                 **({"waiting": self.waiting} if self.waiting else {}),
+                **({"post_gap": self.post_gap} if self.post_gap else {}),
+                **({"comments_closed": True} if self.comments_closed else {}),
             },
             separators=(",", ":"),
         ).encode()
@@ -76,6 +84,8 @@ class Cursor:
                 read_at=int(raw.get("read_at") or 0),
                 active_at=int(raw.get("active_at") or 0),
                 waiting={str(k): int(v) for k, v in (raw.get("waiting") or {}).items()},
+                post_gap=int(raw.get("post_gap") or 0),
+                comments_closed=bool(raw.get("comments_closed")),
             )
         except (ValueError, TypeError, AttributeError):
             return cls()
@@ -108,13 +118,45 @@ def posts_to_read(counts: Mapping[str, int], cursor: Cursor | None) -> list[str]
     return wanted
 
 
+# Posts whose dates make a page's posting habit: enough for a median that one odd gap (a holiday,
+# a burst on one day) does not move, few enough to be recent.
+HABIT_POSTS = 10
+
+
+def posting_habit(posts: Iterable[c.Post]) -> tuple[int, bool] | None:
+    """(median gap in seconds between the newest posts, 0 if fewer than two; whether the newest
+    takes no comments) of the posts one read returned, pinned ones aside; None: no post."""
+    dated = sorted((p for p in posts if not p.is_pinned), key=lambda p: p.posted_at, reverse=True)
+    if not dated:
+        return None
+    times = [int(p.posted_at.timestamp()) for p in dated[:HABIT_POSTS]]
+    gaps = sorted(newer - older for newer, older in itertools.pairwise(times))
+    gap = gaps[len(gaps) // 2] if gaps else 0
+    return gap, not dated[0].comments_open
+
+
+def note_habit(cursor: Cursor, old: Cursor | None, events: Iterable[c.PageEvent]) -> None:
+    """The page's posting habit from the posts this read returned (:func:`posting_habit`), for
+    the scheduler's target interval; a read without posts keeps what the last one saw."""
+    posts = next((e for e in events if isinstance(e, c.PostsObserved)), None)
+    habit = posting_habit(posts.posts) if posts is not None else None
+    if habit is None:
+        if old is not None:
+            cursor.post_gap, cursor.comments_closed = old.post_gap, old.comments_closed
+        return
+    cursor.post_gap, cursor.comments_closed = habit
+
+
 def note_waiting(cursor: Cursor, old: Cursor | None, events: Iterable[c.PageEvent]) -> None:
-    """Which of the page's posts hold a citizen comment still waiting for the page, and since when.
+    """Which of the page's posts hold a citizen comment still waiting for the page, and since when;
+    and the page's posting habit (:func:`note_habit`), both noted after every read.
 
     Posts whose comments this read fetched are judged afresh; the others keep what the last read
     saw while they stay on the wall. Only a scheduling hint, not a verdict: a page comment later on
     the same post counts as the answer (the evaluator's ``first_answers`` decides the rules).
     """
+    events = list(events)
+    note_habit(cursor, old, events)
     waiting = dict(old.waiting) if old is not None else {}
     for event in events:
         if isinstance(event, c.PostsObserved):

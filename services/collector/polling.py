@@ -55,12 +55,19 @@ class PollPolicy:
     warning_share: float = 0.75
     # STALE's first threshold: a page whose newest post seen turns this old is read right after.
     stale_after_s: float = 7 * DAY_S
-    # Target intervals under a short budget (:func:`target_interval`). A page active within
-    # ``active_within_s`` that draws comments: below the warning share of the SLA, so a comment is
-    # seen before its warning falls due.
+    # A page still posts (:func:`posts_still`) for this many of its usual gaps between posts
+    # after its newest (the cursor's ``post_gap``), at least ``active_within_s``, at most
+    # ``habit_max_s``: a page posting every few days is not quiet between two posts.
+    habit_gaps: float = 3.0
+    habit_max_s: float = 14 * DAY_S
+    # Target intervals under a short budget (:func:`target_interval`). A page that still posts
+    # and draws comments: below the warning share of the SLA, so a comment, whenever the next
+    # post comes, is seen before its warning falls due.
     conversation_interval_s: float = 16 * 3600
-    active_interval_s: float = 20 * 3600  # posted lately, no comment seen (comments closed?)
-    quiet_interval_s: float = 36 * 3600  # nothing lately: no comment comes, STALE is a checkpoint
+    active_interval_s: float = 20 * 3600  # posts, comments open, but no comment seen yet
+    # Posts no more, or takes no comments: no comment comes, STALE is a checkpoint. Long, so
+    # that the budget covers the pages that post at the conversation interval.
+    quiet_interval_s: float = 72 * 3600
     # The day's budget is spread over the day: a sweep may use what the even pace allows by now
     # plus this much ahead (so the first sweep after midnight does not take the whole day's).
     pace_ahead_s: float = 3600.0
@@ -76,13 +83,30 @@ def thread_ageing(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> b
     return policy.ageing_share <= used <= 1.0
 
 
+def posting_within(cursor: Cursor, policy: PollPolicy) -> float:
+    """How long after its newest activity the page still counts as posting: ``habit_gaps`` of its
+    usual gap between posts, within [``active_within_s``, ``habit_max_s``]; ``active_within_s``
+    where the habit is unknown (a cursor written before it was kept)."""
+    if not cursor.post_gap:
+        return policy.active_within_s
+    habit = min(policy.habit_max_s, policy.habit_gaps * cursor.post_gap)
+    return max(policy.active_within_s, habit)
+
+
+def posts_still(cursor: Cursor, now_ts: float, policy: PollPolicy) -> bool:
+    """The page's newest activity is recent for its posting habit (:func:`posting_within`)."""
+    if not cursor.active_at:
+        return False
+    return now_ts - cursor.active_at <= posting_within(cursor, policy)
+
+
 def poll_interval(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> float:
     """Seconds between reads of the page; 0: every sweep."""
     if cursor is None or not cursor.read_at or thread_ageing(cursor, now_ts, policy):
         return 0.0
-    quiet = now_ts - cursor.active_at if cursor.active_at else math.inf
-    if quiet <= policy.active_within_s:
+    if posts_still(cursor, now_ts, policy):
         return 0.0
+    quiet = now_ts - cursor.active_at if cursor.active_at else math.inf
     return min(policy.max_interval_s, quiet * policy.quiet_share)
 
 
@@ -117,18 +141,21 @@ def checkpoint_passed(cursor: Cursor | None, now_ts: float, policy: PollPolicy) 
 
 
 def draws_comments(cursor: Cursor, now_ts: float, policy: PollPolicy) -> bool:
-    """Posted within ``active_within_s`` and some post seen with comments: new comments come."""
-    recent = bool(cursor.active_at) and now_ts - cursor.active_at <= policy.active_within_s
-    return recent and any(n > 0 for n in cursor.comments.values())
+    """Still posts (:func:`posts_still`), takes comments and some post was seen with comments:
+    new comments come, within hours of the next post."""
+    if cursor.comments_closed or not posts_still(cursor, now_ts, policy):
+        return False
+    return any(n > 0 for n in cursor.comments.values())
 
 
 def target_interval(cursor: Cursor, now_ts: float, policy: PollPolicy) -> float:
     """How often the page should be read when the budget is short: often where comments come
-    (their warning is due at a share of the SLA), least where nothing does (a quiet page's STALE
-    moment is a checkpoint of its own)."""
+    (their warning is due at a share of the SLA), least where none does (a quiet page's STALE
+    moment is a checkpoint of its own). Under a short budget the sweeps read the pages most
+    unread against this interval, so the intervals weigh the pages against each other."""
     if draws_comments(cursor, now_ts, policy):
         return policy.conversation_interval_s
-    if cursor.active_at and now_ts - cursor.active_at <= policy.active_within_s:
+    if not cursor.comments_closed and posts_still(cursor, now_ts, policy):
         return policy.active_interval_s
     return policy.quiet_interval_s
 

@@ -56,6 +56,8 @@ from services.collector.polling import overdue as overdue
 from services.collector.polling import paced_allowance as paced_allowance
 from services.collector.polling import policy_from_profile as policy_from_profile
 from services.collector.polling import poll_interval as poll_interval
+from services.collector.polling import posting_within as posting_within
+from services.collector.polling import posts_still as posts_still
 from services.collector.polling import profile_path as profile_path
 from services.collector.polling import quota_day as quota_day
 from services.collector.polling import reads_today as reads_today

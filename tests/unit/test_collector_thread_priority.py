@@ -209,8 +209,8 @@ def test_a_checkpoint_passed_since_the_last_read(cursor, passed_h_ago) -> None:
         (None, math.inf),
         (cursor_at(8, active_h=5, comments={"7": 2}), 0.5),  # draws comments: 16 h target
         (cursor_at(8, active_h=5, comments={"7": 0}), 8 / 20),  # posts, but no comments
-        (cursor_at(8, active_h=72, comments={"7": 2}), 8 / 36),  # comments, but quiet
-        (cursor_at(72, active_h=24 * 40), 2.0),  # dormant: a day and a half's target
+        (cursor_at(8, active_h=72, comments={"7": 2}), 8 / 72),  # comments, but quiet
+        (cursor_at(36, active_h=24 * 40), 0.5),  # dormant: a three days' target
     ],
 )
 def test_urgency_is_time_unread_over_the_target_interval(cursor, expected) -> None:
@@ -220,7 +220,7 @@ def test_urgency_is_time_unread_over_the_target_interval(cursor, expected) -> No
 def test_within_the_budget_never_read_then_checkpoints_then_urgency() -> None:
     pages = [ref(n) for n in range(6)]
     cursors = {
-        cursor_key(pages[0]): cursor_at(30, active_h=24 * 40),  # dormant, 30 h of 36: 0.83
+        cursor_key(pages[0]): cursor_at(60, active_h=24 * 40),  # dormant, 60 h of 72: 0.83
         cursor_key(pages[1]): cursor_at(1, (18.5,), active_h=20),  # warning due
         cursor_key(pages[2]): cursor_at(12, active_h=5, comments={"1": 3}),  # 12/16 = 0.75
         # pages[3] never read
