@@ -37,6 +37,9 @@ REGISTRY_BUCKET = "registry"
 CURSORS_BUCKET = "cursors"
 NOTIFICATION_LOG_BUCKET = "notification-log"
 SILENCES_BUCKET = "silences"
+# Pages a platform pushed news about (gospublic.pushmarks); a mark is a hint for two days.
+PUSHES_BUCKET = "pushes"
+PUSH_MARK_TTL_S = 2 * 86_400
 
 # Durable names carry a version because some consumer fields cannot change once it exists.
 COLLECTOR_DURABLE = "collector-{platform}-v1"

@@ -84,17 +84,18 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
                 if exc.err_code != _NAME_IN_USE:
                     raise
                 await js.update_stream(config)
-    for bucket in (
-        c.REGISTRY_BUCKET,
-        c.CURSORS_BUCKET,
-        c.NOTIFICATION_LOG_BUCKET,
-        c.SILENCES_BUCKET,
+    for bucket, ttl in (
+        (c.REGISTRY_BUCKET, None),
+        (c.CURSORS_BUCKET, None),
+        (c.NOTIFICATION_LOG_BUCKET, None),
+        (c.SILENCES_BUCKET, None),
+        (c.PUSHES_BUCKET, c.PUSH_MARK_TTL_S),  # a hint for the next sweep, stale after that
     ):
         try:
             await js.key_value(bucket)
         except BucketNotFoundError:
             try:
-                await js.create_key_value(KeyValueConfig(bucket=bucket, history=1))
+                await js.create_key_value(KeyValueConfig(bucket=bucket, history=1, ttl=ttl))
             except BadRequestError as exc:
                 if exc.err_code != _NAME_IN_USE:
                     raise

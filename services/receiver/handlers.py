@@ -46,6 +46,8 @@ PUBLISHED = Counter(
 )
 
 DeadLetter = Callable[[str, bytes, p.Unreadable], Awaitable[None]]
+# Tells the scheduler the page has news (gospublic.pushmarks): its next sweep reads it.
+MarkPushed = Callable[[c.PageRef, datetime], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,12 @@ class Receiver:
         publisher: PushPublisher,
         dead_letter: DeadLetter,
         now: Callable[[], datetime] = c.utcnow,
+        mark_pushed: MarkPushed | None = None,
     ) -> None:
         self.pages = pages
         self.publisher = publisher
         self.dead_letter = dead_letter
+        self.mark_pushed = mark_pushed
         self.now = now
         self.body_limit = settings.receiver_max_body_bytes
         self._vk_secrets = {
@@ -121,11 +125,12 @@ class Receiver:
                 "VK callback about a page not in the registers", extra={"group_id": note.group_id}
             )
             return Answer(200, OK, "unknown_page")
+        now = self.now()
         try:
-            events = p.vk_events(note, ref, self.now())
+            events = p.vk_events(note, ref, now)
         except p.Unreadable as exc:
             return await self._unreadable("vk", body, exc, authenticated=True)
-        return await self._publish("vk", events, self.pages.partition(ref), OK)
+        return await self._publish("vk", ref, events, now, OK)
 
     # --- MAX ---------------------------------------------------------------------------------
 
@@ -157,19 +162,21 @@ class Receiver:
                 "MAX update about a channel not in the registers", extra={"chat_id": update.chat_id}
             )
             return Answer(200, OK, "unknown_page")
+        now = self.now()
         try:
-            events = p.max_events(update, ref, self.now())
+            events = p.max_events(update, ref, now)
         except p.Unreadable as exc:
             return await self._unreadable("max", body, exc, authenticated=True)
-        return await self._publish("max", events, self.pages.partition(ref), OK)
+        return await self._publish("max", ref, events, now, OK)
 
     # --- shared --------------------------------------------------------------------------------
 
     async def _publish(
-        self, platform: str, events: list[c.PageEvent], partition: int, ok: bytes
+        self, platform: str, ref: c.PageRef, events: list[c.PageEvent], now: datetime, ok: bytes
     ) -> Answer:
         if not events:
             return Answer(200, ok, "ignored")
+        partition = self.pages.partition(ref)
         messages = [p.to_outgoing(event, partition) for event in events]
         try:
             new = await self.publisher.publish(messages)
@@ -182,7 +189,21 @@ class Receiver:
         for i, event in enumerate(events):
             result = "new" if i < new else "duplicate"
             PUBLISHED.labels(platform, p.KIND[type(event)], result).inc()
+        await self._mark(platform, ref, now)
         return Answer(200, ok, "ok")
+
+    async def _mark(self, platform: str, ref: c.PageRef, now: datetime) -> None:
+        """The push is stored: the answer stays "ok" even if the mark is not (the page is then
+        read when its regular turn comes)."""
+        if self.mark_pushed is None:
+            return
+        try:
+            await self.mark_pushed(ref, now)
+        except Exception as failure:
+            log.warning(
+                "page not marked for the next sweep",
+                extra={"platform": platform, "error": f"{type(failure).__name__}: {failure}"[:300]},
+            )
 
     async def _unreadable(
         self, platform: str, body: bytes, exc: p.Unreadable, *, authenticated: bool = False

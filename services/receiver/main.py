@@ -14,8 +14,9 @@ import contextlib
 import logging
 import signal
 import sys
+from datetime import datetime
 
-from gospublic import bus
+from gospublic import bus, pushmarks
 from gospublic import contracts as c
 from gospublic.observability import HealthServer, redact_also, setup_logging
 from gospublic.registry import load_registry
@@ -64,8 +65,18 @@ def make_receiver(settings: Settings, broker, regions: list[str]) -> Receiver:
             "dead letter",
         )
 
+    async def mark_pushed(ref: c.PageRef, at: datetime) -> None:
+        js = broker.connection.jetstream()
+        await bus.within(
+            pushmarks.mark_pushed(js, ref, at.timestamp()),
+            settings.receiver_publish_timeout_s,
+            "push mark",
+        )
+
     publisher = PushPublisher(broker, c.EVENTS_STREAM, settings.receiver_publish_timeout_s)
-    return Receiver(settings, PageDirectory(organisations), publisher, dead_letter)
+    return Receiver(
+        settings, PageDirectory(organisations), publisher, dead_letter, mark_pushed=mark_pushed
+    )
 
 
 async def serve(

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from gospublic import bus
+from gospublic import bus, pushmarks
 from gospublic import contracts as c
 from gospublic.registry import store_registry
 from gospublic.runtime import EmbeddedNats, free_port
@@ -172,6 +173,12 @@ async def test_the_service_over_http(
         assert await asyncio.wait_for(service, 20) == 0
     [stored] = await stream_messages(js)
     assert stored.subject == c.event_subject("vk", "comments_observed", PARTITION)
+    # The scheduler learns of the push: the page is marked, and the mark expires by itself.
+    marks = await pushmarks.read_marks(js)
+    assert list(marks) == [pushmarks.page_key(ORG.pages[0])]
+    assert abs(marks[pushmarks.page_key(ORG.pages[0])] - time.time()) < 60
+    status = await (await js.key_value(c.PUSHES_BUCKET)).status()
+    assert status.ttl == c.PUSH_MARK_TTL_S
 
 
 async def test_the_service_refuses_to_start_without_a_region_or_secret(

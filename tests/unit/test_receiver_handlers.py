@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ PUSH = Path(__file__).resolve().parents[1] / "fixtures" / "push"
 VK_SECRET = "vk-callback-secret-1"
 MAX_SECRET = "max-webhook-secret-1"
 CONFIRMATION = "a1b2c3d4"
+NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 GROUP = 123456
 CHAT = -72000000000123
 # The partition of the pushed events: the receiver does not tell its pages' regions yet.
@@ -69,11 +71,14 @@ def counted(platform: str, outcome: str) -> float:
 
 
 class Harness:
-    def __init__(self, broker: Any, published: list, dead: list, receiver: Receiver) -> None:
+    def __init__(
+        self, broker: Any, published: list, dead: list, receiver: Receiver, marked: list
+    ) -> None:
         self.broker = broker
         self.published = published
         self.dead = dead
         self.receiver = receiver
+        self.marked = marked
 
     def events(self) -> list[c.Event]:
         return [c.decode(body) for _, _, body in self.published]
@@ -115,8 +120,20 @@ async def harness():
         pages = PageDirectory(organisations)
         await pages.reload()
         publisher = PushPublisher(test_broker, c.EVENTS_STREAM, timeout_s=1.0)
-        receiver = Receiver(receiver_settings(), pages, publisher, dead_letter)
-        yield Harness(test_broker, published, dead, receiver)
+        marked: list[tuple[c.PageRef, datetime]] = []
+
+        async def mark_pushed(ref: c.PageRef, at: datetime) -> None:
+            marked.append((ref, at))
+
+        receiver = Receiver(
+            receiver_settings(),
+            pages,
+            publisher,
+            dead_letter,
+            now=lambda: NOW,
+            mark_pushed=mark_pushed,
+        )
+        yield Harness(test_broker, published, dead, receiver, marked)
 
 
 # --- VK ---------------------------------------------------------------------------------------
@@ -334,10 +351,16 @@ async def test_nats_down_is_503_so_the_platform_sends_again() -> None:
         raise AssertionError("nothing to dead-letter")
 
     publisher = PushPublisher(DownBroker(), c.EVENTS_STREAM)
-    receiver = Receiver(receiver_settings(), pages, publisher, dead_letter)
+    marked: list[c.PageRef] = []
+
+    async def mark_pushed(ref: c.PageRef, at: datetime) -> None:
+        marked.append(ref)
+
+    receiver = Receiver(receiver_settings(), pages, publisher, dead_letter, mark_pushed=mark_pushed)
     before = counted("vk", "unavailable")
     answer = await receiver.vk_callback(sample("vk_wall_post_new.json"))
     assert answer.status == 503 and answer.body != b"ok"
+    assert marked == []  # not stored: the platform sends it again, and then it is marked
     assert counted("vk", "unavailable") == before + 1
     assert not publisher.connected
 
@@ -438,3 +461,31 @@ async def test_a_signed_max_post_the_mapping_refuses_is_kept_and_answered(harnes
     [(source, _, why)] = harness.dead
     assert source == "receiver-max" and "mid" in why.reason
     assert harness.published == []
+
+
+# --- marking the page for the next sweep ----------------------------------------------------
+
+
+async def test_a_stored_push_marks_its_page_for_the_next_sweep(harness) -> None:
+    await harness.receiver.vk_callback(sample("vk_wall_reply_new.json"))
+    await harness.receiver.max_webhook(
+        {"x-max-bot-api-secret": MAX_SECRET}, sample("max_message_created.json")
+    )
+    assert harness.marked == [(ORG.pages[0], NOW), (ORG.pages[1], NOW)]
+
+
+async def test_nothing_is_marked_without_a_stored_event(harness) -> None:
+    await harness.receiver.vk_callback(sample("vk_confirmation.json"))
+    await harness.receiver.vk_callback(changed("vk_wall_post_new.json", secret="wrong"))
+    await harness.receiver.vk_callback(changed("vk_wall_post_new.json", group_id=999))
+    assert harness.marked == []
+
+
+async def test_a_mark_that_fails_leaves_the_answer_ok(harness, caplog) -> None:
+    async def broken(ref: c.PageRef, at: datetime) -> None:
+        raise TimeoutError("nats: timeout")
+
+    harness.receiver.mark_pushed = broken
+    answer = await harness.receiver.vk_callback(sample("vk_wall_post_new.json"))
+    assert (answer.status, answer.body) == (200, b"ok") and len(harness.published) == 1
+    assert "page not marked for the next sweep" in caplog.text
