@@ -77,10 +77,10 @@ def thread_ageing(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> b
     """A comment seen waiting on the page has used between ``ageing_share`` of the reply SLA and
     all of it (past the deadline the violation is open and the page is read as its activity says).
     """
-    if cursor is None or not cursor.waiting_since:
+    if cursor is None:
         return False
-    used = (now_ts - cursor.waiting_since) / policy.reply_sla_s
-    return policy.ageing_share <= used <= 1.0
+    used = ((now_ts - since) / policy.reply_sla_s for since in cursor.waiting.values())
+    return any(policy.ageing_share <= share <= 1.0 for share in used)
 
 
 def posting_within(cursor: Cursor, policy: PollPolicy) -> float:
@@ -118,14 +118,16 @@ def overdue(cursor: Cursor | None, now_ts: float, policy: PollPolicy) -> float:
 
 
 def checkpoints(cursor: Cursor, policy: PollPolicy) -> list[float]:
-    """Moments a read of the page should follow: the oldest comment seen waiting at the warning
-    share of the SLA and at its deadline, and the newest activity seen at STALE's first threshold.
+    """Moments a read of the page should follow: each comment seen waiting (the oldest of its
+    post) at the warning share of the SLA and at its deadline, and the newest activity seen at
+    STALE's first threshold.
 
-    Only the oldest: while it waits past its deadline the page's UNANSWERED_COMMENT stands, so a
-    younger comment's deadline would change nothing (once it is answered, the next one is the
-    oldest)."""
+    Every post's, not only the oldest: an old comment that waited past its deadline need not
+    make the page fail (the rule judges only the comments of its window, 30 days), and then a
+    younger one's deadline is a violation of its own (found by ``bench/freshness.py``: a comment
+    from two months ago hid the moments of a new one)."""
     out = []
-    if since := cursor.waiting_since:
+    for since in sorted(set(cursor.waiting.values())):
         out += [since + policy.warning_share * policy.reply_sla_s, since + policy.reply_sla_s]
     if cursor.active_at:
         out.append(cursor.active_at + policy.stale_after_s)

@@ -61,6 +61,13 @@ def test_an_ageing_thread_shortens_the_interval(waiting_h, urgent) -> None:
     assert (overdue(cursor, T0, POLICY) >= 0) is urgent  # read an hour ago: due only if urgent
 
 
+def test_a_comment_long_past_its_deadline_hides_no_younger_one() -> None:
+    cursor = quiet_cursor(20)
+    cursor.waiting["3"] = int(T0 - 60 * DAY_S)  # outside the rule's 30 days: never a violation
+    assert thread_ageing(cursor, T0, POLICY)
+    assert poll_interval(cursor, T0, POLICY) == 0.0
+
+
 def test_ageing_threads_go_first_within_the_budget() -> None:
     pages = [ref(n) for n in range(4)]
     cursors = {
@@ -189,8 +196,11 @@ def cursor_at(
         (cursor_at(0.4, (18.5,)), None),  # ... and the page was read after it
         (cursor_at(1, (24.5,)), 0.5),  # the deadline passed after the last read
         (cursor_at(7, (24.5,)), 6.5),  # both passed: the earlier one
-        (cursor_at(1, (30, 18.5)), None),  # the oldest is past its deadline: the page fails
-        (cursor_at(1, (18.5, 5)), 0.5),  # the oldest one counts
+        # The oldest is past its deadline, but it may lie outside the rule's window: the
+        # younger one's warning counts all the same.
+        (cursor_at(1, (30, 18.5)), 0.5),
+        (cursor_at(1, (24 * 60, 18.5)), 0.5),  # two months old: only the new one's moments
+        (cursor_at(1, (18.5, 5)), 0.5),  # the earliest passed counts
         (cursor_at(1, (30,)), None),  # the deadline passed before the last read
         (cursor_at(1, (), active_h=7 * 24 + 0.5), 0.5),  # the newest post turned 7 days old
         (cursor_at(1, (), active_h=7 * 24 + 2), None),  # ... before the last read
