@@ -45,9 +45,11 @@ class Cursor:
     # Post id → unix time of the oldest citizen comment there with no page comment after it, for
     # the scheduler's priority to ageing comment threads (``note_waiting``).
     waiting: dict[str, int] = field(default_factory=dict)
-    # The page's posting habit, from the dates of the newest posts a read returned
-    # (``note_habit``): the median gap between them in seconds (0: unknown, fewer than two
-    # posts or an older cursor), and whether its newest post takes no comments.
+    # The page's posting habit, from its own posts (not reposts, not pinned) a read returned
+    # (``note_habit``): the newest one's unix time and the median gap between them in seconds
+    # (0: unknown: none or one such post, or a cursor older than the habit), and whether the
+    # page's newest post takes no comments.
+    posted_at: int = 0
     post_gap: int = 0
     comments_closed: bool = False
 
@@ -65,6 +67,7 @@ class Cursor:
                 "read_at": self.read_at,
                 "active_at": self.active_at,
                 **({"waiting": self.waiting} if self.waiting else {}),
+                **({"posted_at": self.posted_at} if self.posted_at else {}),
                 **({"post_gap": self.post_gap} if self.post_gap else {}),
                 **({"comments_closed": True} if self.comments_closed else {}),
             },
@@ -84,6 +87,7 @@ class Cursor:
                 read_at=int(raw.get("read_at") or 0),
                 active_at=int(raw.get("active_at") or 0),
                 waiting={str(k): int(v) for k, v in (raw.get("waiting") or {}).items()},
+                posted_at=int(raw.get("posted_at") or 0),
                 post_gap=int(raw.get("post_gap") or 0),
                 comments_closed=bool(raw.get("comments_closed")),
             )
@@ -123,16 +127,20 @@ def posts_to_read(counts: Mapping[str, int], cursor: Cursor | None) -> list[str]
 HABIT_POSTS = 10
 
 
-def posting_habit(posts: Iterable[c.Post]) -> tuple[int, bool] | None:
-    """(median gap in seconds between the newest posts, 0 if fewer than two; whether the newest
-    takes no comments) of the posts one read returned, pinned ones aside; None: no post."""
-    dated = sorted((p for p in posts if not p.is_pinned), key=lambda p: p.posted_at, reverse=True)
-    if not dated:
+def posting_habit(posts: Iterable[c.Post]) -> tuple[int, int, bool] | None:
+    """(the newest own post's unix time, the median gap in seconds between the newest own posts,
+    whether the newest post takes no comments) of the posts one read returned; None: no post.
+
+    Own posts only, as STALE and LOW_FREQUENCY count them: not reposts, not a pinned one (old
+    whatever the habit), not citizens' posts on an open wall. 0 for what they do not show."""
+    shown = sorted((p for p in posts if not p.is_pinned), key=lambda p: p.posted_at, reverse=True)
+    if not shown:
         return None
-    times = [int(p.posted_at.timestamp()) for p in dated[:HABIT_POSTS]]
+    own = [int(p.posted_at.timestamp()) for p in shown if p.is_own and not p.is_repost]
+    times = own[:HABIT_POSTS]
     gaps = sorted(newer - older for newer, older in itertools.pairwise(times))
     gap = gaps[len(gaps) // 2] if gaps else 0
-    return gap, not dated[0].comments_open
+    return (times[0] if times else 0), gap, not shown[0].comments_open
 
 
 def note_habit(cursor: Cursor, old: Cursor | None, events: Iterable[c.PageEvent]) -> None:
@@ -140,11 +148,10 @@ def note_habit(cursor: Cursor, old: Cursor | None, events: Iterable[c.PageEvent]
     the scheduler's target interval; a read without posts keeps what the last one saw."""
     posts = next((e for e in events if isinstance(e, c.PostsObserved)), None)
     habit = posting_habit(posts.posts) if posts is not None else None
-    if habit is None:
-        if old is not None:
-            cursor.post_gap, cursor.comments_closed = old.post_gap, old.comments_closed
-        return
-    cursor.post_gap, cursor.comments_closed = habit
+    if habit is None and old is not None:
+        habit = old.posted_at, old.post_gap, old.comments_closed
+    if habit is not None:
+        cursor.posted_at, cursor.post_gap, cursor.comments_closed = habit
 
 
 def note_waiting(cursor: Cursor, old: Cursor | None, events: Iterable[c.PageEvent]) -> None:
