@@ -92,8 +92,8 @@ class ContentEvents:
             return []
         kept = copies.kept((p.posted_at, p.text) for p in event.posts)
         self.state.set_post_texts(org_id, platform, kept)
-        posts = copies.unkept(self.state.post_texts[org_id])
-        return r.evaluate_copied_content(copies.originality(posts, platform, at), self.profile)
+        found = copies.kept_originality(self.state.post_texts[org_id], platform, at)
+        return r.evaluate_copied_content(found, self.profile)
 
     def comments(self, event: CommentsObserved) -> None:
         if is_pushed(event):
