@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
 
 from gospublic.contracts import (
@@ -24,7 +25,8 @@ from .state import _LABEL_FIELDS, OpenViolation, Slot
 ANY_PLATFORM = "any"
 _OPENED = ViolationOpened.schema_id()
 _RESOLVED = ViolationResolved.schema_id()
-# ``_label_values`` writes the labels in this order, which ``OpenViolation`` relies on.
+# ``_label_values`` and ``_page_labels`` write the labels in this order, which ``OpenViolation``
+# relies on.
 assert _LABEL_FIELDS == (
     "org_id", "org_name", "founder", "municipality", "sphere", "level", "platform", "page_id",
     "page_url", "rule", "severity",
@@ -46,6 +48,16 @@ epoch_ms = r.epoch_ms
 
 def violation_id(org_id: str, platform: str, page_id: str, rule: str, severity: str) -> str:
     return message_id(org_id, platform, page_id, rule, severity)
+
+
+def hashed_id(*parts: str) -> str:
+    """``message_id(*parts)`` for parts that are strings already (a ``StrEnum`` member joins as
+    its value, as ``str`` gives it), without a ``str()`` call per part: a first sweep makes two
+    of these per violation it opens."""
+    return sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+_SEVERITIES = {s.value: s for s in Severity}
 
 
 class Verdicts:
@@ -82,15 +94,43 @@ class Verdicts:
 
     _iso_of: tuple[datetime | None, str] = (None, "")
 
+    def _page_labels(self, org: Organisation | None, slot: Slot) -> tuple[str, ...]:
+        """The labels a page's violations share (all but rule and severity), in ``AlertLabels``
+        order; made once for the several verdicts of one event."""
+        org_id, platform, page_id, _ = slot
+        held = self._page_labels_of
+        if held[0] is org and held[1] == (org_id, platform, page_id):
+            return held[2]
+        labels = (
+            org_id,
+            org.name if org else "",
+            org.founder if org else "",
+            org.municipality if org else "",
+            org.sphere if org else "",
+            org.level if org else "",
+            platform,
+            page_id,
+            page_url(platform, page_id),
+        )
+        self._page_labels_of = (org, (org_id, platform, page_id), labels)
+        return labels
+
+    _page_labels_of: tuple[Any, tuple[str, str, str], tuple[str, ...]] = (None, ("", "", ""), ())
+
     def _open(self, org: Organisation | None, slot: Slot, result: r.RuleResult, at: datetime):
-        values = self._label_values(org, slot, result.severity)
-        labels = built(AlertLabels, **values)
-        vid = violation_id(*slot[:3], slot[3], result.severity)
+        severity = result.severity
+        values = (
+            *self._page_labels(org, slot),
+            slot[3],
+            _SEVERITIES.get(severity) or Severity(severity),
+        )
+        labels = built(AlertLabels, **dict(zip(_LABEL_FIELDS, values, strict=True)))
+        vid = hashed_id(*slot, severity)  # violation_id(org_id, platform, page_id, rule, severity)
         value, threshold = result.value[:500], result.threshold[:500]
         event = built(
             ViolationOpened,
             schema_=_OPENED,
-            event_id=message_id("ViolationOpened", vid, self._iso(at)),
+            event_id=hashed_id("ViolationOpened", vid, self._iso(at)),
             observed_at=at,
             violation_id=vid,
             labels=labels,
@@ -100,16 +140,12 @@ class Verdicts:
             threshold=threshold,
             opened_at=at,
         )
-        self.state.open_violation(
-            slot, OpenViolation(vid, result.severity, tuple(values.values()), at)
-        )
+        self.state.open_violation(slot, OpenViolation(vid, severity, values, at))
         self.out.alerts.append(event)
         self.out.rows["violations"].append(
             (
-                vid, "open", labels.org_id, labels.org_name, labels.founder, labels.municipality,
-                labels.sphere, labels.level, labels.platform, labels.page_id, labels.page_url,
-                labels.rule, result.severity, result.summary, result.basis, result.value,
-                result.threshold, at, None, self.state.tick(self.now),
+                vid, "open", *values[:-2], slot[3], severity, result.summary, result.basis,
+                result.value, result.threshold, at, None, self.state.tick(self.now),
             )
         )  # fmt: skip
 

@@ -16,6 +16,7 @@ from gospublic.contracts import (
     Platform,
     Post,
     PostsObserved,
+    Severity,
     Unavailability,
     ViolationOpened,
     ViolationResolved,
@@ -24,6 +25,7 @@ from gospublic.contracts import (
 from services.evaluator.handlers import TABLE_COLUMNS, process_batch
 from services.evaluator.profiles import load_profile
 from services.evaluator.state import EvaluatorState
+from services.evaluator.verdicts import hashed_id
 
 PROFILE = load_profile("foundation")  # the transition mechanics, on the five foundation rules
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -146,6 +148,8 @@ def test_a_violation_opens_once_and_resolves_once(state: EvaluatorState) -> None
     assert transitions(first) == [("open", "DESCRIPTION_MISSING", "high")]
     opened = first.alerts[0]
     assert opened.violation_id == message_id(ORG_A, "vk", "100", "DESCRIPTION_MISSING", "high")
+    assert opened.event_id == message_id("ViolationOpened", opened.violation_id, T0.isoformat())
+    assert opened.labels.severity is Severity.HIGH
     assert opened.labels.page_url == "https://vk.com/club100"
     assert opened.labels.municipality == "Лискинский район"
     assert "симв." in opened.summary
@@ -165,6 +169,13 @@ def test_a_violation_opens_once_and_resolves_once(state: EvaluatorState) -> None
     assert state.open == {}
 
     assert run(state, snapshot(T0 + timedelta(days=3))).alerts == []
+
+
+def test_hashed_ids_are_message_ids() -> None:
+    """The evaluator's own hashing of string parts gives the contract's ``message_id``."""
+    for parts in [(ORG_A, "vk", "100", "STALE", "high"), ("", "", ""), ("Пост", "ё\x1f")]:
+        assert hashed_id(*parts) == message_id(*parts)
+    assert hashed_id(ORG_A, Platform.VK, Severity.LOW) == message_id(ORG_A, "vk", "low")
 
 
 def test_severity_change_resolves_and_opens(state: EvaluatorState) -> None:
