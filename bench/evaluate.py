@@ -34,6 +34,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +59,27 @@ def say(text: str) -> None:
 # --- filling -------------------------------------------------------------------------------------
 
 
-async def fill(url: str, settings: Settings, pages: int, posts: int) -> dict[str, Any]:
+async def simulated_messages(pages: int) -> list[bus.Outgoing]:
+    """The national simulator's register and the VK collectors' events (``--simulated``), on one
+    subject of the events: the evaluator routes by the payload, not by the subject. Made in a
+    thread: the collectors' code runs an event loop of its own."""
+    from bench.collect import simulated_payloads
+
+    payloads = await asyncio.to_thread(simulated_payloads, "national", pages)
+    return [
+        bus.Outgoing("events.0.vk.simulated", payload, f"simulated-{n}")
+        for n, payload in enumerate(payloads)
+    ]
+
+
+async def fill(url: str, settings: Settings, messages_in: Iterable[bus.Outgoing]) -> dict[str, Any]:
     nc = await bus.connect(url, settings, "bench-fill")
     js = nc.jetstream()
     await bus.ensure_topology(js, settings)
     started = time.perf_counter()
     messages = payload_bytes = 0
     chunk: list[bus.Outgoing] = []
-    for message in sweep_messages(pages, posts):
+    for message in messages_in:
         chunk.append(message)
         if len(chunk) == 2000:
             await bus.publish_all(js, chunk)
@@ -331,7 +345,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         settings = settings.model_copy(update=nats.client_settings())
         try:
             say(f"filling EVENTS with {pages} pages x {args.posts} posts ...")
-            filled = await fill(nats.url, settings, pages, args.posts)
+            if args.simulated:
+                filled = await fill(nats.url, settings, await simulated_messages(pages))
+            else:
+                filled = await fill(nats.url, settings, sweep_messages(pages, args.posts))
             observations = pages * args.posts
             messages = filled["messages"]
             say(f"  {messages} messages, {filled['bytes'] / 2**20:.0f} MiB in {filled['fill_s']} s")
@@ -378,7 +395,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             nats = EmbeddedNats(workdir / "nats-naive").start()
             settings = settings.model_copy(update=nats.client_settings())
             try:
-                naive_filled = await fill(nats.url, settings, naive_pages, args.posts)
+                naive_filled = await fill(
+                    nats.url, settings, sweep_messages(naive_pages, args.posts)
+                )
                 naive = await drain(
                     nats.url, settings, workdir / "naive",
                     [sys.executable, str(Path(__file__).resolve()), "--naive-worker"],
@@ -497,8 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--simulated",
         action="store_true",
-        help="with --step: the national simulator's register and the VK collectors' events "
-        "(--pages organisations) instead of the synthetic sweep",
+        help="the national simulator's register and the VK collectors' events (--pages "
+        "organisations) instead of the synthetic sweep (observations then count pages x --posts)",
     )
     parser.add_argument("--naive-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
