@@ -15,6 +15,8 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from email import message_from_bytes
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import getaddresses
 
@@ -118,19 +120,31 @@ def _transmit(client: smtplib.SMTP, message: EmailMessage, data: bytes | None) -
     Sending those bytes spares flattening the message a second time; the envelope is read from the
     headers as ``send_message`` reads it. A message needing more (Bcc to strip, non-ASCII
     addresses for SMTPUTF8) goes through ``send_message`` itself."""
-    if data is None or any(name in message for name in _SEND_MESSAGE_HEADERS):
+    if data is None:
         client.send_message(message)
+        return
+    if any(name in message for name in _SEND_MESSAGE_HEADERS):
+        client.send_message(_whole(message, data))
         return
     sender = getaddresses([str(message["Sender"] or message["From"])])[0][1]
     fields = [str(message[name]) for name in ("To", "Cc") if message[name] is not None]
     recipients = [address for _, address in getaddresses(fields)]
     if not all(address.isascii() for address in (sender, *recipients)):
-        client.send_message(message)
+        client.send_message(_whole(message, data))
         return
     # Flattened with "\n" line ends (``flatten``, as ``as_bytes``); SMTP wants CRLF, which smtplib
     # adds to text but not to bytes. The same lines as ``send_message`` would write: every line end
     # becomes CRLF.
     client.sendmail(sender, recipients, crlf(data))
+
+
+def _whole(message: EmailMessage, data: bytes) -> EmailMessage:
+    """The message with its body: with ``data``, ``message`` may hold only the headers."""
+    if message.is_multipart() or message.get_payload():
+        return message
+    whole = message_from_bytes(data, policy=email_policy.default)
+    assert isinstance(whole, EmailMessage)
+    return whole
 
 
 def crlf(data: bytes) -> bytes:

@@ -331,3 +331,26 @@ def test_the_alert_template_escapes_and_cleans_a_hostile_name() -> None:
     assert html_body.count("<bdi>&lt;script&gt;alert(1)&lt;/script&gt;exe.cod עברית</bdi>") == 2
     for char in "\u202e\u202c\u2067\u2069\u200f":
         assert char not in html_body, repr(char)
+
+
+def test_the_bytes_written_directly_are_the_email_packages() -> None:
+    events = [opened(f"v{n:03d}", summary=f"Строка {n}\r\nещё\rи ещё\n") for n in range(250)]
+    hostile = "<script>\u202e</script>\r\n."
+    for n in (
+        notify(*events),
+        notify(opened("a"), opened("b", rule="STALE", org_name=hostile, summary=hostile)),
+    ):
+        headers, data = mail.render_bytes(n, SETTINGS, T0)
+        assert data == mail.flatten(mail.render(n, SETTINGS, T0))
+        assert headers["Message-ID"] == mail.render(n, SETTINGS, T0)["Message-ID"]
+        parsed = mail.from_bytes(data)
+        assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_a_row_is_rendered_again_for_another_event_under_the_same_id() -> None:
+    first = opened("a", org_name="Школа № 1")
+    changed = first.model_copy(update={"summary": "Другое описание"})
+    assert changed.event_id == first.event_id
+    assert "Другое описание" not in parts(mail.render(notify(first), SETTINGS, T0))[0]
+    text, html_body = parts(mail.render(notify(changed), SETTINGS, T0))
+    assert "Другое описание" in text and "Другое описание" in html_body

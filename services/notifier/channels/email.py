@@ -78,11 +78,12 @@ class EmailChannel:
             return await self.transport(email.from_bytes(intent.message), intent.message)
 
     def _render(self, notification: Notification) -> tuple[EmailMessage, Intent]:
-        message = email.render(notification, self.settings, c.utcnow())
+        """The message's headers (the transport's envelope) and the intent with its bytes."""
+        headers, data = email.render_bytes(notification, self.settings, c.utcnow())
         intent = Intent(
-            str(message["Message-ID"]),
-            email.flatten(message),
+            str(headers["Message-ID"]),
+            data,
             notification.firing_ids,
             notification.resolved_ids,
         )
-        return message, intent
+        return headers, intent
