@@ -158,6 +158,17 @@ async def fill(js, messages: list[bus.Outgoing]) -> float:
     return time.perf_counter() - started
 
 
+async def publish_paced(js, messages: list[bus.Outgoing], sweep_s: float) -> None:
+    """Publish ``messages`` in order, spread evenly over ``sweep_s`` seconds, as a sweep's
+    evaluator flushes reach ALERTS while the notifier runs."""
+    started = time.perf_counter()
+    for n, message in enumerate(messages):
+        delay = started + sweep_s * n / len(messages) - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await bus.publish_all(js, [message])
+
+
 def _get(port: int, path: str) -> str | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
@@ -183,6 +194,7 @@ async def drain_once(
     events: int,
     timeout_s: float,
     profile: str | None = None,
+    paced: tuple[list[bus.Outgoing], float] | None = None,
 ) -> dict[str, Any]:
     nc = await bus.connect(nats.url, settings, "bench-watch")
     js = nc.jetstream()
@@ -191,7 +203,12 @@ async def drain_once(
         await js.delete_consumer(c.ALERTS_STREAM, c.NOTIFIER_DURABLE)
     with contextlib.suppress(Exception):
         await js.delete_key_value(c.NOTIFICATION_LOG_BUCKET)
+    if paced is not None:
+        # The sweep is published while the notifier runs: the stream starts empty.
+        with contextlib.suppress(Exception):
+            await js.purge_stream(c.ALERTS_STREAM)
     await bus.ensure_topology(js, settings)
+    publishing: asyncio.Task | None = None
     mail_before = len(sink.messages)
     port = free_port()
     subscriptions = work / "subscriptions.yaml"
@@ -224,6 +241,8 @@ async def drain_once(
             await asyncio.sleep(0.05)
         ready = time.perf_counter()
         cpu_ready = _cpu_seconds(process.pid)
+        if paced is not None:
+            publishing = asyncio.create_task(publish_paced(js, *paced))
         deadline = ready + timeout_s
         mails, mails_at, done, cpu_done = -1, ready, None, 0.0
         reported = ready
@@ -239,7 +258,12 @@ async def drain_once(
             pending = await bus.consumer_pending(js, c.ALERTS_STREAM, c.NOTIFIER_DURABLE)
             # /metrics only once the stream is drained: rendering it costs the notifier CPU that
             # this bench measures (about 2 % when read every tick).
-            if pending == (0, 0) and _metric(port, "gospublic_notifier_groups_pending") == 0:
+            sweeping = publishing is not None and not publishing.done()
+            if (
+                not sweeping
+                and pending == (0, 0)
+                and _metric(port, "gospublic_notifier_groups_pending") == 0
+            ):
                 if done is None:
                     done, cpu_done = now, _cpu_seconds(process.pid)
                 if now - max(done, mails_at) >= QUIET_S:
@@ -260,6 +284,10 @@ async def drain_once(
         if process.poll() is None:
             process.kill()
             process.wait()
+        if publishing is not None:
+            publishing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publishing
         await nc.close()
     mailbox = read_mailbox(sink.messages[mail_before:])
     new, resent = mailbox.new_by_group, mailbox.resent
@@ -270,6 +298,7 @@ async def drain_once(
         "events": events,
         "events_per_s": round(events / drain_s, 1),
         "cpu_s": round(cpu_end - cpu_ready, 1),
+        "cpu_us_per_alert": round((cpu_end - cpu_ready) * 1e6 / max(1, sum(expected.values()))),
         "emails": mailbox.messages,
         "peak_rss_mb": rss,
         "drain_s": round(drain_s, 2),
@@ -296,18 +325,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             0 if args.single else args.flush_pages,
         )
         events = args.alerts + args.scores
-        nc = await bus.connect(nats.url, settings, "bench-fill")
-        try:
-            js = nc.jetstream()
-            await bus.ensure_topology(js, settings)
-            fill_s = await fill(js, messages)
-        finally:
-            await nc.close()
-        say(f"ALERTS filled with {len(messages)} messages ({events} events) in {fill_s:.1f} s")
+        paced = (messages, args.sweep_s) if args.sweep_s else None
+        if paced is None:
+            nc = await bus.connect(nats.url, settings, "bench-fill")
+            try:
+                js = nc.jetstream()
+                await bus.ensure_topology(js, settings)
+                fill_s = await fill(js, messages)
+            finally:
+                await nc.close()
+            say(f"ALERTS filled with {len(messages)} messages ({events} events) in {fill_s:.1f} s")
         runs = []
         for n in range(args.runs):
             result = await drain_once(
-                nats, settings, work, sink, expected, events, args.timeout, args.profile
+                nats, settings, work, sink, expected, events, args.timeout, args.profile, paced
             )
             say(f"run {n + 1}: {json.dumps(result)}")
             runs.append(result)
@@ -323,7 +354,15 @@ def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if len(runs) == 1:
         return runs[0]
     out = dict(runs[-1])
-    for key in ("events_per_s", "cpu_s", "emails", "peak_rss_mb", "drain_s", "startup_s"):
+    for key in (
+        "events_per_s",
+        "cpu_s",
+        "cpu_us_per_alert",
+        "emails",
+        "peak_rss_mb",
+        "drain_s",
+        "startup_s",
+    ):
         out[key] = statistics.median(r[key] for r in runs)
     for key in ("lost", "duplicated"):
         out[key] = max(r[key] for r in runs)
@@ -349,6 +388,13 @@ def main(argv: list[str] | None = None) -> int:
         "--single",
         action="store_true",
         help="one message per event, as evaluators before AlertBatch published",
+    )
+    parser.add_argument(
+        "--sweep-s",
+        type=float,
+        default=0.0,
+        help="publish the backlog over this many seconds while the notifier runs, as a sweep"
+        " does (default: ALERTS is filled before it starts)",
     )
     parser.add_argument("--runs", type=int, default=1, help="drains of the same backlog; medians")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per drain, seconds")
