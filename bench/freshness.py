@@ -242,6 +242,20 @@ def delays(
     return out
 
 
+def targets(adaptive: dict[str, Any], round_robin: dict[str, Any]) -> dict[str, bool]:
+    """Issue #16's acceptance: the adaptive p95 for unanswered comments within 2 h and within
+    half of round robin's, and >= 90 % of the breaches warned 4 h ahead, of those whose warning
+    fell due in the week: a comment already past the warning's share at the full read was
+    warned, if at all, by alerts the bench drops, so the week cannot show it."""
+    a = adaptive["unanswered_comment"]["p95_h"]
+    r = round_robin["unanswered_comment"]["p95_h"]
+    return {
+        "adaptive_unanswered_p95_le_2h": a is not None and a <= 2,
+        "adaptive_unanswered_p95_le_half_round_robin": a is not None and (r is None or a <= r / 2),
+        "warned_4h_ge_90pct": (adaptive["sla_breaches_warned_4h"]["share_of_those"] or 0) >= 0.9,
+    }
+
+
 _STAMP = re.compile(r"^(\d{8}T\d{6}\d{6})Z-")
 
 
@@ -564,15 +578,7 @@ class Bench:
                 "cpu_s": cpu[mode.name],
             }
         if "adaptive" in result and "round_robin" in result:
-            a = result["adaptive"]["unanswered_comment"]["p95_h"]
-            r = result["round_robin"]["unanswered_comment"]["p95_h"]
-            result["targets"] = {
-                "adaptive_unanswered_p95_le_2h": a is not None and a <= 2,
-                "adaptive_unanswered_p95_le_half_round_robin": a is not None
-                and (r is None or a <= r / 2),
-                "warned_4h_ge_90pct": (result["adaptive"]["sla_breaches_warned_4h"]["share"] or 0)
-                >= 0.9,
-            }
+            result["targets"] = targets(result["adaptive"], result["round_robin"])
         result["loadavg"] = Path("/proc/loadavg").read_text().strip()
         return result
 
@@ -618,6 +624,8 @@ def reanalyse(args: argparse.Namespace) -> dict[str, Any]:
             **delays(changes, arrivals, until, REPLY_SLA_HOURS * HOUR, since=epoch.timestamp()),
             "emails_new_violations": len(arrivals),
         }
+    if "adaptive" in result and "round_robin" in result:
+        result["targets"] = targets(result["adaptive"], result["round_robin"])
     result["loadavg"] = Path("/proc/loadavg").read_text().strip()
     return result
 

@@ -23,6 +23,7 @@ from bench.freshness import (
     percentile,
     read_arrival,
     round_robin_slice,
+    targets,
     tick_starts,
 )
 from services.notifier.email import set_subject
@@ -165,6 +166,25 @@ def test_only_breaches_whose_warning_fell_due_in_the_week_count_in_the_second_sh
     # The first one's warning fell due an hour before the week began (its band was open).
     assert (out["breaches_warning_due_in_week"], out["warned_of_those"]) == (1, 1)
     assert out["share_of_those"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("adaptive_p95", "round_robin_p95", "share_of_those", "expected"),
+    [
+        (1.5, 20.0, 0.9, (True, True, True)),
+        (2.5, 20.0, 0.95, (False, True, True)),
+        (1.5, 2.5, 0.89, (True, False, False)),
+        (None, 20.0, None, (False, False, False)),  # more than 5 % never announced
+        (1.5, None, 0.9, (True, True, True)),  # round robin missed more than 5 %
+    ],
+)
+def test_the_targets(adaptive_p95, round_robin_p95, share_of_those, expected) -> None:
+    def mode(p95, share):
+        warned = {"share": 0.1, "share_of_those": share}  # the share of all does not count
+        return {"unanswered_comment": {"p95_h": p95}, "sla_breaches_warned_4h": warned}
+
+    out = targets(mode(adaptive_p95, share_of_those), mode(round_robin_p95, 0.0))
+    assert tuple(out.values()) == expected
 
 
 def test_a_stopped_run_is_read_back_from_its_e_mails_and_logs(tmp_path) -> None:
