@@ -291,15 +291,16 @@ class _Recorder:
         return body
 
     async def call(self, method: str, params: dict):
-        from services.collector.vk_client import parse_body, unwrap
+        from services.collector.vk_client import read_answer, unwrap
 
-        return unwrap(parse_body(200, "application/json", self._body(method, params)))
+        return unwrap(read_answer(200, "application/json", self._body(method, params)))
 
     async def execute(self, calls):
-        from services.collector.vk_client import execute_code, parse_body, split_execute
+        # As the client reads an answer: wall.get calls typed, the others as JSON objects.
+        from services.collector.vk_client import execute_code, read_answer, split_execute
 
         body = self._body("execute", {"code": execute_code(calls)})
-        return split_execute(parse_body(200, "application/json", body), len(calls))
+        return split_execute(read_answer(200, "application/json", body, calls), len(calls))
 
 
 class _Replay(_Recorder):

@@ -13,14 +13,12 @@ import asyncio
 import json
 import logging
 import random
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import msgspec
 from pydantic import SecretStr
 
 from gospublic.httpclient import RedirectRefused, platform_client
@@ -35,6 +33,9 @@ from services.collector.tokens import Garbage, NoTokens, Transient, _Token
 from services.collector.tokens import TokenPool as TokenPool
 from services.collector.tokens import fingerprint as fingerprint
 from services.collector.tokens import next_quota_reset as next_quota_reset
+from services.collector.vk_json import parse_body as parse_body
+from services.collector.vk_json import parse_json as parse_json
+from services.collector.vk_wall import WallExecute, decode_walls
 
 VkGarbage, VkTransient, VkNoTokens = Garbage, Transient, NoTokens
 
@@ -91,91 +92,20 @@ def execute_code(calls: Sequence[tuple[str, dict[str, Any]]]) -> str:
     return "return [" + ",".join(parts) + "];"
 
 
-_JSON = msgspec.json.Decoder()
-
-
-def parse_body(status: int, content_type: str, body: bytes) -> dict[str, Any]:
-    """The JSON object of a VK answer, or ``VkGarbage`` saying why it is not one."""
-    data = parse_json(status, content_type, body)
-    if not isinstance(data, dict):
-        raise VkGarbage(f"JSON {type(data).__name__} instead of an object")
+def read_answer(
+    status: int, content_type: str, body: bytes, calls: Sequence[tuple[str, Any]] = ()
+) -> dict[str, Any] | WallExecute:
+    """The answer to a request: an ``execute`` of ``wall.get`` calls typed where it decodes as
+    one (``vk_wall``), any other as a JSON object; ``VkError`` for an error, ``VkGarbage`` for
+    what is not an answer."""
+    if calls and 200 <= status < 300 and all(method == "wall.get" for method, _ in calls):
+        typed = decode_walls(body)
+        if typed is not None:
+            return typed
+    data = parse_body(status, content_type, body)
+    if "error" in data:
+        raise error_from(data["error"])
     return data
-
-
-def parse_json(status: int, content_type: str, body: bytes) -> Any:
-    """The JSON value of an API answer, or ``VkGarbage`` saying why it is not one."""
-    if body[:512].lstrip().startswith(b"<"):
-        raise VkGarbage(f"HTML instead of JSON (HTTP {status}, {len(body)} bytes)")
-    if not 200 <= status < 300:
-        raise VkGarbage(f"HTTP {status} ({content_type or 'no content type'}, {len(body)} bytes)")
-    if not body.strip():
-        raise VkGarbage(f"empty body (HTTP {status})")
-    try:
-        # msgspec reads the JSON it accepts exactly as ``json`` does, in a third of the time (a
-        # collector spends a third of its CPU here); anything it refuses (NaN, huge numbers,
-        # broken input) goes the ``json`` way, which decides and explains as before.
-        return _JSON.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        pass
-    except RecursionError:  # json would fail the same way: nesting deeper than the stack
-        raise VkGarbage(f"invalid JSON: nested too deeply ({len(body)} bytes)") from None
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.end >= len(body):  # cut inside a multi-byte character
-            raise VkGarbage(f"truncated JSON: ends inside a character, {len(body)} bytes") from None
-        raise VkGarbage(f"body is not UTF-8 (byte {exc.start})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        # A cut inside a string reports where the string started, not where the text ends.
-        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
-        kind = "truncated JSON" if cut else "invalid JSON"
-        raise VkGarbage(f"{kind}: {exc.msg} at char {exc.pos} of {len(text)}") from None
-    except ValueError as exc:  # a number of over 4,300 digits, which Python will not convert
-        raise VkGarbage(f"invalid JSON: {exc}") from None
-    except RecursionError:
-        raise VkGarbage(f"invalid JSON: nested too deeply ({len(body)} bytes)") from None
-    if _SURROGATE_ESCAPE.search(text):
-        data = _without_lone_surrogates(data)
-    return data
-
-
-# json reads "\ud800" as a lone surrogate (msgspec refuses it), which no UTF-8 text can carry: an
-# event holding one could not be published. It is read as U+FFFD, as a broken UTF-8 byte would be.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _repaired(text: str) -> str:
-    if not _SURROGATE.search(text):
-        return text
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-def _without_lone_surrogates(value: Any) -> Any:
-    """``value`` with its strings (keys too) repaired, lists and objects in place."""
-    if isinstance(value, str):
-        return _repaired(value)
-    todo = [value]
-    while todo:  # a loop, not recursion: the value may nest as deep as json could read
-        item = todo.pop()
-        if isinstance(item, list):
-            for i, element in enumerate(item):
-                if isinstance(element, str):
-                    item[i] = _repaired(element)
-                elif isinstance(element, list | dict):
-                    todo.append(element)
-        elif isinstance(item, dict):
-            pairs = list(item.items())
-            item.clear()
-            for key, element in pairs:
-                if isinstance(element, str):
-                    element = _repaired(element)
-                elif isinstance(element, list | dict):
-                    todo.append(element)
-                item[_repaired(key)] = element
-    return value
 
 
 def error_from(obj: object) -> VkError:
@@ -197,17 +127,20 @@ def unwrap(data: dict[str, Any]) -> Any:
     return data["response"]
 
 
-def split_execute(data: dict[str, Any], n_calls: int) -> list[Any]:
+def split_execute(data: dict[str, Any] | WallExecute, n_calls: int) -> list[Any]:
     """Map an ``execute`` answer to one entry per call: a result or a ``VkError``.
 
     A failed call shows as ``false`` in ``response``; its error is the next entry of
     ``execute_errors``, in order.
     """
-    response = unwrap(data)
+    if isinstance(data, WallExecute):
+        response, errors = data.response, data.execute_errors or []
+    else:
+        response = unwrap(data)
+        errors = data.get("execute_errors") or []
     if not isinstance(response, list) or len(response) != n_calls:
         got = f"list of {len(response)}" if isinstance(response, list) else type(response).__name__
         raise VkGarbage(f"execute answered {got} for {n_calls} calls")
-    errors = data.get("execute_errors") or []
     if not isinstance(errors, list):
         raise VkGarbage("execute_errors is not a list")
     pending = iter(errors)
@@ -271,13 +204,13 @@ class VkClient:
     async def call(self, method: str, params: dict[str, Any]) -> Any:
         """One API method; the ``response`` value, or ``VkError`` / ``VkGarbage``."""
         data, _ = await self._request(method, params, {method: 1})
-        return unwrap(data)
+        return unwrap(data)  # a dict: typed answers are for execute's calls
 
     async def execute(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
         """Up to 25 calls in one request: per call a result or a ``VkError``, in order."""
         code = execute_code(calls)
         counts = Counter(method for method, _ in calls)
-        data, token = await self._request("execute", {"code": code}, counts)
+        data, token = await self._request("execute", {"code": code}, counts, calls)
         results = split_execute(data, len(calls))
         for i, ((method, _), result) in enumerate(zip(calls, results, strict=True)):
             if isinstance(result, VkError):
@@ -291,11 +224,13 @@ class VkClient:
         method: str,
         params: dict[str, Any],
         calls: Mapping[str, int],
-    ) -> tuple[dict[str, Any], _Token]:
-        """POST until an answer that is not retryable: the parsed JSON object and the token used.
+        execute_calls: Sequence[tuple[str, Any]] = (),
+    ) -> tuple[Any, _Token]:
+        """POST until an answer that is not retryable: the parsed answer (``read_answer``) and the
+        token used.
 
         ``calls`` are the API calls the request makes per method (an ``execute`` makes several),
-        for the daily quotas.
+        for the daily quotas; ``execute_calls`` the calls of an ``execute``.
         """
         rate_retries = server_retries = network_retries = 0
         while True:
@@ -329,11 +264,12 @@ class VkClient:
                 if slot.done is None:
                     self.pool.finish(slot)
             try:
-                data = parse_body(
-                    response.status_code, response.headers.get("content-type", ""), body
+                data = read_answer(
+                    response.status_code,
+                    response.headers.get("content-type", ""),
+                    body,
+                    execute_calls,
                 )
-                if "error" in data:
-                    raise error_from(data["error"])
             except VkGarbage:
                 API_REQUESTS.labels(PLATFORM, method, "garbage").inc()
                 raise

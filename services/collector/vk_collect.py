@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from gospublic import contracts as c
 from gospublic.bus import Outgoing
 from gospublic.platforms import vk as vn
@@ -41,6 +43,7 @@ from services.collector.vk_comments import COMMENT_PAGES_MAX as COMMENT_PAGES_MA
 from services.collector.vk_comments import read_comments
 from services.collector.vk_execute import VkApi as VkApi
 from services.collector.vk_execute import batched
+from services.collector.vk_wall import SlowPath, WallAnswer, posts_event, snapshot_event
 
 log = logging.getLogger("gospublic.collector.vk")
 
@@ -203,7 +206,7 @@ class Chunk:
                 self.down(i, at, gone, f"deactivated: {str(group['deactivated'])[:100]}")
             else:
                 try:
-                    snapshot = vn.build_snapshot(group, ref, self.sweep_id, at, REQUESTED_FIELDS)
+                    snapshot = _snapshot(group, ref, self.sweep_id, at)
                 except vn.MalformedResponse as exc:
                     self.down(i, at, API_ERROR, f"groups.getById: {exc.reason}")
                     continue
@@ -221,9 +224,31 @@ class Chunk:
             self.down(i, at, API_ERROR, f"wall.get: {outcome.reason}")
             return
         try:
-            self.events[i].append(vn.build_posts(outcome, gid, self.refs[i], self.sweep_id, at))
+            self.events[i].append(_posts(outcome, gid, self.refs[i], self.sweep_id, at))
         except vn.MalformedResponse as exc:
             self.down(i, at, API_ERROR, f"wall.get: {exc.reason}")
+
+
+def _snapshot(group: object, ref: c.PageRef, sweep_id: str, at: datetime) -> c.PageSnapshot:
+    """``vk.build_snapshot``, without validating again what the mapping already bounds."""
+    fields = vn.snapshot_fields(group, REQUESTED_FIELDS)
+    snapshot = snapshot_event(fields, ref, sweep_id, at)
+    if snapshot is None:  # a number the contract may refuse: pydantic says why
+        return vn.build_snapshot(group, ref, sweep_id, at, REQUESTED_FIELDS)
+    return snapshot
+
+
+def _posts(
+    outcome: object, gid: int, ref: c.PageRef, sweep_id: str, at: datetime
+) -> c.PostsObserved:
+    """``vk.build_posts`` of a ``wall.get`` result; a typed one (``vk_wall``) takes the fast path
+    unless it holds something only the mapping may judge."""
+    if isinstance(outcome, WallAnswer):
+        try:
+            return posts_event(outcome, gid, ref, sweep_id, at)
+        except SlowPath:
+            outcome = msgspec.json.decode(msgspec.json.encode(outcome))
+    return vn.build_posts(outcome, gid, ref, sweep_id, at)
 
 
 def match_group(
