@@ -79,6 +79,7 @@ async def _load(
     alerts, entries, intents = await store.load_state()
     now = clock.now()
     held = Held(Pipeline(subscriptions, log=entries, silences=silences), clock)
+    store.held.latest_of = held.latest_event
     for event in alerts:
         held.pipeline.ingest(event, now)
     await held.forget(store)

@@ -19,6 +19,7 @@ from typing import Any
 from gospublic import contracts as c
 
 from . import fastdecode
+from .heldstore import StoredMessage
 from .metrics import ALERTS_RECEIVED, DEAD_LETTERS, SCORES_RECEIVED
 from .pipeline import AlertEvent, supersedes
 from .ports import AlertStore, Bus
@@ -101,25 +102,36 @@ class Intake:
         await self.bus.reply(raw, "ack")
 
     async def _take_alerts(self, alerts: list[tuple[Any, AlertEvent]]) -> bool:
-        """Store the newest event per violation, then ingest them all; False on a KV failure."""
+        """Store the messages holding the newest event of a violation, then ingest them all;
+        False on a KV failure."""
         pipeline = self.held.pipeline
         async with self.held.kv_lock:
-            # Only the newest event per violation is stored: an older redelivery must not
-            # overwrite it, and concurrent puts of one key would land in any order.
-            latest: dict[str, AlertEvent] = {}
-            for _, event in alerts:
+            # Only the newest event per violation counts as stored: an older redelivery must not
+            # take its place.
+            latest: dict[str, tuple[Any, AlertEvent]] = {}
+            for raw, event in alerts:
                 held = latest.get(event.violation_id)
-                if held is not None and supersedes(held, event):
+                if held is not None and supersedes(held[1], event):
                     continue
                 if held is None and pipeline.is_stale(event):
                     continue
-                latest[event.violation_id] = event
+                latest[event.violation_id] = (raw, event)
+            # Each message once, as it came: one put for all the alerts it holds.
+            messages: dict[int, StoredMessage] = {}
+            for raw, event in alerts:
+                message = messages.get(id(raw))
+                if message is None:
+                    message = messages[id(raw)] = StoredMessage(raw.data, [], [])
+                if latest.get(event.violation_id, (None, None))[1] is event:
+                    message.latest.append(event)
+                else:
+                    message.others.append(event.violation_id)
             try:
-                await self.store.save_alerts(list(latest.values()))
+                await self.store.save_alerts([m for m in messages.values() if m.latest])
             except Exception:
                 log.exception("cannot store alerts, will retry", extra={"count": len(alerts)})
                 return False
-            for event in latest.values():
+            for _, event in latest.values():
                 if isinstance(event, c.ViolationResolved):
                     self.held.remember_resolution(event)
             now = self.held.clock.now()

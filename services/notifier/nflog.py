@@ -13,9 +13,12 @@ Two kinds of keys live in the bucket:
   its record finds the intent on restart, sends that very message again (same Message-ID: the
   receiver's key to drop it) and records it, before its group may flush. One key for both means
   recording the sending clears the intent in the same write.
-- ``alert.<hash>`` — the latest event (``ViolationOpened`` or ``ViolationResolved``) of every alert
-  the notifier still holds. It is written before the ALERTS message is acked and deleted once the
-  pipeline forgets the alert (resolved and notified).
+- ``held.<hash>`` — an ALERTS message as it came, stored once, holding the latest event
+  (``ViolationOpened`` or ``ViolationResolved``) of alerts the notifier still holds
+  (``heldstore``/``heldvalues``: one put per message, not one per alert). It is written before
+  the message is acked and deleted once none of its events is an alert's latest (the alerts
+  resolved and notified, or changed since). ``alert.<hash>`` values of older notifiers (one
+  alert's event each) are read the same way.
 - ``resolved.<hash>`` — the last ``ViolationResolved`` of a violation, kept for
   :data:`RESOLUTION_RETENTION` so the weekly digest can say what was fixed (the notifier has no
   ClickHouse: the open alerts and these resolutions are everything a digest is built from).
@@ -54,11 +57,11 @@ from gospublic import bus
 from gospublic import contracts as c
 
 from .grafana import Annotation
+from .heldstore import ALERT_PREFIX, HELD_PREFIX, HeldStore, StoredMessage
 from .pipeline import AlertEvent, LogEntry, LogKey, Notification
 
 log = logging.getLogger("gospublic.notifier.nflog")
 
-ALERT_PREFIX = "alert."
 LOG_PREFIX = "nflog."
 RESOLVED_PREFIX = "resolved."
 GRAFANA_PREFIX = "grafana."
@@ -75,10 +78,6 @@ PUT_TIMEOUT_S = 10.0
 
 def _hash(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
-
-
-def alert_key(violation_id: str) -> str:
-    return ALERT_PREFIX + _hash(violation_id)
 
 
 def log_key(key: LogKey) -> str:
@@ -166,6 +165,7 @@ class NotificationLog:
         self._subject_prefix = f"$KV.{bucket}."
         # Puts are published on the connection under ``js``, confirmed on one reply inbox.
         self._puts = bus.BulkPublisher(js._nc, timeout_s=PUT_TIMEOUT_S)
+        self.held = HeldStore(self._put_all, kv.delete, lambda vid: RESOLVED_PREFIX + _hash(vid))
 
     async def _put_all(self, items: list[tuple[str, bytes]]) -> None:
         """Put many values, pipelined, and return once the server has stored every one.
@@ -194,18 +194,10 @@ class NotificationLog:
         self,
     ) -> tuple[list[AlertEvent], dict[LogKey, LogEntry], dict[LogKey, Intent]]:
         """Like :meth:`load`, plus the e-mails whose sending was begun and not recorded."""
-        alerts: list[AlertEvent] = []
-        for key, value in await self._scan(ALERT_PREFIX):
-            try:
-                event = c.decode(value)
-            except c.ContractError as exc:
-                log.warning(
-                    "skipping an unreadable stored alert", extra={"key": key, "reason": exc.reason}
-                )
-                continue
-            if isinstance(event, c.ViolationOpened | c.ViolationResolved):
-                alerts.append(event)
+        stored = await self._scan(HELD_PREFIX) + await self._scan(ALERT_PREFIX)
+        alerts = self.held.load(stored)
         alerts.sort(key=lambda e: e.observed_at)
+        await self.held.prune()
         entries: dict[LogKey, LogEntry] = {}
         intents: dict[LogKey, Intent] = {}
         for key, value in await self._scan(LOG_PREFIX):
@@ -222,15 +214,10 @@ class NotificationLog:
                 intents[log_id] = intent
         return alerts, entries, intents
 
-    async def save_alerts(self, events: list[AlertEvent]) -> None:
-        """Store each alert's latest event; a resolution is also kept for the digest."""
-        puts = []
-        for event in events:
-            value = event.to_bytes()
-            puts.append((alert_key(event.violation_id), value))
-            if isinstance(event, c.ViolationResolved):
-                puts.append((RESOLVED_PREFIX + _hash(event.violation_id), value))
-        await self._put_all(puts)
+    async def save_alerts(self, messages: list[StoredMessage]) -> None:
+        """Store each message holding an alert's latest event, once (``heldstore``); a
+        resolution is also kept for the digest."""
+        await self.held.save(messages)
 
     async def load_resolutions(self, now: datetime) -> list[c.ViolationResolved]:
         """Resolutions within the retention; older ones are deleted on the way."""
@@ -365,7 +352,7 @@ class NotificationLog:
         await _bounded([self.kv.delete(self._sent_key(slot, a)) for a in addresses])
 
     async def forget_alerts(self, violation_ids: list[str]) -> None:
-        await _bounded([self.kv.delete(alert_key(vid)) for vid in violation_ids])
+        await self.held.forget(violation_ids)
 
     async def begin(self, key: LogKey, previous: LogEntry | None, intent: Intent) -> None:
         """Before sending: store the intent next to the entry it will replace."""

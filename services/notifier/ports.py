@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from gospublic import contracts as c
 
+from .heldstore import StoredMessage
 from .nflog import Intent
-from .pipeline import AlertEvent, LogEntry, LogKey, Notification
+from .pipeline import LogEntry, LogKey, Notification
 
 Reply = Literal["ack", "ack_sync", "nak", "in_progress", "term"]
 
@@ -43,7 +44,7 @@ class Bus(Protocol):
 class AlertStore(Protocol):
     """The KV bucket's alerts and scores (written by the intake, pruned by the ticker)."""
 
-    async def save_alerts(self, events: list[AlertEvent]) -> None: ...
+    async def save_alerts(self, messages: list[StoredMessage]) -> None: ...
 
     async def forget_alerts(self, violation_ids: list[str]) -> None: ...
 

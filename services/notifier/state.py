@@ -31,6 +31,10 @@ class Held:
         self.baseline: dict[str, dict[str, float]] = {}
         self.kv_lock = asyncio.Lock()
 
+    def latest_event(self, violation_id: str) -> c.ViolationOpened | c.ViolationResolved | None:
+        alert = self.pipeline.alerts.get(violation_id)
+        return alert.event if alert is not None else None
+
     def silences(self) -> list[Silence]:
         return list(self.pipeline.silences.by_id.values())
 

@@ -245,10 +245,10 @@ class Store:
     scores: dict[str, Any] = field(default_factory=dict)
     fail: bool = False
 
-    async def save_alerts(self, events: list) -> None:
+    async def save_alerts(self, messages: list) -> None:
         if self.fail:
             raise ConnectionError("KV unavailable")
-        self.alerts.update({e.violation_id: e for e in events})
+        self.alerts.update({e.violation_id: e for m in messages for e in m.latest})
 
     async def forget_alerts(self, violation_ids: list[str]) -> None:
         for vid in violation_ids:

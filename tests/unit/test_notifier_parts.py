@@ -70,10 +70,10 @@ class FakeStore:
     async def abandon(self, key: LogKey, previous: LogEntry | None) -> None:
         await self.put_entry(key, previous)
 
-    async def save_alerts(self, events: list) -> None:
+    async def save_alerts(self, messages: list) -> None:
         if self.fail_saves:
             raise ConnectionError("KV unavailable")
-        self.alerts.update({e.violation_id: e for e in events})
+        self.alerts.update({e.violation_id: e for m in messages for e in m.latest})
 
     async def forget_alerts(self, violation_ids: list[str]) -> None:
         for vid in violation_ids:

@@ -1,0 +1,161 @@
+"""The held alerts in the KV bucket: each ALERTS message stored once, as it came (``heldvalues``).
+
+``save`` puts a message's bytes under ``held.<hash of the bytes>`` with one put per message (and,
+as before, each resolution under ``resolved.<hash>`` for the digest); ``forget`` lets go of alerts
+the pipeline dropped; ``load`` reads every value back and gives each alert its newest event. Values
+no alert needs any more are deleted on the way; a failed delete is tried again at the next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
+
+from gospublic import contracts as c
+
+from . import fastdecode
+from .heldvalues import HeldValues
+from .model import AlertEvent, supersedes
+
+log = logging.getLogger("gospublic.notifier.nflog")
+
+HELD_PREFIX = "held."
+# Values of notifiers before this one: one alert's latest event each, read like any other value.
+ALERT_PREFIX = "alert."
+_CONCURRENCY = 256
+
+
+class StoredMessage(NamedTuple):
+    """An ALERTS message to store: its bytes, its events that are now their alerts' latest, and
+    the violation ids of its other alert events (older ones, or repeats of what is held)."""
+
+    data: bytes
+    latest: list[AlertEvent]
+    others: list[str]
+
+
+def held_key(data: bytes) -> str:
+    return HELD_PREFIX + hashlib.sha256(data).hexdigest()[:40]
+
+
+def alert_events(data: bytes) -> list[AlertEvent]:
+    """The alert events of a stored value (an ALERTS message, or an older notifier's one event)."""
+    event = fastdecode.decode(data, max_bytes=max(len(data), c.MAX_EVENT_BYTES))
+    items = event.items if isinstance(event, c.AlertBatch) else (event,)
+    return [e for e in items if isinstance(e, c.ViolationOpened | c.ViolationResolved)]
+
+
+class HeldStore:
+    def __init__(
+        self,
+        put_all: Callable[[list[tuple[str, bytes]]], Awaitable[None]],
+        delete: Callable[[str], Awaitable[object]],
+        resolved_key: Callable[[str], str],
+    ) -> None:
+        self._put_all = put_all
+        self._delete = delete
+        self._resolved_key = resolved_key
+        self.values = HeldValues()
+        # An alert's latest event as held (the pipeline's), to write a sparse value again.
+        self.latest_of: Callable[[str], AlertEvent | None] = lambda vid: None
+
+    async def save(self, messages: list[StoredMessage]) -> None:
+        """Store the messages (each holding at least one latest event); raises when the KV
+        bucket refuses, and then nothing is taken as stored."""
+        puts: dict[str, bytes] = {}
+        for message in messages:
+            puts[held_key(message.data)] = message.data
+            for event in message.latest:
+                if isinstance(event, c.ViolationResolved):
+                    puts[self._resolved_key(event.violation_id)] = event.to_bytes()
+        await self._put_all(list(puts.items()))
+        for message in messages:
+            self.values.stored(
+                held_key(message.data),
+                [e.violation_id for e in message.latest],
+                message.others,
+            )
+        await self._prune()
+
+    async def forget(self, violation_ids: list[str]) -> None:
+        self.values.forgotten(violation_ids)
+        await self._prune()
+
+    def load(self, stored: list[tuple[str, bytes]]) -> list[AlertEvent]:
+        """Every alert's newest event among the stored values (the bookkeeping rebuilt on the
+        way); the values none of whose events is anyone's newest are doomed (see ``prune``)."""
+        newest: dict[str, tuple[AlertEvent, str]] = {}
+        holders: dict[str, list[str]] = {}
+        for key, value in stored:
+            try:
+                events = alert_events(value)
+            except c.ContractError as exc:
+                log.warning(
+                    "skipping unreadable stored alerts", extra={"key": key, "reason": exc.reason}
+                )
+                continue
+            self.values.doomed.add(key)  # until it is found to hold someone's newest
+            for event in events:
+                vid = event.violation_id
+                holders.setdefault(vid, []).append(key)
+                held = newest.get(vid)
+                if held is None or not supersedes(held[0], event):
+                    newest[vid] = (event, key)
+        for vid, (_, key) in newest.items():
+            self.values.found(vid, key, holders[vid])
+        return [event for event, _ in newest.values()]
+
+    async def prune(self) -> None:
+        await self._prune()
+
+    async def _compact(self) -> None:
+        """Write the sparse values' latest events again, together, in new values (the old ones
+        are then no one's latest and go). Skipped for a value whose events are not all held."""
+        events: list[AlertEvent] = []
+        for vids in self.values.take_sparse().values():
+            found = [self.latest_of(vid) for vid in vids]
+            if all(
+                e is not None and e.violation_id == vid for e, vid in zip(found, vids, strict=True)
+            ):
+                events += found  # type: ignore[arg-type]
+        if not events:
+            return
+        payloads = [payload for _, payload in c.alert_batches(events)]
+        await self._put_all([(held_key(payload), payload) for payload in payloads])
+        for payload in payloads:
+            self.values.stored(held_key(payload), [e.violation_id for e in alert_events(payload)])
+
+    async def _prune(self) -> None:
+        """Delete the doomed values (a deletion can doom more: a tombstone no longer needed), then
+        write the sparse ones again, which dooms them in turn."""
+        while True:
+            while self.values.doomed:
+                if not await self._delete_doomed():
+                    return
+            if not self.values.sparse:
+                return
+            try:
+                await self._compact()
+            except Exception:
+                # Harmless: the sparse values stay as they are, with their latest events.
+                log.warning("cannot write sparse stored alerts again", exc_info=True)
+                return
+
+    async def _delete_doomed(self) -> bool:
+        doomed = sorted(self.values.doomed)
+        results = []
+        for start in range(0, len(doomed), _CONCURRENCY):
+            chunk = [self._delete(key) for key in doomed[start : start + _CONCURRENCY]]
+            results += await asyncio.gather(*chunk, return_exceptions=True)
+        deleted = [
+            k for k, r in zip(doomed, results, strict=True) if not isinstance(r, BaseException)
+        ]
+        self.values.deleted(deleted)
+        if len(deleted) < len(doomed):
+            # Harmless while kept: an older event stays shadowed by the newer one that is kept.
+            log.warning("cannot delete stored alerts", extra={"count": len(doomed) - len(deleted)})
+            return False
+        return True
