@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import email
 import json
 import math
@@ -65,12 +66,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import bench.pipeline as pipeline_module  # noqa: E402
+import services.collector.scheduler as scheduler_module  # noqa: E402
 from bench.collect import _cpu_seconds  # noqa: E402
 from bench.pipeline import REGION, Pipeline, say  # noqa: E402
 from gospublic import bus  # noqa: E402
 from gospublic import contracts as c  # noqa: E402
 from gospublic.registry import read_registry_file, store_registry  # noqa: E402
 from services.collector.scheduler import (  # noqa: E402
+    PollPolicy,
     plan_tasks,
     quota_day,
     refs_of,
@@ -256,6 +259,18 @@ def targets(adaptive: dict[str, Any], round_robin: dict[str, Any]) -> dict[str, 
     }
 
 
+def policy_overrides(items: list[str]) -> dict[str, float]:
+    """``--policy NAME=SECONDS`` options as changes to the scheduler's ``PollPolicy``."""
+    fields = {f.name for f in dataclasses.fields(PollPolicy)}
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name not in fields:
+            raise ValueError(f"--policy: PollPolicy has no field {name!r}")
+        out[name] = float(value)
+    return out
+
+
 _STAMP = re.compile(r"^(\d{8}T\d{6}\d{6})Z-")
 
 
@@ -343,6 +358,8 @@ class Bench:
         (self.work / "subscriptions.yaml").write_text(SUBSCRIPTIONS, encoding="utf-8")
         write_clock(self.clock, self.sim_ts)
         run = {"epoch": self.epoch.isoformat(), "tick_s": self.tick_s, "pages": args.pages}
+        if args.policy:
+            run["policy"] = args.policy
         (self.work / "run.json").write_text(json.dumps({**run, "seed": args.seed}))
         self.clock_env = {
             "PYTHONPATH": f"{shim}{os.pathsep}{ROOT}",
@@ -647,6 +664,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quiet-s", type=float, default=0.5, help="drained this long: tick over")
     parser.add_argument("--work", help="work directory (default: a new temporary one)")
+    parser.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="try the adaptive scheduler with a PollPolicy field changed (repeatable), e.g. "
+        "quiet_interval_s=216000",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
         "--reanalyse",
@@ -660,6 +685,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(reanalyse(args), ensure_ascii=False, indent=None if args.json else 1))
         return 0
     pipeline_module.QUIET_S = args.quiet_s
+    if overrides := policy_overrides(args.policy):
+        # The sweeps are scheduled in this process: its scheduler reads the changed policy.
+        load_policy = scheduler_module.load_policy
+        scheduler_module.load_policy = lambda settings: dataclasses.replace(
+            load_policy(settings), **overrides
+        )
     result = asyncio.run(Bench(args).run())
     if args.json:
         print(json.dumps(result, ensure_ascii=False))

@@ -21,6 +21,7 @@ from bench.freshness import (
     delays,
     epoch_before,
     percentile,
+    policy_overrides,
     read_arrival,
     round_robin_slice,
     targets,
@@ -215,3 +216,12 @@ def test_a_stopped_run_is_read_back_from_its_e_mails_and_logs(tmp_path) -> None:
     (mail / "20261207T002031000000Z-3.eml").write_bytes(mail_bytes(subject))
     got = arrivals_from_files(mail, starts)
     assert got == [Arrival("7", "STALE", epoch + HOUR), Arrival("7", "STALE", epoch + 2 * HOUR)]
+
+
+def test_policy_overrides_name_fields_of_the_polling_policy() -> None:
+    assert policy_overrides(["quiet_interval_s=216000", "habit_gaps=4"]) == {
+        "quiet_interval_s": 216000.0,
+        "habit_gaps": 4.0,
+    }
+    with pytest.raises(ValueError, match="no field 'quiet'"):
+        policy_overrides(["quiet=1"])

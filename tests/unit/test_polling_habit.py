@@ -124,9 +124,10 @@ def cursor(
     [
         (cursor(1, 0), True, 16),  # habit unknown: posting for two days, as before
         (cursor(3, 0), False, 72),
-        (cursor(3, 0.5), False, 72),  # posted every half day, silent for three: stopped
+        (cursor(3, 0.5), True, 16),  # a post every half day, silent for three: a lull
+        (cursor(3.5, 0.5), False, 72),  # six gaps: stopped
         (cursor(4, 5), True, 16),  # a post every five days, four days since the last
-        (cursor(11, 5), True, 16),  # three gaps: fifteen days, but twelve at most
+        (cursor(11, 5), True, 16),  # six gaps: thirty days, but twelve at most
         (cursor(13, 5), False, 72),
         (cursor(13, 5, active=1), True, 16),  # a repost yesterday: active all the same
         (cursor(4, 5, closed=True), True, 72),  # takes no comments: nothing to answer
