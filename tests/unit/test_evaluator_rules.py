@@ -369,3 +369,18 @@ def test_profile_by_path(tmp_path: Path) -> None:
     assert profile.name == "custom"
     (result,) = r.evaluate_presence(org(), {}, profile)
     assert result.severity == "high"
+
+
+def test_epoch_ms_answers_for_each_moment_when_asked_again() -> None:
+    """``epoch_ms`` keeps its last answer for the same datetime: alternating moments, equal ones
+    made apart and a naive one still get their own milliseconds (truncated, as DateTime64(3))."""
+    a = datetime(2026, 3, 2, 9, 0, 0, 999_999, tzinfo=UTC)
+    b = a + timedelta(microseconds=1)
+    equal_to_a = datetime(2026, 3, 2, 9, 0, 0, 999_999, tzinfo=UTC)
+    naive = datetime(2026, 3, 2, 9, 0, 0, 1_000)
+    expected = {id(x): int(x.timestamp()) * 1000 + x.microsecond // 1000 for x in (a, b, naive)}
+    expected[id(equal_to_a)] = expected[id(a)]
+    for moment in (a, a, b, a, equal_to_a, naive, naive, b):
+        assert r.epoch_ms(moment) == expected[id(moment)]
+    assert r.epoch_ms(a) == 1772442000999
+    assert r.posted_ms([]) == []

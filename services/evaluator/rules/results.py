@@ -86,18 +86,35 @@ def not_evaluable(rule: str, profile: Profile, reason: str) -> RuleResult | None
     return _result(rule, NOT_EVALUABLE, _severity(config), "", "", reason)
 
 
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
+
+
+_last_epoch: tuple[datetime | None, int] = (None, 0)
+
+
 def epoch_ms(moment: datetime) -> int:
     """Milliseconds since the epoch, truncated as ClickHouse stores DateTime64(3).
 
     Rules compare these integers rather than the datetimes: comparing two aware datetimes whose
     tzinfo objects differ asks each for its offset, and the ones pydantic parses answer slowly.
     A naive time is taken as local time, as ``datetime.timestamp`` does.
+
+    The same moment (an event's time) is asked for again and again, by each of its verdicts'
+    rows and scores: the last answer is kept for it (a datetime never changes).
     """
-    return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
+    global _last_epoch
+    last = _last_epoch
+    if last[0] is moment:
+        return last[1]
+    ms = _epoch_ms(moment)
+    _last_epoch = (moment, ms)
+    return ms
 
 
 def posted_ms(posts: Iterable[Post]) -> list[int]:
-    return [epoch_ms(post.posted_at) for post in posts]
+    # Each post's time once: no use keeping it.
+    return [_epoch_ms(post.posted_at) for post in posts]
 
 
 # How every rule writes a threshold or a figure in a summary: no trailing zeros ("2.5", "3").
