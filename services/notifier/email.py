@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
+import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes
@@ -58,6 +61,7 @@ SEVERITIES: dict[str, str] = {
     Severity.INFO: "информация",
 }
 _SEVERITY_RANK = {s.value: i for i, s in enumerate(Severity)}
+_SPACE = re.compile(r"\s")
 _SEVERITY_COLOUR = {"critical": "#b00020", "high": "#d35400", "medium": "#b7950b"}
 
 
@@ -135,7 +139,7 @@ def _safe_url(url: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.netloc or _UNSAFE.search(url):
         return None
-    if any(ch.isspace() for ch in url):
+    if _SPACE.search(url):  # the characters str.isspace() names
         return None
     return url
 
@@ -145,7 +149,16 @@ def org_link(org_id: str, settings: Settings) -> str | None:
     template = settings.org_dashboard_url
     if not template or not org_id:
         return None
-    return _safe_url(template.replace("{org_id}", quote(org_id, safe="")))
+    link = template.replace("{org_id}", quote(org_id, safe=""))
+    # A quoted id is letters, digits, "-._~" and "%": in a template that _safe_url leaves as it
+    # is, it cannot make the link unsafe (the check, once per template, spares one per row).
+    return link if _plain_template(template) else _safe_url(link)
+
+
+@functools.lru_cache(maxsize=8)
+def _plain_template(template: str) -> bool:
+    sample = template.replace("{org_id}", "0")
+    return "{org_id}" in template and _safe_url(sample) == sample
 
 
 # Public name for the digest, which links the same kind of untrusted address.
@@ -169,59 +182,78 @@ class _Row:
     fix: str | None  # None in the table of resolved violations
 
 
-# event id, new, resolved, the organisation link's template → (the event, the row's text lines
-# after its number, its HTML). A group's e-mails show mostly the same rows flush after flush, so
-# each row is rendered once for the event; a hit checks that it is the very event (or an equal one).
-_ROWS: dict[tuple[str, bool, bool, str], tuple[object, str, Markup]] = {}
-MAX_CACHED_ROWS = 50_000
+# (event id, resolved, the organisation link's template) → (the event, the row's first text line
+# after its number and before the "new" mark, its other lines, its HTML before and after the
+# mark). A group's e-mails show mostly the same rows flush after flush, so a row is rendered once
+# for its event; a hit checks that it is the very event (or an equal one). The oldest quarter goes
+# when the cache is full (a row takes some 3 kB).
+_ROWS: dict[tuple[str, bool, str], tuple[object, str, str, str, str]] = {}
+_ROWS_LOCK = threading.Lock()  # rows are rendered in worker threads too
+MAX_CACHED_ROWS = 40_000
+_NEW_TEXT = " [новое]"
+# What alert_row.html writes for a new row; never inside a value (autoescaped, "<" is "&lt;").
+_NEW_HTML = ' <b style="color:#b00020">новое</b>'
 
 
 @functools.cache
 def _template(name: str) -> jinja2.Template:
-    # Kept here: the environment's get_template would look at the file's time at every render.
-    return templating.environment(__package__).get_template(name)
+    # The templates are package data: no look at their files' times at every render (and at
+    # every template an e-mail's template extends or imports).
+    environment = templating.environment(__package__)
+    environment.auto_reload = False
+    return environment.get_template(name)
 
 
-def _row(event, new: bool, resolved: bool, settings: Settings) -> tuple[str, Markup]:
-    key = (event.event_id, new, resolved, settings.org_dashboard_url)
+def _row(event, new: bool, resolved: bool, settings: Settings) -> tuple[str, str]:
+    """The row's text (after its number) and HTML."""
+    key = (event.event_id, resolved, settings.org_dashboard_url)
     hit = _ROWS.get(key)
-    if hit is not None and (hit[0] is event or hit[0] == event):
-        return hit[1], hit[2]
+    if hit is None or not (hit[0] is event or hit[0] == event):
+        hit = _render_row(event, resolved, settings)
+        with _ROWS_LOCK:
+            if len(_ROWS) >= MAX_CACHED_ROWS:
+                for old in list(itertools.islice(_ROWS, MAX_CACHED_ROWS // 4)):
+                    del _ROWS[old]
+            _ROWS[key] = hit
+    _, head, tail, before, after = hit
+    if new:
+        return head + _NEW_TEXT + tail, before + _NEW_HTML + after
+    return head + tail, before + after
+
+
+def _render_row(event, resolved: bool, settings: Settings) -> tuple[object, str, str, str, str]:
     labels = event.labels
     card = org_link(labels.org_id, settings)
-    mark = " [новое]" if new else ""
-    lines = [
-        f"{clean(labels.org_name)} — {clean(rule_title(labels.rule), 200)}"
-        f" (важность: {severity_title(labels.severity)}){mark}",
-        f"   Страница: {clean(labels.page_url, 200) or '—'}",
-    ]
+    lines = [f"   Страница: {clean(labels.page_url, 200) or '—'}"]
     if card:
         lines.append(f"   Карточка организации: {card}")
     if event.summary.strip():
         lines.append(f"   Подробности: {clean(event.summary)}")
     if not resolved:
         lines.append(f"   Что исправить: {rule_fix(labels.rule)}")
+    head = (
+        f"{clean(labels.org_name)} — {clean(rule_title(labels.rule), 200)}"
+        f" (важность: {severity_title(labels.severity)})"
+    )
     row = _Row(
         org_name=labels.org_name,
         org_link=card,
         page_url=labels.page_url,
         page_link=_safe_url(labels.page_url),
         rule_title=rule_title(labels.rule),
-        new=new,
+        new=True,  # rendered with the mark, which is cut out where the row is not new
         summary=event.summary,
         severity=severity_title(labels.severity),
         colour=_SEVERITY_COLOUR.get(labels.severity, "#555555"),
         fix=None if resolved else rule_fix(labels.rule),
     )
-    html = Markup(_template("alert_row.html").render(row=row))
-    if len(_ROWS) >= MAX_CACHED_ROWS:
-        _ROWS.clear()
-    _ROWS[key] = (event, "\n".join(lines), html)
-    return _ROWS[key][1], html
+    before, mark, after = _template("alert_row.html").render(row=row).partition(_NEW_HTML)
+    assert mark, "alert_row.html no longer writes _NEW_HTML for a new row"
+    return event, head, "\n" + "\n".join(lines), before, after
 
 
 def _html_rows(events, new_ids: frozenset[str], settings: Settings, *, resolved: bool) -> Markup:
-    # Every row is markup already: joined as text, not escaped again one by one.
+    # Every row is markup (rendered by alert_row.html): joined as text, not escaped one by one.
     return Markup(
         "".join(
             [
