@@ -50,7 +50,7 @@ from .model import (
 )
 from .mute import Muting
 from .silences import Silence, Silences
-from .subscriptions import Receiver, Route, Subscriptions
+from .subscriptions import Receiver, Route, Subscriptions, route_labels
 
 __all__ = [
     "INHIBITED",
@@ -88,6 +88,9 @@ class Pipeline:
         self.changes = 0  # bumped by every mutation; keys the census's caches
         self._census = Census(self)
         self._due_from: datetime | None = None  # the earliest first flush of a new group
+        # The labels any route reads, and the routes and group keys per distinct value of them.
+        self._route_labels = route_labels(subscriptions.routes)
+        self._routes_of: dict[tuple[str, ...], list[tuple[int, GroupKey]]] = {}
 
     @property
     def inhibitor(self) -> Inhibitor:
@@ -106,12 +109,13 @@ class Pipeline:
             return False
         self.changes += 1
         alert = Alert.of(event)
-        labels = alert.labels
         self.alerts[vid] = alert
-        self.inhibitor.observe(vid, labels, alert.firing)
+        if self.inhibitor.rules:  # without inhibit rules an alert is no source of anything
+            self.inhibitor.observe(vid, alert.labels, alert.firing)
         keys: set[tuple[str, GroupKey]] = set()
-        for route in self.subscriptions.matching(labels):
-            gkey = (route.name, route.group_key(labels))
+        for position, group_key in self._routed(event.labels.__dict__):
+            route = self.subscriptions.routes[position]
+            gkey = (route.name, group_key)
             group = self.groups.get(gkey)
             if group is None:
                 # A group is not created just to say that something resolved, unless a receiver
@@ -137,6 +141,25 @@ class Pipeline:
             self._members.pop(vid, None)
             self._forget(vid)
         return True
+
+    def _routed(self, values: Mapping[str, object]) -> list[tuple[int, GroupKey]]:
+        """(route's position, group key) of every route that takes an alert with these label
+        values: found once per distinct value of the labels the routes read (their matchers and
+        group_by), not once per alert: a sweep brings a hundred thousand alerts into a few
+        hundred groups."""
+        key = tuple(str(values.get(name, "")) for name in self._route_labels)
+        found = self._routes_of.get(key)
+        if found is None:
+            labels = dict(zip(self._route_labels, key, strict=True))
+            found = [
+                (position, route.group_key(labels))
+                for position, route in enumerate(self.subscriptions.routes)
+                if route.matches(labels)
+            ]
+            if len(self._routes_of) >= 100_000:
+                self._routes_of.clear()
+            self._routes_of[key] = found
+        return found
 
     def set_silences(self, silences: Iterable[Silence]) -> None:
         """Replace the silences (the service calls this whenever the KV bucket changes)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -92,6 +92,15 @@ class Route:
     def group_key(self, labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         names = LABELS if self.group_by == (GROUP_BY_ALL,) else self.group_by
         return tuple((name, labels.get(name, "")) for name in names)
+
+
+def route_labels(routes: Iterable[Route]) -> tuple[str, ...]:
+    """The labels the routes read: their matchers' and their group_by's (every label for "...")."""
+    names: set[str] = set()
+    for route in routes:
+        names.update(m.label for m in route.matchers)
+        names.update(LABELS if route.group_by == (GROUP_BY_ALL,) else route.group_by)
+    return tuple(sorted(names))
 
 
 @dataclass(frozen=True)

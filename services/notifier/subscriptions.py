@@ -69,6 +69,7 @@ from .routes import Matcher as Matcher
 from .routes import Receiver as Receiver
 from .routes import Route as Route
 from .routes import Subscriptions as Subscriptions
+from .routes import route_labels as route_labels
 from .routes import summary as summary
 
 ROUTE_FIELDS = frozenset(
