@@ -2,8 +2,9 @@
 
 An alert is stored before its message is acked. A national sweep brings some 110,000 alerts in a few
 hundred ``AlertBatch`` messages, and a put per alert was a publish, an ack and a stored message each
-(in the notifier and in nats-server). So the message's own bytes are stored, once, under a key made
-from them (``held.<hash>``), and each alert knows the value that holds its latest event.
+(in the notifier and in nats-server). So the message's own bytes are stored, once and compressed,
+under a key made from them (``held.<hash>``), and each alert knows the value holding its latest
+event.
 
 A value stays as long as it holds some alert's latest event. The catch is the events a value holds
 that are no longer anyone's latest (an alert that resolved since, a repeat of an older event): on a
