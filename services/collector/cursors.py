@@ -1,9 +1,10 @@
 """Per-page cursors in NATS KV: where the last sweep left a page.
 
 A cursor records the sweep that last collected the page, the newest post id seen, the comment
-count of each recent post, when the page was last read and when it was last seen active (for the
-scheduler's adaptive polling, see ``scheduler.due_pages``). The collector reads the cursors of a task's pages before it starts and
-writes them after the task's events are acknowledged, so that
+count of each recent post, when the page was last read, when it was last seen active and its
+posting habit (for the scheduler's adaptive polling, see ``scheduler.due_pages``). The collector
+reads the cursors of a task's pages before it starts and writes them after the task's events are
+acknowledged, so that
 
 - comments are fetched only for posts whose count changed since the last sweep;
 - a task delivered again (its collector stopped or crashed before the ack) skips the pages it

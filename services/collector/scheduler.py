@@ -5,18 +5,20 @@ Tasks carry chunks of pages so that one collector call can batch them (``execute
 sweep twice inside the duplicate window publishes nothing new.
 
 Adaptive polling: a sweep takes only the pages that are due (:func:`due_pages`), judged from the
-collector's cursors. A page that posted recently is read every sweep; a quiet one again after a
-share of its quiet time, a dormant one once a day, so the tokens' daily ``wall.get`` quota covers the
-whole register. A page never read is always due: the first sweep reads every page.
+collector's cursors. A page that still posts by its habit (the gap between its own posts, noted in
+its cursor: a page posting every few days is not quiet between two posts) is due every sweep; a
+quiet one again after a share of its quiet time, a dormant one once a day, so the tokens' daily
+``wall.get`` quota covers the whole register. A page never read is always due: the first sweep
+reads every page.
 
 Within the day's budget (paced over the day, :func:`paced_allowance`) the pages go in this order
 (:func:`due_pages`): never read; then pages where a moment the rules turn on has passed since the
 last read (:func:`checkpoint_passed`): a citizen's comment seen waiting reached the warning share
 of the reply SLA (UNANSWERED_COMMENT_SOON is due) or the deadline (UNANSWERED_COMMENT), or the
 newest post seen turned older than STALE's first threshold; then the rest by how long they have
-gone unread against their target interval (:func:`urgency`): a page that posted lately and draws
+gone unread against their target interval (:func:`urgency`): a page that still posts and draws
 comments within ``conversation_interval_s``, so a new comment is seen well before its warning is
-due. The SLA, the warning's share and STALE's threshold come from the evaluator's profile file
+due; a quiet page, or one taking no comments, within ``quiet_interval_s``. The SLA, the warning's share and STALE's threshold come from the evaluator's profile file
 (:func:`policy_from_profile`). The decisions are pure (``services.collector.polling``); the
 reads scheduled each quota day are kept in a ledger (:func:`add_to_ledger`), since a page read
 twice a day keeps one ``read_at`` in its cursor.
