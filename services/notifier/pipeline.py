@@ -50,7 +50,7 @@ from .model import (
 )
 from .mute import Muting
 from .silences import Silence, Silences
-from .subscriptions import Receiver, Route, Subscriptions, route_labels
+from .subscriptions import Receiver, Route, Router, Subscriptions
 
 __all__ = [
     "INHIBITED",
@@ -88,9 +88,7 @@ class Pipeline:
         self.changes = 0  # bumped by every mutation; keys the census's caches
         self._census = Census(self)
         self._due_from: datetime | None = None  # the earliest first flush of a new group
-        # The labels any route reads, and the routes and group keys per distinct value of them.
-        self._route_labels = route_labels(subscriptions.routes)
-        self._routes_of: dict[tuple[str, ...], list[tuple[int, GroupKey]]] = {}
+        self._router = Router(subscriptions.routes)
 
     @property
     def inhibitor(self) -> Inhibitor:
@@ -113,8 +111,7 @@ class Pipeline:
         if self.inhibitor.rules:  # without inhibit rules an alert is no source of anything
             self.inhibitor.observe(vid, alert.labels, alert.firing)
         keys: set[tuple[str, GroupKey]] = set()
-        for position, group_key in self._routed(event.labels.__dict__):
-            route = self.subscriptions.routes[position]
+        for route, group_key in self._router.routed(event.labels.__dict__):
             gkey = (route.name, group_key)
             group = self.groups.get(gkey)
             if group is None:
@@ -141,25 +138,6 @@ class Pipeline:
             self._members.pop(vid, None)
             self._forget(vid)
         return True
-
-    def _routed(self, values: Mapping[str, object]) -> list[tuple[int, GroupKey]]:
-        """(route's position, group key) of every route that takes an alert with these label
-        values: found once per distinct value of the labels the routes read (their matchers and
-        group_by), not once per alert: a sweep brings a hundred thousand alerts into a few
-        hundred groups."""
-        key = tuple(str(values.get(name, "")) for name in self._route_labels)
-        found = self._routes_of.get(key)
-        if found is None:
-            labels = dict(zip(self._route_labels, key, strict=True))
-            found = [
-                (position, route.group_key(labels))
-                for position, route in enumerate(self.subscriptions.routes)
-                if route.matches(labels)
-            ]
-            if len(self._routes_of) >= 100_000:
-                self._routes_of.clear()
-            self._routes_of[key] = found
-        return found
 
     def set_silences(self, silences: Iterable[Silence]) -> None:
         """Replace the silences (the service calls this whenever the KV bucket changes)."""

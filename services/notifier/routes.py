@@ -94,13 +94,33 @@ class Route:
         return tuple((name, labels.get(name, "")) for name in names)
 
 
-def route_labels(routes: Iterable[Route]) -> tuple[str, ...]:
-    """The labels the routes read: their matchers' and their group_by's (every label for "...")."""
-    names: set[str] = set()
-    for route in routes:
-        names.update(m.label for m in route.matchers)
-        names.update(LABELS if route.group_by == (GROUP_BY_ALL,) else route.group_by)
-    return tuple(sorted(names))
+class Router:
+    """The routes that take an alert, and its group key in each, found once per distinct value of
+    the labels the routes read (their matchers' and group_by's), not once per alert: a sweep
+    brings a hundred thousand alerts into a few hundred groups."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes = tuple(routes)
+        names: set[str] = set()
+        for route in self.routes:
+            names.update(m.label for m in route.matchers)
+            names.update(LABELS if route.group_by == (GROUP_BY_ALL,) else route.group_by)
+        self.labels = tuple(sorted(names))
+        self._found: dict[tuple[str, ...], list[tuple[Route, tuple[tuple[str, str], ...]]]] = {}
+
+    def routed(
+        self, values: Mapping[str, object]
+    ) -> list[tuple[Route, tuple[tuple[str, str], ...]]]:
+        """(route, group key) for an alert with these label values (a StrEnum as its text)."""
+        key = tuple(str(values.get(name, "")) for name in self.labels)
+        found = self._found.get(key)
+        if found is None:
+            labels = dict(zip(self.labels, key, strict=True))
+            found = [(r, r.group_key(labels)) for r in self.routes if r.matches(labels)]
+            if len(self._found) >= 100_000:
+                self._found.clear()
+            self._found[key] = found
+        return found
 
 
 @dataclass(frozen=True)

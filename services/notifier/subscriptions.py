@@ -68,8 +68,8 @@ from .routes import InhibitRule as InhibitRule
 from .routes import Matcher as Matcher
 from .routes import Receiver as Receiver
 from .routes import Route as Route
+from .routes import Router as Router
 from .routes import Subscriptions as Subscriptions
-from .routes import route_labels as route_labels
 from .routes import summary as summary
 
 ROUTE_FIELDS = frozenset(
