@@ -383,16 +383,18 @@ def render(notification: Notification, settings: Settings, now: datetime) -> Ema
 
 def render_bytes(
     notification: Notification, settings: Settings, now: datetime
-) -> tuple[EmailMessage, bytes]:
-    """``flatten(render(...))``, written directly: the headers alone as a message (what the
-    transport reads the envelope from), and the whole message's bytes.
+) -> tuple[EmailMessage, mime.Parts]:
+    """``flatten(render(...))``, written directly (``.message()`` of the parts): the headers alone
+    as a message (what the transport reads the envelope from), and the message's parts.
 
     The email package's MIME parts encode base64 57 bytes at a time in Python and walk every line
     again to flatten them: about a third of an e-mail's cost, each group flush of a sweep."""
     key = notification.message_key
-    boundary = mime.boundary(key)
     headers = _headers(notification, settings, now, key)
-    data = mime.alternative(
-        headers, render_text(notification, settings), render_html(notification, settings), boundary
+    parts = mime.alternative(
+        headers,
+        render_text(notification, settings),
+        render_html(notification, settings),
+        mime.boundary(key),
     )
-    return headers, data
+    return headers, parts

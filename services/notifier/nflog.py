@@ -46,7 +46,7 @@ import hashlib
 import json
 import logging
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from nats.js import JetStreamContext
@@ -58,6 +58,7 @@ from gospublic import contracts as c
 
 from .grafana import Annotation
 from .heldstore import ALERT_PREFIX, HELD_PREFIX, HeldStore, StoredMessage
+from .mime import Parts
 from .pipeline import AlertEvent, LogEntry, LogKey, Notification
 
 log = logging.getLogger("gospublic.notifier.nflog")
@@ -106,6 +107,8 @@ class Intent:
     message: bytes
     firing: frozenset[str]
     resolved: frozenset[str]
+    # What the message is made of, when known: kept instead of the message (see encode_intent).
+    parts: Parts | None = field(default=None, compare=False)
 
 
 def encode_intent(key: LogKey, previous: LogEntry | None, intent: Intent) -> bytes:
@@ -114,14 +117,27 @@ def encode_intent(key: LogKey, previous: LogEntry | None, intent: Intent) -> byt
     record: dict = {"route": route, "receiver": receiver, "group": group}
     if previous is not None:
         record.update(json.loads(encode_entry(key, previous)))
-    record["pending"] = {
-        "message_id": intent.message_id,
-        # Compressed: a municipality's message lists thousands of alerts in text and HTML.
-        "message": base64.b64encode(zlib.compress(intent.message, 1)).decode(),
-        "firing": sorted(intent.firing),
-        "resolved": sorted(intent.resolved),
-    }
+    pending: dict = {"message_id": intent.message_id}
+    if intent.parts is not None:
+        # The header block and the bodies before base64, compressed: they shrink about four
+        # times as much as the message does, in a third of the time. The message is put together
+        # from them again exactly (mime.assemble).
+        parts = intent.parts
+        pending["parts"] = {
+            "separator": parts.separator,
+            "lengths": [len(parts.head), len(parts.text), len(parts.html)],
+            "data": _packed(parts.head + parts.text + parts.html),
+        }
+    else:  # compressed: a municipality's message lists hundreds of alerts in text and HTML
+        pending["message"] = _packed(intent.message)
+    pending["firing"] = sorted(intent.firing)
+    pending["resolved"] = sorted(intent.resolved)
+    record["pending"] = pending
     return json.dumps(record, ensure_ascii=False).encode()
+
+
+def _packed(data: bytes) -> str:
+    return base64.b64encode(zlib.compress(data, 1)).decode()
 
 
 def decode_value(data: bytes) -> tuple[LogKey, LogEntry | None, Intent | None]:
@@ -137,11 +153,22 @@ def decode_value(data: bytes) -> tuple[LogKey, LogEntry | None, Intent | None]:
         )
     intent = None
     if (pending := record.get("pending")) is not None:
+        parts = None
+        if (kept := pending.get("parts")) is not None:
+            data = zlib.decompress(base64.b64decode(kept["data"]))
+            head, text = (int(n) for n in kept["lengths"][:2])
+            parts = Parts(
+                data[:head], str(kept["separator"]), data[head : head + text], data[head + text :]
+            )
+            message = parts.message()
+        else:
+            message = zlib.decompress(base64.b64decode(pending["message"]))
         intent = Intent(
             str(pending["message_id"]),
-            zlib.decompress(base64.b64decode(pending["message"])),
+            message,
             frozenset(map(str, pending["firing"])),
             frozenset(map(str, pending["resolved"])),
+            parts,
         )
     return key, entry, intent
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from gospublic.contracts import AlertLabels, ViolationOpened, ViolationResolved
 from gospublic.settings import Settings
 from services.notifier import email as mail
+from services.notifier.nflog import Intent, decode_value, encode_intent
 from services.notifier.pipeline import Notification, Pipeline
 from services.notifier.subscriptions import parse_subscriptions
 
@@ -340,7 +342,8 @@ def test_the_bytes_written_directly_are_the_email_packages() -> None:
         notify(*events),
         notify(opened("a"), opened("b", rule="STALE", org_name=hostile, summary=hostile)),
     ):
-        headers, data = mail.render_bytes(n, SETTINGS, T0)
+        headers, parts = mail.render_bytes(n, SETTINGS, T0)
+        data = parts.message()
         assert data == mail.flatten(mail.render(n, SETTINGS, T0))
         assert headers["Message-ID"] == mail.render(n, SETTINGS, T0)["Message-ID"]
         parsed = mail.from_bytes(data)
@@ -354,3 +357,18 @@ def test_a_row_is_rendered_again_for_another_event_under_the_same_id() -> None:
     assert "Другое описание" not in parts(mail.render(notify(first), SETTINGS, T0))[0]
     text, html_body = parts(mail.render(notify(changed), SETTINGS, T0))
     assert "Другое описание" in text and "Другое описание" in html_body
+
+
+def test_an_intent_keeps_the_parts_and_gives_back_the_same_message() -> None:
+    events = [opened(f"v{n:03d}", summary=f"Строка {n}\r\nещё") for n in range(250)]
+    n = notify(*events)
+    _, parts = mail.render_bytes(n, SETTINGS, T0)
+    intent = Intent("<id@gospublic>", parts.message(), n.firing_ids, n.resolved_ids, parts)
+    value = encode_intent(n.log_key, None, intent)
+    assert len(value) < len(encode_intent(n.log_key, None, replace(intent, parts=None))) / 2
+    _, entry, back = decode_value(value)
+    assert (
+        entry is None
+        and back == intent
+        and back.message == mail.flatten(mail.render(n, SETTINGS, T0))
+    )

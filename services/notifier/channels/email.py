@@ -79,11 +79,12 @@ class EmailChannel:
 
     def _render(self, notification: Notification) -> tuple[EmailMessage, Intent]:
         """The message's headers (the transport's envelope) and the intent with its bytes."""
-        headers, data = email.render_bytes(notification, self.settings, c.utcnow())
+        headers, parts = email.render_bytes(notification, self.settings, c.utcnow())
         intent = Intent(
             str(headers["Message-ID"]),
-            data,
+            parts.message(),
             notification.firing_ids,
             notification.resolved_ids,
+            parts,
         )
         return headers, intent
