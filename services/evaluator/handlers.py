@@ -68,7 +68,7 @@ class Step(ContentEvents, Scoring, Verdicts):
         self._rule_counts: dict[str, int] = {}
         self._rule_count = self._count_rules(self.profile)
         self.out = BatchOutput()
-        self._check = self.out.rows["check_results"].append
+        self._checks = self.out.rows["check_results"]
         # Organisations scored in this batch and the time of their newest score.
         self._scored: dict[str, tuple[Organisation, datetime]] = {}
         # Organisations whose scorecard facts may have changed, and the newest observation.

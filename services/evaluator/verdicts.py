@@ -20,6 +20,7 @@ from gospublic.contracts import (
 from gospublic.platforms.descriptor import descriptor
 
 from . import rules as r
+from .rows import Same
 from .state import _LABEL_FIELDS, OpenViolation, Slot
 
 ANY_PLATFORM = "any"
@@ -202,20 +203,24 @@ class Verdicts:
         transitions: bool = True,
         resolve_open: bool = False,
     ) -> None:
-        profile = self.profile.name
-        at_ms = epoch_ms(at)
+        results = results if isinstance(results, list) else list(results)
+        if not results:
+            return
         if self.out.verdicts is not None:
-            results = list(results)
             self.out.verdicts.extend((org_id, platform, page_id, x) for x in results)
+        # The check results go in as columns: the event's values once, the verdicts' fields
+        # (a RuleResult starts with rule, status, severity, value, threshold) transposed in C.
+        rule, status, severity, value, threshold, _, _ = zip(*results, strict=True)
+        self._checks.extend(
+            len(results),
+            (
+                Same(epoch_ms(at)), Same(sweep_id), Same(self.profile.name), Same(org_id),
+                Same(platform), Same(page_id), rule, status, severity, value, threshold,
+            ),
+        )  # fmt: skip
+        if not transitions:
+            return
         for result in results:
-            self._check(
-                (
-                    at_ms, sweep_id, profile, org_id, platform, page_id, result.rule,
-                    result.status, result.severity, result.value, result.threshold,
-                )
-            )  # fmt: skip
-            if not transitions:
-                continue
             slot = (org_id, platform, page_id, result.rule)
             if resolve_open:
                 current = self.state.open.get(slot)
