@@ -85,7 +85,7 @@ async def _load(
     await held.forget(store)
     for event in await store.load_resolutions(now):
         held.remember_resolution(event)
-    for scores in await store.load_scores():
+    for scores in store.loaded_scores:
         held.remember_scores(scores)
     held.baseline = await store.load_baseline()
     annotations = await store.load_annotations()

@@ -4,9 +4,9 @@ A message holds one alert event or an organisation's ``ScoresUpdated`` (what the
 before it batched, still read for a rolling upgrade), or an ``AlertBatch`` of them (a flush's
 alerts and scores). Every item is taken as if it had come alone: each alert is stored in the KV
 bucket and recorded in its groups, scores are kept as the organisation's latest, for the digest
-only. A message is acked once everything it holds is stored; a KV failure naks the messages whose
-items it concerned, for a later redelivery (what was stored of them is taken again as a stale
-repeat, see ``Pipeline.is_stale``). A malformed message, a batch with one bad item included, is
+only. A message is acked once everything it holds is stored, in one KV value per message
+(``heldstore``); a KV failure naks the messages that held anything, for a later redelivery (what
+was stored of them is taken again as a stale repeat, see ``Pipeline.is_stale``). A malformed message, a batch with one bad item included, is
 dead-lettered with the reason.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 from gospublic import contracts as c
 
 from . import fastdecode
-from .heldstore import StoredMessage
+from .heldstore import StoredMessage, held_id
 from .metrics import ALERTS_RECEIVED, DEAD_LETTERS, SCORES_RECEIVED
 from .pipeline import AlertEvent, supersedes
 from .ports import AlertStore, Bus
@@ -65,16 +65,10 @@ class Intake:
                     scored.append((raw, event))
                 else:
                     alerts.append((raw, event))
-        failed: set[int] = set()  # id() of the messages to nak
-        if scored:
-            failed |= await self._take_scores(scored)
-        due = False
-        if alerts:
-            stored = await self._take_alerts(alerts)
-            if stored:
-                due = self.held.pipeline.new_group_due(self.held.clock.now())
-            else:
-                failed |= {id(raw) for raw, _ in alerts}
+        stored = await self._take(alerts, scored) if alerts or scored else True
+        due = bool(alerts) and stored and self.held.pipeline.new_group_due(self.held.clock.now())
+        # On a KV failure every message that held something is naked, for a later redelivery.
+        failed = set() if stored else {id(raw) for raw, _ in (*alerts, *scored)}
         for raw in taken:
             if id(raw) in failed:
                 await self.bus.reply(raw, "nak", delay=NAK_DELAY_S)
@@ -101,13 +95,15 @@ class Intake:
         DEAD_LETTERS.inc()
         await self.bus.reply(raw, "ack")
 
-    async def _take_alerts(self, alerts: list[tuple[Any, AlertEvent]]) -> bool:
-        """Store the messages holding the newest event of a violation, then ingest them all;
-        False on a KV failure."""
+    async def _take(
+        self, alerts: list[tuple[Any, AlertEvent]], scored: list[tuple[Any, c.ScoresUpdated]]
+    ) -> bool:
+        """Store the messages holding a violation's newest event or an organisation's newest
+        scores, then take them in; False on a KV failure (nothing taken)."""
         pipeline = self.held.pipeline
         async with self.held.kv_lock:
-            # Only the newest event per violation counts as stored: an older redelivery must not
-            # take its place.
+            # Only the newest event per violation, and the newest scores per organisation, count
+            # as stored: an older redelivery must not take their place.
             latest: dict[str, tuple[Any, AlertEvent]] = {}
             for raw, event in alerts:
                 held = latest.get(event.violation_id)
@@ -116,21 +112,35 @@ class Intake:
                 if held is None and pipeline.is_stale(event):
                     continue
                 latest[event.violation_id] = (raw, event)
-            # Each message once, as it came: one put for all the alerts it holds.
+            newest: dict[str, tuple[Any, c.ScoresUpdated]] = {}
+            for raw, scores in scored:
+                org = scores.labels.org_id
+                held_scores = newest.get(org, (None, self.held.scores.get(org)))[1]
+                if held_scores is None or held_scores.scored_at <= scores.scored_at:
+                    newest[org] = (raw, scores)
+            # Each message once, as it came: one put for all it holds.
             messages: dict[int, StoredMessage] = {}
-            for raw, event in alerts:
+            for raw, event in (*alerts, *scored):
                 message = messages.get(id(raw))
                 if message is None:
                     message = messages[id(raw)] = StoredMessage(raw.data, [], [])
-                if latest.get(event.violation_id, (None, None))[1] is event:
+                if isinstance(event, c.ScoresUpdated):
+                    kept = newest.get(event.labels.org_id, (None, None))[1]
+                else:
+                    kept = latest.get(event.violation_id, (None, None))[1]
+                if kept is event:
                     message.latest.append(event)
                 else:
-                    message.others.append(event.violation_id)
+                    message.others.append(held_id(event))
             try:
                 await self.store.save_alerts([m for m in messages.values() if m.latest])
             except Exception:
-                log.exception("cannot store alerts, will retry", extra={"count": len(alerts)})
+                log.exception(
+                    "cannot store alerts, will retry", extra={"count": len(alerts) + len(scored)}
+                )
                 return False
+            for _, scores in newest.values():
+                self.held.remember_scores(scores)
             for _, event in latest.values():
                 if isinstance(event, c.ViolationResolved):
                     self.held.remember_resolution(event)
@@ -141,30 +151,6 @@ class Intake:
                 pipeline.ingest(event, now)
             ALERTS_RECEIVED.labels(state="firing").inc(firing)
             ALERTS_RECEIVED.labels(state="resolved").inc(len(alerts) - firing)
+            SCORES_RECEIVED.inc(len(scored))
             await self.held.forget_locked(self.store)
         return True
-
-    async def _take_scores(self, scored: list[tuple[Any, c.ScoresUpdated]]) -> set[int]:
-        """Store the newest scores per organisation; the id()s of the messages to nak on a KV
-        failure (none when stored)."""
-        newest: dict[str, c.ScoresUpdated] = {}
-        for _, event in scored:
-            held = newest.get(event.labels.org_id)
-            if held is None or held.scored_at <= event.scored_at:
-                newest[event.labels.org_id] = event
-        async with self.held.kv_lock:
-            fresh = [
-                e
-                for e in newest.values()
-                if (held := self.held.scores.get(e.labels.org_id)) is None
-                or held.scored_at <= e.scored_at
-            ]
-            try:
-                await self.store.save_scores(fresh)
-            except Exception:
-                log.exception("cannot store scores, will retry", extra={"count": len(scored)})
-                return {id(raw) for raw, _ in scored}
-            for event in fresh:
-                self.held.remember_scores(event)
-        SCORES_RECEIVED.inc(len(scored))
-        return set()

@@ -23,8 +23,9 @@ Two kinds of keys live in the bucket:
   :data:`RESOLUTION_RETENTION` so the weekly digest can say what was fixed (the notifier has no
   ClickHouse: the open alerts and these resolutions are everything a digest is built from).
 - ``grafana.<hash>`` — the id of the Grafana annotation of an open violation, to close it later.
-- ``scores.<hash>`` — an organisation's latest ``ScoresUpdated``; ``scores-week.<hash>`` — its
-  scores as of the last weekly digest, the base the next digest shows the change from.
+- an organisation's latest ``ScoresUpdated`` is held in the ``held.<hash>`` value of its
+  message, like an alert (``scores.<hash>`` of older notifiers is read too); ``scores-week.<hash>``
+  — its scores as of the last weekly digest, the base the next digest shows the change from.
 - ``digest.slot`` — the last weekly digest slot fully delivered; ``digest.sent.<hash>`` — one
   subscriber's digest of one slot delivered, so a restart in the middle sends nobody a second copy.
 
@@ -57,7 +58,7 @@ from gospublic import bus
 from gospublic import contracts as c
 
 from .grafana import Annotation
-from .heldstore import ALERT_PREFIX, HELD_PREFIX, HeldStore, StoredMessage
+from .heldstore import ALERT_PREFIX, HELD_PREFIX, SCORES_PREFIX, HeldStore, StoredMessage
 from .mime import Parts
 from .pipeline import AlertEvent, LogEntry, LogKey, Notification
 
@@ -66,7 +67,6 @@ log = logging.getLogger("gospublic.notifier.nflog")
 LOG_PREFIX = "nflog."
 RESOLVED_PREFIX = "resolved."
 GRAFANA_PREFIX = "grafana."
-SCORES_PREFIX = "scores."
 BASELINE_PREFIX = "scores-week."
 DIGEST_SLOT_KEY = "digest.slot"
 DIGEST_SENT_PREFIX = "digest.sent."
@@ -192,6 +192,7 @@ class NotificationLog:
         self._subject_prefix = f"$KV.{bucket}."
         # Puts are published on the connection under ``js``, confirmed on one reply inbox.
         self._puts = bus.BulkPublisher(js._nc, timeout_s=PUT_TIMEOUT_S)
+        self.loaded_scores: list[c.ScoresUpdated] = []  # each organisation's, by load_state
         self.held = HeldStore(self._put_all, kv.delete, lambda vid: RESOLVED_PREFIX + _hash(vid))
 
     async def _put_all(self, items: list[tuple[str, bytes]]) -> None:
@@ -221,8 +222,12 @@ class NotificationLog:
         self,
     ) -> tuple[list[AlertEvent], dict[LogKey, LogEntry], dict[LogKey, Intent]]:
         """Like :meth:`load`, plus the e-mails whose sending was begun and not recorded."""
-        stored = await self._scan(HELD_PREFIX) + await self._scan(ALERT_PREFIX)
-        alerts = self.held.load(stored)
+        stored = [
+            *await self._scan(HELD_PREFIX),
+            *await self._scan(ALERT_PREFIX),
+            *await self._scan(SCORES_PREFIX),
+        ]
+        alerts, self.loaded_scores = self.held.load(stored)
         alerts.sort(key=lambda e: e.observed_at)
         await self.held.prune()
         entries: dict[LogKey, LogEntry] = {}
@@ -270,22 +275,11 @@ class NotificationLog:
 
     # --- scores ----------------------------------------------------------------------------
 
-    async def save_scores(self, events: list[c.ScoresUpdated]) -> None:
-        await self._put_all(
-            [(SCORES_PREFIX + _hash(e.labels.org_id), e.to_bytes()) for e in events]
-        )
-
     async def load_scores(self) -> list[c.ScoresUpdated]:
-        found = []
-        for key, value in await self._scan(SCORES_PREFIX):
-            try:
-                event = c.decode(value)
-            except c.ContractError as exc:
-                log.warning("skipping unreadable scores", extra={"key": key, "reason": exc.reason})
-                continue
-            if isinstance(event, c.ScoresUpdated):
-                found.append(event)
-        return found
+        """Each organisation's latest scores, as stored now (with the alerts, see ``heldstore``);
+        ``loaded_scores`` has them as :meth:`load_state` read them."""
+        stored = [*await self._scan(HELD_PREFIX), *await self._scan(SCORES_PREFIX)]
+        return HeldStore(self._put_all, self.kv.delete, str).load(stored)[1]
 
     async def save_baseline(self, baseline: dict[str, dict[str, float]], slot: datetime) -> None:
         """Each organisation's scores as of the digest of ``slot``."""

@@ -48,8 +48,6 @@ class AlertStore(Protocol):
 
     async def forget_alerts(self, violation_ids: list[str]) -> None: ...
 
-    async def save_scores(self, events: list[c.ScoresUpdated]) -> None: ...
-
 
 class LogStore(Protocol):
     """The notification log: an entry per (route, receiver, group), an intent before an e-mail."""

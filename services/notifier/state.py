@@ -13,6 +13,7 @@ import logging
 from gospublic import contracts as c
 
 from .compact import compact
+from .heldstore import SCORES_ID
 from .metrics import SILENCES_ACTIVE
 from .pipeline import Pipeline
 from .ports import AlertStore, Clock
@@ -31,8 +32,12 @@ class Held:
         self.baseline: dict[str, dict[str, float]] = {}
         self.kv_lock = asyncio.Lock()
 
-    def latest_event(self, violation_id: str) -> c.ViolationOpened | c.ViolationResolved | None:
-        alert = self.pipeline.alerts.get(violation_id)
+    def latest_event(self, held_id: str) -> c.Event | None:
+        """The latest event held under ``held_id`` (``heldstore.held_id``): an alert's, or an
+        organisation's scores."""
+        if held_id.startswith(SCORES_ID):
+            return self.scores.get(held_id.removeprefix(SCORES_ID))
+        alert = self.pipeline.alerts.get(held_id)
         return alert.event if alert is not None else None
 
     def silences(self) -> list[Silence]:

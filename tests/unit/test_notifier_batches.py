@@ -248,16 +248,15 @@ class Store:
     async def save_alerts(self, messages: list) -> None:
         if self.fail:
             raise ConnectionError("KV unavailable")
-        self.alerts.update({e.violation_id: e for m in messages for e in m.latest})
+        for event in (e for m in messages for e in m.latest):
+            if isinstance(event, c.ScoresUpdated):
+                self.scores[event.labels.org_id] = event
+            else:
+                self.alerts[event.violation_id] = event
 
     async def forget_alerts(self, violation_ids: list[str]) -> None:
         for vid in violation_ids:
             self.alerts.pop(vid, None)
-
-    async def save_scores(self, events: list) -> None:
-        if self.fail:
-            raise ConnectionError("KV unavailable")
-        self.scores.update({e.labels.org_id: e for e in events})
 
 
 @dataclass

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gospublic import contracts as c
-from services.notifier.heldstore import HeldStore, StoredMessage
+from services.notifier.heldstore import HeldStore, StoredMessage, held_id
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -82,9 +83,8 @@ class Notifier:
 
     def __init__(self, bucket: Bucket) -> None:
         self.store = bucket.store()
-        self.held: dict[str, c.ViolationOpened | c.ViolationResolved] = {
-            e.violation_id: e for e in self.store.load(bucket.held())
-        }
+        alerts, scores = self.store.load(bucket.held())
+        self.held: dict[str, Any] = {held_id(e): e for e in (*alerts, *scores)}
         self.store.latest_of = self.held.get
 
     async def take(self, *events) -> None:
@@ -92,11 +92,11 @@ class Notifier:
         assert len(payload) == 1
         latest, others = [], []
         for event in events:
-            held = self.held.get(event.violation_id)
-            if held is not None and (held.event_id == event.event_id or _when(held) > _when(event)):
-                others.append(event.violation_id)
+            held = self.held.get(held_id(event))
+            if held is not None and not newer(held, event):
+                others.append(held_id(event))
             else:
-                self.held[event.violation_id] = event
+                self.held[held_id(event)] = event
                 latest.append(event)
         if latest:
             await self.store.save([StoredMessage(payload[0], latest, others)])
@@ -105,6 +105,12 @@ class Notifier:
         for vid in vids:
             assert isinstance(self.held.pop(vid), c.ViolationResolved)
         await self.store.forget(list(vids))
+
+
+def newer(held, event) -> bool:
+    if isinstance(event, c.ScoresUpdated):
+        return held.scored_at <= event.scored_at
+    return held.event_id != event.event_id and _when(held) <= _when(event)
 
 
 def _when(event) -> datetime:
@@ -168,7 +174,7 @@ async def test_a_value_no_alert_needs_is_deleted() -> None:
 
 async def test_random_histories_restart_to_what_was_held() -> None:
     rng = random.Random(7)
-    for _ in range(40):
+    for _ in range(25):
         bucket = Bucket()
         notifier = Notifier(bucket)
         floor: dict[str, int] = {}
@@ -204,4 +210,38 @@ async def test_a_value_mostly_resolved_is_written_again_with_what_is_held() -> N
     await notifier.forget(*(f"v{n}" for n in range(16)))
     # Four of twenty still held: the first message went, its four alerts are in a new value.
     assert first not in bucket.held() and len(bucket.held()) == 1
+    assert (await restart(bucket, notifier)).held == notifier.held
+
+
+def scores(org: str, at: int, design: float) -> c.ScoresUpdated:
+    when = T0 + timedelta(minutes=at)
+    return c.ScoresUpdated.create(
+        event_id=f"scores-{org}-{at}",
+        labels=c.OrgLabels(
+            org_id=org,
+            org_name="МБОУ СОШ №1",
+            founder="Отдел образования",
+            municipality="Город",
+            sphere="education",
+            level="municipal",
+        ),
+        scores={"design": design},
+        scored_at=when,
+        observed_at=when,
+    )
+
+
+async def test_scores_are_held_in_their_message_like_alerts() -> None:
+    bucket = Bucket()
+    notifier = Notifier(bucket)
+    await notifier.take(opened("a", 0), scores("o1", 0, 10.0), scores("o2", 0, 20.0))
+    assert bucket.puts == 1
+    await notifier.take(scores("o1", 1, 11.0), scores("o2", -1, 99.0))  # o2's is older
+    again = await restart(bucket, notifier)
+    assert again.held["scores\x1fo1"].scores == {"design": 11.0}
+    assert again.held["scores\x1fo2"].scores == {"design": 20.0}
+    # Once the first message holds nobody's latest, it goes.
+    await notifier.take(resolved("a", 2), scores("o2", 2, 21.0))
+    await notifier.forget("a")
+    assert len(bucket.held()) == 2
     assert (await restart(bucket, notifier)).held == notifier.held

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from gospublic.contracts import AlertLabels, ViolationOpened
+from gospublic.contracts import AlertLabels, ScoresUpdated, ViolationOpened
 from gospublic.settings import Settings
 from services.notifier import channels
 from services.notifier.channels.email import EmailChannel
@@ -52,6 +52,7 @@ class FakeStore:
     entries: dict[LogKey, LogEntry | None] = field(default_factory=dict)
     intents: dict[LogKey, tuple[LogEntry | None, Intent]] = field(default_factory=dict)
     alerts: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, Any] = field(default_factory=dict)
     fail_puts: int = 0
     fail_saves: bool = False
     put_attempts: int = 0
@@ -73,14 +74,15 @@ class FakeStore:
     async def save_alerts(self, messages: list) -> None:
         if self.fail_saves:
             raise ConnectionError("KV unavailable")
-        self.alerts.update({e.violation_id: e for m in messages for e in m.latest})
+        for event in (e for m in messages for e in m.latest):
+            if isinstance(event, ScoresUpdated):
+                self.scores[event.labels.org_id] = event
+            else:
+                self.alerts[event.violation_id] = event
 
     async def forget_alerts(self, violation_ids: list[str]) -> None:
         for vid in violation_ids:
             self.alerts.pop(vid, None)
-
-    async def save_scores(self, events: list) -> None:
-        pass
 
 
 @dataclass
