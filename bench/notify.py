@@ -9,7 +9,8 @@ its organisation's ``ScoresUpdated``. Pages belong to municipalities in contiguo
 register lists them (``--interleave`` deals them out in turn instead, so every group keeps growing
 until the end). The notifier then runs as ``python -m gospublic notifier``, configured by
 ``GOSPUBLIC_*`` variables alone, with the subscriptions of ``bench/pipeline.py`` (one route, e-mail,
-``group_by: [municipality]``, ``group_wait`` 1 s, ``group_interval`` 2 s).
+``group_by: [municipality]``, the notifier's default timers unless ``--group-wait`` and
+``--group-interval`` say otherwise).
 
 The clock starts when the process answers ``/readyz`` (state loaded, consuming) and stops when its
 durable has nothing pending or unacknowledged, no group has news left
@@ -46,7 +47,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.collect import _cpu_seconds  # noqa: E402
-from bench.pipeline import SUBSCRIPTIONS, peak_rss_mb, read_mailbox  # noqa: E402
+from bench.pipeline import (  # noqa: E402
+    DEFAULT_GROUP_INTERVAL,
+    DEFAULT_GROUP_WAIT,
+    SUBSCRIPTIONS,
+    peak_rss_mb,
+    read_mailbox,
+)
 from gospublic import bus  # noqa: E402
 from gospublic import contracts as c  # noqa: E402
 from gospublic.runtime import EmbeddedNats, free_port  # noqa: E402
@@ -195,6 +202,8 @@ async def drain_once(
     timeout_s: float,
     profile: str | None = None,
     paced: tuple[list[bus.Outgoing], float] | None = None,
+    group_wait: str = DEFAULT_GROUP_WAIT,
+    group_interval: str = DEFAULT_GROUP_INTERVAL,
 ) -> dict[str, Any]:
     nc = await bus.connect(nats.url, settings, "bench-watch")
     js = nc.jetstream()
@@ -212,7 +221,10 @@ async def drain_once(
     mail_before = len(sink.messages)
     port = free_port()
     subscriptions = work / "subscriptions.yaml"
-    subscriptions.write_text(SUBSCRIPTIONS, encoding="utf-8")
+    subscriptions.write_text(
+        SUBSCRIPTIONS.format(group_wait=group_wait, group_interval=group_interval),
+        encoding="utf-8",
+    )
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GOSPUBLIC_")},
         **nats.client_env(),
@@ -338,7 +350,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         runs = []
         for n in range(args.runs):
             result = await drain_once(
-                nats, settings, work, sink, expected, events, args.timeout, args.profile, paced
+                nats,
+                settings,
+                work,
+                sink,
+                expected,
+                events,
+                args.timeout,
+                args.profile,
+                paced,
+                args.group_wait,
+                args.group_interval,
             )
             say(f"run {n + 1}: {json.dumps(result)}")
             runs.append(result)
@@ -395,6 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="publish the backlog over this many seconds while the notifier runs, as a sweep"
         " does (default: ALERTS is filled before it starts)",
+    )
+    parser.add_argument(
+        "--group-wait", default=DEFAULT_GROUP_WAIT, help=f"the route's ({DEFAULT_GROUP_WAIT})"
+    )
+    parser.add_argument(
+        "--group-interval",
+        default=DEFAULT_GROUP_INTERVAL,
+        help=f"the route's ({DEFAULT_GROUP_INTERVAL}; 2s mails a group with news every 2 s)",
     )
     parser.add_argument("--runs", type=int, default=1, help="drains of the same backlog; medians")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per drain, seconds")
