@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
-import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,19 +21,19 @@ from email import policy as email_policy
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime
-from urllib.parse import quote, urlsplit
 
 import jinja2
 from markupsafe import Markup
 
 from gospublic import display, templating
 from gospublic.contracts import Severity
-from gospublic.display import UNSAFE as _UNSAFE
 from gospublic.rulebook import RULEBOOK
 from gospublic.rulebook import plural as plural
 from gospublic.settings import Settings
 
 from . import mime
+from .links import org_link as org_link
+from .links import safe_url as safe_url
 from .mime import flatten as flatten
 from .pipeline import Notification
 from .smtp import Connections as Connections
@@ -61,7 +60,6 @@ SEVERITIES: dict[str, str] = {
     Severity.INFO: "информация",
 }
 _SEVERITY_RANK = {s.value: i for i, s in enumerate(Severity)}
-_SPACE = re.compile(r"\s")
 _SEVERITY_COLOUR = {"critical": "#b00020", "high": "#d35400", "medium": "#b7950b"}
 
 
@@ -130,41 +128,6 @@ def most_severe(events, count: int = MAX_ROWS) -> list:
     return heapq.nsmallest(count, events, key=_severity_order)
 
 
-def _safe_url(url: str) -> str | None:
-    """A link to show a recipient: http(s) only, nothing that reorders text, no credentials."""
-    url = display.without_userinfo(url.strip())
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.netloc or _UNSAFE.search(url):
-        return None
-    if _SPACE.search(url):  # the characters str.isspace() names
-        return None
-    return url
-
-
-def org_link(org_id: str, settings: Settings) -> str | None:
-    """The organisation's card on the dashboard, if one is configured."""
-    template = settings.org_dashboard_url
-    if not template or not org_id:
-        return None
-    link = template.replace("{org_id}", quote(org_id, safe=""))
-    # A quoted id is letters, digits, "-._~" and "%": in a template that _safe_url leaves as it
-    # is, it cannot make the link unsafe (the check, once per template, spares one per row).
-    return link if _plain_template(template) else _safe_url(link)
-
-
-@functools.lru_cache(maxsize=8)
-def _plain_template(template: str) -> bool:
-    sample = template.replace("{org_id}", "0")
-    return "{org_id}" in template and _safe_url(sample) == sample
-
-
-# Public name for the digest, which links the same kind of untrusted address.
-safe_url = _safe_url
-
-
 @dataclass(frozen=True, slots=True)
 class _Row:
     """What a table row of the HTML shows, as plain text: the template escapes and cleans it.
@@ -183,13 +146,15 @@ class _Row:
 
 
 # (event id, resolved, the organisation link's template) → (the event, the row's first text line
-# after its number and before the "new" mark, its other lines, its HTML before and after the
-# mark). A group's e-mails show mostly the same rows flush after flush, so a row is rendered once
-# for its event; a hit checks that it is the very event (or an equal one). The oldest quarter goes
-# when the cache is full (a row takes some 3 kB).
-_ROWS: dict[tuple[str, bool, str], tuple[object, str, str, str, str]] = {}
+# after its number and before the "new" mark, its page's lines, its rule's lines, its HTML before
+# and after the mark). A group's e-mails show mostly the same rows flush after flush, so a row is
+# rendered once for its event; a hit checks that it is the very event (or an equal one). The
+# parts a rule's alerts share are kept once (_SHARED); the oldest quarter goes when the cache is
+# full (a row takes some 1.5 kB).
+_ROWS: dict[tuple[str, bool, str], tuple[object, str, str, str, str, str]] = {}
+_SHARED: dict[str, str] = {}
 _ROWS_LOCK = threading.Lock()  # rows are rendered in worker threads too
-MAX_CACHED_ROWS = 40_000
+MAX_CACHED_ROWS = 80_000
 _NEW_TEXT = " [новое]"
 # What alert_row.html writes for a new row; never inside a value (autoescaped, "<" is "&lt;").
 _NEW_HTML = ' <b style="color:#b00020">новое</b>'
@@ -214,23 +179,31 @@ def _row(event, new: bool, resolved: bool, settings: Settings) -> tuple[str, str
             if len(_ROWS) >= MAX_CACHED_ROWS:
                 for old in list(itertools.islice(_ROWS, MAX_CACHED_ROWS // 4)):
                     del _ROWS[old]
-            _ROWS[key] = hit
-    _, head, tail, before, after = hit
+                _SHARED.clear()
+            _ROWS[key] = hit = (*hit[:3], _shared(hit[3]), hit[4], _shared(hit[5]))
+    _, head, page, rule, before, after = hit
     if new:
-        return head + _NEW_TEXT + tail, before + _NEW_HTML + after
-    return head + tail, before + after
+        return head + _NEW_TEXT + page + rule, before + _NEW_HTML + after
+    return head + page + rule, before + after
 
 
-def _render_row(event, resolved: bool, settings: Settings) -> tuple[object, str, str, str, str]:
+def _shared(text: str) -> str:
+    return _SHARED.setdefault(text, text)
+
+
+def _render_row(
+    event, resolved: bool, settings: Settings
+) -> tuple[object, str, str, str, str, str]:
     labels = event.labels
     card = org_link(labels.org_id, settings)
-    lines = [f"   Страница: {clean(labels.page_url, 200) or '—'}"]
+    page = [f"\n   Страница: {clean(labels.page_url, 200) or '—'}"]
     if card:
-        lines.append(f"   Карточка организации: {card}")
+        page.append(f"\n   Карточка организации: {card}")
+    rule = []
     if event.summary.strip():
-        lines.append(f"   Подробности: {clean(event.summary)}")
+        rule.append(f"\n   Подробности: {clean(event.summary)}")
     if not resolved:
-        lines.append(f"   Что исправить: {rule_fix(labels.rule)}")
+        rule.append(f"\n   Что исправить: {rule_fix(labels.rule)}")
     head = (
         f"{clean(labels.org_name)} — {clean(rule_title(labels.rule), 200)}"
         f" (важность: {severity_title(labels.severity)})"
@@ -239,7 +212,7 @@ def _render_row(event, resolved: bool, settings: Settings) -> tuple[object, str,
         org_name=labels.org_name,
         org_link=card,
         page_url=labels.page_url,
-        page_link=_safe_url(labels.page_url),
+        page_link=safe_url(labels.page_url),
         rule_title=rule_title(labels.rule),
         new=True,  # rendered with the mark, which is cut out where the row is not new
         summary=event.summary,
@@ -249,7 +222,7 @@ def _render_row(event, resolved: bool, settings: Settings) -> tuple[object, str,
     )
     before, mark, after = _template("alert_row.html").render(row=row).partition(_NEW_HTML)
     assert mark, "alert_row.html no longer writes _NEW_HTML for a new row"
-    return event, head, "\n" + "\n".join(lines), before, after
+    return event, head, "".join(page), "".join(rule), before, after
 
 
 def _html_rows(events, new_ids: frozenset[str], settings: Settings, *, resolved: bool) -> Markup:
@@ -297,7 +270,7 @@ def render_html(notification: Notification, settings: Settings) -> str:
     return _template("alert.html").render(
         title=subject(notification).removeprefix(BRAND).strip(),
         sections=sections,
-        dashboard=_safe_url(settings.dashboard_url),
+        dashboard=safe_url(settings.dashboard_url),
         route=notification.route.name,
     )
 
@@ -328,7 +301,7 @@ def render_text(notification: Notification, settings: Settings) -> str:
         if more := _more(len(notification.resolved)):
             lines.append(f"…и ещё {more}.")
         lines.append("")
-    if dashboard := _safe_url(settings.dashboard_url):
+    if dashboard := safe_url(settings.dashboard_url):
         lines.append(f"Панель мониторинга: {clean(dashboard, 500)}")
     lines.append(
         f"Автоматическое уведомление GosPublic Monitor, подписка {clean(notification.route.name)}."

@@ -126,7 +126,8 @@ class Pipeline:
             group.put(alert)
             keys.add(gkey)
         # Labels can change (an organisation renamed or moved): leave the groups it no longer fits.
-        for gkey in self._members.get(vid, set()) - keys:
+        before = self._members.get(vid)
+        for gkey in before - keys if before else ():
             group = self.groups.get(gkey)
             if group is not None:
                 group.drop(vid)
