@@ -262,6 +262,8 @@ def widget_from_link(title: str, url: str) -> c.Widget | None:
     Recognised by the link, not the title: a page names its menu items as it likes, and only the
     link says where a citizen's message goes (and to which body, by its tracking parameters).
     """
+    if GOSUSLUGI_WIDGET_HOST not in url.lower():  # most menu links: no need to split them
+        return None
     try:
         parts = urlsplit(url.strip())
     except ValueError:
