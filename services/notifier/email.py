@@ -169,72 +169,86 @@ def _template(name: str) -> jinja2.Template:
     return environment.get_template(name)
 
 
-def _row(event, new: bool, resolved: bool, settings: Settings) -> tuple[str, str]:
-    """The row's text (after its number) and HTML."""
-    key = (event.event_id, resolved, settings.org_dashboard_url)
-    hit = _ROWS.get(key)
-    if hit is None or not (hit[0] is event or hit[0] == event):
-        hit = _render_row(event, resolved, settings)
+def _rows(events: list, resolved: bool, settings: Settings) -> list[tuple]:
+    """The kept rows of ``events``; the ones not kept yet are rendered together, then kept."""
+    keys = [(event.event_id, resolved, settings.org_dashboard_url) for event in events]
+    rows = [_ROWS.get(key) for key in keys]
+    missing = [
+        n
+        for n, (row, event) in enumerate(zip(rows, events, strict=True))
+        if row is None or not (row[0] is event or row[0] == event)
+    ]
+    if missing:
+        rendered = _render_rows([events[n] for n in missing], resolved, settings)
         with _ROWS_LOCK:
-            if len(_ROWS) >= MAX_CACHED_ROWS:
+            if len(_ROWS) + len(missing) > MAX_CACHED_ROWS:
                 for old in list(itertools.islice(_ROWS, MAX_CACHED_ROWS // 4)):
                     del _ROWS[old]
                 _SHARED.clear()
-            _ROWS[key] = hit = (*hit[:3], _shared(hit[3]), hit[4], _shared(hit[5]))
-    _, head, page, rule, before, after = hit
-    if new:
-        return head + _NEW_TEXT + page + rule, before + _NEW_HTML + after
-    return head + page + rule, before + after
+            for n, row in zip(missing, rendered, strict=True):
+                _ROWS[keys[n]] = rows[n] = (*row[:3], _shared(row[3]), row[4], _shared(row[5]))
+    return rows
 
 
 def _shared(text: str) -> str:
     return _SHARED.setdefault(text, text)
 
 
-def _render_row(
-    event, resolved: bool, settings: Settings
-) -> tuple[object, str, str, str, str, str]:
-    labels = event.labels
-    card = org_link(labels.org_id, settings)
-    page = [f"\n   Страница: {clean(labels.page_url, 200) or '—'}"]
-    if card:
-        page.append(f"\n   Карточка организации: {card}")
-    rule = []
-    if event.summary.strip():
-        rule.append(f"\n   Подробности: {clean(event.summary)}")
-    if not resolved:
-        rule.append(f"\n   Что исправить: {rule_fix(labels.rule)}")
-    head = (
-        f"{clean(labels.org_name)} — {clean(rule_title(labels.rule), 200)}"
-        f" (важность: {severity_title(labels.severity)})"
-    )
-    row = _Row(
-        org_name=labels.org_name,
-        org_link=card,
-        page_url=labels.page_url,
-        page_link=safe_url(labels.page_url),
-        rule_title=rule_title(labels.rule),
-        new=True,  # rendered with the mark, which is cut out where the row is not new
-        summary=event.summary,
-        severity=severity_title(labels.severity),
-        colour=_SEVERITY_COLOUR.get(labels.severity, "#555555"),
-        fix=None if resolved else rule_fix(labels.rule),
-    )
-    before, mark, after = _template("alert_row.html").render(row=row).partition(_NEW_HTML)
-    assert mark, "alert_row.html no longer writes _NEW_HTML for a new row"
-    return event, head, "".join(page), "".join(rule), before, after
+_SEPARATOR = Markup("\x00")  # between rows rendered together: no cleaned value holds a control
+
+
+def _render_rows(events: list, resolved: bool, settings: Settings) -> list[tuple]:
+    """Each event's row: (the event, the text's first line before the "new" mark, its page's
+    lines, its rule's lines, the HTML before and after the mark)."""
+    texts, rows = [], []
+    for event in events:
+        labels = event.labels
+        card = org_link(labels.org_id, settings)
+        page = [f"\n   Страница: {clean(labels.page_url, 200) or '—'}"]
+        if card:
+            page.append(f"\n   Карточка организации: {card}")
+        rule = []
+        if event.summary.strip():
+            rule.append(f"\n   Подробности: {clean(event.summary)}")
+        if not resolved:
+            rule.append(f"\n   Что исправить: {rule_fix(labels.rule)}")
+        head = (
+            f"{clean(labels.org_name)} — {clean(rule_title(labels.rule), 200)}"
+            f" (важность: {severity_title(labels.severity)})"
+        )
+        texts.append((head, "".join(page), "".join(rule)))
+        rows.append(
+            _Row(
+                org_name=labels.org_name,
+                org_link=card,
+                page_url=labels.page_url,
+                page_link=safe_url(labels.page_url),
+                rule_title=rule_title(labels.rule),
+                new=True,  # rendered with the mark, cut out where the row is not new
+                summary=event.summary,
+                severity=severity_title(labels.severity),
+                colour=_SEVERITY_COLOUR.get(labels.severity, "#555555"),
+                fix=None if resolved else rule_fix(labels.rule),
+            )
+        )
+    html = _template("alert_row.html").render(rows=rows, separator=_SEPARATOR).split(_SEPARATOR)
+    assert len(html) == len(rows), "a row of alert_row.html holds its separator"
+    out = []
+    for event, text, row_html in zip(events, texts, html, strict=True):
+        before, mark, after = row_html.partition(_NEW_HTML)
+        assert mark, "alert_row.html no longer writes _NEW_HTML for a new row"
+        out.append((event, *text, before, after))
+    return out
 
 
 def _html_rows(events, new_ids: frozenset[str], settings: Settings, *, resolved: bool) -> Markup:
+    shown = most_severe(events)
+    html = []
+    for event, row in zip(shown, _rows(shown, resolved, settings), strict=True):
+        new = not resolved and event.violation_id in new_ids
+        html.append(row[4] + _NEW_HTML + row[5] if new else row[4] + row[5])
     # Every row is markup (rendered by alert_row.html): joined as text, not escaped one by one.
-    return Markup(
-        "".join(
-            [
-                _row(event, not resolved and event.violation_id in new_ids, resolved, settings)[1]
-                for event in most_severe(events)
-            ]
-        )
-    )
+    return Markup("".join(html))
 
 
 def _more(total: int) -> int:
@@ -278,10 +292,12 @@ def render_html(notification: Notification, settings: Settings) -> str:
 def _text_lines(
     events, new_ids: frozenset[str], settings: Settings, *, resolved: bool
 ) -> list[str]:
+    shown = most_severe(events)
+    rows = _rows(shown, resolved, settings)
     lines = []
-    for number, event in enumerate(most_severe(events), start=1):
-        new = not resolved and event.violation_id in new_ids
-        lines.append(f"{number}. {_row(event, new, resolved, settings)[0]}")
+    for number, (event, row) in enumerate(zip(shown, rows, strict=True), start=1):
+        mark = _NEW_TEXT if not resolved and event.violation_id in new_ids else ""
+        lines.append(f"{number}. {row[1]}{mark}{row[2]}{row[3]}")
     return lines
 
 
