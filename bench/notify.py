@@ -257,7 +257,7 @@ async def drain_once(
             publishing = asyncio.create_task(publish_paced(js, *paced))
         deadline = ready + timeout_s
         mails, mails_at, done, cpu_done = -1, ready, None, 0.0
-        reported = ready
+        reported = metrics_at = ready
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"notifier exited early; see {log_path}")
@@ -268,12 +268,14 @@ async def drain_once(
             if count != mails:
                 mails, mails_at = count, now
             pending = await bus.consumer_pending(js, c.ALERTS_STREAM, c.NOTIFIER_DURABLE)
-            # /metrics only once the stream is drained: rendering it costs the notifier CPU that
-            # this bench measures (about 2 % when read every tick).
+            # /metrics only once the stream is drained, and once a second: rendering it costs the
+            # notifier CPU that this bench measures (about 2 % when read every tick, and a group
+            # waits group_wait, 30 s by default, before its first e-mail).
             sweeping = publishing is not None and not publishing.done()
             if (
                 not sweeping
                 and pending == (0, 0)
+                and (done is not None or now >= metrics_at)
                 and _metric(port, "gospublic_notifier_groups_pending") == 0
             ):
                 if done is None:
@@ -285,6 +287,8 @@ async def drain_once(
                     break
             else:
                 done = None
+            if pending == (0, 0) and now >= metrics_at:
+                metrics_at = now + 1.0
             if now - reported >= 15:
                 reported = now
                 say(f"  {now - ready:.0f} s: to do {sum(pending)}, e-mails {count}")
