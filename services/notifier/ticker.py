@@ -20,6 +20,9 @@ log = logging.getLogger("gospublic.notifier")
 
 GAUGE_PERIOD = timedelta(seconds=5)
 PENDING_SHARE = 19  # wait 19 times as long as the last pending-groups count took
+# ...and at least this long: during a sweep every alert changes the count, and a count of a few
+# hundred groups of hundreds of alerts takes milliseconds (a gauge a second old is fresh enough).
+PENDING_PERIOD_S = 1.0
 
 
 class Ticker:
@@ -57,7 +60,8 @@ class Ticker:
             # take most of the loop on every tick. At most a twentieth of the time goes to it.
             started = time.monotonic()
             GROUPS_PENDING.set(pipeline.pending_groups(now))
-            self._pending_at = time.monotonic() + PENDING_SHARE * (time.monotonic() - started)
+            took = time.monotonic() - started
+            self._pending_at = started + max(PENDING_PERIOD_S, (PENDING_SHARE + 1) * took)
         if now >= self._gauges_at:
             # A scan of every alert: a few seconds stale is fine for these gauges.
             self._gauges_at = now + GAUGE_PERIOD
