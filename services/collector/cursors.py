@@ -20,20 +20,18 @@ import asyncio
 import itertools
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from gospublic import bus
+from gospublic import bus, pushmarks
 from gospublic import contracts as c
 
 log = logging.getLogger("gospublic.collector.cursors")
 
 STREAM = f"KV_{c.CURSORS_BUCKET}"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 @dataclass
@@ -97,9 +95,9 @@ class Cursor:
 
 
 def cursor_key(ref: c.PageRef) -> str:
-    """KV key of a page: ``vk.club123``; characters a key may not hold become ``=XX``."""
-    native = _UNSAFE.sub(lambda m: "".join(f"={b:02X}" for b in m.group().encode()), ref.native_id)
-    return f"{ref.platform.value}.{native}"
+    """KV key of a page: ``vk.club123``; characters a key may not hold become ``=XX`` (the same
+    key marks a page the platform pushed news about)."""
+    return pushmarks.page_key(ref)
 
 
 def changed_posts(counts: Mapping[str, int], cursor: Cursor | None) -> list[str]:

@@ -187,15 +187,22 @@ def due_pages(
     now_ts: float,
     policy: PollPolicy,
     budget_left: int | None = None,
+    pushed: Mapping[str, float] | None = None,
 ) -> DuePlan:
     """The pages a sweep reads: those overdue for their interval and those with a checkpoint
-    passed since their last read. With ``budget_left`` (reads the quota still allows now):
-    never-read pages first, then checkpoints passed (the earliest first), then by
+    passed since their last read, a platform's push about the page (``pushed``: cursor key →
+    its moment, ``gospublic.pushmarks``) being one. With ``budget_left`` (reads the quota still
+    allows now): never-read pages first, then checkpoints passed (the earliest first), then by
     :func:`urgency`.
     """
-    found = [cursors.get(cursor_key(ref)) for ref in pages]
+    keys = [cursor_key(ref) for ref in pages]
+    found = [cursors.get(key) for key in keys]
     lateness = [overdue(cursor, now_ts, policy) for cursor in found]
     passed = [checkpoint_passed(cursor, now_ts, policy) for cursor in found]
+    for i, key in enumerate(keys):
+        moment = (pushed or {}).get(key)
+        if moment and found[i] is not None and found[i].read_at < moment <= now_ts:
+            passed[i] = min(moment, passed[i] or moment)
     due = [i for i, late in enumerate(lateness) if late >= 0 or passed[i] is not None]
     deferred = 0
     if budget_left is not None and len(due) > budget_left:

@@ -35,7 +35,7 @@ from datetime import datetime
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
-from gospublic import bus
+from gospublic import bus, pushmarks
 from gospublic import contracts as c
 from gospublic.platforms.descriptor import descriptors
 from gospublic.registry import load_registry, region_name
@@ -161,6 +161,16 @@ async def load_cursors(js: JetStreamContext, pages: Sequence[c.PageRef]) -> dict
     return found
 
 
+async def read_pushes(js: JetStreamContext) -> dict[str, float]:
+    """The pages a platform pushed news about lately; none if the bucket cannot be read (the
+    pages are then read in their regular turn)."""
+    try:
+        return await pushmarks.read_marks(js)
+    except Exception as exc:
+        log.warning("push marks not read", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        return {}
+
+
 async def adaptive_pages(
     js: JetStreamContext,
     settings: Settings,
@@ -178,7 +188,7 @@ async def adaptive_pages(
         # (a sweep scheduled by an older version, a full sweep).
         read = max(reads_today(cursors.values(), now), await read_ledger(js, platform, now))
         left = paced_allowance(budget, read, now, policy)
-    plan = due_pages(pages, cursors, now.timestamp(), policy, left)
+    plan = due_pages(pages, cursors, now.timestamp(), policy, left, await read_pushes(js))
     log.info(
         "pages due",
         extra={

@@ -22,7 +22,9 @@ from gospublic import contracts as c
 from gospublic.registry import store_registry
 from gospublic.runtime import EmbeddedNats, free_port
 from gospublic.settings import Settings
+from services.collector.cursors import Cursor, CursorStore, cursor_key
 from services.collector.outcomes import to_outgoing as collector_outgoing
+from services.collector.scheduler import adaptive_pages
 from services.receiver import main as receiver_main
 from services.receiver.handlers import PUBLISHED
 
@@ -236,3 +238,15 @@ async def test_the_module_entry_runs_until_sigterm_and_logs_no_secret(
     logs = stderr.decode()
     assert "receiver started" in logs and "receiver stopped" in logs
     assert VK_SECRET not in logs and MAX_SECRET not in logs
+
+
+async def test_a_push_makes_its_page_due_at_the_next_sweep(settings: Settings, js: Any) -> None:
+    """The receiver's mark reaches the scheduler through NATS: a page read a minute ago is not
+    due, and is once a push about it came after that read."""
+    page = ORG.pages[0]
+    now = c.utcnow()
+    read = Cursor("s", read_at=int(now.timestamp()) - 60, active_at=1)
+    await (await CursorStore(js).start()).save({cursor_key(page): read})
+    assert await adaptive_pages(js, settings, c.Platform.VK, [page], now, "t-1") == []
+    await pushmarks.mark_pushed(js, page, now.timestamp() - 30)
+    assert await adaptive_pages(js, settings, c.Platform.VK, [page], now, "t-2") == [page]

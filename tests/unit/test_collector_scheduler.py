@@ -123,3 +123,26 @@ def test_plan_tasks_takes_organisations_or_page_refs() -> None:
         ]
     )
     assert due_pages(pages, {}, T0, POLICY).due == pages  # no cursors at all: every page is due
+
+
+def test_a_page_pushed_since_its_last_read_is_due_before_the_overdue() -> None:
+    """A push (the receiver's mark, ``gospublic.pushmarks``) after a page's last read makes the
+    page due at the next sweep, ranked with the checkpoints; one before the read changes nothing."""
+    pages = [ref(n) for n in range(4)]
+    read_hour_ago = Cursor("s", read_at=int(T0 - HOUR), active_at=1)  # dormant: not due today
+    cursors = {
+        cursor_key(pages[0]): read_hour_ago,
+        cursor_key(pages[1]): read_hour_ago,
+        cursor_key(pages[2]): Cursor("s", read_at=int(T0 - 3 * DAY_S), active_at=1),  # overdue
+        cursor_key(pages[3]): read_hour_ago,
+    }
+    pushed = {
+        cursor_key(pages[0]): T0 - 10 * 60,  # after the read: due
+        cursor_key(pages[1]): T0 - 2 * HOUR,  # before it: the read saw it
+        cursor_key(pages[3]): T0 + HOUR,  # a clock ahead of the scheduler's: not yet
+    }
+    assert due_pages(pages, cursors, T0, POLICY).due == [pages[2]]
+    plan = due_pages(pages, cursors, T0, POLICY, pushed=pushed)
+    assert plan.due == [pages[0], pages[2]] and plan.not_due == 2
+    short = due_pages(pages, cursors, T0, POLICY, budget_left=1, pushed=pushed)
+    assert short.due == [pages[0]] and short.deferred == 1
