@@ -51,6 +51,7 @@ from bench.pipeline import (  # noqa: E402
     DEFAULT_GROUP_INTERVAL,
     DEFAULT_GROUP_WAIT,
     SUBSCRIPTIONS,
+    add_group_timers,
     peak_rss_mb,
     read_mailbox,
 )
@@ -422,14 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         help="publish the backlog over this many seconds while the notifier runs, as a sweep"
         " does (default: ALERTS is filled before it starts)",
     )
-    parser.add_argument(
-        "--group-wait", default=DEFAULT_GROUP_WAIT, help=f"the route's ({DEFAULT_GROUP_WAIT})"
-    )
-    parser.add_argument(
-        "--group-interval",
-        default=DEFAULT_GROUP_INTERVAL,
-        help=f"the route's ({DEFAULT_GROUP_INTERVAL}; 2s mails a group with news every 2 s)",
-    )
+    add_group_timers(parser)
     parser.add_argument("--runs", type=int, default=1, help="drains of the same backlog; medians")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per drain, seconds")
     parser.add_argument("--work", help="work directory (default: a new temporary one)")

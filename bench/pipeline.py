@@ -613,6 +613,21 @@ def median(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def add_group_timers(parser: argparse.ArgumentParser) -> None:
+    """``--group-wait``/``--group-interval`` of the benches' route. A group with news is mailed at
+    most every group_interval, each e-mail listing the group's open alerts: the sweep's e-mails,
+    and so the notifier's CPU, depend on it. The defaults are the notifier's own (a route that
+    sets neither); the tests' pipelines use 1s and 2s."""
+    parser.add_argument(
+        "--group-wait", default=DEFAULT_GROUP_WAIT, help=f"the route's ({DEFAULT_GROUP_WAIT})"
+    )
+    parser.add_argument(
+        "--group-interval",
+        default=DEFAULT_GROUP_INTERVAL,
+        help=f"the route's ({DEFAULT_GROUP_INTERVAL}; 2s mails a group with news every 2 s)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="national", help="simulator preset (national)")
@@ -625,17 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="per sweep, seconds")
     parser.add_argument("--work", help="work directory (default: a new temporary one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    # A group with news is mailed at most every group_interval, each e-mail listing the group's
-    # open alerts: the sweep's e-mails, and so the notifier's CPU, depend on it. The defaults are
-    # the notifier's own (a route that sets neither); the tests' pipelines use 1s and 2s.
-    parser.add_argument(
-        "--group-wait", default=DEFAULT_GROUP_WAIT, help=f"the route's ({DEFAULT_GROUP_WAIT})"
-    )
-    parser.add_argument(
-        "--group-interval",
-        default=DEFAULT_GROUP_INTERVAL,
-        help=f"the route's ({DEFAULT_GROUP_INTERVAL}; 2s mails a municipality every 2 s)",
-    )
+    add_group_timers(parser)
     parser.add_argument(
         "--idle-s",
         type=float,
