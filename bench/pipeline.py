@@ -278,6 +278,15 @@ class Pipeline:
     # --- processes ---------------------------------------------------------------------------
 
     def start(self, sink: MailSink | None = None) -> Pipeline:
+        """Every part started and ready; if one fails, the others are stopped before the error
+        goes up (left running, they spent the next run's CPU)."""
+        try:
+            return self._start(sink)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, sink: MailSink | None) -> Pipeline:
         self.simulator = Simulator(self.work, self.args)
         self.nats = EmbeddedNats(self.work / "nats").start()
         # VK's collectors are the ones this topology runs, so a sweep schedules VK alone.
